@@ -1,0 +1,157 @@
+//! The catalogue: one SQLite file holding products, the category tree, users and their
+//! feedback, models and the embeddings each model produced.
+//!
+//! WAL mode and a busy timeout let a TUI and a CLI work on the same file at once.
+
+mod embeddings;
+mod products;
+mod schema;
+mod users;
+
+pub use embeddings::{EmbeddingMatrix, ModelRecord, ModelSpec, StoredHead};
+pub use products::{Product, ProductFilter, ProductUpsert, Upserted};
+pub(crate) use products::upsert as products_upsert;
+pub use schema::SCHEMA_VERSION;
+pub use users::{Feedback, User};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use std::path::{Path, PathBuf};
+
+use crate::{Error, Result};
+
+/// An open catalogue database.
+pub struct Catalog {
+    /// The SQLite connection (one per `Catalog`; open another for another thread).
+    conn: Connection,
+    /// Where the database lives, for messages and relative image paths.
+    path: PathBuf,
+}
+
+impl Catalog {
+    /// Opens the catalogue at `path`, creating and migrating it as needed.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let mut conn = Connection::open(&path).map_err(|e| match e {
+            rusqlite::Error::SqliteFailure(_, _) => Error::Invalid(format!("{}: cannot open as a database: {e}", path.display())),
+            other => Error::Sqlite(other),
+        })?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        // A file that is not SQLite fails here, with the path in the message.
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(|e| Error::Invalid(format!("{}: not a lookbook catalogue ({e})", path.display())))?;
+        if mode != "wal" && mode != "memory" {
+            return Err(Error::Invalid(format!("{}: could not switch to WAL journal (got {mode})", path.display())));
+        }
+        conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")?;
+        schema::migrate(&mut conn, &path)?;
+        Ok(Catalog { conn, path })
+    }
+
+    /// Opens an existing catalogue; a missing file is an error that says how to make one.
+    pub fn open_existing(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        if !path.exists() {
+            return Err(Error::NoCatalogue(path.to_path_buf()));
+        }
+        Self::open(path)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The folder holding the database (relative image roots are resolved against it).
+    pub fn dir(&self) -> PathBuf {
+        match self.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        }
+    }
+
+    /// Raw connection, for modules of this crate that need their own queries.
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Mutable raw connection, for transactions.
+    pub(crate) fn conn_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
+    /// Reads a setting.
+    pub fn setting(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Writes a setting.
+    pub fn set_setting(&self, key: &str, value: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO settings(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    /// Folder the product image paths are relative to.
+    pub fn image_root(&self) -> Result<PathBuf> {
+        let root = self
+            .setting("image_root")?
+            .ok_or_else(|| Error::Invalid(format!("{}: no images imported yet", self.path.display())))?;
+        let root = PathBuf::from(root);
+        Ok(if root.is_absolute() { root } else { self.dir().join(root) })
+    }
+
+    /// Absolute path of a product's photo.
+    pub fn image_path(&self, product: &Product) -> Result<PathBuf> {
+        Ok(self.image_root()?.join(&product.image_path))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creates_migrates_and_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let cat = Catalog::open(&path).unwrap();
+        cat.set_setting("a", "1").unwrap();
+        drop(cat);
+        let cat = Catalog::open_existing(&path).unwrap();
+        assert_eq!(cat.setting("a").unwrap().as_deref(), Some("1"));
+        let v: i64 = cat.conn().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn newer_schema_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let cat = Catalog::open(&path).unwrap();
+        cat.conn().pragma_update(None, "user_version", 99).unwrap();
+        drop(cat);
+        let err = Catalog::open(&path).err().unwrap().to_string();
+        assert!(err.contains("schema version 99"), "{err}");
+    }
+
+    #[test]
+    fn missing_file_says_how_to_create_it() {
+        let err = Catalog::open_existing("/nonexistent/x.db").err().unwrap().to_string();
+        assert!(err.contains("lookbook import"), "{err}");
+    }
+
+    #[test]
+    fn garbage_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("junk.db");
+        std::fs::write(&path, vec![7u8; 4096]).unwrap();
+        let err = Catalog::open(&path).err().unwrap().to_string();
+        assert!(err.contains("junk.db"), "{err}");
+    }
+}

@@ -1,0 +1,706 @@
+//! Command implementations: parse nothing, print everything. Each calls the library and formats
+//! its answer as a text table or JSON.
+
+mod progress;
+pub mod table;
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use crate::{Cli, Command, EvalArgs, FeedbackArgs, FilterArgs, ModelAction, UsersAction};
+use lookbook::catalog::{Catalog, Product, ProductFilter};
+use lookbook::recommend::{Engine, Profile, ProfileSettings, Reason, Recommendation, Request};
+use lookbook::train::Head;
+use lookbook::vision::{Embedder, Pooling, weights};
+use lookbook::{eval, ingest, train};
+pub use progress::KdamProgress;
+use table::{render, truncate};
+
+/// Exit status when an import finished but skipped rows or photos.
+const EXIT_SKIPPED: u8 = 3;
+
+/// Where the bundled demo catalogue lives (the repository this binary was built from).
+pub fn demo_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("demo")
+}
+
+/// Runs one parsed command line.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let db = cli.db.clone();
+    let Some(command) = cli.command else {
+        ensure_demo(&db)?;
+        crate::tui::run(&db, &cli.images, &cli.user)?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    match command {
+        Command::Import { images, metadata, json } => import(&db, &images, &metadata, json),
+        Command::Embed { weights, batch, pooling, json } => embed(&db, weights.as_deref(), batch, &pooling, json),
+        Command::Similar { id, image, k, filter, weights, json } => similar(&db, id, image.as_deref(), k, &filter, weights.as_deref(), json),
+        Command::Recommend { user, item, k, alpha, diversity, half_life, filter, json } => {
+            recommend(&db, &user, item, k, alpha, diversity, half_life, &filter, json)
+        }
+        Command::Users { action, json } => users(&db, action, json),
+        Command::Like(a) => feedback(&db, a, Some(1.0)),
+        Command::Dislike(a) => feedback(&db, a, Some(-1.0)),
+        Command::Unlike(a) => feedback(&db, a, None),
+        Command::Likes { user, json } => likes(&db, &user, json),
+        Command::Show { id, width } => show(&db, id, width),
+        Command::Model { action: ModelAction::Info { weights, json } } => model_info(&db, weights.as_deref(), json),
+        Command::Model { action: ModelAction::Fetch } => model_fetch(),
+        Command::Eval(args) => evaluate(&db, args),
+        Command::Train { dim, epochs, lr, patience, seed, force, json } => {
+            let s = train::Settings { dim, epochs, lr, patience, seed, ..Default::default() };
+            train_head(&db, &s, force, json)
+        }
+        Command::Bench { quick, embed, json } => crate::cli_bench::run(&db, quick, embed, json),
+        Command::Demo => {
+            ensure_demo(&db)?;
+            println!("{} is ready; open it with `lookbook --db {}`", db.display(), db.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys => {
+            print!("{}", crate::tui::keys::markdown_table());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn filter_of(f: &FilterArgs) -> ProductFilter {
+    let norm = |s: &Option<String>| s.as_ref().map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    ProductFilter { category: norm(&f.category), gender: norm(&f.gender), colour: norm(&f.colour) }
+}
+
+fn print_json<T: Serialize>(v: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+/// Creates `db` from the bundled demo catalogue if it does not exist, and embeds what is missing.
+pub fn ensure_demo(db: &Path) -> Result<()> {
+    let fresh = !db.exists();
+    let mut cat = Catalog::open(db)?;
+    let progress = KdamProgress::new();
+    if fresh || cat.product_count()? == 0 {
+        let demo = demo_dir();
+        eprintln!("Creating {} from the bundled demo catalogue ({})", db.display(), demo.display());
+        let report = ingest::import(&mut cat, &demo.join("images"), &demo.join("styles.csv"), &progress)
+            .context("importing the bundled demo catalogue")?;
+        eprintln!("imported {} products", report.inserted + report.updated + report.unchanged);
+    }
+    let needs_embedding = match cat.active_model()? {
+        Some(m) => cat.embedding_counts(m.id)?.0 < cat.product_count()?,
+        None => true,
+    };
+    if needs_embedding {
+        let path = weights::locate(None, &cat.dir())?;
+        eprintln!("Embedding photos with {}", path.display());
+        let (embedder, _) = load_embedder(&path, Pooling::Avg)?;
+        embed_with(&mut cat, &embedder, 16, &progress)?;
+    }
+    Ok(())
+}
+
+fn load_embedder(path: &Path, pooling: Pooling) -> Result<(Embedder, PathBuf)> {
+    let e = Embedder::load(path, pooling).with_context(|| format!("loading weights {}", path.display()))?;
+    Ok((e, path.to_path_buf()))
+}
+
+/// Embeds with the backbone, then keeps a head model active (and filled in) if one was.
+fn embed_with(cat: &mut Catalog, embedder: &Embedder, batch: usize, progress: &KdamProgress) -> Result<lookbook::vision::EmbedReport> {
+    let previous = cat.active_model()?;
+    let (backbone, report) = embedder.embed_catalog(cat, batch, progress)?;
+    if let Some(prev) = previous
+        && let Some(head_id) = prev.spec.head_id
+        && cat.head(head_id)?.backbone_model_id == backbone.id
+    {
+        train::project_missing(cat, &prev)?;
+        cat.set_active_model(prev.id)?;
+    }
+    Ok(report)
+}
+
+fn import(db: &Path, images: &Path, metadata: &Path, json: bool) -> Result<ExitCode> {
+    let mut cat = Catalog::open(db)?;
+    let report = ingest::import(&mut cat, images, metadata, &KdamProgress::new())?;
+    if json {
+        print_json(&report)?;
+    } else {
+        println!(
+            "imported {}: {} new, {} updated, {} unchanged, {} skipped",
+            metadata.display(),
+            report.inserted,
+            report.updated,
+            report.unchanged,
+            report.skipped.len()
+        );
+        if !report.skipped.is_empty() {
+            eprintln!("skipped:");
+            for s in &report.skipped {
+                eprintln!("  {s}");
+            }
+        }
+    }
+    Ok(if report.skipped.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_SKIPPED) })
+}
+
+fn embed(db: &Path, weights_arg: Option<&Path>, batch: usize, pooling: &str, json: bool) -> Result<ExitCode> {
+    let pooling: Pooling = pooling.parse()?;
+    let mut cat = Catalog::open_existing(db)?;
+    let path = weights::locate(weights_arg, &cat.dir())?;
+    let (embedder, _) = load_embedder(&path, pooling)?;
+    if !json {
+        eprintln!(
+            "model {} ({}, {}x{} input, {} pooling), batch {batch}",
+            embedder.spec.name,
+            path.display(),
+            embedder.preprocess.height,
+            embedder.preprocess.width,
+            pooling.name()
+        );
+    }
+    let report = embed_with(&mut cat, &embedder, batch, &KdamProgress::new())?;
+    if json {
+        print_json(&report)?;
+    } else {
+        let rate = if report.seconds > 0.0 { report.embedded as f64 / report.seconds } else { 0.0 };
+        println!(
+            "embedded {} photos in {:.1}s ({rate:.1} images/s); {} already up to date; {} failed",
+            report.embedded,
+            report.seconds,
+            report.up_to_date,
+            report.failed.len()
+        );
+        for (id, path, reason) in &report.failed {
+            eprintln!("  product {id}: {}: {reason}", path.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The vector of a photo in the active model's space (backbone, then head if one is active).
+pub fn photo_vector(cat: &Catalog, photo: &Path, weights_arg: Option<&Path>) -> Result<Vec<f32>> {
+    let active = cat.active_model()?.context("no embeddings yet; run `lookbook embed` first")?;
+    let (backbone, head) = match active.spec.head_id {
+        Some(h) => {
+            let stored = cat.head(h)?;
+            (cat.model(stored.backbone_model_id)?, Some(Head::from_stored(&stored)))
+        }
+        None => (active.clone(), None),
+    };
+    let path = weights::locate(weights_arg, &cat.dir())?;
+    let (embedder, _) = load_embedder(&path, train::pooling_of(&backbone))?;
+    if embedder.spec.key() != backbone.spec.key() {
+        bail!(
+            "{} is not the model this catalogue was embedded with ({}, sha256 {}); pass the same --weights or run `lookbook embed` again",
+            path.display(),
+            backbone.spec.name,
+            &backbone.spec.weights_sha256[..12.min(backbone.spec.weights_sha256.len())]
+        );
+    }
+    let v = embedder.embed_file(photo)?;
+    Ok(match head {
+        Some(h) => h.project(&v),
+        None => v,
+    })
+}
+
+#[derive(Serialize)]
+struct ResultRow<'a> {
+    rank: usize,
+    id: i64,
+    score: f32,
+    name: &'a str,
+    #[serde(rename = "articleType")]
+    article_type: &'a str,
+    #[serde(rename = "subCategory")]
+    sub_category: &'a str,
+    #[serde(rename = "masterCategory")]
+    master_category: &'a str,
+    gender: &'a str,
+    colour: &'a str,
+    reason: &'a Reason,
+    because: String,
+}
+
+/// One line of explanation, shared by the CLI and the app.
+pub fn explain(engine: &Engine, r: &Reason) -> String {
+    let name = |id: i64| engine.product(id).map(|p| truncate(&p.name, 40)).unwrap_or_else(|| id.to_string());
+    match r {
+        Reason::LooksLike { id: Some(id), similarity } => format!("looks like {} ({similarity:.2})", name(*id)),
+        Reason::LooksLike { id: None, similarity } => format!("looks like your photo ({similarity:.2})"),
+        Reason::YouLiked { id, similarity } => format!("because you liked {} ({similarity:.2})", name(*id)),
+        Reason::Popular { category, likes } => format!("popular in {category} ({likes} likes)"),
+        Reason::Typical { category } => format!("a typical {category}"),
+    }
+}
+
+fn rows<'a>(engine: &'a Engine, recs: &'a [Recommendation]) -> Vec<ResultRow<'a>> {
+    recs.iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            let p = engine.product(r.id)?;
+            Some(ResultRow {
+                rank: i + 1,
+                id: r.id,
+                score: r.score,
+                name: &p.name,
+                article_type: &p.article_type,
+                sub_category: &p.sub_category,
+                master_category: &p.master_category,
+                gender: &p.gender,
+                colour: &p.colour,
+                reason: &r.reason,
+                because: explain(engine, &r.reason),
+            })
+        })
+        .collect()
+}
+
+fn print_results(rows: &[ResultRow], with_reason: bool) {
+    let mut header = vec!["#", "id", "score", "articleType", "colour", "name"];
+    if with_reason {
+        header.push("why");
+    }
+    let body: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let mut v = vec![
+                r.rank.to_string(),
+                r.id.to_string(),
+                format!("{:.3}", r.score),
+                r.article_type.to_string(),
+                r.colour.to_string(),
+                truncate(r.name, 48),
+            ];
+            if with_reason {
+                v.push(r.because.clone());
+            }
+            v
+        })
+        .collect();
+    print!("{}", render(&header, &body));
+}
+
+fn describe(p: &Product) -> String {
+    format!("{} {} ({}, {}, {})", p.id, p.name, p.article_type, p.colour, p.gender)
+}
+
+fn similar(
+    db: &Path,
+    id: Option<i64>,
+    image: Option<&Path>,
+    k: usize,
+    filter: &FilterArgs,
+    weights_arg: Option<&Path>,
+    json: bool,
+) -> Result<ExitCode> {
+    let cat = Catalog::open_existing(db)?;
+    let engine = Engine::load(&cat)?;
+    let filter = filter_of(filter);
+    let (query_json, recs) = match (id, image) {
+        (Some(id), _) => {
+            let p = cat.require_product(id)?;
+            let recs = engine.similar(id, &filter, k)?;
+            if !json {
+                println!("Look-alikes of {}", describe(&p));
+            }
+            (serde_json::to_value(&p)?, recs)
+        }
+        (None, Some(photo)) => {
+            let v = photo_vector(&cat, photo, weights_arg)?;
+            if !json {
+                println!("Look-alikes of {}", photo.display());
+            }
+            (json!({ "image": photo }), engine.similar_to_vector(&v, &filter, k)?)
+        }
+        (None, None) => bail!("give a product id or --image PHOTO"),
+    };
+    let rows = rows(&engine, &recs);
+    if json {
+        print_json(&json!({ "query": query_json, "filter": filter, "results": rows }))?;
+    } else if rows.is_empty() {
+        println!("(no products match the filters)");
+    } else {
+        print_results(&rows, false);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn recommend(
+    db: &Path,
+    user: &str,
+    item: Option<i64>,
+    k: usize,
+    alpha: f32,
+    diversity: f32,
+    half_life: f32,
+    filter: &FilterArgs,
+    json: bool,
+) -> Result<ExitCode> {
+    if !(0.0..=1.0).contains(&alpha) {
+        bail!("--alpha must be between 0 and 1, got {alpha}");
+    }
+    if !(0.0..=1.0).contains(&diversity) {
+        bail!("--diversity must be between 0 and 1, got {diversity}");
+    }
+    if !(half_life > 0.0) {
+        bail!("--half-life must be a positive number of days");
+    }
+    let cat = Catalog::open_existing(db)?;
+    let uid = cat.require_user(user)?;
+    if let Some(i) = item {
+        cat.require_product(i)?;
+    }
+    let engine = Engine::load(&cat)?;
+    let fb = cat.feedback(uid)?;
+    let profile = Profile::build(&fb, engine.index(), ProfileSettings { half_life_days: half_life, ..Default::default() });
+    let req = Request { item, vector: None, filter: filter_of(filter), k, alpha, diversity };
+    let recs = engine.recommend(&profile, &req)?;
+    let rows = rows(&engine, &recs);
+    if json {
+        print_json(&json!({ "user": user, "item": item, "alpha": alpha, "diversity": diversity,
+            "likes": fb.iter().filter(|f| f.is_like()).count(), "cold_start": profile.is_cold() && item.is_none(),
+            "results": rows }))?;
+    } else {
+        let likes = fb.iter().filter(|f| f.is_like()).count();
+        match item {
+            Some(i) => println!("For {user} ({likes} likes), blended with {} at alpha {alpha}", describe(&cat.require_product(i)?)),
+            None if profile.is_cold() => println!("For {user}: no likes yet, so a starter feed of typical items"),
+            None => println!("For {user} ({likes} likes)"),
+        }
+        print_results(&rows, true);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn users(db: &Path, action: Option<UsersAction>, json: bool) -> Result<ExitCode> {
+    let mut cat = Catalog::open_existing(db)?;
+    match action.unwrap_or(UsersAction::List) {
+        UsersAction::List => {
+            let us = cat.users()?;
+            if json {
+                print_json(&us)?;
+            } else if us.is_empty() {
+                println!("(no users yet; add one with `lookbook users add NAME`)");
+            } else {
+                let body: Vec<Vec<String>> =
+                    us.iter().map(|u| vec![u.name.clone(), u.likes.to_string(), u.dislikes.to_string()]).collect();
+                print!("{}", render(&["user", "likes", "dislikes"], &body));
+            }
+        }
+        UsersAction::Add { name } => {
+            cat.add_user(&name)?;
+            println!("added user {name}");
+        }
+        UsersAction::Remove { name } => {
+            let n = cat.remove_user(&name)?;
+            println!("removed user {name} and {n} likes/dislikes");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn feedback(db: &Path, a: FeedbackArgs, weight: Option<f32>) -> Result<ExitCode> {
+    let mut cat = Catalog::open_existing(db)?;
+    match weight {
+        Some(w) => {
+            let uid = cat.ensure_user(&a.user)?;
+            cat.set_feedback(uid, &a.ids, w)?;
+            let what = if w > 0.0 { "liked" } else { "disliked" };
+            println!("{} {what} {}", a.user, a.ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", "));
+        }
+        None => {
+            let uid = cat.require_user(&a.user)?;
+            let n = cat.clear_feedback(uid, &a.ids)?;
+            println!("{} forgot {n} of {} products", a.user, a.ids.len());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn likes(db: &Path, user: &str, json: bool) -> Result<ExitCode> {
+    let cat = Catalog::open_existing(db)?;
+    let uid = cat.require_user(user)?;
+    let fb = cat.feedback(uid)?;
+    #[derive(Serialize)]
+    struct Row {
+        id: i64,
+        feedback: &'static str,
+        at_ms: i64,
+        product: Option<Product>,
+    }
+    let rows: Vec<Row> = fb
+        .iter()
+        .map(|f| Row {
+            id: f.product_id,
+            feedback: if f.is_like() { "like" } else { "dislike" },
+            at_ms: f.at,
+            product: cat.product(f.product_id).ok().flatten(),
+        })
+        .collect();
+    if json {
+        print_json(&json!({ "user": user, "feedback": rows }))?;
+    } else {
+        let body: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| {
+                let (t, n) = r.product.as_ref().map(|p| (p.article_type.clone(), truncate(&p.name, 48))).unwrap_or_default();
+                vec![r.feedback.to_string(), r.id.to_string(), t, n]
+            })
+            .collect();
+        print!("{}", render(&["feedback", "id", "articleType", "name"], &body));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show(db: &Path, id: i64, width: u32) -> Result<ExitCode> {
+    let cat = Catalog::open_existing(db)?;
+    let p = cat.require_product(id)?;
+    let path = cat.image_path(&p)?;
+    let img = lookbook::vision::load(&path)?;
+    let conf = viuer::Config {
+        width: Some(width.clamp(4, 400)),
+        absolute_offset: false,
+        transparent: false,
+        ..Default::default()
+    };
+    viuer::print(&image::DynamicImage::ImageRgb8(img), &conf).with_context(|| format!("printing {}", path.display()))?;
+    println!("{}  {}", p.id, p.name);
+    println!("{} > {} > {}", p.master_category, p.sub_category, p.article_type);
+    println!(
+        "{} · {} · {} · {} · {}",
+        p.gender,
+        p.colour,
+        p.season,
+        p.year.map(|y| y.to_string()).unwrap_or_default(),
+        p.usage
+    );
+    println!("{}", path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn model_info(db: &Path, weights_arg: Option<&Path>, json: bool) -> Result<ExitCode> {
+    let cat = Catalog::open_existing(db)?;
+    let active = cat.active_model()?;
+    let located = weights::locate(weights_arg, &cat.dir());
+    let file = match &located {
+        Ok(p) => {
+            let e = Embedder::load(p, Pooling::Avg)?;
+            Some(json!({ "path": p, "sha256": e.spec.weights_sha256, "input": format!("{}x{}", e.preprocess.height, e.preprocess.width),
+                "preprocessing": e.preprocess.describe(), "classes": e.classes().len() }))
+        }
+        Err(_) => None,
+    };
+    let products = cat.product_count()?;
+    let (model_json, fresh, stale, missing, other) = match &active {
+        Some(m) => {
+            let (fresh, stale) = cat.embedding_counts(m.id)?;
+            let head = match m.spec.head_id {
+                Some(h) => {
+                    let s = cat.head(h)?;
+                    Some(json!({ "id": s.id, "in": s.in_dim, "out": s.out_dim, "sha256": s.sha256,
+                        "metrics": serde_json::from_str::<serde_json::Value>(&s.metrics).unwrap_or_default() }))
+                }
+                None => None,
+            };
+            (
+                json!({ "id": m.id, "name": m.spec.name, "architecture": m.spec.architecture, "weights_sha256": m.spec.weights_sha256,
+                    "preprocessing": m.spec.preprocessing, "pooling": m.spec.pooling, "dim": m.spec.dim, "head": head }),
+                fresh,
+                stale,
+                products - fresh,
+                cat.embeddings_of_other_models(m.id)?,
+            )
+        }
+        None => (serde_json::Value::Null, 0, 0, products, 0),
+    };
+    if json {
+        print_json(&json!({ "active_model": model_json, "weights_file": file, "products": products, "embedded": fresh,
+            "stale": stale, "missing": missing, "other_models_vectors": other }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    match &active {
+        Some(m) => {
+            println!("active model    {} (id {})", m.spec.name, m.id);
+            println!("architecture    {}", m.spec.architecture);
+            println!("preprocessing   {}", m.spec.preprocessing);
+            println!("pooling         {}", m.spec.pooling);
+            println!("dimension       {}", m.spec.dim);
+            println!("weights sha256  {}", m.spec.weights_sha256);
+            if let Some(h) = m.spec.head_id {
+                let s = cat.head(h)?;
+                println!("projection head {} ({} -> {}, sha256 {})", s.id, s.in_dim, s.out_dim, &s.sha256[..16]);
+            }
+        }
+        None => println!("active model    none yet (run `lookbook embed`)"),
+    }
+    match (&located, &file) {
+        (Ok(p), Some(f)) => {
+            println!("weights file    {}", p.display());
+            println!("file sha256     {}", f["sha256"].as_str().unwrap_or(""));
+            println!("input size      {}", f["input"].as_str().unwrap_or(""));
+            if let Some(m) = &active
+                && f["sha256"].as_str() != Some(m.spec.weights_sha256.as_str())
+            {
+                println!("note            this file differs from the active model's weights; `lookbook embed` would re-embed");
+            }
+        }
+        (Err(e), _) => println!("weights file    not found: {e}"),
+        _ => {}
+    }
+    println!("products        {products}");
+    println!("embedded        {fresh}");
+    println!("stale           {stale} (photo changed since embedding)");
+    println!("missing         {missing}");
+    println!("other models    {other} vectors from other weights or preprocessing (never mixed in)");
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(feature = "fetch")]
+fn model_fetch() -> Result<ExitCode> {
+    use std::net::ToSocketAddrs;
+    use std::time::Duration;
+    const REPO: (&str, &str) = ("timm", "resnet50.tv_in1k");
+    let dest_dir = weights::data_dir().context("no home directory to store weights in")?.join("models");
+    let dest = dest_dir.join("resnet50.safetensors");
+    // Fail fast offline: one bounded connection attempt before the client's retries.
+    let reachable = "huggingface.co:443"
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .is_some_and(|addr| std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)).is_ok());
+    if !reachable {
+        bail!(
+            "cannot reach huggingface.co (offline?). To install weights by hand, put a torchvision-layout ResNet50 \
+             .safetensors at {} or pass --weights FILE; lookbook's own fashion model ships in the repository's models/",
+            dest.display()
+        );
+    }
+    eprintln!("downloading {}/{} model.safetensors ...", REPO.0, REPO.1);
+    let client = hf_hub::HFClientSync::new().context("creating the Hugging Face client")?;
+    let path = client
+        .model(REPO.0, REPO.1)
+        .download_file()
+        .filename("model.safetensors")
+        .send()
+        .with_context(|| format!("downloading {}/{}", REPO.0, REPO.1))?;
+    std::fs::create_dir_all(&dest_dir).with_context(|| format!("creating {}", dest_dir.display()))?;
+    std::fs::copy(&path, &dest).with_context(|| format!("copying to {}", dest.display()))?;
+    lookbook::vision::ResNet50::load(&dest).context("the downloaded file is not a usable ResNet50")?;
+    println!("saved {} (ImageNet ResNet50, 224x224); it is used when no other weights come first", dest.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(not(feature = "fetch"))]
+fn model_fetch() -> Result<ExitCode> {
+    bail!("this lookbook was built without the `fetch` feature; rebuild with default features, or pass --weights FILE")
+}
+
+fn evaluate(db: &Path, a: EvalArgs) -> Result<ExitCode> {
+    let cat = Catalog::open_existing(db)?;
+    let progress = KdamProgress::new();
+    if a.k == 0 {
+        bail!("-k must be at least 1");
+    }
+    if a.personal {
+        let engine = Engine::load(&cat)?;
+        let r = eval::personal::evaluate(&engine, &eval::personal::Options { users: a.users, k: a.k, seed: a.seed }, &progress)?;
+        if a.json {
+            print_json(&r)?;
+        } else {
+            println!("personal feed, {} simulated users, leave-one-out, k = {}", r.users, r.k);
+            let body: Vec<Vec<String>> = r
+                .methods
+                .iter()
+                .map(|m| {
+                    vec![
+                        m.method.clone(),
+                        format!("{:.3}", m.hit_rate),
+                        format!("{:.3}", m.ndcg),
+                        format!("{:.3}", m.taste_precision),
+                        format!("{:.3}", m.diversity),
+                        format!("{:.3}", m.coverage),
+                    ]
+                })
+                .collect();
+            print!("{}", render(&["method", "hit@k", "nDCG@k", "taste P@k", "diversity", "coverage"], &body));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let queries = match &a.queries {
+        Some(f) => {
+            let text = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+            let mut ids = Vec::new();
+            for (i, line) in text.lines().enumerate() {
+                let t = line.trim();
+                if t.is_empty() || t.starts_with('#') {
+                    continue;
+                }
+                ids.push(t.parse::<i64>().with_context(|| format!("{}:{}: {t:?} is not a product id", f.display(), i + 1))?);
+            }
+            Some(ids)
+        }
+        None => None,
+    };
+    let opts = eval::retrieval::Options { k: a.k, level: a.level.parse()?, queries, baselines: !a.no_baselines, curve_k: a.k.max(20) };
+    let r = eval::retrieval::evaluate(&cat, &opts, &progress)?;
+    if let Some(p) = &a.plot {
+        eval::plot::precision_curve(&r, p)?;
+        eprintln!("wrote {}", p.display());
+    }
+    if a.json {
+        print_json(&r)?;
+    } else {
+        println!("look-alikes by {:?}: {} held-out queries against a gallery of {}, k = {}", r.level, r.queries, r.gallery, r.k);
+        let body: Vec<Vec<String>> = r
+            .methods
+            .iter()
+            .map(|m| {
+                let x = &m.metrics;
+                vec![
+                    m.method.clone(),
+                    format!("{:.3}", x.precision),
+                    format!("{:.3}", x.recall),
+                    format!("{:.3}", x.map),
+                    format!("{:.3}", x.ndcg),
+                    format!("{:.3}", x.hit_rate),
+                    format!("{:.3}", x.diversity),
+                    format!("{:.3}", x.coverage),
+                ]
+            })
+            .collect();
+        print!("{}", render(&["method", "P@k", "R@k", "mAP@k", "nDCG@k", "hit@k", "diversity", "coverage"], &body));
+        for m in &r.methods {
+            println!("  {:<16} {}", m.method, m.description);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn train_head(db: &Path, s: &train::Settings, force: bool, json: bool) -> Result<ExitCode> {
+    if s.dim < 2 || s.epochs == 0 {
+        bail!("--dim must be at least 2 and --epochs at least 1");
+    }
+    let mut cat = Catalog::open_existing(db)?;
+    let out = train::train_catalog(&mut cat, s, force, &KdamProgress::new())?;
+    if json {
+        print_json(&out)?;
+    } else {
+        let r = &out.report;
+        println!(
+            "trained head {} ({} -> {}) on {} items of {} types, {} epochs (best {})",
+            out.head_id, out.model.spec.dim, s.dim, r.train_items, r.classes, r.epochs, r.best_epoch
+        );
+        println!("validation P@10: backbone {:.3}, head {:.3} ({} items)", r.backbone_val_p10, r.head_val_p10, r.val_items);
+        if out.activated {
+            println!("the head is now active: similar, recommend and the app use {}-d vectors", s.dim);
+        } else {
+            println!("the head did not beat the backbone, so the backbone stays active (use --force to activate it anyway)");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,94 @@
+//! Evaluation: how good are the look-alikes and the personal feed, in numbers.
+//!
+//! Retrieval ([`retrieval`]): each held-out product queries the whole catalogue; a result is
+//! relevant when it shares the query's label (articleType by default). The active model, its
+//! backbone without the head, and two baselines are scored the same way.
+//! Personalisation ([`personal`]): simulated users like items of one or two tastes; one like is
+//! held out and must come back in the feed.
+
+pub mod baselines;
+pub mod metrics;
+pub mod personal;
+pub mod plot;
+pub mod retrieval;
+mod split;
+
+pub use metrics::{Metrics, query_metrics};
+pub use split::{is_held_out, splitmix64};
+
+use crate::catalog::Product;
+use crate::{Error, Result};
+
+/// Which product field decides relevance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Level {
+    /// `articleType` (Tshirts, Casual Shoes, ...): the default.
+    ArticleType,
+    /// `subCategory` (Topwear, Shoes, ...).
+    SubCategory,
+    /// `masterCategory` (Apparel, Footwear, ...).
+    MasterCategory,
+    /// Base colour.
+    Colour,
+    /// Gender.
+    Gender,
+}
+
+impl Level {
+    /// The label of `p` at this level.
+    pub fn label<'a>(&self, p: &'a Product) -> &'a str {
+        match self {
+            Level::ArticleType => &p.article_type,
+            Level::SubCategory => &p.sub_category,
+            Level::MasterCategory => &p.master_category,
+            Level::Colour => &p.colour,
+            Level::Gender => &p.gender,
+        }
+    }
+}
+
+impl std::str::FromStr for Level {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "articletype" | "article_type" | "type" => Ok(Level::ArticleType),
+            "subcategory" | "sub_category" => Ok(Level::SubCategory),
+            "mastercategory" | "master_category" => Ok(Level::MasterCategory),
+            "colour" | "color" | "basecolour" => Ok(Level::Colour),
+            "gender" => Ok(Level::Gender),
+            _ => Err(Error::Invalid(format!(
+                "level {s:?}: expected articleType, subCategory, masterCategory, colour or gender"
+            ))),
+        }
+    }
+}
+
+/// A tiny deterministic generator (SplitMix64) so simulations repeat exactly.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// Seeds the generator.
+    pub fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+    /// Next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        splitmix64(self.0)
+    }
+    /// Uniform in `0..n` (n > 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
+    }
+    /// Uniform in [0, 1).
+    pub fn unit(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
+    }
+    /// Shuffles in place (Fisher-Yates).
+    pub fn shuffle<T>(&mut self, v: &mut [T]) {
+        for i in (1..v.len()).rev() {
+            v.swap(i, self.below(i + 1));
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! A strict, line-aware RFC 4180 reader.
+//!
+//! Strict because a stray or unterminated quote must cost one row, not the rest of the file (a
+//! lenient reader swallows everything up to the next quote); line-aware so every problem names its
+//! line.
+
+/// One parsed record and where it started.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Record {
+    /// 1-based physical line of the record's first character.
+    pub line: usize,
+    /// The fields, unquoted.
+    pub fields: Vec<String>,
+}
+
+/// A record that could not be parsed.
+#[derive(Debug, PartialEq, Eq)]
+pub struct BadRecord {
+    /// 1-based physical line.
+    pub line: usize,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+/// Splits `text` into records; bad ones are returned as errors and reading continues on the next line.
+///
+/// The first record sets the expected width: a later record that spans several lines and has
+/// another width is taken for a broken quote, reported on its first line, and reading resumes
+/// on the line after it so the rows it swallowed are kept.
+pub fn records(text: &str) -> Vec<Result<Record, BadRecord>> {
+    let mut expected: Option<usize> = None;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let (mut pos, mut line) = (0usize, 1usize);
+    while pos < bytes.len() {
+        match parse_record(text, pos) {
+            Ok((fields, _, lines)) if lines > 1 && expected.is_some_and(|n| n != fields.len()) => {
+                out.push(Err(BadRecord { line, reason: format!("quoted field runs over {lines} lines; probably a missing quote") }));
+                pos = text[pos..].find('\n').map(|i| pos + i + 1).unwrap_or(bytes.len());
+                line += 1;
+            }
+            Ok((fields, next, lines)) => {
+                // Blank lines are not records.
+                if !(fields.len() == 1 && fields[0].is_empty()) {
+                    expected.get_or_insert(fields.len());
+                    out.push(Ok(Record { line, fields }));
+                }
+                pos = next;
+                line += lines;
+            }
+            Err(reason) => {
+                out.push(Err(BadRecord { line, reason }));
+                // Resume on the next physical line so one bad quote costs one row.
+                let eol = text[pos..].find('\n').map(|i| pos + i + 1).unwrap_or(bytes.len());
+                pos = eol;
+                line += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Parses one record starting at `start`: fields, the offset after it, and physical lines used.
+fn parse_record(text: &str, start: usize) -> Result<(Vec<String>, usize, usize), String> {
+    let b = text.as_bytes();
+    let mut fields = Vec::new();
+    let mut i = start;
+    let mut lines = 1;
+    loop {
+        let mut field = String::new();
+        if i < b.len() && b[i] == b'"' {
+            i += 1;
+            let open_line = lines;
+            loop {
+                let Some(rel) = text[i..].find('"') else {
+                    return Err(format!("unterminated quoted field (opened on this line, field {})", fields.len() + 1));
+                };
+                let chunk = &text[i..i + rel];
+                lines += chunk.matches('\n').count();
+                // A quoted field that runs over many lines is almost surely a missing quote.
+                if lines - open_line > 5 {
+                    return Err(format!("unterminated quoted field (field {})", fields.len() + 1));
+                }
+                field.push_str(chunk);
+                i += rel + 1;
+                if i < b.len() && b[i] == b'"' {
+                    field.push('"');
+                    i += 1;
+                } else {
+                    break;
+                }
+            }
+            match b.get(i) {
+                None | Some(b',') | Some(b'\n') => {}
+                Some(b'\r') if b.get(i + 1).is_none_or(|c| *c == b'\n') => {}
+                Some(_) => return Err(format!("unexpected text after the closing quote of field {}", fields.len() + 1)),
+            }
+        } else {
+            let end = text[i..].find([',', '\n']).map(|r| i + r).unwrap_or(b.len());
+            let raw = text[i..end].strip_suffix('\r').unwrap_or(&text[i..end]);
+            if raw.contains('"') {
+                return Err(format!("stray quote inside unquoted field {}", fields.len() + 1));
+            }
+            field.push_str(raw);
+            i = end;
+        }
+        fields.push(field);
+        match b.get(i) {
+            Some(b',') => i += 1,
+            Some(b'\r') => {
+                i += 1;
+                if b.get(i) == Some(&b'\n') {
+                    i += 1;
+                }
+                return Ok((fields, i, lines));
+            }
+            Some(b'\n') => return Ok((fields, i + 1, lines)),
+            None => return Ok((fields, i, lines)),
+            Some(_) => return Err("malformed field".into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(text: &str) -> Vec<Vec<String>> {
+        records(text).into_iter().map(|r| r.unwrap().fields).collect()
+    }
+
+    #[test]
+    fn plain_quoted_escaped_and_crlf() {
+        assert_eq!(ok("a,b\r\n1,\"x, y\"\r\n2,\"say \"\"hi\"\"\"\n"), vec![
+            vec!["a", "b"],
+            vec!["1", "x, y"],
+            vec!["2", "say \"hi\""]
+        ]);
+    }
+
+    #[test]
+    fn bom_blank_lines_and_missing_final_newline() {
+        assert_eq!(ok("\u{feff}id\n\n7"), vec![vec!["id"], vec!["7"]]);
+    }
+
+    #[test]
+    fn quoted_newline_spans_lines_and_keeps_line_numbers() {
+        let r = records("h\n\"a\nb\"\nc\n");
+        assert_eq!(r[1].as_ref().unwrap().fields, vec!["a\nb"]);
+        assert_eq!(r[2].as_ref().unwrap().line, 4);
+    }
+
+    #[test]
+    fn bad_quotes_cost_one_line() {
+        let r = records("h,i\n1,\"open\n2,ok\n3,a\"b\n4,\"x\"y\n5,fine\n");
+        let lines: Vec<_> = r.iter().map(|r| (r.is_ok(), match r { Ok(x) => x.line, Err(e) => e.line })).collect();
+        assert_eq!(lines, vec![(true, 1), (false, 2), (true, 3), (false, 4), (false, 5), (true, 6)]);
+        assert!(r[3].as_ref().unwrap_err().reason.contains("stray quote"));
+    }
+
+    #[test]
+    fn a_missing_quote_that_closes_lines_later_does_not_swallow_rows() {
+        let r = records("a,b,c\n1,\"open,q\n2,x,y\n3,\"\n");
+        assert!(r[1].as_ref().unwrap_err().reason.contains("missing quote"), "{r:?}");
+        assert_eq!(r[2].as_ref().unwrap().fields, vec!["2", "x", "y"]);
+        assert!(r[3].is_err());
+    }
+}

@@ -1,0 +1,243 @@
+//! `import`: a CSV of metadata plus a folder of photos into the catalogue.
+//!
+//! The whole import is one transaction: either every valid row lands or nothing changes.
+//! Bad rows and bad photos are skipped and reported with file, line and reason; re-importing the
+//! same files changes nothing.
+
+mod csv;
+mod images;
+
+use rayon::prelude::*;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::catalog::{Catalog, ProductUpsert, Upserted};
+use crate::{Error, Progress, Result, now_ms};
+
+/// The columns lookbook reads; `id` is required, the rest default to empty.
+const COLUMNS: [&str; 10] =
+    ["id", "gender", "masterCategory", "subCategory", "articleType", "baseColour", "season", "year", "usage", "productDisplayName"];
+
+/// Optional column naming the photo relative to the images folder (default `<id>.jpg`).
+const IMAGE_COLUMNS: [&str; 3] = ["image", "image_path", "filename"];
+
+/// Longest text field kept; longer ones are cut (they are names, not essays).
+const MAX_FIELD: usize = 300;
+
+/// One row or photo that was not imported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    /// The CSV or image file.
+    pub file: PathBuf,
+    /// The CSV line, when the problem is a row.
+    pub line: Option<usize>,
+    /// Product id, when known.
+    pub id: Option<i64>,
+    /// Why it was skipped.
+    pub reason: String,
+}
+
+impl std::fmt::Display for Skipped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(l) = self.line {
+            write!(f, ":{l}")?;
+        }
+        if let Some(id) = self.id {
+            write!(f, " (id {id})")?;
+        }
+        write!(f, ": {}", self.reason)
+    }
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ImportReport {
+    /// New products.
+    pub inserted: usize,
+    /// Products whose row or photo changed.
+    pub updated: usize,
+    /// Products already exactly like this.
+    pub unchanged: usize,
+    /// Everything left out, in file order.
+    pub skipped: Vec<Skipped>,
+}
+
+/// Strips control characters (terminal escapes have no place in a product name) and caps length.
+fn clean(s: &str) -> String {
+    let t: String = s.trim().chars().filter(|c| !c.is_control()).take(MAX_FIELD).collect();
+    t.trim().to_string()
+}
+
+/// A parsed row waiting for its photo to be checked.
+struct Pending {
+    line: usize,
+    product: ProductUpsert,
+    full_path: PathBuf,
+}
+
+/// Imports `metadata` (CSV) with photos from `images` into `catalog`.
+pub fn import(catalog: &mut Catalog, images: &Path, metadata: &Path, progress: &dyn Progress) -> Result<ImportReport> {
+    let root = images.canonicalize().map_err(|e| Error::io(images, e))?;
+    if !root.is_dir() {
+        return Err(Error::Invalid(format!("{}: not a folder of images", images.display())));
+    }
+    let bytes = std::fs::read(metadata).map_err(|e| Error::io(metadata, e))?;
+    let text = String::from_utf8_lossy(&bytes);
+    let mut report = ImportReport::default();
+    let skip = |report: &mut ImportReport, line: Option<usize>, id: Option<i64>, reason: String| {
+        report.skipped.push(Skipped { file: metadata.to_path_buf(), line, id, reason })
+    };
+
+    let mut recs = csv::records(&text).into_iter();
+    let header = match recs.next() {
+        Some(Ok(h)) => h.fields,
+        Some(Err(e)) => {
+            return Err(Error::Metadata { path: metadata.into(), message: format!("line {}: bad header: {}", e.line, e.reason) });
+        }
+        None => return Err(Error::Metadata { path: metadata.into(), message: "empty file, expected a header row".into() }),
+    };
+    let col = |name: &str| header.iter().position(|h| h.trim().eq_ignore_ascii_case(name));
+    let Some(id_col) = col("id") else {
+        return Err(Error::Metadata {
+            path: metadata.into(),
+            message: format!("no `id` column in the header; expected columns like {}", COLUMNS.join(",")),
+        });
+    };
+    let cols: Vec<Option<usize>> = COLUMNS.iter().map(|c| col(c)).collect();
+    let image_col = IMAGE_COLUMNS.iter().find_map(|c| col(c));
+
+    // Relative to the catalogue's folder when possible so the pair can move together.
+    let stored_root = root_setting(catalog, &root)?;
+    let row_root = match catalog.setting("image_root")? {
+        Some(existing) if existing != stored_root => Some(root.clone()),
+        _ => None,
+    };
+
+    let mut pending = Vec::new();
+    let mut seen: HashMap<i64, usize> = HashMap::new();
+    for rec in recs {
+        let rec = match rec {
+            Ok(r) => r,
+            Err(e) => {
+                skip(&mut report, Some(e.line), None, e.reason);
+                continue;
+            }
+        };
+        if rec.fields.len() != header.len() {
+            skip(&mut report, Some(rec.line), None, format!("expected {} fields, found {}", header.len(), rec.fields.len()));
+            continue;
+        }
+        let get = |i: usize| cols[i].map(|c| clean(&rec.fields[c])).unwrap_or_default();
+        let raw_id = rec.fields[id_col].trim();
+        if raw_id.is_empty() {
+            skip(&mut report, Some(rec.line), None, "missing id".into());
+            continue;
+        }
+        let id: i64 = match raw_id.parse() {
+            Ok(v) if v >= 0 => v,
+            _ => {
+                skip(&mut report, Some(rec.line), None, format!("id {:?} is not a non-negative integer", clean(raw_id)));
+                continue;
+            }
+        };
+        if let Some(first) = seen.get(&id) {
+            skip(&mut report, Some(rec.line), Some(id), format!("duplicate id {id} (first on line {first})"));
+            continue;
+        }
+        seen.insert(id, rec.line);
+        let year_s = get(7);
+        let year = if year_s.is_empty() || year_s == "NA" {
+            None
+        } else {
+            match year_s.parse::<f64>() {
+                Ok(y) if y.fract() == 0.0 && (0.0..=9999.0).contains(&y) => Some(y as i32),
+                _ => {
+                    skip(&mut report, Some(rec.line), Some(id), format!("year {year_s:?} is not a number"));
+                    continue;
+                }
+            }
+        };
+        let rel = image_col.map(|c| rec.fields[c].trim().to_string()).filter(|s| !s.is_empty()).unwrap_or(format!("{id}.jpg"));
+        let (rel, full_path) = match images::safe_relative(images, &root, &rel) {
+            Ok(v) => v,
+            Err(reason) => {
+                skip(&mut report, Some(rec.line), Some(id), reason);
+                continue;
+            }
+        };
+        let or_unknown = |s: String| if s.is_empty() { "Unknown".to_string() } else { s };
+        let article = or_unknown(get(4));
+        let name = match get(9) {
+            n if n.is_empty() => format!("{article} {id}"),
+            n => n,
+        };
+        let image_path = match &row_root {
+            Some(r) => r.join(&rel).to_string_lossy().into_owned(),
+            None => rel,
+        };
+        pending.push(Pending {
+            line: rec.line,
+            product: ProductUpsert {
+                id,
+                name,
+                category: [or_unknown(get(2)), or_unknown(get(3)), article],
+                gender: get(1),
+                colour: get(5),
+                season: get(6),
+                year,
+                usage: get(8),
+                image_path,
+                image_hash: String::new(),
+            },
+            full_path,
+        });
+    }
+
+    progress.start("checking photos", pending.len());
+    let checked: Vec<Result<String, String>> = pending
+        .par_iter()
+        .map(|p| {
+            let r = images::check(&p.full_path);
+            progress.advance(1);
+            r
+        })
+        .collect();
+    progress.finish();
+
+    let now = now_ms();
+    let tx = catalog.conn_mut().transaction()?;
+    for (mut p, check) in pending.into_iter().zip(checked) {
+        match check {
+            Ok(hash) => {
+                p.product.image_hash = hash;
+                match crate::catalog::products_upsert(&tx, &p.product, now)? {
+                    Upserted::Inserted => report.inserted += 1,
+                    Upserted::Updated => report.updated += 1,
+                    Upserted::Unchanged => report.unchanged += 1,
+                }
+            }
+            Err(reason) => report.skipped.push(Skipped { file: metadata.to_path_buf(), line: Some(p.line), id: Some(p.product.id), reason }),
+        }
+    }
+    if row_root.is_none() {
+        tx.execute(
+            "INSERT INTO settings(key, value) VALUES ('image_root', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [&stored_root],
+        )?;
+    }
+    tx.commit()?;
+    report.skipped.sort_by_key(|s| s.line);
+    Ok(report)
+}
+
+/// The image root as stored: relative to the database's folder when inside it, else absolute.
+fn root_setting(catalog: &Catalog, root: &Path) -> Result<String> {
+    let db_dir = catalog.dir().canonicalize().map_err(|e| Error::io(catalog.dir(), e))?;
+    Ok(match root.strip_prefix(&db_dir) {
+        Ok(rel) if rel.as_os_str().is_empty() => ".".into(),
+        Ok(rel) => rel.to_string_lossy().into_owned(),
+        Err(_) => root.to_string_lossy().into_owned(),
+    })
+}

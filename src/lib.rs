@@ -1,0 +1,42 @@
+//! # lookbook
+//!
+//! A fashion recommender: product photos and metadata go into a SQLite catalogue, a ResNet50
+//! (candle) turns each photo into a vector, and the recommender ranks look-alikes and a personal
+//! feed from those vectors and a user's likes. This crate is the engine; the `lookbook` binary
+//! (`src/main.rs`, `src/cli/`, `src/tui/`) is a thin view over it and holds all terminal code.
+//!
+//! Data flows one way, and the modules follow it:
+//!
+//! | module | job |
+//! | --- | --- |
+//! | [`catalog`] | SQLite schema and migrations; products, categories, users, feedback, models, embeddings |
+//! | [`ingest`] | `import`: CSV + photos into the catalogue, transactionally, with a report of what was skipped |
+//! | [`vision`] | decoding and preprocessing, the ResNet50, weight loading, the batched embedder |
+//! | [`recommend`] | the in-memory vector index, taste profiles, blended ranking, MMR, explanations |
+//! | [`eval`] | held-out split, retrieval and personalisation metrics, baselines, plots |
+//! | [`train`] | the projection head learned on frozen backbone features |
+//! | [`bench`] | synthetic workloads behind `lookbook bench` |
+//!
+//! Start with [`catalog::Catalog`] (open a database), then [`vision::Embedder`] (vectors) and
+//! [`recommend::Engine`] (rankings).
+
+pub mod bench;
+pub mod catalog;
+pub mod error;
+pub mod eval;
+pub mod ingest;
+pub mod progress;
+pub mod recommend;
+pub mod train;
+pub mod vision;
+
+pub use error::{Error, Result};
+pub use progress::{NoProgress, Progress};
+
+/// Milliseconds since the Unix epoch, the unit of every timestamp in the catalogue.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,283 @@
+//! The `lookbook` binary: the terminal app (no subcommand) and the scriptable commands.
+//! All work happens in the `lookbook` library; this file only parses arguments.
+
+mod cli;
+mod cli_bench;
+mod tui;
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// A fashion recommender in the terminal: visual look-alikes and a personal "for you" feed.
+#[derive(Parser, Debug)]
+#[command(name = "lookbook", version, about, long_about = None)]
+pub struct Cli {
+    /// The catalogue database.
+    #[arg(long, global = true, env = "LOOKBOOK_DB", default_value = "catalog.db")]
+    pub db: PathBuf,
+    /// Image protocol for the app: auto, kitty, sixel, iterm2, halfblocks or none.
+    #[arg(long, default_value = "auto")]
+    pub images: String,
+    /// User the app starts as.
+    #[arg(long, default_value = "me")]
+    pub user: String,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Filters shared by ranking commands.
+#[derive(Args, Debug, Clone, Default)]
+pub struct FilterArgs {
+    /// Only this category (any level: Footwear, Shoes, Casual Shoes, ...).
+    #[arg(long)]
+    pub category: Option<String>,
+    /// Only this gender.
+    #[arg(long)]
+    pub gender: Option<String>,
+    /// Only this colour.
+    #[arg(long, alias = "color")]
+    pub colour: Option<String>,
+}
+
+/// Every subcommand.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Import a catalogue: photos DIR/<id>.jpg plus a styles.csv of metadata.
+    Import {
+        /// Folder of photos.
+        #[arg(long)]
+        images: PathBuf,
+        /// CSV with id, gender, masterCategory, subCategory, articleType, baseColour, season, year, usage, productDisplayName.
+        #[arg(long)]
+        metadata: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compute missing image embeddings with the ResNet50.
+    Embed {
+        /// Weights file (.safetensors); default: LOOKBOOK_WEIGHTS, models/ beside the db, the data dir, the repo's models/.
+        #[arg(long)]
+        weights: Option<PathBuf>,
+        /// Images per forward pass.
+        #[arg(long, default_value_t = 16)]
+        batch: usize,
+        /// Feature pooling: avg or max.
+        #[arg(long, default_value = "avg")]
+        pooling: String,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The products that look most like a product or a photo.
+    Similar {
+        /// Catalogue id of the query product.
+        id: Option<i64>,
+        /// Or a photo file (embedded on the fly with the active model).
+        #[arg(long, conflicts_with = "id")]
+        image: Option<PathBuf>,
+        /// Number of results.
+        #[arg(short, long, default_value_t = 10)]
+        k: usize,
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// Weights for a photo query (default: the usual search).
+        #[arg(long)]
+        weights: Option<PathBuf>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A personal feed, optionally blended with look-alikes of one item.
+    Recommend {
+        /// The user.
+        #[arg(long)]
+        user: String,
+        /// Blend with look-alikes of this product.
+        #[arg(long)]
+        item: Option<i64>,
+        /// Number of results.
+        #[arg(short, long, default_value_t = 10)]
+        k: usize,
+        /// Weight of the item against the taste profile (0..1).
+        #[arg(long, default_value_t = 0.5)]
+        alpha: f32,
+        /// MMR diversity (0 = off .. 1).
+        #[arg(long, default_value_t = 0.0)]
+        diversity: f32,
+        /// Days after which a like counts half.
+        #[arg(long, default_value_t = 30.0)]
+        half_life: f32,
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List, add or remove users.
+    Users {
+        #[command(subcommand)]
+        action: Option<UsersAction>,
+        /// JSON output.
+        #[arg(long, global = true)]
+        json: bool,
+    },
+    /// Like products.
+    Like(FeedbackArgs),
+    /// Forget likes or dislikes of products.
+    Unlike(FeedbackArgs),
+    /// Dislike products.
+    Dislike(FeedbackArgs),
+    /// A user's likes and dislikes.
+    Likes {
+        /// The user.
+        #[arg(long)]
+        user: String,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a product's photo and metadata in the terminal.
+    Show {
+        /// Catalogue id.
+        id: i64,
+        /// Width of the picture in terminal cells.
+        #[arg(long, default_value_t = 40)]
+        width: u32,
+    },
+    /// The active model, or fetch the ImageNet weights.
+    Model {
+        #[command(subcommand)]
+        action: ModelAction,
+    },
+    /// Measure look-alike (and with --personal, feed) quality against baselines.
+    Eval(EvalArgs),
+    /// Train a projection head on the backbone vectors of this catalogue.
+    Train {
+        /// Output dimension.
+        #[arg(long, default_value_t = 256)]
+        dim: usize,
+        /// Maximum epochs.
+        #[arg(long, default_value_t = 80)]
+        epochs: usize,
+        /// Learning rate.
+        #[arg(long, default_value_t = 2e-3)]
+        lr: f64,
+        /// Early-stopping patience in epochs.
+        #[arg(long, default_value_t = 10)]
+        patience: usize,
+        /// Seed.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Activate the head even if it does not beat the backbone.
+        #[arg(long)]
+        force: bool,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Benchmarks: query and feed latency, embedding speed, app start-up, memory.
+    Bench {
+        /// Smaller sizes, for a quick look.
+        #[arg(long)]
+        quick: bool,
+        /// Also time embedding on this catalogue's photos (needs weights).
+        #[arg(long)]
+        embed: bool,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create the database from the bundled demo catalogue (import + embed) if it does not exist.
+    Demo,
+    /// Print the app's key bindings (the same table the app's help shows).
+    Keys,
+}
+
+/// Arguments of `eval`.
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// Cut-off.
+    #[arg(short, long, default_value_t = 10)]
+    pub k: usize,
+    /// Relevance label: articleType, subCategory, masterCategory, colour, gender.
+    #[arg(long, default_value = "articleType")]
+    pub level: String,
+    /// File of query ids (one per line); default: the held-out split.
+    #[arg(long)]
+    pub queries: Option<PathBuf>,
+    /// Skip the photo baselines (faster).
+    #[arg(long)]
+    pub no_baselines: bool,
+    /// Write an SVG plot of precision@k for every method.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// Evaluate the personal feed with simulated users instead.
+    #[arg(long)]
+    pub personal: bool,
+    /// Simulated users for --personal.
+    #[arg(long, default_value_t = 300)]
+    pub users: usize,
+    /// Seed for --personal.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `like`, `unlike`, `dislike`.
+#[derive(Args, Debug)]
+pub struct FeedbackArgs {
+    /// The user (created if new).
+    #[arg(long)]
+    pub user: String,
+    /// Product ids.
+    #[arg(required = true)]
+    pub ids: Vec<i64>,
+}
+
+/// `users` actions.
+#[derive(Subcommand, Debug)]
+pub enum UsersAction {
+    /// List users (the default).
+    List,
+    /// Add a user.
+    Add {
+        /// Name.
+        name: String,
+    },
+    /// Remove a user and all their likes.
+    Remove {
+        /// Name.
+        name: String,
+    },
+}
+
+/// `model` actions.
+#[derive(Subcommand, Debug)]
+pub enum ModelAction {
+    /// The active model, its weights and how many products it has embedded.
+    Info {
+        /// Weights file to check (default: the usual search).
+        #[arg(long)]
+        weights: Option<PathBuf>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Download the ImageNet ResNet50 (torchvision weights, safetensors) into the data dir.
+    Fetch,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,335 @@
+//! Ranking: look-alikes, the blended personal feed, MMR diversity, explanations, cold start.
+//!
+//! Blending is one search: with unit vectors q (query) and p (profile),
+//! `alpha * q.x + (1 - alpha) * p.x == (alpha * q + (1 - alpha) * p).x`, so the blended ranking
+//! costs exactly one pass over the matrix however many likes a user has.
+
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+use std::sync::OnceLock;
+
+use super::index::{FlatIndex, VectorIndex, dot, normalize, top_k};
+use super::profile::Profile;
+use crate::catalog::{Catalog, Product, ProductFilter};
+use crate::{Error, Result};
+
+/// Why a result is there.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Reason {
+    /// It looks like the query item.
+    LooksLike {
+        /// The query product (None for a photo query).
+        id: Option<i64>,
+        /// Cosine with the query.
+        similarity: f32,
+    },
+    /// It looks like something the user liked.
+    YouLiked {
+        /// The liked product that contributed most.
+        id: i64,
+        /// Cosine with that product.
+        similarity: f32,
+    },
+    /// Cold start: liked by many users in its category.
+    Popular {
+        /// Its article type.
+        category: String,
+        /// Number of users who liked it.
+        likes: usize,
+    },
+    /// Cold start: a typical item of a common category.
+    Typical {
+        /// Its article type.
+        category: String,
+    },
+}
+
+/// One ranked result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Recommendation {
+    /// Product id.
+    pub id: i64,
+    /// The ranking score (blended cosine; centrality for cold start).
+    pub score: f32,
+    /// Why it is here.
+    pub reason: Reason,
+}
+
+/// What to rank.
+#[derive(Debug, Clone, Serialize)]
+pub struct Request {
+    /// Blend towards this product's look (the Similar tab, `--item`).
+    pub item: Option<i64>,
+    /// Or towards this vector (a photo query).
+    #[serde(skip)]
+    pub vector: Option<Vec<f32>>,
+    /// Only products passing this.
+    pub filter: ProductFilter,
+    /// How many results.
+    pub k: usize,
+    /// Weight of the query against the profile, 0..=1.
+    pub alpha: f32,
+    /// MMR diversity, 0 (off) ..= 1.
+    pub diversity: f32,
+}
+
+impl Default for Request {
+    fn default() -> Self {
+        Request { item: None, vector: None, filter: ProductFilter::default(), k: 10, alpha: 0.5, diversity: 0.0 }
+    }
+}
+
+/// Products plus their vectors, ready to rank. Build once per process; cheap to query.
+pub struct Engine {
+    products: Vec<Product>,
+    by_id: HashMap<i64, usize>,
+    index: FlatIndex,
+    popularity: HashMap<i64, usize>,
+    /// Cosine of each row with the centroid of its article type (cold start), computed on first use.
+    centrality: OnceLock<Vec<f32>>,
+}
+
+impl Engine {
+    /// Builds an engine from products and the matrix of one model.
+    pub fn new(products: Vec<Product>, index: FlatIndex) -> Self {
+        let by_id = products.iter().enumerate().map(|(i, p)| (p.id, i)).collect();
+        Engine { products, by_id, index, popularity: HashMap::new(), centrality: OnceLock::new() }
+    }
+
+    /// Loads products, the active model's vectors and like counts from a catalogue.
+    pub fn load(catalog: &Catalog) -> Result<Self> {
+        let model = catalog.active_model()?.ok_or_else(|| Error::NoEmbeddings { model: "(none yet)".into() })?;
+        let matrix = catalog.load_embeddings(model.id)?;
+        if matrix.is_empty() {
+            return Err(Error::NoEmbeddings { model: model.spec.name });
+        }
+        let mut e = Engine::new(catalog.products()?, FlatIndex::new(matrix));
+        e.set_popularity(catalog.like_counts()?.into_iter().collect());
+        Ok(e)
+    }
+
+    /// Replaces the like counts used for cold start.
+    pub fn set_popularity(&mut self, counts: HashMap<i64, usize>) {
+        self.popularity = counts;
+    }
+
+    /// Every product, by id.
+    pub fn products(&self) -> &[Product] {
+        &self.products
+    }
+
+    /// A product by id.
+    pub fn product(&self, id: i64) -> Option<&Product> {
+        self.by_id.get(&id).map(|&i| &self.products[i])
+    }
+
+    /// The vector index.
+    pub fn index(&self) -> &FlatIndex {
+        &self.index
+    }
+
+    /// The stored vector of a product.
+    pub fn vector(&self, id: i64) -> Option<&[f32]> {
+        self.index.row(id).map(|r| self.index.vector(r))
+    }
+
+    fn product_of_row(&self, row: usize) -> Option<&Product> {
+        self.product(self.index.id(row))
+    }
+
+    fn allowed(&self, filter: &ProductFilter, exclude: &HashSet<i64>) -> Vec<bool> {
+        (0..self.index.len())
+            .map(|r| {
+                let id = self.index.id(r);
+                !exclude.contains(&id) && (filter.is_empty() || self.product_of_row(r).is_some_and(|p| filter.matches(p)))
+            })
+            .collect()
+    }
+
+    /// Look-alikes of a product (itself excluded).
+    pub fn similar(&self, id: i64, filter: &ProductFilter, k: usize) -> Result<Vec<Recommendation>> {
+        let req = Request { item: Some(id), filter: filter.clone(), k, alpha: 1.0, ..Default::default() };
+        self.recommend(&Profile::default(), &req)
+    }
+
+    /// Look-alikes of a vector (a photo query).
+    pub fn similar_to_vector(&self, v: &[f32], filter: &ProductFilter, k: usize) -> Result<Vec<Recommendation>> {
+        let req = Request { vector: Some(v.to_vec()), filter: filter.clone(), k, alpha: 1.0, ..Default::default() };
+        self.recommend(&Profile::default(), &req)
+    }
+
+    /// The blended ranking for a profile and an optional query; cold start when neither has a vector.
+    pub fn recommend(&self, profile: &Profile, req: &Request) -> Result<Vec<Recommendation>> {
+        if self.index.is_empty() || req.k == 0 {
+            return Ok(Vec::new());
+        }
+        let alpha = if req.alpha.is_finite() { req.alpha.clamp(0.0, 1.0) } else { 0.5 };
+        let query: Option<Vec<f32>> = match (req.item, &req.vector) {
+            (Some(id), _) => {
+                if self.product(id).is_none() {
+                    return Err(Error::NotFound(format!("product {id} is not in the catalogue")));
+                }
+                Some(
+                    self.vector(id)
+                        .ok_or_else(|| Error::NotFound(format!("product {id} has no embedding yet; run `lookbook embed`")))?
+                        .to_vec(),
+                )
+            }
+            (None, Some(v)) => {
+                let mut v = v.clone();
+                if v.len() != self.index.dim() || !normalize(&mut v) {
+                    return Err(Error::Invalid(format!(
+                        "query vector has {} values, the index {}; is it from another model?",
+                        v.len(),
+                        self.index.dim()
+                    )));
+                }
+                Some(v)
+            }
+            (None, None) => None,
+        };
+        let mut exclude = profile.seen.clone();
+        if let Some(id) = req.item {
+            exclude.insert(id);
+        }
+        let (qw, pw) = match (&query, &profile.vector) {
+            (Some(_), Some(_)) => (alpha, 1.0 - alpha),
+            (Some(_), None) => (1.0, 0.0),
+            (None, Some(_)) => (0.0, 1.0),
+            (None, None) => return Ok(self.cold_start(profile, req, &exclude)),
+        };
+        let dim = self.index.dim();
+        let mut blended = vec![0.0f32; dim];
+        for (v, w) in [(&query, qw), (&profile.vector, pw)] {
+            if let Some(v) = v {
+                blended.iter_mut().zip(v.iter()).for_each(|(b, x)| *b += w * x);
+            }
+        }
+        let scores = self.index.scores(&blended);
+        let allow = self.allowed(&req.filter, &exclude);
+        let diversity = if req.diversity.is_finite() { req.diversity.clamp(0.0, 1.0) } else { 0.0 };
+        let pool = if diversity > 0.0 { (req.k * 5).max(50) } else { req.k };
+        let cand = top_k(&scores, pool, |r| allow[r]);
+        let chosen = if diversity > 0.0 { mmr(&self.index, &cand, req.k, 1.0 - diversity) } else { cand };
+        Ok(chosen
+            .into_iter()
+            .map(|(row, score)| {
+                let x = self.index.vector(row);
+                let q_part = query.as_ref().map(|q| dot(q, x));
+                let reason = match (q_part, self.best_like(profile, x)) {
+                    (Some(qs), Some((lid, ls))) if qw * qs < pw * ls => Reason::YouLiked { id: lid, similarity: ls },
+                    (Some(qs), _) => Reason::LooksLike { id: req.item, similarity: qs },
+                    (None, Some((lid, ls))) => Reason::YouLiked { id: lid, similarity: ls },
+                    (None, None) => Reason::Typical { category: String::new() },
+                };
+                Recommendation { id: self.index.id(row), score, reason }
+            })
+            .collect())
+    }
+
+    /// The liked product most responsible for `x`, weighted by recency.
+    fn best_like(&self, profile: &Profile, x: &[f32]) -> Option<(i64, f32)> {
+        profile
+            .likes
+            .iter()
+            .map(|&(r, w)| (r, w, dot(self.index.vector(r), x)))
+            .max_by(|a, b| (a.1 * a.2).total_cmp(&(b.1 * b.2)))
+            .map(|(r, _, s)| (self.index.id(r), s))
+    }
+
+    fn centrality(&self) -> &[f32] {
+        self.centrality.get_or_init(|| {
+            let dim = self.index.dim();
+            let mut sums: HashMap<&str, Vec<f32>> = HashMap::new();
+            for r in 0..self.index.len() {
+                if let Some(p) = self.product_of_row(r) {
+                    let s = sums.entry(p.article_type.as_str()).or_insert_with(|| vec![0.0; dim]);
+                    s.iter_mut().zip(self.index.vector(r)).for_each(|(a, b)| *a += b);
+                }
+            }
+            sums.values_mut().for_each(|v| {
+                normalize(v);
+            });
+            (0..self.index.len())
+                .map(|r| {
+                    self.product_of_row(r)
+                        .and_then(|p| sums.get(p.article_type.as_str()))
+                        .map(|c| dot(c, self.index.vector(r)))
+                        .unwrap_or(0.0)
+                })
+                .collect()
+        })
+    }
+
+    /// A feed with no taste to go on: popular, then typical items of the most common categories,
+    /// taken round-robin so the first screen shows many kinds of thing.
+    fn cold_start(&self, profile: &Profile, req: &Request, exclude: &HashSet<i64>) -> Vec<Recommendation> {
+        let central = self.centrality();
+        let allow = self.allowed(&req.filter, exclude);
+        let mut groups: HashMap<&str, Vec<(usize, f32, usize)>> = HashMap::new();
+        for r in (0..self.index.len()).filter(|&r| allow[r]) {
+            let Some(p) = self.product_of_row(r) else { continue };
+            let pop = self.popularity.get(&p.id).copied().unwrap_or(0);
+            let penalty = profile.dislike.as_ref().map(|d| 0.5 * dot(d, self.index.vector(r)).max(0.0)).unwrap_or(0.0);
+            groups.entry(p.article_type.as_str()).or_default().push((r, central[r] - penalty, pop));
+        }
+        let mut groups: Vec<(&str, Vec<(usize, f32, usize)>)> = groups.into_iter().collect();
+        groups.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(b.0)));
+        for (_, g) in &mut groups {
+            g.sort_by(|a, b| b.2.cmp(&a.2).then(b.1.total_cmp(&a.1)).then(a.0.cmp(&b.0)));
+        }
+        let mut out = Vec::with_capacity(req.k);
+        let mut depth = 0;
+        while out.len() < req.k {
+            let mut any = false;
+            for (cat, g) in &groups {
+                if let Some(&(r, score, pop)) = g.get(depth) {
+                    any = true;
+                    let category = cat.to_string();
+                    let reason = if pop > 0 { Reason::Popular { category, likes: pop } } else { Reason::Typical { category } };
+                    out.push(Recommendation { id: self.index.id(r), score, reason });
+                    if out.len() == req.k {
+                        break;
+                    }
+                }
+            }
+            if !any {
+                break;
+            }
+            depth += 1;
+        }
+        out
+    }
+}
+
+/// Maximal marginal relevance: greedily trade relevance against similarity to what is already
+/// chosen. `lambda` = 1 is plain relevance order.
+pub fn mmr(index: &dyn VectorIndex, cand: &[(usize, f32)], k: usize, lambda: f32) -> Vec<(usize, f32)> {
+    let mut chosen: Vec<(usize, f32)> = Vec::with_capacity(k);
+    let mut max_sim = vec![f32::NEG_INFINITY; cand.len()];
+    let mut used = vec![false; cand.len()];
+    while chosen.len() < k.min(cand.len()) {
+        let mut best: Option<(usize, f32)> = None;
+        for (i, &(_, rel)) in cand.iter().enumerate() {
+            if used[i] {
+                continue;
+            }
+            let penalty = if chosen.is_empty() { 0.0 } else { max_sim[i] };
+            let v = lambda * rel - (1.0 - lambda) * penalty;
+            if best.is_none_or(|(_, b)| v > b) {
+                best = Some((i, v));
+            }
+        }
+        let Some((i, _)) = best else { break };
+        used[i] = true;
+        chosen.push(cand[i]);
+        let picked = index.vector(cand[i].0);
+        for (j, &(r, _)) in cand.iter().enumerate() {
+            if !used[j] {
+                max_sim[j] = max_sim[j].max(dot(picked, index.vector(r)));
+            }
+        }
+    }
+    chosen
+}

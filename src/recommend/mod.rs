@@ -1,0 +1,10 @@
+//! Recommendation: the vector index, taste profiles, the blended ranking with MMR diversity,
+//! explanations and cold start. Pure computation over vectors already in memory.
+
+mod engine;
+mod index;
+mod profile;
+
+pub use engine::{Engine, Reason, Recommendation, Request, mmr};
+pub use index::{FlatIndex, VectorIndex, dot, normalize, top_k};
+pub use profile::{Profile, ProfileSettings};

@@ -1,0 +1,880 @@
+//! The app's state and how actions change it. No terminal I/O here: the event loop feeds
+//! actions in, [`super::view`] draws the state out.
+
+use ratatui::layout::Rect;
+use ratatui_image::protocol::Protocol;
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::action::Action;
+use super::jobs::{ImageJob, ImageKey, Jobs, Msg};
+use super::view;
+use lookbook::catalog::{Catalog, Feedback, Product, ProductFilter};
+use lookbook::recommend::{Engine, Profile, ProfileSettings, Recommendation, Request};
+
+/// The four tabs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    /// The whole catalogue, searchable and filterable.
+    Browse,
+    /// Look-alikes of one product or photo, blended with the profile by alpha.
+    Similar,
+    /// The personal feed.
+    ForYou,
+    /// What the user liked and disliked.
+    Liked,
+}
+
+impl Tab {
+    /// All tabs in order.
+    pub const ALL: [Tab; 4] = [Tab::Browse, Tab::Similar, Tab::ForYou, Tab::Liked];
+
+    /// Title in the tab bar.
+    pub fn title(self) -> &'static str {
+        match self {
+            Tab::Browse => "Browse",
+            Tab::Similar => "Similar",
+            Tab::ForYou => "For you",
+            Tab::Liked => "Liked",
+        }
+    }
+
+    fn index(self) -> usize {
+        Tab::ALL.iter().position(|t| *t == self).unwrap_or(0)
+    }
+}
+
+/// Which pane receives movement keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    /// The product list.
+    List,
+    /// The look-alike strip.
+    Strip,
+}
+
+/// What the single-line prompt is asking for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PromptKind {
+    /// A user name.
+    User,
+    /// A photo path.
+    Photo,
+}
+
+/// The filter picker's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilterPicker {
+    /// Column in focus: 0 category, 1 gender, 2 colour.
+    pub column: usize,
+    /// Selected row in each column (row 0 is "any").
+    pub rows: [usize; 3],
+    /// Choices: (label, indent level) per column; index 0 is "any".
+    pub choices: [Vec<(String, usize)>; 3],
+}
+
+/// Input mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// Keys are actions.
+    Normal,
+    /// Typing a name search.
+    Search,
+    /// Typing into a prompt.
+    Prompt(PromptKind, String),
+    /// Choosing filters.
+    Filters(Box<FilterPicker>),
+    /// The help overlay.
+    Help,
+}
+
+/// Where the vectors stand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EngineState {
+    /// Loading in the background.
+    Loading,
+    /// Ready to rank.
+    Ready,
+    /// No vectors yet (press e).
+    Missing(String),
+}
+
+/// What the Similar tab is anchored on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Anchor {
+    /// A catalogue product.
+    Item(i64),
+    /// A photo file and its vector.
+    Photo(PathBuf, Vec<f32>),
+}
+
+/// Background work shown in the status bar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Work {
+    /// What is running.
+    pub label: String,
+    /// Units done.
+    pub done: usize,
+    /// Units in all.
+    pub total: usize,
+}
+
+/// Results kept per ranked list.
+const LIST_K: usize = 200;
+/// Thumbnails in the look-alike strip.
+pub const STRIP_K: usize = 8;
+/// Encoded images kept.
+const IMAGE_CACHE: usize = 400;
+
+/// The whole app state.
+pub struct App {
+    /// Catalogue connection for feedback and users.
+    catalog: Catalog,
+    /// Every product, by id.
+    pub products: Arc<Vec<Product>>,
+    by_id: HashMap<i64, usize>,
+    /// The ranking engine once loaded.
+    pub engine: Option<Arc<Engine>>,
+    /// Loading state of the engine.
+    pub engine_state: EngineState,
+    /// Active model's display name.
+    pub model_name: String,
+    /// Current user id and name.
+    pub user: (i64, String),
+    /// The user's feedback, newest first.
+    pub feedback: Vec<Feedback>,
+    profile: Profile,
+    /// Current tab.
+    pub tab: Tab,
+    /// Current focus.
+    pub focus: Focus,
+    /// Current input mode.
+    pub mode: Mode,
+    /// Name search text.
+    pub search: String,
+    /// Active filters.
+    pub filter: ProductFilter,
+    /// Indices into `products` shown in Browse.
+    pub browse: Vec<usize>,
+    /// The Similar tab's anchor.
+    pub anchor: Option<Anchor>,
+    /// Ranked look-alikes for the Similar tab.
+    pub similar: Vec<Recommendation>,
+    /// The For you feed.
+    pub feed: Vec<Recommendation>,
+    /// Look-alikes of the selected product (the strip).
+    pub strip: Vec<Recommendation>,
+    strip_for: Option<(i64, u64)>,
+    /// Selected row per tab.
+    pub selected: [usize; 4],
+    /// First visible row per tab.
+    pub offset: [usize; 4],
+    /// Selected thumbnail in the strip.
+    pub strip_sel: usize,
+    /// Query vs profile weight.
+    pub alpha: f32,
+    /// MMR diversity.
+    pub diversity: f32,
+    /// Last message for the status bar.
+    pub status: String,
+    /// Background work in progress.
+    pub work: Option<Work>,
+    /// Whether images are drawn at all.
+    pub images_on: bool,
+    /// Encoded images ready to draw.
+    pub images: HashMap<ImageKey, Protocol>,
+    image_order: Vec<ImageKey>,
+    /// Images that could not be made (drawn as a note).
+    pub image_errors: HashMap<ImageKey, String>,
+    pending_images: HashSet<ImageKey>,
+    last_want: Vec<ImageJob>,
+    /// Set to leave the loop.
+    pub quit: bool,
+    /// Terminal size at the last `prepare`.
+    pub size: Rect,
+    generation: u64,
+    jobs: Jobs,
+}
+
+impl App {
+    /// Opens the app on a catalogue: products now (for the first frame), vectors in the background.
+    pub fn new(db: PathBuf, user: &str, jobs: Jobs, images_on: bool) -> anyhow::Result<Self> {
+        let catalog = Catalog::open_existing(&db)?;
+        let products = Arc::new(catalog.products()?);
+        let by_id = products.iter().enumerate().map(|(i, p)| (p.id, i)).collect();
+        let uid = catalog.ensure_user(user)?;
+        let feedback = catalog.feedback(uid)?;
+        let model_name = match catalog.active_model()? {
+            Some(m) => format!("{} ({}-d)", m.spec.name, m.spec.dim),
+            None => "no model yet".into(),
+        };
+        jobs.load_engine();
+        let mut app = App {
+            catalog,
+            browse: (0..products.len()).collect(),
+            products,
+            by_id,
+            engine: None,
+            engine_state: EngineState::Loading,
+            model_name,
+            user: (uid, user.trim().to_string()),
+            feedback,
+            profile: Profile::default(),
+            tab: Tab::Browse,
+            focus: Focus::List,
+            mode: Mode::Normal,
+            search: String::new(),
+            filter: ProductFilter::default(),
+            anchor: None,
+            similar: Vec::new(),
+            feed: Vec::new(),
+            strip: Vec::new(),
+            strip_for: None,
+            selected: [0; 4],
+            offset: [0; 4],
+            strip_sel: 0,
+            alpha: 0.5,
+            diversity: 0.0,
+            status: "loading vectors…".into(),
+            work: None,
+            images_on,
+            images: HashMap::new(),
+            image_order: Vec::new(),
+            image_errors: HashMap::new(),
+            pending_images: HashSet::new(),
+            last_want: Vec::new(),
+            quit: false,
+            size: Rect::new(0, 0, 80, 24),
+            generation: 0,
+            jobs,
+        };
+        app.profile = Profile { seen: app.feedback.iter().map(|f| f.product_id).collect(), ..Default::default() };
+        Ok(app)
+    }
+
+    /// A product by id.
+    pub fn product(&self, id: i64) -> Option<&Product> {
+        self.by_id.get(&id).map(|&i| &self.products[i])
+    }
+
+    /// Whether the user likes (Some(true)) or dislikes (Some(false)) a product.
+    pub fn opinion(&self, id: i64) -> Option<bool> {
+        self.feedback.iter().find(|f| f.product_id == id).map(|f| f.is_like())
+    }
+
+    /// Ids shown in a tab's list, in order.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub fn rows(&self, tab: Tab) -> Vec<i64> {
+        match tab {
+            Tab::Browse => self.browse.iter().map(|&i| self.products[i].id).collect(),
+            Tab::Similar => self.similar.iter().map(|r| r.id).collect(),
+            Tab::ForYou => self.feed.iter().map(|r| r.id).collect(),
+            Tab::Liked => self.feedback.iter().map(|f| f.product_id).collect(),
+        }
+    }
+
+    /// Number of rows in a tab (without building the id list).
+    pub fn row_count(&self, tab: Tab) -> usize {
+        match tab {
+            Tab::Browse => self.browse.len(),
+            Tab::Similar => self.similar.len(),
+            Tab::ForYou => self.feed.len(),
+            Tab::Liked => self.feedback.len(),
+        }
+    }
+
+    /// The id at a row of a tab.
+    pub fn row_id(&self, tab: Tab, row: usize) -> Option<i64> {
+        match tab {
+            Tab::Browse => self.browse.get(row).map(|&i| self.products[i].id),
+            Tab::Similar => self.similar.get(row).map(|r| r.id),
+            Tab::ForYou => self.feed.get(row).map(|r| r.id),
+            Tab::Liked => self.feedback.get(row).map(|f| f.product_id),
+        }
+    }
+
+    /// The ranked entry (score and reason) behind a row, in ranked tabs.
+    pub fn ranked(&self, tab: Tab, row: usize) -> Option<&Recommendation> {
+        match tab {
+            Tab::Similar => self.similar.get(row),
+            Tab::ForYou => self.feed.get(row),
+            _ => None,
+        }
+    }
+
+    /// The product in focus: the strip's pick when the strip has focus, else the list's.
+    pub fn current_id(&self) -> Option<i64> {
+        if self.focus == Focus::Strip {
+            if let Some(r) = self.strip.get(self.strip_sel) {
+                return Some(r.id);
+            }
+        }
+        self.row_id(self.tab, self.selected[self.tab.index()])
+    }
+
+    /// The list's selected product (the strip is always about it).
+    pub fn list_id(&self) -> Option<i64> {
+        self.row_id(self.tab, self.selected[self.tab.index()])
+    }
+
+    /// Selected row of the current tab.
+    pub fn selected_row(&self) -> usize {
+        self.selected[self.tab.index()]
+    }
+
+    /// First visible row of the current tab.
+    pub fn offset_row(&self) -> usize {
+        self.offset[self.tab.index()]
+    }
+
+    fn select(&mut self, row: isize) {
+        let n = self.row_count(self.tab);
+        let i = self.tab.index();
+        self.selected[i] = if n == 0 { 0 } else { row.clamp(0, n as isize - 1) as usize };
+        self.strip_sel = 0;
+    }
+
+    fn move_by(&mut self, delta: isize) {
+        if self.focus == Focus::Strip {
+            let n = self.strip.len();
+            if n > 0 {
+                self.strip_sel = (self.strip_sel as isize + delta).clamp(0, n as isize - 1) as usize;
+            }
+            return;
+        }
+        let cur = self.selected_row() as isize;
+        self.select(cur + delta);
+    }
+
+    fn page(&self) -> isize {
+        view::layout(self.size).list.height.saturating_sub(3).max(1) as isize
+    }
+
+    /// Applies one action.
+    pub fn update(&mut self, action: Action) {
+        match action {
+            Action::Down => self.move_by(1),
+            Action::Up => self.move_by(-1),
+            Action::PageDown => self.move_by(self.page()),
+            Action::PageUp => self.move_by(-self.page()),
+            Action::Top => {
+                if self.focus == Focus::Strip { self.strip_sel = 0 } else { self.select(0) }
+            }
+            Action::Bottom => {
+                if self.focus == Focus::Strip {
+                    self.strip_sel = self.strip.len().saturating_sub(1)
+                } else {
+                    self.select(isize::MAX / 2)
+                }
+            }
+            Action::OpenSimilar => {
+                if let Some(id) = self.current_id() {
+                    self.anchor = Some(Anchor::Item(id));
+                    self.tab = Tab::Similar;
+                    self.focus = Focus::List;
+                    self.selected[Tab::Similar.index()] = 0;
+                    self.rerank();
+                }
+            }
+            Action::ToggleLike => self.toggle_feedback(1.0),
+            Action::ToggleDislike => self.toggle_feedback(-1.0),
+            Action::StartSearch => {
+                self.tab = Tab::Browse;
+                self.focus = Focus::List;
+                self.mode = Mode::Search;
+            }
+            Action::OpenFilters => self.mode = Mode::Filters(Box::new(self.filter_picker())),
+            Action::SwitchUser => self.mode = Mode::Prompt(PromptKind::User, String::new()),
+            Action::PhotoQuery => self.mode = Mode::Prompt(PromptKind::Photo, String::new()),
+            Action::AlphaUp => self.set_alpha(self.alpha + 0.1),
+            Action::AlphaDown => self.set_alpha(self.alpha - 0.1),
+            Action::CycleDiversity => {
+                self.diversity = if self.diversity >= 0.74 { 0.0 } else { ((self.diversity / 0.25).round() + 1.0) * 0.25 };
+                self.status = format!("diversity {:.2}", self.diversity);
+                self.rerank();
+            }
+            Action::EmbedMissing => {
+                if self.work.is_none() {
+                    self.work = Some(Work { label: "embedding".into(), done: 0, total: 0 });
+                    self.status = "embedding photos in the background…".into();
+                    self.jobs.embed();
+                }
+            }
+            Action::FocusNext => {
+                self.focus = match self.focus {
+                    Focus::List if !self.strip.is_empty() => Focus::Strip,
+                    _ => Focus::List,
+                };
+            }
+            Action::Right => match self.focus {
+                Focus::List if !self.strip.is_empty() => {
+                    self.focus = Focus::Strip;
+                    self.strip_sel = 0;
+                }
+                Focus::Strip => self.move_by(1),
+                Focus::List => {}
+            },
+            Action::Left => {
+                if self.focus == Focus::Strip {
+                    if self.strip_sel == 0 { self.focus = Focus::List } else { self.move_by(-1) }
+                }
+            }
+            Action::Tab(i) => {
+                if let Some(t) = Tab::ALL.get(i) {
+                    self.tab = *t;
+                    self.focus = Focus::List;
+                    self.clamp_selection();
+                }
+            }
+            Action::NextTab => {
+                self.tab = Tab::ALL[(self.tab.index() + 1) % Tab::ALL.len()];
+                self.focus = Focus::List;
+                self.clamp_selection();
+            }
+            Action::Back => match (&self.mode, self.focus, self.tab) {
+                (Mode::Normal, Focus::Strip, _) => self.focus = Focus::List,
+                (Mode::Normal, _, Tab::Browse) if !self.search.is_empty() || !self.filter.is_empty() => {
+                    self.search.clear();
+                    self.filter = ProductFilter::default();
+                    self.refilter();
+                    self.rerank();
+                }
+                (Mode::Normal, _, Tab::Browse) => {}
+                (Mode::Normal, _, _) => self.tab = Tab::Browse,
+                _ => self.mode = Mode::Normal,
+            },
+            Action::Help => self.mode = if self.mode == Mode::Help { Mode::Normal } else { Mode::Help },
+            Action::Quit => self.quit = true,
+            Action::ClickAt(x, y) => self.click(x, y),
+        }
+    }
+
+    /// Handles a typed character or editing key while a text mode is open; returns false if the
+    /// key is not text.
+    pub fn input(&mut self, key: crossterm::event::KeyEvent) -> bool {
+        use crossterm::event::{KeyCode, KeyModifiers};
+        if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
+            self.quit = true;
+            return true;
+        }
+        match &mut self.mode {
+            Mode::Search => match key.code {
+                KeyCode::Char(c) => {
+                    if self.search.chars().count() < 80 {
+                        self.search.push(c);
+                    }
+                    self.refilter();
+                }
+                KeyCode::Backspace => {
+                    self.search.pop();
+                    self.refilter();
+                }
+                KeyCode::Enter | KeyCode::Down | KeyCode::Up => {
+                    self.mode = Mode::Normal;
+                    if key.code != KeyCode::Enter {
+                        return false;
+                    }
+                }
+                KeyCode::Esc => {
+                    self.search.clear();
+                    self.mode = Mode::Normal;
+                    self.refilter();
+                }
+                _ => {}
+            },
+            Mode::Prompt(kind, text) => match key.code {
+                KeyCode::Char(c) => {
+                    if text.chars().count() < 1024 {
+                        text.push(c)
+                    }
+                }
+                KeyCode::Backspace => {
+                    text.pop();
+                }
+                KeyCode::Enter => {
+                    let (kind, text) = (*kind, text.trim().to_string());
+                    self.mode = Mode::Normal;
+                    self.submit_prompt(kind, text);
+                }
+                KeyCode::Esc => self.mode = Mode::Normal,
+                _ => {}
+            },
+            Mode::Filters(picker) => match key.code {
+                KeyCode::Tab | KeyCode::Right => picker.column = (picker.column + 1) % 3,
+                KeyCode::BackTab | KeyCode::Left => picker.column = (picker.column + 2) % 3,
+                KeyCode::Char('j') | KeyCode::Down => {
+                    let c = picker.column;
+                    picker.rows[c] = (picker.rows[c] + 1).min(picker.choices[c].len().saturating_sub(1));
+                }
+                KeyCode::Char('k') | KeyCode::Up => {
+                    let c = picker.column;
+                    picker.rows[c] = picker.rows[c].saturating_sub(1);
+                }
+                KeyCode::Char('x') | KeyCode::Backspace => picker.rows = [0; 3],
+                KeyCode::Enter => {
+                    let pick = |c: usize| {
+                        let r = picker.rows[c];
+                        (r > 0).then(|| picker.choices[c].get(r).map(|x| x.0.clone())).flatten()
+                    };
+                    self.filter = ProductFilter { category: pick(0), gender: pick(1), colour: pick(2) };
+                    self.mode = Mode::Normal;
+                    self.refilter();
+                    self.rerank();
+                    self.status = if self.filter.is_empty() { "filters cleared".into() } else { "filters applied".into() };
+                }
+                KeyCode::Esc | KeyCode::Char('q') => self.mode = Mode::Normal,
+                _ => {}
+            },
+            Mode::Help => {
+                self.mode = Mode::Normal;
+            }
+            Mode::Normal => return false,
+        }
+        true
+    }
+
+    fn submit_prompt(&mut self, kind: PromptKind, text: String) {
+        if text.is_empty() {
+            return;
+        }
+        match kind {
+            PromptKind::User => match self.catalog.ensure_user(&text) {
+                Ok(uid) => {
+                    self.user = (uid, text.clone());
+                    self.reload_feedback();
+                    self.status = format!("now {text}");
+                }
+                Err(e) => self.status = e.to_string(),
+            },
+            PromptKind::Photo => {
+                let path = PathBuf::from(&text);
+                if !path.is_file() {
+                    self.status = format!("{text}: no such file");
+                    return;
+                }
+                self.status = format!("embedding {text}…");
+                self.work = Some(Work { label: "photo query".into(), done: 0, total: 1 });
+                self.jobs.photo(path);
+            }
+        }
+    }
+
+    fn filter_picker(&self) -> FilterPicker {
+        let mut cats: Vec<(String, usize)> = vec![("any".into(), 0)];
+        let mut tree: std::collections::BTreeMap<&str, std::collections::BTreeMap<&str, std::collections::BTreeSet<&str>>> =
+            Default::default();
+        for p in self.products.iter() {
+            tree.entry(&p.master_category).or_default().entry(&p.sub_category).or_default().insert(&p.article_type);
+        }
+        for (m, subs) in &tree {
+            cats.push((m.to_string(), 0));
+            for (s, types) in subs {
+                cats.push((s.to_string(), 1));
+                for t in types {
+                    cats.push((t.to_string(), 2));
+                }
+            }
+        }
+        let distinct = |f: fn(&Product) -> &str| {
+            let set: std::collections::BTreeSet<&str> = self.products.iter().map(f).filter(|s| !s.is_empty()).collect();
+            std::iter::once(("any".to_string(), 0)).chain(set.into_iter().map(|s| (s.to_string(), 0))).collect::<Vec<_>>()
+        };
+        let genders = distinct(|p| &p.gender);
+        let colours = distinct(|p| &p.colour);
+        let row_of = |list: &[(String, usize)], v: &Option<String>| {
+            v.as_ref().and_then(|v| list.iter().position(|(x, _)| x.eq_ignore_ascii_case(v))).unwrap_or(0)
+        };
+        FilterPicker {
+            column: 0,
+            rows: [row_of(&cats, &self.filter.category), row_of(&genders, &self.filter.gender), row_of(&colours, &self.filter.colour)],
+            choices: [cats, genders, colours],
+        }
+    }
+
+    fn set_alpha(&mut self, a: f32) {
+        self.alpha = (a * 10.0).round().clamp(0.0, 10.0) / 10.0;
+        self.status = format!("alpha {:.1}: {:.0}% query, {:.0}% your taste", self.alpha, self.alpha * 100.0, (1.0 - self.alpha) * 100.0);
+        self.rerank();
+    }
+
+    fn toggle_feedback(&mut self, weight: f32) {
+        let Some(id) = self.current_id() else { return };
+        let uid = self.user.0;
+        let same = self.opinion(id) == Some(weight > 0.0);
+        let result = if same {
+            self.catalog.clear_feedback(uid, &[id]).map(|_| ())
+        } else {
+            self.catalog.set_feedback(uid, &[id], weight)
+        };
+        match result {
+            Ok(()) => {
+                let name = self.product(id).map(|p| p.name.clone()).unwrap_or_default();
+                self.status = match (same, weight > 0.0) {
+                    (true, true) => format!("unliked {name}"),
+                    (true, false) => format!("no longer disliked: {name}"),
+                    (false, true) => format!("liked {name}"),
+                    (false, false) => format!("disliked {name}"),
+                };
+                self.reload_feedback();
+            }
+            Err(e) => self.status = e.to_string(),
+        }
+    }
+
+    fn reload_feedback(&mut self) {
+        match self.catalog.feedback(self.user.0) {
+            Ok(f) => self.feedback = f,
+            Err(e) => self.status = e.to_string(),
+        }
+        self.clamp_selection();
+        self.rerank();
+    }
+
+    /// Recomputes the Browse rows from search and filters.
+    fn refilter(&mut self) {
+        let q = self.search.to_lowercase();
+        let words: Vec<&str> = q.split_whitespace().collect();
+        self.browse = self
+            .products
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| self.filter.matches(p))
+            .filter(|(_, p)| {
+                if words.is_empty() {
+                    return true;
+                }
+                let hay = format!("{} {} {} {}", p.id, p.name, p.article_type, p.colour).to_lowercase();
+                words.iter().all(|w| hay.contains(w))
+            })
+            .map(|(i, _)| i)
+            .collect();
+        self.selected[Tab::Browse.index()] = 0;
+        self.offset[Tab::Browse.index()] = 0;
+    }
+
+    fn clamp_selection(&mut self) {
+        for t in Tab::ALL {
+            let n = self.row_count(t);
+            let i = t.index();
+            if self.selected[i] >= n {
+                self.selected[i] = n.saturating_sub(1);
+            }
+        }
+        self.strip_sel = self.strip_sel.min(self.strip.len().saturating_sub(1));
+    }
+
+    /// Rebuilds the profile and re-ranks the feed and the Similar list (cheap: one pass each).
+    pub fn rerank(&mut self) {
+        self.generation += 1;
+        let Some(engine) = self.engine.clone() else { return };
+        self.profile = Profile::build(&self.feedback, engine.index(), ProfileSettings::default());
+        let base = Request { filter: self.filter.clone(), k: LIST_K, alpha: self.alpha, diversity: self.diversity, ..Default::default() };
+        match engine.recommend(&self.profile, &base) {
+            Ok(f) => self.feed = f,
+            Err(e) => self.status = e.to_string(),
+        }
+        let req = match &self.anchor {
+            Some(Anchor::Item(id)) => Some(Request { item: Some(*id), ..base.clone() }),
+            Some(Anchor::Photo(_, v)) => Some(Request { vector: Some(v.clone()), ..base.clone() }),
+            None => None,
+        };
+        if let Some(req) = req {
+            match engine.recommend(&self.profile, &req) {
+                Ok(s) => self.similar = s,
+                Err(e) => self.status = e.to_string(),
+            }
+        }
+        self.clamp_selection();
+    }
+
+    /// Look-alikes of the list's selected product for the strip, recomputed only when stale.
+    fn refresh_strip(&mut self) {
+        let Some(engine) = self.engine.clone() else { return };
+        let Some(id) = self.list_id() else {
+            self.strip.clear();
+            return;
+        };
+        if self.strip_for == Some((id, self.generation)) {
+            return;
+        }
+        self.strip_for = Some((id, self.generation));
+        if engine.vector(id).is_none() {
+            self.strip.clear();
+            return;
+        }
+        let req = Request {
+            item: Some(id),
+            filter: self.filter.clone(),
+            k: STRIP_K,
+            alpha: self.alpha,
+            diversity: self.diversity,
+            ..Default::default()
+        };
+        self.strip = engine.recommend(&self.profile, &req).unwrap_or_default();
+        self.strip_sel = self.strip_sel.min(self.strip.len().saturating_sub(1));
+    }
+
+    fn click(&mut self, x: u16, y: u16) {
+        let l = view::layout(self.size);
+        let inside = |r: Rect| x >= r.x && x < r.x + r.width && y >= r.y && y < r.y + r.height;
+        if inside(l.tabs) {
+            // Tab titles are drawn left to right with fixed padding; find which one was hit.
+            let mut cx = l.tabs.x + 1;
+            for (i, t) in Tab::ALL.iter().enumerate() {
+                let w = t.title().len() as u16 + 3;
+                if x >= cx && x < cx + w {
+                    self.update(Action::Tab(i));
+                    return;
+                }
+                cx += w;
+            }
+        } else if inside(l.list) && y > l.list.y {
+            let row = self.offset_row() + (y - l.list.y - 1) as usize;
+            if row < self.row_count(self.tab) {
+                self.focus = Focus::List;
+                self.select(row as isize);
+            }
+        } else if inside(l.strip) {
+            let cells = view::strip_cells(l.strip, self.strip.len());
+            if let Some(i) = cells.iter().position(|c| inside(*c)) {
+                self.focus = Focus::Strip;
+                self.strip_sel = i;
+            }
+        }
+    }
+
+    /// Applies a worker reply.
+    pub fn handle(&mut self, msg: Msg) {
+        match msg {
+            Msg::Image(key, result) => {
+                self.pending_images.remove(&key);
+                match result {
+                    Ok(p) => {
+                        self.images.insert(key, p);
+                        self.image_order.push(key);
+                        if self.image_order.len() > IMAGE_CACHE {
+                            let old = self.image_order.remove(0);
+                            self.images.remove(&old);
+                        }
+                    }
+                    Err(e) => {
+                        self.image_errors.insert(key, e);
+                    }
+                }
+            }
+            Msg::Engine(Ok(engine)) => {
+                self.engine = Some(Arc::new(engine));
+                self.engine_state = EngineState::Ready;
+                if let Ok(Some(m)) = self.catalog.active_model() {
+                    self.model_name = format!("{} ({}-d)", m.spec.name, m.spec.dim);
+                }
+                if self.status.starts_with("loading") {
+                    self.status = "ready: Enter shows look-alikes, l likes, ? for help".into();
+                }
+                self.rerank();
+            }
+            Msg::Engine(Err(e)) => {
+                self.engine_state = EngineState::Missing(e.clone());
+                self.status = if e.contains("no embeddings") {
+                    "no image vectors yet: press e to embed the catalogue".into()
+                } else {
+                    e
+                };
+            }
+            Msg::Progress { label, done, total } => self.work = Some(Work { label, done, total }),
+            Msg::EmbedDone(r) => {
+                self.work = None;
+                self.status = match r {
+                    Ok(s) => s,
+                    Err(e) => format!("embedding failed: {e}"),
+                };
+            }
+            Msg::Photo(path, r) => {
+                self.work = None;
+                match r {
+                    Ok(v) => {
+                        self.anchor = Some(Anchor::Photo(path.clone(), v));
+                        self.tab = Tab::Similar;
+                        self.focus = Focus::List;
+                        self.selected[Tab::Similar.index()] = 0;
+                        self.status = format!("look-alikes of {}", path.display());
+                        self.rerank();
+                    }
+                    Err(e) => self.status = e,
+                }
+            }
+        }
+    }
+
+    /// Drains worker replies without blocking; true if anything arrived.
+    pub fn poll_jobs(&mut self) -> bool {
+        let mut any = false;
+        while let Ok(m) = self.jobs.rx.try_recv() {
+            self.handle(m);
+            any = true;
+        }
+        any
+    }
+
+    /// Blocks until the engine has loaded and every wanted image has arrived (tests, benches).
+    pub fn settle(&mut self, timeout: std::time::Duration) {
+        let end = std::time::Instant::now() + timeout;
+        loop {
+            self.prepare(self.size);
+            if self.engine_state != EngineState::Loading && self.pending_images.is_empty() && self.work.is_none() {
+                return;
+            }
+            let left = end.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            if let Ok(m) = self.jobs.rx.recv_timeout(left) {
+                self.handle(m);
+            }
+        }
+    }
+
+    /// Everything `draw` needs that is not free: scroll offsets, the strip, image requests.
+    pub fn prepare(&mut self, size: Rect) {
+        self.size = size;
+        self.refresh_strip();
+        let l = view::layout(size);
+        let i = self.tab.index();
+        let visible = l.list.height.saturating_sub(2) as usize;
+        if visible > 0 {
+            if self.selected[i] < self.offset[i] {
+                self.offset[i] = self.selected[i];
+            } else if self.selected[i] >= self.offset[i] + visible {
+                self.offset[i] = self.selected[i] + 1 - visible;
+            }
+        }
+        if !self.images_on {
+            return;
+        }
+        let mut want = Vec::new();
+        let root = self.catalog.image_root().ok();
+        let mut push = |id: i64, area: Rect| {
+            let key = ImageKey { id, cols: area.width, rows: area.height };
+            if area.width < 2 || area.height < 2 {
+                return;
+            }
+            if let (Some(root), Some(p)) = (&root, self.by_id.get(&id).map(|&i| &self.products[i])) {
+                if !self.images.contains_key(&key) && !self.image_errors.contains_key(&key) {
+                    want.push(ImageJob { key, path: root.join(&p.image_path) });
+                }
+            }
+        };
+        if let Some(id) = self.current_id() {
+            push(id, l.image);
+        }
+        for (r, cell) in self.strip.iter().zip(view::strip_cells(l.strip, self.strip.len())) {
+            push(r.id, view::thumb_area(cell));
+        }
+        if want != self.last_want {
+            self.pending_images = want.iter().map(|j| j.key).collect();
+            self.last_want = want.clone();
+            self.jobs.want_images(want);
+        }
+    }
+}

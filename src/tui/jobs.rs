@@ -1,0 +1,237 @@
+//! Work that must not block the UI thread: decoding and encoding images, loading vectors,
+//! embedding, photo queries. Each kind has one worker; the UI posts requests and polls replies.
+//! Image requests are replaced wholesale by each frame's want-list, so the latest screen wins.
+
+use image::DynamicImage;
+use ratatui::layout::Size;
+use ratatui_image::picker::Picker;
+use ratatui_image::protocol::Protocol;
+use ratatui_image::{FilterType, Resize};
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+
+use lookbook::catalog::Catalog;
+use lookbook::recommend::Engine;
+
+/// An image at a size in terminal cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ImageKey {
+    /// Product id.
+    pub id: i64,
+    /// Width in cells.
+    pub cols: u16,
+    /// Height in cells.
+    pub rows: u16,
+}
+
+/// A request for one encoded image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageJob {
+    /// What to produce.
+    pub key: ImageKey,
+    /// The photo file.
+    pub path: PathBuf,
+}
+
+/// Replies from the workers.
+pub enum Msg {
+    /// An encoded image (or why there is none).
+    Image(ImageKey, Result<Protocol, String>),
+    /// The engine finished loading.
+    Engine(Result<Engine, String>),
+    /// Progress of a long job.
+    Progress { label: String, done: usize, total: usize },
+    /// Embedding finished (message for the status line).
+    EmbedDone(Result<String, String>),
+    /// A photo query's vector.
+    Photo(PathBuf, Result<Vec<f32>, String>),
+}
+
+/// Heavy jobs, one at a time, in order.
+enum Heavy {
+    LoadEngine,
+    Embed,
+    Photo(PathBuf),
+}
+
+/// Handles to the worker threads.
+pub struct Jobs {
+    want: Arc<(Mutex<VecDeque<ImageJob>>, Condvar)>,
+    heavy: Sender<Heavy>,
+    /// Replies, polled by the event loop.
+    pub rx: Receiver<Msg>,
+}
+
+/// Photos are decoded once and kept this large (pixels, longest side) for re-encoding.
+const DECODED_SIDE: u32 = 480;
+/// Decoded photos kept in memory.
+const DECODED_CACHE: usize = 256;
+
+impl Jobs {
+    /// Starts the workers. `picker` is `None` when images are off.
+    pub fn start(db: PathBuf, picker: Option<Picker>) -> Self {
+        let (tx, rx) = channel();
+        let want: Arc<(Mutex<VecDeque<ImageJob>>, Condvar)> = Arc::new((Mutex::new(VecDeque::new()), Condvar::new()));
+        if let Some(picker) = picker {
+            let want = Arc::clone(&want);
+            let tx = tx.clone();
+            thread::Builder::new()
+                .name("lookbook-images".into())
+                .spawn(move || image_worker(picker, want, tx))
+                .ok();
+        }
+        let (htx, hrx) = channel::<Heavy>();
+        thread::Builder::new().name("lookbook-work".into()).spawn(move || heavy_worker(db, hrx, tx)).ok();
+        Jobs { want, heavy: htx, rx }
+    }
+
+    /// Replaces the pending image requests with this frame's.
+    pub fn want_images(&self, jobs: Vec<ImageJob>) {
+        let (lock, cv) = &*self.want;
+        if let Ok(mut q) = lock.lock() {
+            *q = jobs.into();
+            cv.notify_one();
+        }
+    }
+
+    /// Loads (or reloads) the engine.
+    pub fn load_engine(&self) {
+        let _ = self.heavy.send(Heavy::LoadEngine);
+    }
+
+    /// Embeds missing products, then reloads the engine.
+    pub fn embed(&self) {
+        let _ = self.heavy.send(Heavy::Embed);
+    }
+
+    /// Embeds a photo for a query.
+    pub fn photo(&self, path: PathBuf) {
+        let _ = self.heavy.send(Heavy::Photo(path));
+    }
+}
+
+fn image_worker(picker: Picker, want: Arc<(Mutex<VecDeque<ImageJob>>, Condvar)>, tx: Sender<Msg>) {
+    let mut decoded: HashMap<i64, Arc<DynamicImage>> = HashMap::new();
+    let mut order: VecDeque<i64> = VecDeque::new();
+    loop {
+        let job = {
+            let (lock, cv) = &*want;
+            let Ok(mut q) = lock.lock() else { return };
+            loop {
+                if let Some(j) = q.pop_front() {
+                    break j;
+                }
+                q = match cv.wait(q) {
+                    Ok(q) => q,
+                    Err(_) => return,
+                };
+            }
+        };
+        let img = match decoded.get(&job.key.id) {
+            Some(i) => Ok(Arc::clone(i)),
+            None => lookbook::vision::load(&job.path).map_err(|e| e.to_string()).map(|rgb| {
+                let img = DynamicImage::ImageRgb8(rgb);
+                let img = if img.width().max(img.height()) > DECODED_SIDE { img.thumbnail(DECODED_SIDE, DECODED_SIDE) } else { img };
+                let img = Arc::new(img);
+                decoded.insert(job.key.id, Arc::clone(&img));
+                order.push_back(job.key.id);
+                if order.len() > DECODED_CACHE
+                    && let Some(old) = order.pop_front()
+                {
+                    decoded.remove(&old);
+                }
+                img
+            }),
+        };
+        let result = img.and_then(|img| {
+            picker
+                .new_protocol((*img).clone(), Size::new(job.key.cols, job.key.rows), Resize::Scale(Some(FilterType::Triangle)))
+                .map_err(|e| e.to_string())
+        });
+        if tx.send(Msg::Image(job.key, result)).is_err() {
+            return;
+        }
+    }
+}
+
+/// Sends progress of a heavy job to the UI.
+struct ChannelProgress {
+    tx: Mutex<Sender<Msg>>,
+    state: Mutex<(String, usize, usize)>,
+}
+
+impl lookbook::Progress for ChannelProgress {
+    fn start(&self, what: &str, total: usize) {
+        if let Ok(mut s) = self.state.lock() {
+            *s = (what.to_string(), 0, total);
+        }
+        self.send();
+    }
+    fn advance(&self, n: usize) {
+        if let Ok(mut s) = self.state.lock() {
+            s.1 += n;
+        }
+        self.send();
+    }
+}
+
+impl ChannelProgress {
+    fn send(&self) {
+        let (label, done, total) = match self.state.lock() {
+            Ok(s) => s.clone(),
+            Err(_) => return,
+        };
+        if let Ok(tx) = self.tx.lock() {
+            let _ = tx.send(Msg::Progress { label, done, total });
+        }
+    }
+}
+
+fn heavy_worker(db: PathBuf, rx: Receiver<Heavy>, tx: Sender<Msg>) {
+    while let Ok(mut job) = rx.recv() {
+        // Latest photo request wins: skip photo queries superseded by newer ones.
+        while let Ok(next) = rx.try_recv() {
+            match (&job, &next) {
+                (Heavy::Photo(_), Heavy::Photo(_)) => job = next,
+                _ => {
+                    run_heavy(&db, job, &tx);
+                    job = next;
+                }
+            }
+        }
+        run_heavy(&db, job, &tx);
+    }
+}
+
+fn run_heavy(db: &std::path::Path, job: Heavy, tx: &Sender<Msg>) {
+    let load = || -> Result<Engine, String> {
+        let cat = Catalog::open_existing(db).map_err(|e| e.to_string())?;
+        Engine::load(&cat).map_err(|e| e.to_string())
+    };
+    let msg = match job {
+        Heavy::LoadEngine => Msg::Engine(load()),
+        Heavy::Embed => {
+            let progress = ChannelProgress { tx: Mutex::new(tx.clone()), state: Mutex::new((String::new(), 0, 0)) };
+            let result = (|| -> anyhow::Result<String> {
+                let mut cat = Catalog::open_existing(db)?;
+                let path = lookbook::vision::weights::locate(None, &cat.dir())?;
+                let embedder = lookbook::vision::Embedder::load(&path, lookbook::vision::Pooling::Avg)?;
+                let (_, report) = embedder.embed_catalog(&mut cat, 16, &progress)?;
+                Ok(format!("embedded {} photos ({} failed)", report.embedded, report.failed.len()))
+            })();
+            let _ = tx.send(Msg::EmbedDone(result.map_err(|e| format!("{e:#}"))));
+            Msg::Engine(load())
+        }
+        Heavy::Photo(path) => {
+            let r = Catalog::open_existing(db)
+                .map_err(anyhow::Error::from)
+                .and_then(|cat| crate::cli::photo_vector(&cat, &path, None))
+                .map_err(|e| format!("{e:#}"));
+            Msg::Photo(path, r)
+        }
+    };
+    let _ = tx.send(msg);
+}

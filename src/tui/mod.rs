@@ -1,0 +1,198 @@
+//! The terminal app: ratatui + crossterm, images through ratatui-image.
+//!
+//! `run` sets the terminal up (image protocol detected once, before raw mode), installs a panic
+//! hook that restores it, and runs the loop: input -> [`action::Action`] -> [`app::App::update`];
+//! worker replies -> [`app::App::handle`]; then [`app::App::prepare`] and a pure [`view::draw`],
+//! wrapped in a synchronized update so frames never tear.
+
+pub mod action;
+pub mod app;
+pub mod jobs;
+pub mod keys;
+pub mod view;
+
+#[cfg(test)]
+mod tests;
+
+use anyhow::{Context, Result};
+use crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, Event, KeyEventKind, MouseButton, MouseEventKind};
+use crossterm::terminal::{self, EnterAlternateScreen, LeaveAlternateScreen};
+use crossterm::{cursor, execute};
+use ratatui::Terminal;
+use ratatui::backend::{Backend, CrosstermBackend, TestBackend};
+use ratatui::layout::Rect;
+use ratatui_image::picker::{Picker, ProtocolType};
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use action::Action;
+use app::App;
+use jobs::Jobs;
+
+/// Picks the image protocol once, before raw mode.
+pub fn picker_for(mode: &str) -> Result<Option<Picker>> {
+    let query = || {
+        if std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
+            Picker::from_query_stdio().ok()
+        } else {
+            None
+        }
+    };
+    Ok(match mode {
+        "none" | "off" | "text" => None,
+        "halfblocks" => Some(Picker::halfblocks()),
+        "auto" => Some(query().unwrap_or_else(Picker::halfblocks)),
+        "kitty" | "sixel" | "iterm2" => {
+            let mut p = query().unwrap_or_else(Picker::halfblocks);
+            p.set_protocol_type(match mode {
+                "kitty" => ProtocolType::Kitty,
+                "sixel" => ProtocolType::Sixel,
+                _ => ProtocolType::Iterm2,
+            });
+            Some(p)
+        }
+        other => anyhow::bail!("--images {other:?}: expected auto, kitty, sixel, iterm2, halfblocks or none"),
+    })
+}
+
+/// Puts the terminal back: leave raw mode and the alternate screen, show the cursor.
+fn restore_terminal() {
+    let _ = terminal::disable_raw_mode();
+    let _ = execute!(std::io::stdout(), DisableMouseCapture, LeaveAlternateScreen, cursor::Show);
+}
+
+/// Restores the terminal when dropped, whatever way the app leaves.
+struct TerminalGuard;
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        restore_terminal();
+    }
+}
+
+/// Opens the app on `db` until the user quits.
+pub fn run(db: &Path, images: &str, user: &str) -> Result<()> {
+    let picker = picker_for(images)?;
+    let images_on = picker.is_some();
+    let jobs = Jobs::start(db.to_path_buf(), picker);
+    let mut app = App::new(db.to_path_buf(), user, jobs, images_on).with_context(|| format!("opening {}", db.display()))?;
+
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore_terminal();
+        default_hook(info);
+    }));
+    terminal::enable_raw_mode().context("the app needs a terminal (raw mode failed); use the subcommands in scripts")?;
+    let _guard = TerminalGuard;
+    execute!(std::io::stdout(), EnterAlternateScreen, EnableMouseCapture, cursor::Hide)?;
+    let mut terminal = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
+    event_loop(&mut terminal, &mut app)
+}
+
+fn event_loop<B: Backend>(terminal: &mut Terminal<B>, app: &mut App) -> Result<()>
+where
+    B::Error: Send + Sync + 'static,
+{
+    let mut dirty = true;
+    while !app.quit {
+        if dirty {
+            let size = terminal.size()?;
+            app.prepare(Rect::new(0, 0, size.width, size.height));
+            let _ = execute!(std::io::stdout(), terminal::BeginSynchronizedUpdate);
+            terminal.draw(|f| view::draw(f, app))?;
+            let _ = execute!(std::io::stdout(), terminal::EndSynchronizedUpdate);
+            let _ = std::io::stdout().flush();
+            dirty = false;
+        }
+        if event::poll(Duration::from_millis(40))? {
+            // Drain everything queued so a held key re-ranks once, not once per repeat.
+            loop {
+                dirty |= handle_event(app, event::read()?);
+                if app.quit || !event::poll(Duration::ZERO)? {
+                    break;
+                }
+            }
+        }
+        dirty |= app.poll_jobs();
+    }
+    Ok(())
+}
+
+/// Maps one terminal event to app changes; true when a redraw is needed.
+pub fn handle_event(app: &mut App, ev: Event) -> bool {
+    match ev {
+        Event::Key(k) if k.kind != KeyEventKind::Release => {
+            if !app.input(k)
+                && let Some(a) = keys::action_for(k)
+            {
+                app.update(a);
+            }
+            true
+        }
+        Event::Mouse(m) => match m.kind {
+            MouseEventKind::Down(MouseButton::Left) => {
+                app.update(Action::ClickAt(m.column, m.row));
+                true
+            }
+            MouseEventKind::ScrollDown => {
+                app.update(Action::Down);
+                true
+            }
+            MouseEventKind::ScrollUp => {
+                app.update(Action::Up);
+                true
+            }
+            _ => false,
+        },
+        Event::Resize(_, _) => true,
+        _ => false,
+    }
+}
+
+/// Start-up and re-rank timings of the app on a synthetic catalogue (for `lookbook bench`).
+pub struct StartupBench {
+    /// Open the catalogue, load products, draw the first frame.
+    pub first_frame_ms: f64,
+    /// A like, the re-rank it causes, and the next frame.
+    pub rerank_frame_ms: f64,
+    /// Resident memory once the vectors are loaded.
+    pub rss_mib: f64,
+}
+
+/// Measures the app on `n` synthetic products with 2048-d vectors, drawn to an off-screen buffer.
+pub fn bench_startup(n: usize) -> Result<StartupBench> {
+    let dir = tempfile_dir()?;
+    let db = dir.join("bench.db");
+    lookbook::bench::write_synthetic_catalog(&db, n, 2048, 5)?;
+    let size = Rect::new(0, 0, 160, 48);
+    let t = Instant::now();
+    let jobs = Jobs::start(db.clone(), None);
+    let mut app = App::new(db.clone(), "bench", jobs, false)?;
+    let mut term = Terminal::new(TestBackend::new(size.width, size.height))?;
+    app.prepare(size);
+    term.draw(|f| view::draw(f, &app))?;
+    let first_frame_ms = t.elapsed().as_secs_f64() * 1e3;
+    app.settle(Duration::from_secs(120));
+    let rss_mib = lookbook::bench::rss_mib().unwrap_or(0.0);
+    let mut times = Vec::new();
+    for i in 0..10 {
+        app.update(Action::Down);
+        app.prepare(size);
+        let t = Instant::now();
+        app.update(if i % 2 == 0 { Action::ToggleLike } else { Action::AlphaUp });
+        app.prepare(size);
+        term.draw(|f| view::draw(f, &app))?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    drop(app);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(StartupBench { first_frame_ms, rerank_frame_ms: times[times.len() / 2], rss_mib })
+}
+
+fn tempfile_dir() -> Result<std::path::PathBuf> {
+    let d = std::env::temp_dir().join(format!("lookbook-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&d)?;
+    Ok(d)
+}

@@ -1,0 +1,264 @@
+//! Snapshot and behaviour tests of the app on a real mini catalogue, drawn on a TestBackend with
+//! half-block images so every frame is deterministic.
+
+use crossterm::event::{KeyCode, KeyEvent};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::layout::Rect;
+use ratatui_image::picker::Picker;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::action::Action;
+use super::app::{App, EngineState, Focus, Mode, Tab};
+use super::jobs::Jobs;
+use super::view;
+use lookbook::catalog::Catalog;
+use lookbook::recommend::Reason;
+
+struct Fx {
+    _dir: tempfile::TempDir,
+    db: PathBuf,
+}
+
+/// The mini catalogue imported, and (optionally) embedded with seeded random weights.
+fn fixture(embed: bool) -> Fx {
+    let dir = tempfile::tempdir().unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mini");
+    let images = dir.path().join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    for e in std::fs::read_dir(src.join("images")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), images.join(e.file_name())).unwrap();
+    }
+    let db = dir.path().join("catalog.db");
+    let mut cat = Catalog::open(&db).unwrap();
+    lookbook::ingest::import(&mut cat, &images, &src.join("styles.csv"), &lookbook::NoProgress).unwrap();
+    if embed {
+        let w = dir.path().join("w.safetensors");
+        let meta: HashMap<String, String> =
+            [("lookbook.input_height", "64"), ("lookbook.input_width", "48")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        lookbook::vision::write_random_weights(&w, 11, 8, meta).unwrap();
+        let e = lookbook::vision::Embedder::load(&w, lookbook::vision::Pooling::Avg).unwrap();
+        e.embed_catalog(&mut cat, 16, &lookbook::NoProgress).unwrap();
+    }
+    Fx { _dir: dir, db }
+}
+
+fn app(fx: &Fx, images: bool) -> App {
+    let picker = images.then(Picker::halfblocks);
+    let jobs = Jobs::start(fx.db.clone(), picker);
+    let mut app = App::new(fx.db.clone(), "tester", jobs, images).unwrap();
+    app.size = Rect::new(0, 0, 110, 34);
+    app.settle(Duration::from_secs(60));
+    app
+}
+
+fn draw(app: &mut App, w: u16, h: u16) -> Terminal<TestBackend> {
+    app.size = Rect::new(0, 0, w, h);
+    app.settle(Duration::from_secs(60));
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| view::draw(f, app)).unwrap();
+    t
+}
+
+fn key(app: &mut App, c: KeyCode) {
+    super::handle_event(app, crossterm::event::Event::Key(KeyEvent::from(c)));
+}
+
+fn screen(t: &Terminal<TestBackend>) -> String {
+    t.backend().to_string()
+}
+
+#[test]
+fn browse_screen() {
+    let fx = fixture(true);
+    let mut a = app(&fx, true);
+    assert_eq!(a.engine_state, EngineState::Ready);
+    let t = draw(&mut a, 110, 34);
+    insta::assert_snapshot!("browse", screen(&t));
+}
+
+#[test]
+fn similar_screen_after_enter() {
+    let fx = fixture(true);
+    let mut a = app(&fx, true);
+    key(&mut a, KeyCode::Char('j'));
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.tab, Tab::Similar);
+    let anchor = a.rows(Tab::Browse)[1];
+    assert!(!a.rows(Tab::Similar).contains(&anchor), "the query is not its own look-alike");
+    let t = draw(&mut a, 110, 34);
+    insta::assert_snapshot!("similar", screen(&t));
+}
+
+#[test]
+fn like_updates_for_you_at_once_with_an_explanation() {
+    let fx = fixture(true);
+    let mut a = app(&fx, false);
+    a.update(Action::Tab(2));
+    assert!(a.feed.iter().all(|r| matches!(r.reason, Reason::Typical { .. } | Reason::Popular { .. })), "cold start first");
+    a.update(Action::Tab(0));
+    let liked = a.current_id().unwrap();
+    a.update(Action::ToggleLike);
+    assert_eq!(a.opinion(liked), Some(true));
+    assert!(!a.rows(Tab::ForYou).contains(&liked), "a liked item never comes back");
+    assert!(matches!(a.feed[0].reason, Reason::YouLiked { id, .. } if id == liked));
+    a.update(Action::Tab(2));
+    let t = draw(&mut a, 110, 34);
+    let s = screen(&t);
+    assert!(s.contains("because you liked"), "{s}");
+    insta::assert_snapshot!("for_you", s);
+    // Toggle back: the like is gone and the feed is cold again.
+    a.update(Action::Tab(0));
+    a.update(Action::ToggleLike);
+    assert_eq!(a.opinion(liked), None);
+}
+
+#[test]
+fn liked_tab_lists_likes_and_dislikes() {
+    let fx = fixture(true);
+    let mut a = app(&fx, false);
+    a.update(Action::ToggleLike);
+    a.update(Action::Down);
+    a.update(Action::ToggleDislike);
+    a.update(Action::Tab(3));
+    assert_eq!(a.rows(Tab::Liked).len(), 2);
+    let t = draw(&mut a, 100, 30);
+    insta::assert_snapshot!("liked", screen(&t));
+}
+
+#[test]
+fn help_overlay_lists_every_binding() {
+    let fx = fixture(true);
+    let mut a = app(&fx, false);
+    key(&mut a, KeyCode::Char('?'));
+    assert_eq!(a.mode, Mode::Help);
+    let t = draw(&mut a, 100, 30);
+    let s = screen(&t);
+    for b in super::keys::BINDINGS {
+        assert!(s.contains(b.help), "help misses {}", b.help);
+    }
+    insta::assert_snapshot!("help", s);
+    key(&mut a, KeyCode::Char('x'));
+    assert_eq!(a.mode, Mode::Normal);
+}
+
+#[test]
+fn filters_restrict_the_list_and_the_rankings() {
+    let fx = fixture(true);
+    let mut a = app(&fx, false);
+    key(&mut a, KeyCode::Char('f'));
+    let Mode::Filters(p) = &a.mode else { panic!("filters did not open") };
+    let watches = p.choices[0].iter().position(|(c, _)| c == "Watches").unwrap();
+    for _ in 0..watches {
+        key(&mut a, KeyCode::Char('j'));
+    }
+    let t = draw(&mut a, 100, 30);
+    insta::assert_snapshot!("filters", screen(&t));
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.filter.category.as_deref(), Some("Watches"));
+    assert_eq!(a.rows(Tab::Browse).len(), 6);
+    assert!(a.feed.iter().all(|r| a.product(r.id).unwrap().article_type == "Watches"));
+    key(&mut a, KeyCode::Esc);
+    assert_eq!(a.rows(Tab::Browse).len(), 48, "Esc clears filters in Browse");
+}
+
+#[test]
+fn search_narrows_by_name() {
+    let fx = fixture(true);
+    let mut a = app(&fx, false);
+    key(&mut a, KeyCode::Char('/'));
+    for c in "watch".chars() {
+        key(&mut a, KeyCode::Char(c));
+    }
+    key(&mut a, KeyCode::Enter);
+    let rows = a.rows(Tab::Browse);
+    assert!(!rows.is_empty() && rows.len() < 48);
+    assert!(rows.iter().all(|id| {
+        let p = a.product(*id).unwrap();
+        format!("{} {}", p.name, p.article_type).to_lowercase().contains("watch")
+    }));
+    // typed letters went to the search, not to the key map
+    assert!(a.feedback.is_empty());
+}
+
+#[test]
+fn alpha_and_diversity_keys_re_rank() {
+    let fx = fixture(true);
+    let mut a = app(&fx, false);
+    a.update(Action::ToggleLike);
+    a.update(Action::Down);
+    a.update(Action::Down);
+    a.update(Action::OpenSimilar);
+    for _ in 0..10 {
+        key(&mut a, KeyCode::Char(']'));
+    }
+    assert!((a.alpha - 1.0).abs() < 1e-6);
+    assert!(a.similar.iter().all(|r| matches!(r.reason, Reason::LooksLike { .. })), "alpha 1 is pure look-alikes");
+    for _ in 0..10 {
+        key(&mut a, KeyCode::Char('['));
+    }
+    assert!(a.alpha.abs() < 1e-6);
+    key(&mut a, KeyCode::Char('v'));
+    assert!((a.diversity - 0.25).abs() < 1e-6);
+}
+
+#[test]
+fn tiny_terminal_shows_a_message_instead_of_crashing() {
+    let fx = fixture(true);
+    let mut a = app(&fx, true);
+    let t = draw(&mut a, 20, 5);
+    assert!(screen(&t).contains("too small"));
+    for (w, h) in [(1, 1), (50, 14), (49, 30), (300, 80)] {
+        draw(&mut a, w, h);
+    }
+}
+
+#[test]
+fn mouse_click_selects_a_row() {
+    let fx = fixture(true);
+    let mut a = app(&fx, false);
+    a.size = Rect::new(0, 0, 100, 30);
+    let l = view::layout(a.size);
+    a.update(Action::ClickAt(l.list.x + 3, l.list.y + 4));
+    assert_eq!(a.selected_row(), 3);
+    let strip = view::strip_cells(l.strip, a.strip.len());
+    a.prepare(a.size);
+    if let Some(c) = view::strip_cells(l.strip, a.strip.len()).get(1).or(strip.get(1)) {
+        a.update(Action::ClickAt(c.x + 1, c.y + 1));
+        assert_eq!((a.focus, a.strip_sel), (Focus::Strip, 1));
+    }
+}
+
+#[test]
+fn catalogue_without_vectors_still_opens_and_says_what_to_do() {
+    let fx = fixture(false);
+    let mut a = app(&fx, false);
+    assert!(matches!(a.engine_state, EngineState::Missing(_)));
+    let t = draw(&mut a, 100, 30);
+    let s = screen(&t);
+    assert!(s.contains("press e to embed"), "{s}");
+    insta::assert_snapshot!("no_vectors", s);
+}
+
+#[test]
+fn switching_user_creates_and_swaps_feedback() {
+    let fx = fixture(true);
+    let mut a = app(&fx, false);
+    a.update(Action::ToggleLike);
+    key(&mut a, KeyCode::Char('u'));
+    for c in "zoe".chars() {
+        key(&mut a, KeyCode::Char(c));
+    }
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.user.1, "zoe");
+    assert!(a.feedback.is_empty());
+    key(&mut a, KeyCode::Char('u'));
+    for c in "tester".chars() {
+        key(&mut a, KeyCode::Char(c));
+    }
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.feedback.len(), 1);
+}

@@ -1,0 +1,211 @@
+//! The batched embedder: photos of a catalogue in, vectors with provenance out.
+//!
+//! Decoding runs on a producer thread (rayon inside) one batch ahead of the network, and each
+//! batch is committed on its own, so an interrupted run resumes where it stopped.
+
+use image::RgbImage;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::sync_channel;
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use super::resnet::{FEATURE_DIM, batch_tensor};
+use super::{Preprocess, ResNet50, weights};
+use crate::catalog::{Catalog, ModelRecord, ModelSpec};
+use crate::{Error, Progress, Result};
+
+/// How the last feature map becomes a vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub enum Pooling {
+    /// Global average pooling (torchvision's own head).
+    #[default]
+    Avg,
+    /// Global max pooling (the classic Keras recipe).
+    Max,
+}
+
+impl Pooling {
+    /// Name stored with the model.
+    pub fn name(self) -> &'static str {
+        match self {
+            Pooling::Avg => "avg",
+            Pooling::Max => "max",
+        }
+    }
+}
+
+impl std::str::FromStr for Pooling {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "avg" | "mean" => Ok(Pooling::Avg),
+            "max" => Ok(Pooling::Max),
+            _ => Err(Error::Invalid(format!("pooling {s:?}: expected avg or max"))),
+        }
+    }
+}
+
+/// What an embedding run did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EmbedReport {
+    /// Products that got a vector in this run.
+    pub embedded: usize,
+    /// Products that already had a fresh vector.
+    pub up_to_date: usize,
+    /// Photos that could not be used: product id, file, reason.
+    pub failed: Vec<(i64, PathBuf, String)>,
+    /// Wall time in seconds.
+    pub seconds: f64,
+}
+
+/// A loaded network plus everything needed to reproduce its vectors.
+pub struct Embedder {
+    net: ResNet50,
+    /// Input preparation (from the weights' metadata, ImageNet's otherwise).
+    pub preprocess: Preprocess,
+    /// Feature pooling.
+    pub pooling: Pooling,
+    /// Provenance stored with every vector.
+    pub spec: ModelSpec,
+    /// The weights file.
+    pub weights_path: PathBuf,
+}
+
+fn meta_f32(meta: &std::collections::HashMap<String, String>, key: &str) -> Option<f32> {
+    meta.get(key).and_then(|v| v.trim().parse().ok())
+}
+
+fn meta_triplet(meta: &std::collections::HashMap<String, String>, key: &str) -> Option<[f32; 3]> {
+    let v: Vec<f32> = serde_json::from_str(meta.get(key)?).ok()?;
+    v.try_into().ok()
+}
+
+impl Embedder {
+    /// Loads weights from `path`; input size and normalisation come from the file's metadata.
+    pub fn load(path: &Path, pooling: Pooling) -> Result<Self> {
+        let net = ResNet50::load(path)?;
+        let m = &net.metadata;
+        let mut pre = Preprocess::imagenet();
+        if let (Some(h), Some(w)) = (meta_f32(m, "lookbook.input_height"), meta_f32(m, "lookbook.input_width")) {
+            if !(16.0..=1024.0).contains(&h) || !(16.0..=1024.0).contains(&w) {
+                return Err(Error::Weights { path: path.into(), message: format!("input size {h}x{w} in metadata is out of range") });
+            }
+            pre.height = h as usize;
+            pre.width = w as usize;
+            pre.crop_fraction = meta_f32(m, "lookbook.crop_fraction").unwrap_or(1.0).clamp(0.1, 1.0);
+        }
+        if let Some(mean) = meta_triplet(m, "lookbook.mean") {
+            pre.mean = mean;
+        }
+        if let Some(std) = meta_triplet(m, "lookbook.std") {
+            if std.iter().any(|s| *s <= 0.0) {
+                return Err(Error::Weights { path: path.into(), message: "std in metadata must be positive".into() });
+            }
+            pre.std = std;
+        }
+        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "resnet50".into());
+        let spec = ModelSpec {
+            name,
+            architecture: "resnet50".into(),
+            weights_sha256: weights::sha256_file(path)?,
+            preprocessing: pre.describe(),
+            pooling: pooling.name().into(),
+            dim: FEATURE_DIM,
+            head_id: None,
+        };
+        Ok(Embedder { net, preprocess: pre, pooling, spec, weights_path: path.to_path_buf() })
+    }
+
+    /// Class names stored with lookbook's own model (index = `fc` row).
+    pub fn classes(&self) -> Vec<String> {
+        self.net.metadata.get("lookbook.classes").and_then(|c| serde_json::from_str(c).ok()).unwrap_or_default()
+    }
+
+    /// Vectors for preprocessed inputs (one forward pass).
+    pub fn embed_inputs(&self, inputs: &[Vec<f32>]) -> Result<Vec<Vec<f32>>> {
+        if inputs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let x = batch_tensor(inputs, self.preprocess.height, self.preprocess.width)?;
+        Ok(self.net.features(&x, self.pooling)?.to_vec2::<f32>()?)
+    }
+
+    /// Vectors for decoded images.
+    pub fn embed_images(&self, images: &[RgbImage]) -> Result<Vec<Vec<f32>>> {
+        let inputs: Vec<Vec<f32>> = images.par_iter().map(|i| self.preprocess.apply(i)).collect();
+        self.embed_inputs(&inputs)
+    }
+
+    /// The vector of one photo file.
+    pub fn embed_file(&self, path: &Path) -> Result<Vec<f32>> {
+        let img = super::load(path)?;
+        Ok(self.embed_images(std::slice::from_ref(&img))?.remove(0))
+    }
+
+    /// Embeds every product of the catalogue that lacks a fresh vector for this model, committing
+    /// per batch. Registers the model and makes it active.
+    pub fn embed_catalog(&self, catalog: &mut Catalog, batch: usize, progress: &dyn Progress) -> Result<(ModelRecord, EmbedReport)> {
+        let start = Instant::now();
+        let batch = batch.clamp(1, 256);
+        let model = catalog.register_model(&self.spec)?;
+        let todo = catalog.products_missing_embedding(model.id)?;
+        let mut report = EmbedReport { up_to_date: catalog.product_count()? - todo.len(), ..Default::default() };
+        let root = catalog.image_root()?;
+        progress.start("embedding", todo.len());
+        type Item = (i64, PathBuf, std::result::Result<(String, Vec<f32>), String>);
+        let (tx, rx) = sync_channel::<Vec<Item>>(2);
+        let pre = &self.preprocess;
+        let todo_ref = &todo;
+        let root_ref = &root;
+        let result: Result<()> = std::thread::scope(|s| {
+            s.spawn(move || {
+                for chunk in todo_ref.chunks(batch) {
+                    let items: Vec<Item> = chunk
+                        .par_iter()
+                        .map(|p| {
+                            let path = root_ref.join(&p.image_path);
+                            let r = std::fs::read(&path).map_err(|e| format!("cannot read: {e}")).and_then(|bytes| {
+                                let hash = format!("{:x}", Sha256::digest(&bytes));
+                                if hash != p.image_hash {
+                                    return Err("photo changed since import; run `lookbook import` again".into());
+                                }
+                                let img = super::decode(&bytes)?;
+                                Ok((hash, pre.apply(&img)))
+                            });
+                            (p.id, path, r)
+                        })
+                        .collect();
+                    if tx.send(items).is_err() {
+                        break;
+                    }
+                }
+            });
+            for items in rx {
+                let n = items.len();
+                let mut ok = Vec::new();
+                for (id, path, r) in items {
+                    match r {
+                        Ok((hash, input)) => ok.push((id, hash, input)),
+                        Err(reason) => report.failed.push((id, path, reason)),
+                    }
+                }
+                let inputs: Vec<Vec<f32>> = ok.iter_mut().map(|(_, _, i)| std::mem::take(i)).collect();
+                let vectors = self.embed_inputs(&inputs)?;
+                let rows: Vec<(i64, String, Vec<f32>)> =
+                    ok.into_iter().zip(vectors).map(|((id, hash, _), v)| (id, hash, v)).collect();
+                report.embedded += rows.len();
+                catalog.put_embeddings(model.id, &rows)?;
+                progress.advance(n);
+            }
+            Ok(())
+        });
+        progress.finish();
+        result?;
+        catalog.set_active_model(model.id)?;
+        report.seconds = start.elapsed().as_secs_f64();
+        Ok((model, report))
+    }
+}

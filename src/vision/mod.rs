@@ -1,0 +1,94 @@
+//! Vision: photos in, L2-normalised feature vectors out.
+//!
+//! [`decode`] turns untrusted bytes into pixels, [`Preprocess`] makes the network input,
+//! [`weights`] finds and loads safetensors (torchvision names), [`ResNet50`] runs the network,
+//! [`Embedder`] batches it over a catalogue.
+
+mod embedder;
+mod preprocess;
+mod resnet;
+pub mod weights;
+
+pub use embedder::{EmbedReport, Embedder, Pooling};
+pub use preprocess::Preprocess;
+pub use resnet::{FEATURE_DIM, ResNet50, l2_normalize, tensor_shapes, write_random_weights};
+
+use image::{ImageReader, Limits, RgbImage};
+use std::io::Cursor;
+
+/// Widest or tallest photo accepted; larger ones are refused before any pixel is allocated.
+const MAX_SIDE: u32 = 12_000;
+
+/// Decodes untrusted image bytes into RGB, compositing transparency onto white (product photos
+/// are shot on white). Truncated JPEGs, unknown formats and decompression bombs are errors.
+pub fn decode(bytes: &[u8]) -> Result<RgbImage, String> {
+    if bytes.starts_with(&[0xFF, 0xD8]) {
+        // Decoders pad a cut-off JPEG with grey and call it success; the end marker says otherwise.
+        let tail = &bytes[bytes.len().saturating_sub(4096)..];
+        if !tail.windows(2).any(|w| w == [0xFF, 0xD9]) {
+            return Err("truncated JPEG (no end-of-image marker)".into());
+        }
+    }
+    let mut reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| format!("cannot read image: {e}"))?;
+    if reader.format().is_none() {
+        return Err("not an image (unknown format)".into());
+    }
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(512 << 20);
+    reader.limits(limits);
+    let img = reader.decode().map_err(|e| format!("cannot decode image: {e}"))?;
+    if img.width() == 0 || img.height() == 0 {
+        return Err("image has no pixels".into());
+    }
+    if !img.color().has_alpha() {
+        return Ok(img.into_rgb8());
+    }
+    let rgba = img.into_rgba8();
+    let mut out = RgbImage::new(rgba.width(), rgba.height());
+    for (o, p) in out.pixels_mut().zip(rgba.pixels()) {
+        let a = p[3] as u32;
+        for c in 0..3 {
+            o[c] = ((p[c] as u32 * a + 255 * (255 - a) + 127) / 255) as u8;
+        }
+    }
+    Ok(out)
+}
+
+/// Reads and decodes an image file, naming the file in any error.
+pub fn load(path: &std::path::Path) -> crate::Result<RgbImage> {
+    let bytes = std::fs::read(path).map_err(|e| crate::Error::io(path, e))?;
+    decode(&bytes).map_err(|reason| crate::Error::Image { path: path.to_path_buf(), reason })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jpeg() -> Vec<u8> {
+        let img = RgbImage::from_fn(40, 30, |x, y| image::Rgb([(x * 6) as u8, (y * 8) as u8, 90]));
+        let mut buf = Cursor::new(Vec::new());
+        img.write_to(&mut buf, image::ImageFormat::Jpeg).unwrap();
+        buf.into_inner()
+    }
+
+    #[test]
+    fn decodes_jpeg_and_rejects_truncated_and_text() {
+        let j = jpeg();
+        assert_eq!(decode(&j).unwrap().dimensions(), (40, 30));
+        assert!(decode(&j[..j.len() / 2]).unwrap_err().contains("truncated"));
+        assert!(decode(b"hello, I am not a photo").unwrap_err().contains("not an image"));
+        assert!(decode(&[]).is_err());
+    }
+
+    #[test]
+    fn transparency_becomes_white() {
+        let img = image::RgbaImage::from_pixel(2, 2, image::Rgba([0, 0, 0, 0]));
+        let mut buf = Cursor::new(Vec::new());
+        img.write_to(&mut buf, image::ImageFormat::Png).unwrap();
+        assert_eq!(decode(buf.get_ref()).unwrap().get_pixel(0, 0).0, [255, 255, 255]);
+    }
+}

@@ -1,0 +1,152 @@
+//! Finding, hashing and reading weights files (safetensors with torchvision tensor names).
+
+use candle_core::{DType, Device, Tensor};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use crate::{Error, Result};
+
+/// File names looked for in each models folder, best first.
+pub const FILE_NAMES: [&str; 2] = ["lookbook-fashion-resnet50.safetensors", "resnet50.safetensors"];
+
+/// Environment variable naming a weights file.
+pub const ENV_VAR: &str = "LOOKBOOK_WEIGHTS";
+
+/// The user's data folder for lookbook (`$XDG_DATA_HOME/lookbook` or `~/.local/share/lookbook`).
+pub fn data_dir() -> Option<PathBuf> {
+    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(x).join("lookbook"));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share/lookbook"))
+}
+
+/// The folders searched for weights, in order, after `--weights` and `LOOKBOOK_WEIGHTS`.
+pub fn search_dirs(db_dir: &Path) -> Vec<PathBuf> {
+    let mut dirs = vec![db_dir.join("models")];
+    if let Some(d) = data_dir() {
+        dirs.push(d.join("models"));
+    }
+    // The repository this binary was built from ships the trained model.
+    dirs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("models"));
+    dirs
+}
+
+/// Finds the weights file: `explicit`, then `LOOKBOOK_WEIGHTS`, then [`search_dirs`].
+pub fn locate(explicit: Option<&Path>, db_dir: &Path) -> Result<PathBuf> {
+    if let Some(p) = explicit {
+        return if p.is_file() {
+            Ok(p.to_path_buf())
+        } else {
+            Err(Error::Weights { path: p.to_path_buf(), message: "--weights: no such file".into() })
+        };
+    }
+    if let Some(p) = std::env::var_os(ENV_VAR).filter(|v| !v.is_empty()) {
+        let p = PathBuf::from(p);
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(Error::Weights { path: p, message: format!("{ENV_VAR} names a file that does not exist") })
+        };
+    }
+    let mut searched = Vec::new();
+    for dir in search_dirs(db_dir) {
+        for name in FILE_NAMES {
+            let p = dir.join(name);
+            if p.is_file() {
+                return Ok(p);
+            }
+            searched.push(p);
+        }
+    }
+    Err(Error::WeightsNotFound { searched })
+}
+
+/// SHA-256 of a file, hex.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).map_err(|e| Error::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(format!("{:x}", h.finalize()))
+}
+
+/// Tensors (as f32 on the CPU) and the free-form metadata of a safetensors file.
+pub struct WeightFile {
+    /// Where it came from, for error messages.
+    pub path: PathBuf,
+    /// Tensors by name.
+    pub tensors: HashMap<String, Tensor>,
+    /// The `__metadata__` table.
+    pub metadata: HashMap<String, String>,
+}
+
+impl WeightFile {
+    /// Reads every tensor of a safetensors file, converting f16/bf16 to f32.
+    pub fn read(path: &Path) -> Result<Self> {
+        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        // SAFETY: the map is read-only and dropped before this function returns; every tensor is
+        // copied out of it. A file truncated by another process while mapped can raise SIGBUS,
+        // which is the accepted risk of mmap for multi-hundred-megabyte weights.
+        let mmap = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+        let bad = |message: String| Error::Weights { path: path.to_path_buf(), message };
+        let st = safetensors::SafeTensors::deserialize(&mmap).map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+        let (_, meta) = safetensors::SafeTensors::read_metadata(&mmap).map_err(|e| bad(format!("bad header: {e}")))?;
+        let mut tensors = HashMap::new();
+        for (name, view) in st.tensors() {
+            let dtype = match view.dtype() {
+                safetensors::Dtype::F32 => DType::F32,
+                safetensors::Dtype::F16 => DType::F16,
+                safetensors::Dtype::BF16 => DType::BF16,
+                safetensors::Dtype::I64 if name.ends_with("num_batches_tracked") => continue,
+                other => return Err(bad(format!("tensor {name} has dtype {other:?}; expected f32, f16 or bf16"))),
+            };
+            let t = Tensor::from_raw_buffer(view.data(), dtype, view.shape(), &Device::Cpu)
+                .and_then(|t| t.to_dtype(DType::F32))
+                .map_err(|e| bad(format!("tensor {name}: {e}")))?;
+            tensors.insert(name, t);
+        }
+        Ok(WeightFile { path: path.to_path_buf(), tensors, metadata: meta.metadata().clone().unwrap_or_default() })
+    }
+
+    /// A tensor with the expected shape, or an error naming it and both shapes.
+    pub fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        let t = self.tensors.get(name).ok_or_else(|| Error::Weights {
+            path: self.path.clone(),
+            message: format!("missing tensor {name} (expected shape {shape:?})"),
+        })?;
+        if t.dims() != shape {
+            return Err(Error::Weights {
+                path: self.path.clone(),
+                message: format!("tensor {name} has shape {:?}, expected {shape:?}", t.dims()),
+            });
+        }
+        Ok(t.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn explicit_and_env_paths_must_exist() {
+        let err = locate(Some(Path::new("/no/such.safetensors")), Path::new(".")).err().unwrap().to_string();
+        assert!(err.contains("/no/such.safetensors"), "{err}");
+    }
+
+    #[test]
+    fn sha256_of_known_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x");
+        std::fs::write(&p, b"abc").unwrap();
+        assert_eq!(sha256_file(&p).unwrap(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+}

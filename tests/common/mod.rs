@@ -1,0 +1,90 @@
+//! Shared fixtures: a small real catalogue (48 photos of 8 types) copied into a temp dir, broken
+//! inputs written next to it, and random ResNet50 weights with the real names and shapes.
+#![allow(dead_code)]
+
+use assert_cmd::Command;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// A temporary catalogue folder.
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    /// Copies tests/fixtures/mini into a fresh temp dir.
+    pub fn mini() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mini");
+        std::fs::create_dir_all(dir.path().join("images")).unwrap();
+        for e in std::fs::read_dir(src.join("images")).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), dir.path().join("images").join(e.file_name())).unwrap();
+        }
+        std::fs::copy(src.join("styles.csv"), dir.path().join("styles.csv")).unwrap();
+        Fixture { dir }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.path("catalog.db")
+    }
+
+    pub fn images(&self) -> PathBuf {
+        self.path("images")
+    }
+
+    pub fn csv(&self) -> PathBuf {
+        self.path("styles.csv")
+    }
+
+    /// Ids in the fixture CSV, in file order.
+    pub fn ids(&self) -> Vec<i64> {
+        std::fs::read_to_string(self.csv()).unwrap().lines().skip(1).map(|l| l.split(',').next().unwrap().parse().unwrap()).collect()
+    }
+
+    /// Writes random weights (64x48 input so tests are quick) and returns their path.
+    pub fn weights(&self) -> PathBuf {
+        let p = self.path("random-resnet50.safetensors");
+        if !p.exists() {
+            write_weights(&p, 7);
+        }
+        p
+    }
+
+    /// `lookbook --db <db> args...` with weights pointed at the random file.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::cargo_bin("lookbook").unwrap();
+        c.arg("--db").arg(self.db()).args(args);
+        c.env("LOOKBOOK_WEIGHTS", self.weights());
+        c.env("XDG_DATA_HOME", self.path("xdg"));
+        c.current_dir(self.dir.path());
+        c
+    }
+
+    /// Imports the fixture and embeds it.
+    pub fn ready(&self) -> &Self {
+        self.cmd(&["import", "--images", self.images().to_str().unwrap(), "--metadata", self.csv().to_str().unwrap()])
+            .assert()
+            .success();
+        self.cmd(&["embed", "--batch", "8"]).assert().success();
+        self
+    }
+}
+
+/// Random torchvision-layout ResNet50 weights with a small input size in the metadata.
+pub fn write_weights(path: &Path, seed: u64) {
+    let mut meta = HashMap::new();
+    meta.insert("lookbook.input_height".to_string(), "64".to_string());
+    meta.insert("lookbook.input_width".to_string(), "48".to_string());
+    meta.insert("lookbook.crop_fraction".to_string(), "1.0".to_string());
+    lookbook::vision::write_random_weights(path, seed, 8, meta).unwrap();
+}
+
+/// stdout as JSON.
+pub fn json(out: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(out).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(out)))
+}

@@ -1,0 +1,134 @@
+//! The candle ResNet50 on weights the tests make: names, shapes, errors, batching, normalisation.
+
+mod common;
+
+use std::collections::HashMap;
+
+use lookbook::vision::{Embedder, Pooling, ResNet50};
+
+fn rewrite_without(src: &std::path::Path, dst: &std::path::Path, drop: &str, reshape: Option<(&str, Vec<usize>)>) {
+    let bytes = std::fs::read(src).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut owned: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (name, view) in st.tensors() {
+        if name == drop {
+            continue;
+        }
+        let shape = match &reshape {
+            Some((n, s)) if *n == name => s.clone(),
+            _ => view.shape().to_vec(),
+        };
+        let n: usize = shape.iter().product();
+        let data = if shape == view.shape() { view.data().to_vec() } else { vec![0u8; n * 4] };
+        owned.push((name, shape, data));
+    }
+    let views: Vec<(String, safetensors::tensor::TensorView)> = owned
+        .iter()
+        .map(|(n, s, d)| (n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), d).unwrap()))
+        .collect();
+    safetensors::serialize_to_file(views, None, dst).unwrap();
+}
+
+#[test]
+fn missing_or_misshapen_tensors_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.safetensors");
+    common::write_weights(&good, 1);
+    let missing = dir.path().join("missing.safetensors");
+    rewrite_without(&good, &missing, "layer3.2.bn2.running_var", None);
+    let err = ResNet50::load(&missing).err().unwrap().to_string();
+    assert!(err.contains("missing tensor layer3.2.bn2.running_var") && err.contains("[256]"), "{err}");
+    let bad = dir.path().join("bad.safetensors");
+    rewrite_without(&good, &bad, "", Some(("layer1.0.downsample.0.weight", vec![256, 64, 3, 3])));
+    let err = ResNet50::load(&bad).err().unwrap().to_string();
+    assert!(err.contains("layer1.0.downsample.0.weight has shape [256, 64, 3, 3], expected [256, 64, 1, 1]"), "{err}");
+    let junk = dir.path().join("junk.safetensors");
+    std::fs::write(&junk, b"not a safetensors file at all").unwrap();
+    assert!(ResNet50::load(&junk).err().unwrap().to_string().contains("junk.safetensors"));
+}
+
+#[test]
+fn torchvision_names_and_imagenet_classifier_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("imagenet-like.safetensors");
+    // No lookbook metadata: ImageNet preprocessing, 1000-way fc.
+    lookbook::vision::write_random_weights(&p, 3, 1000, HashMap::new()).unwrap();
+    let e = Embedder::load(&p, Pooling::Avg).unwrap();
+    assert_eq!((e.preprocess.height, e.preprocess.width), (224, 224));
+    assert!(e.spec.preprocessing.starts_with("v1:224x224:crop=0.875"));
+}
+
+#[test]
+fn batches_equal_single_images_and_vectors_are_unit_length() {
+    let fx = common::Fixture::mini();
+    let e = Embedder::load(&fx.weights(), Pooling::Avg).unwrap();
+    let imgs: Vec<image::RgbImage> =
+        fx.ids().iter().take(3).map(|id| lookbook::vision::load(&fx.images().join(format!("{id}.jpg"))).unwrap()).collect();
+    let batch = e.embed_images(&imgs).unwrap();
+    assert_eq!(batch.len(), 3);
+    for (i, img) in imgs.iter().enumerate() {
+        let one = e.embed_images(std::slice::from_ref(img)).unwrap().remove(0);
+        assert_eq!(one.len(), 2048);
+        let norm: f32 = one.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-4, "norm {norm}");
+        let diff = one.iter().zip(&batch[i]).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(diff < 1e-4, "batch and single differ by {diff}");
+    }
+    assert_ne!(batch[0], batch[1], "different photos, different vectors");
+    let max = Embedder::load(&fx.weights(), Pooling::Max).unwrap();
+    assert_ne!(max.spec.key(), e.spec.key(), "pooling is part of the model identity");
+}
+
+#[test]
+fn f16_weights_load_and_match_f32() {
+    let dir = tempfile::tempdir().unwrap();
+    let f32p = dir.path().join("w32.safetensors");
+    common::write_weights(&f32p, 5);
+    let bytes = std::fs::read(&f32p).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let owned: Vec<(String, Vec<usize>, Vec<u8>)> = st
+        .tensors()
+        .into_iter()
+        .map(|(n, v)| {
+            let halves: Vec<u8> = v
+                .data()
+                .chunks_exact(4)
+                .flat_map(|c| half_bits(f32::from_le_bytes([c[0], c[1], c[2], c[3]])).to_le_bytes())
+                .collect();
+            (n, v.shape().to_vec(), halves)
+        })
+        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView)> = owned
+        .iter()
+        .map(|(n, s, d)| (n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F16, s.clone(), d).unwrap()))
+        .collect();
+    let f16p = dir.path().join("w16.safetensors");
+    safetensors::serialize_to_file(views, meta.metadata().clone(), &f16p).unwrap();
+    let a = Embedder::load(&f32p, Pooling::Avg).unwrap();
+    let b = Embedder::load(&f16p, Pooling::Avg).unwrap();
+    let img = image::RgbImage::from_fn(48, 64, |x, y| image::Rgb([(x * 5) as u8, (y * 3) as u8, 128]));
+    let va = a.embed_images(std::slice::from_ref(&img)).unwrap().remove(0);
+    let vb = b.embed_images(std::slice::from_ref(&img)).unwrap().remove(0);
+    let cos: f32 = va.iter().zip(&vb).map(|(x, y)| x * y).sum();
+    assert!(cos > 0.99, "f16 copy drifted: cos {cos}");
+}
+
+/// f32 -> IEEE half bits (round to nearest), enough for test data in normal range.
+fn half_bits(x: f32) -> u16 {
+    let b = x.to_bits();
+    let sign = ((b >> 16) & 0x8000) as u16;
+    let exp = ((b >> 23) & 0xff) as i32 - 127 + 15;
+    let mant = b & 0x7f_ffff;
+    if exp <= 0 {
+        return sign;
+    }
+    if exp >= 31 {
+        return sign | 0x7c00;
+    }
+    let m = (mant + 0x1000) >> 13;
+    if m > 0x3ff {
+        return sign | (((exp + 1) as u16) << 10);
+    }
+    sign | ((exp as u16) << 10) | m as u16
+}
