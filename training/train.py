@@ -182,9 +182,10 @@ def main():
     ap.add_argument("--data", required=True, help="catalogue whose held-out split is validation")
     ap.add_argument("--extra", action="append", default=[], help="training-only catalogues")
     ap.add_argument("--out", default="training/run")
-    ap.add_argument("--height", type=int, default=96)
-    ap.add_argument("--width", type=int, default=72)
-    ap.add_argument("--epochs", type=int, default=18)
+    ap.add_argument("--height", type=int, default=112)
+    ap.add_argument("--width", type=int, default=84)
+    ap.add_argument("--epochs", type=int, default=14)
+    ap.add_argument("--warmup-epochs", type=float, default=4.5, help="one-cycle warm-up length")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--wd", type=float, default=0.05)
@@ -236,7 +237,8 @@ def main():
     model = Net(len(classes), len(subs), len(genders), len(colours)).to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.wd)
     sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=args.lr, total_steps=args.epochs * steps_per_epoch, pct_start=0.25
+        opt, max_lr=args.lr, total_steps=args.epochs * steps_per_epoch,
+        pct_start=min(0.9, args.warmup_epochs / args.epochs)
     )
     mean = torch.tensor(MEAN).view(1, 3, 1, 1)
     std = torch.tensor(STD).view(1, 3, 1, 1)

@@ -106,6 +106,19 @@ impl Catalog {
         Ok(if root.is_absolute() { root } else { self.dir().join(root) })
     }
 
+    /// Writes a consistent copy of the whole catalogue to `dest` (which must not exist), with
+    /// the image root made absolute so the copy still finds the photos.
+    pub fn copy_to(&self, dest: &Path) -> Result<()> {
+        let root = self.image_root().ok();
+        self.conn.execute("VACUUM INTO ?1", [dest.to_string_lossy()])?;
+        let copy = Catalog::open(dest)?;
+        if let Some(root) = root {
+            let abs = root.canonicalize().unwrap_or(root);
+            copy.set_setting("image_root", &abs.to_string_lossy())?;
+        }
+        Ok(())
+    }
+
     /// Absolute path of a product's photo.
     pub fn image_path(&self, product: &Product) -> Result<PathBuf> {
         Ok(self.image_root()?.join(&product.image_path))

@@ -78,28 +78,24 @@ fn print_json<T: Serialize>(v: &T) -> Result<()> {
     Ok(())
 }
 
-/// Creates `db` from the bundled demo catalogue if it does not exist, and embeds what is missing.
+/// Creates `db` from the bundled demo catalogue if it does not exist (or is empty), and embeds
+/// it. An existing catalogue is left alone: the app offers to embed what is missing.
 pub fn ensure_demo(db: &Path) -> Result<()> {
     let fresh = !db.exists();
     let mut cat = Catalog::open(db)?;
+    if !fresh && cat.product_count()? > 0 {
+        return Ok(());
+    }
     let progress = KdamProgress::new();
-    if fresh || cat.product_count()? == 0 {
-        let demo = demo_dir();
-        eprintln!("Creating {} from the bundled demo catalogue ({})", db.display(), demo.display());
-        let report = ingest::import(&mut cat, &demo.join("images"), &demo.join("styles.csv"), &progress)
-            .context("importing the bundled demo catalogue")?;
-        eprintln!("imported {} products", report.inserted + report.updated + report.unchanged);
-    }
-    let needs_embedding = match cat.active_model()? {
-        Some(m) => cat.embedding_counts(m.id)?.0 < cat.product_count()?,
-        None => true,
-    };
-    if needs_embedding {
-        let path = weights::locate(None, &cat.dir())?;
-        eprintln!("Embedding photos with {}", path.display());
-        let (embedder, _) = load_embedder(&path, Pooling::Avg)?;
-        embed_with(&mut cat, &embedder, 16, &progress)?;
-    }
+    let demo = demo_dir();
+    eprintln!("Creating {} from the bundled demo catalogue ({})", db.display(), demo.display());
+    let report = ingest::import(&mut cat, &demo.join("images"), &demo.join("styles.csv"), &progress)
+        .context("importing the bundled demo catalogue")?;
+    eprintln!("imported {} products", report.inserted + report.updated + report.unchanged);
+    let path = weights::locate(None, &cat.dir())?;
+    eprintln!("Embedding the photos with {} (once; later starts are instant)", path.display());
+    let (embedder, _) = load_embedder(&path, Pooling::Avg)?;
+    embed_with(&mut cat, &embedder, 16, &progress)?;
     Ok(())
 }
 
@@ -693,7 +689,7 @@ fn train_head(db: &Path, s: &train::Settings, force: bool, json: bool) -> Result
         let r = &out.report;
         println!(
             "trained head {} ({} -> {}) on {} items of {} types, {} epochs (best {})",
-            out.head_id, out.model.spec.dim, s.dim, r.train_items, r.classes, r.epochs, r.best_epoch
+            out.head_id, r.in_dim, s.dim, r.train_items, r.classes, r.epochs, r.best_epoch
         );
         println!("validation P@10: backbone {:.3}, head {:.3} ({} items)", r.backbone_val_p10, r.head_val_p10, r.val_items);
         if out.activated {

@@ -333,3 +333,102 @@ pub fn mmr(index: &dyn VectorIndex, cand: &[(usize, f32)], k: usize, lambda: f32
     }
     chosen
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::{synthetic_matrix, synthetic_products};
+    use crate::catalog::Feedback;
+    use crate::recommend::ProfileSettings;
+    use proptest::prelude::*;
+
+    fn engine(n: usize) -> Engine {
+        Engine::new(synthetic_products(n), FlatIndex::new(synthetic_matrix(n, 16, 9)))
+    }
+
+    fn profile(e: &Engine, likes: &[i64], dislikes: &[i64]) -> Profile {
+        let fb: Vec<Feedback> = likes
+            .iter()
+            .map(|&id| (id, 1.0))
+            .chain(dislikes.iter().map(|&id| (id, -1.0)))
+            .enumerate()
+            .map(|(i, (id, w))| Feedback { product_id: id, weight: w, at: i as i64 })
+            .collect();
+        Profile::build(&fb, e.index(), ProfileSettings::default())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn feedback_never_comes_back(likes in prop::collection::vec(1i64..=300, 1..12),
+                                     dislikes in prop::collection::vec(1i64..=300, 0..5),
+                                     item in prop::option::of(1i64..=300),
+                                     alpha in 0f32..=1.0, diversity in 0f32..=1.0) {
+            let e = engine(300);
+            let p = profile(&e, &likes, &dislikes);
+            let req = Request { item, k: 40, alpha, diversity, ..Default::default() };
+            let out = e.recommend(&p, &req).unwrap();
+            prop_assert!(!out.is_empty());
+            for r in &out {
+                prop_assert!(!p.seen.contains(&r.id));
+                prop_assert!(Some(r.id) != item);
+            }
+            let ids: std::collections::HashSet<i64> = out.iter().map(|r| r.id).collect();
+            prop_assert_eq!(ids.len(), out.len(), "no duplicates");
+        }
+
+        #[test]
+        fn alpha_one_is_look_alikes(likes in prop::collection::vec(1i64..=200, 1..8), item in 1i64..=200) {
+            let e = engine(200);
+            let p = profile(&e, &likes, &[]);
+            let blended = e.recommend(&p, &Request { item: Some(item), k: 10, alpha: 1.0, ..Default::default() }).unwrap();
+            let plain: Vec<i64> = e
+                .similar(item, &ProductFilter::default(), 30)
+                .unwrap()
+                .into_iter()
+                .map(|r| r.id)
+                .filter(|id| !p.seen.contains(id))
+                .take(10)
+                .collect();
+            prop_assert_eq!(blended.iter().map(|r| r.id).collect::<Vec<_>>(), plain);
+        }
+    }
+
+    #[test]
+    fn blended_score_is_the_weighted_sum_of_cosines() {
+        let e = engine(100);
+        let p = profile(&e, &[5, 6], &[]);
+        let out = e.recommend(&p, &Request { item: Some(50), k: 5, alpha: 0.3, ..Default::default() }).unwrap();
+        let q = e.vector(50).unwrap();
+        let pv = p.vector.as_ref().unwrap();
+        for r in out {
+            let x = e.vector(r.id).unwrap();
+            let expect = 0.3 * dot(q, x) + 0.7 * dot(pv, x);
+            assert!((r.score - expect).abs() < 1e-5);
+        }
+    }
+
+    #[test]
+    fn mmr_with_lambda_one_keeps_relevance_order_and_lower_lambda_spreads() {
+        let idx = FlatIndex::new(crate::catalog::EmbeddingMatrix {
+            model_id: 1,
+            dim: 2,
+            ids: vec![1, 2, 3],
+            data: vec![1.0, 0.0, 0.995, 0.0998, 0.0, 1.0],
+        });
+        let cand = vec![(0, 0.9), (1, 0.89), (2, 0.5)];
+        assert_eq!(mmr(&idx, &cand, 2, 1.0).iter().map(|c| c.0).collect::<Vec<_>>(), vec![0, 1]);
+        assert_eq!(mmr(&idx, &cand, 2, 0.5).iter().map(|c| c.0).collect::<Vec<_>>(), vec![0, 2]);
+    }
+
+    #[test]
+    fn filters_apply_before_ranking_and_cold_start_fills_k() {
+        let e = engine(400);
+        let f = ProductFilter { colour: Some("red".into()), ..Default::default() };
+        let out = e.recommend(&Profile::default(), &Request { filter: f, k: 12, ..Default::default() }).unwrap();
+        assert_eq!(out.len(), 12);
+        assert!(out.iter().all(|r| e.product(r.id).unwrap().colour == "Red"));
+        assert!(out.iter().all(|r| matches!(r.reason, Reason::Typical { .. })));
+    }
+}

@@ -82,6 +82,8 @@ impl Head {
 /// What training did.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// Input dimension (the backbone's).
+    pub in_dim: usize,
     /// Items trained on.
     pub train_items: usize,
     /// Items used for early stopping.
@@ -194,6 +196,7 @@ pub fn fit(features: &EmbeddingMatrix, labels: &[usize], val: &[bool], s: &Setti
     }
     progress.finish();
     let report = Report {
+        in_dim: din,
         train_items: train_rows.len(),
         val_items: val_rows.len(),
         classes,

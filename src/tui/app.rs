@@ -131,6 +131,8 @@ const IMAGE_CACHE: usize = 400;
 pub struct App {
     /// Catalogue connection for feedback and users.
     catalog: Catalog,
+    /// Folder the product photo paths are relative to.
+    image_root: Option<PathBuf>,
     /// Every product, by id.
     pub products: Arc<Vec<Product>>,
     by_id: HashMap<i64, usize>,
@@ -210,7 +212,9 @@ impl App {
             None => "no model yet".into(),
         };
         jobs.load_engine();
+        let image_root = catalog.image_root().ok();
         let mut app = App {
+            image_root,
             catalog,
             browse: (0..products.len()).collect(),
             products,
@@ -853,7 +857,7 @@ impl App {
             return;
         }
         let mut want = Vec::new();
-        let root = self.catalog.image_root().ok();
+        let root = self.image_root.clone();
         let mut push = |id: i64, area: Rect| {
             let key = ImageKey { id, cols: area.width, rows: area.height };
             if area.width < 2 || area.height < 2 {

@@ -203,8 +203,8 @@ fn draw_list(f: &mut Frame, app: &App, area: Rect) {
             Some(ListItem::new(Line::from(spans)))
         })
         .collect();
-    let mut state = ListState::default().with_selected(Some(app.selected_row() - start));
-    let list = List::new(items).highlight_style(Style::new().bg(Color::DarkGray).add_modifier(Modifier::BOLD));
+    let mut state = ListState::default().with_selected(Some(app.selected_row().saturating_sub(start)));
+    let list = List::new(items).highlight_style(Style::new().bg(Color::Blue).add_modifier(Modifier::BOLD));
     f.render_stateful_widget(list, inner, &mut state);
 }
 
