@@ -32,8 +32,12 @@ use jobs::Jobs;
 
 /// Picks the image protocol once, before raw mode.
 pub fn picker_for(mode: &str) -> Result<Option<Picker>> {
+    // Inside tmux or screen the multiplexer may never answer the capability query, and the
+    // query's reader then swallows the first keys typed: go straight to half-blocks there.
+    let multiplexed = std::env::var_os("TMUX").is_some_and(|v| !v.is_empty())
+        || std::env::var("TERM").is_ok_and(|t| t.starts_with("screen") || t.starts_with("tmux"));
     let query = || {
-        if std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
+        if !multiplexed && std::io::stdout().is_terminal() && std::io::stdin().is_terminal() {
             Picker::from_query_stdio().ok()
         } else {
             None
