@@ -221,16 +221,9 @@ struct ResultRow<'a> {
     because: String,
 }
 
-/// One line of explanation, shared by the CLI and the app.
-pub fn explain(engine: &Engine, r: &Reason) -> String {
-    let name = |id: i64| engine.product(id).map(|p| truncate(&p.name, 40)).unwrap_or_else(|| id.to_string());
-    match r {
-        Reason::LooksLike { id: Some(id), similarity } => format!("looks like {} ({similarity:.2})", name(*id)),
-        Reason::LooksLike { id: None, similarity } => format!("looks like your photo ({similarity:.2})"),
-        Reason::YouLiked { id, similarity } => format!("because you liked {} ({similarity:.2})", name(*id)),
-        Reason::Popular { category, likes } => format!("popular in {category} ({likes} likes)"),
-        Reason::Typical { category } => format!("a typical {category}"),
-    }
+/// One line of explanation (the wording lives with [`Reason`]).
+fn explain(engine: &Engine, r: &Reason) -> String {
+    r.describe(|id| engine.product(id).map(|p| truncate(&p.name, 40)).unwrap_or_else(|| id.to_string()))
 }
 
 fn rows<'a>(engine: &'a Engine, recs: &'a [Recommendation]) -> Vec<ResultRow<'a>> {

@@ -45,6 +45,19 @@ pub enum Reason {
     },
 }
 
+impl Reason {
+    /// One line for people, naming products through `name` ("because you liked ...").
+    pub fn describe(&self, name: impl Fn(i64) -> String) -> String {
+        match self {
+            Reason::LooksLike { id: Some(id), similarity } => format!("looks like {} ({similarity:.2})", name(*id)),
+            Reason::LooksLike { id: None, similarity } => format!("looks like your photo ({similarity:.2})"),
+            Reason::YouLiked { id, similarity } => format!("because you liked {} ({similarity:.2})", name(*id)),
+            Reason::Popular { category, likes } => format!("popular in {category} ({likes} likes)"),
+            Reason::Typical { category } => format!("a typical {category}"),
+        }
+    }
+}
+
 /// One ranked result.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Recommendation {

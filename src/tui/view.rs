@@ -152,13 +152,7 @@ fn list_title(app: &App) -> String {
 }
 
 fn short(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
-        t.push('…');
-        t
-    }
+    crate::cli::table::truncate(s, max)
 }
 
 fn draw_list(f: &mut Frame, app: &App, area: Rect) {
@@ -208,16 +202,9 @@ fn draw_list(f: &mut Frame, app: &App, area: Rect) {
     f.render_stateful_widget(list, inner, &mut state);
 }
 
-/// One line explaining a ranked result.
+/// One line explaining a ranked result (the wording lives with [`Reason`]).
 pub fn reason_text(app: &App, r: &Reason) -> String {
-    let name = |id: i64| app.product(id).map(|p| short(&p.name, 36)).unwrap_or_else(|| id.to_string());
-    match r {
-        Reason::LooksLike { id: Some(id), similarity } => format!("looks like {} ({similarity:.2})", name(*id)),
-        Reason::LooksLike { id: None, similarity } => format!("looks like your photo ({similarity:.2})"),
-        Reason::YouLiked { id, similarity } => format!("because you liked {} ({similarity:.2})", name(*id)),
-        Reason::Popular { category, likes } => format!("popular in {category} ({likes} likes)"),
-        Reason::Typical { category } => format!("a typical {category}: like things to personalise"),
-    }
+    r.describe(|id| app.product(id).map(|p| short(&p.name, 36)).unwrap_or_else(|| id.to_string()))
 }
 
 fn draw_image(f: &mut Frame, app: &App, id: i64, area: Rect) {
