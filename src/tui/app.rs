@@ -599,7 +599,8 @@ impl App {
     fn set_alpha(&mut self, a: f32) {
         self.alpha = (a * 10.0).round().clamp(0.0, 10.0) / 10.0;
         self.status = format!("alpha {:.1}: {:.0}% query, {:.0}% your taste", self.alpha, self.alpha * 100.0, (1.0 - self.alpha) * 100.0);
-        self.rerank();
+        // The feed has no query, so alpha cannot change it: re-rank only what blends.
+        self.rerank_similar();
     }
 
     fn toggle_feedback(&mut self, weight: f32) {
@@ -678,6 +679,14 @@ impl App {
             Ok(f) => self.feed = f,
             Err(e) => self.status = e.to_string(),
         }
+        self.rerank_similar();
+    }
+
+    /// Re-ranks the Similar list (and, through the generation, the strip) with the current profile.
+    fn rerank_similar(&mut self) {
+        self.generation += 1;
+        let Some(engine) = self.engine.clone() else { return };
+        let base = Request { filter: self.filter.clone(), k: LIST_K, alpha: self.alpha, diversity: self.diversity, ..Default::default() };
         let req = match &self.anchor {
             Some(Anchor::Item(id)) => Some(Request { item: Some(*id), ..base.clone() }),
             Some(Anchor::Photo(_, v)) => Some(Request { vector: Some(v.clone()), ..base.clone() }),
