@@ -22,6 +22,9 @@ pub fn precision_curve(report: &Report, path: &Path) -> Result<()> {
         .map_err(|e| err(e.to_string()))?;
     chart
         .configure_mesh()
+        .light_line_style(WHITE)
+        .x_labels(max_k.min(20))
+        .x_label_formatter(&|k| format!("{k:.0}"))
         .x_desc("k (results shown)")
         .y_desc("precision@k")
         .draw()
