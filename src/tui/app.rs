@@ -671,25 +671,28 @@ impl App {
 
     /// Rebuilds the profile and re-ranks the feed and the Similar list (cheap: one pass each).
     pub fn rerank(&mut self) {
-        self.generation += 1;
-        let Some(engine) = self.engine.clone() else { return };
-        self.profile = Profile::build(&self.feedback, engine.index(), ProfileSettings::default());
-        let base = Request { filter: self.filter.clone(), k: LIST_K, alpha: self.alpha, diversity: self.diversity, ..Default::default() };
-        match engine.recommend(&self.profile, &base) {
-            Ok(f) => self.feed = f,
-            Err(e) => self.status = e.to_string(),
+        if let Some(engine) = self.engine.clone() {
+            self.profile = Profile::build(&self.feedback, engine.index(), ProfileSettings::default());
+            match engine.recommend(&self.profile, &self.request(LIST_K)) {
+                Ok(f) => self.feed = f,
+                Err(e) => self.status = e.to_string(),
+            }
         }
         self.rerank_similar();
+    }
+
+    /// The current filters and settings as a request for `k` results, with no query yet.
+    fn request(&self, k: usize) -> Request {
+        Request { filter: self.filter.clone(), k, alpha: self.alpha, diversity: self.diversity, ..Default::default() }
     }
 
     /// Re-ranks the Similar list (and, through the generation, the strip) with the current profile.
     fn rerank_similar(&mut self) {
         self.generation += 1;
         let Some(engine) = self.engine.clone() else { return };
-        let base = Request { filter: self.filter.clone(), k: LIST_K, alpha: self.alpha, diversity: self.diversity, ..Default::default() };
         let req = match &self.anchor {
-            Some(Anchor::Item(id)) => Some(Request { item: Some(*id), ..base.clone() }),
-            Some(Anchor::Photo(_, v)) => Some(Request { vector: Some(v.clone()), ..base.clone() }),
+            Some(Anchor::Item(id)) => Some(Request { item: Some(*id), ..self.request(LIST_K) }),
+            Some(Anchor::Photo(_, v)) => Some(Request { vector: Some(v.clone()), ..self.request(LIST_K) }),
             None => None,
         };
         if let Some(req) = req {
@@ -716,14 +719,7 @@ impl App {
             self.strip.clear();
             return;
         }
-        let req = Request {
-            item: Some(id),
-            filter: self.filter.clone(),
-            k: STRIP_K,
-            alpha: self.alpha,
-            diversity: self.diversity,
-            ..Default::default()
-        };
+        let req = Request { item: Some(id), ..self.request(STRIP_K) };
         self.strip = engine.recommend(&self.profile, &req).unwrap_or_default();
         self.strip_sel = self.strip_sel.min(self.strip.len().saturating_sub(1));
     }

@@ -10,6 +10,7 @@ use ratatui_image::Image;
 use super::app::{Anchor, App, EngineState, Focus, Mode, PromptKind, STRIP_K, Tab};
 use super::jobs::ImageKey;
 use super::keys::BINDINGS;
+use crate::cli::table::truncate as short;
 use lookbook::recommend::Reason;
 
 /// Smallest terminal the layout works in.
@@ -149,10 +150,6 @@ fn list_title(app: &App) -> String {
         }
         Tab::Liked => format!(" Liked and disliked · {n} "),
     }
-}
-
-fn short(s: &str, max: usize) -> String {
-    crate::cli::table::truncate(s, max)
 }
 
 fn draw_list(f: &mut Frame, app: &App, area: Rect) {
