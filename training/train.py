@@ -10,6 +10,14 @@ One command (see models/README.md for the recipe the shipped model used):
 
 It caches resized images, prints progress, checkpoints every epoch (rerun the same command to
 resume) and writes `<out>/lookbook-fashion-resnet50.safetensors` (f16) at the end.
+
+The shipped model is two stages: the command above (plain softmax), then a fine-tune of its
+checkpoint with a cosine classifier, which trains the L2-normalised pooled features that lookbook
+compares directly:
+
+    python training/train.py --data ... --extra ... --out training/run2 \
+        --init training/run/checkpoint.pt --cache-dir training/run \
+        --cosine-scale 16 --margin 0.1 --lr 1e-3 --epochs 18 --warmup-epochs 2 --eval-every 2
 """
 import argparse
 import csv
@@ -103,9 +111,15 @@ class Net(nn.Module):
         x = b.layer4(b.layer3(b.layer2(b.layer1(x))))
         return torch.flatten(b.avgpool(x), 1)
 
-    def forward(self, x):
+    def forward(self, x, scale=0.0):
         f = self.features(x)
-        return self.backbone.fc(f), self.sub(f), self.gender(f), self.colour(f)
+        if scale > 0:
+            # Cosine classifier: the class scores see only the direction of the pooled features,
+            # which is what lookbook's cosine similarity compares.
+            main = scale * F.linear(F.normalize(f.float(), dim=1), F.normalize(self.backbone.fc.weight.float(), dim=1))
+        else:
+            main = self.backbone.fc(f)
+        return main, self.sub(f), self.gender(f), self.colour(f)
 
 
 def to_input(xb, mean, std):
@@ -163,6 +177,10 @@ def export(model, classes, args, metrics, path):
         for k, v in model.backbone.state_dict().items()
         if not k.endswith("num_batches_tracked")
     }
+    if args.cosine_scale > 0:
+        # Same arg-max as the cosine classifier, in the plain `fc` form the loader expects.
+        sd["fc.weight"] = F.normalize(model.backbone.fc.weight.detach().float(), dim=1).to(torch.float16)
+        sd["fc.bias"] = torch.zeros_like(sd["fc.bias"])
     meta = {
         "lookbook.architecture": "resnet50",
         "lookbook.input_height": str(args.height),
@@ -191,6 +209,11 @@ def main():
     ap.add_argument("--wd", type=float, default=0.05)
     ap.add_argument("--aux", type=float, default=0.3, help="weight of the auxiliary heads")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--init", help="start from this checkpoint.pt's weights (a second stage)")
+    ap.add_argument("--cache-dir", help="where the resized-photo caches live (default: --out)")
+    ap.add_argument("--cosine-scale", type=float, default=0.0, help="> 0: cosine classifier with this scale")
+    ap.add_argument("--margin", type=float, default=0.0, help="additive cosine margin (with --cosine-scale)")
+    ap.add_argument("--eval-every", type=int, default=3, help="validation P@10 every N epochs")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--bench", action="store_true", help="time 20 steps and exit")
     args = ap.parse_args()
@@ -217,9 +240,10 @@ def main():
         return torch.tensor([idx[r[key]] for _, _, r in rows])
 
     tag = f"{args.height}x{args.width}"
-    x_main = build_cache(main_rows, args.height, args.width, os.path.join(args.out, f"cache-main-{tag}.npz"))
+    cache_dir = args.cache_dir or args.out
+    x_main = build_cache(main_rows, args.height, args.width, os.path.join(cache_dir, f"cache-main-{tag}.npz"))
     x_extra = (
-        build_cache(extra_rows, args.height, args.width, os.path.join(args.out, f"cache-extra-{tag}.npz"))
+        build_cache(extra_rows, args.height, args.width, os.path.join(cache_dir, f"cache-extra-{tag}.npz"))
         if extra_rows
         else np.zeros((0, args.height, args.width, 3), np.uint8)
     )
@@ -260,6 +284,9 @@ def main():
             sched._schedule_phases[-1]["end_step"] = total - 1
             print(f"schedule now ends after {args.epochs} epochs", flush=True)
         print(f"resumed after epoch {start_epoch}", flush=True)
+    elif args.init:
+        model.load_state_dict(torch.load(args.init, weights_only=False)["model"])
+        print(f"initialised from {args.init}", flush=True)
 
     t_start = time.time()
     for epoch in range(start_epoch, args.epochs):
@@ -270,9 +297,12 @@ def main():
             b = idx[s * args.batch : (s + 1) * args.batch]
             xb = augment(to_input(torch.from_numpy(x_train[b.numpy()]), mean, std), gen)
             with torch.autocast("cpu", dtype=torch.bfloat16):
-                out = model(xb)
+                out = model(xb, args.cosine_scale)
             out = [o.float() for o in out]
-            loss = F.cross_entropy(out[0], y[0][b], label_smoothing=0.1)
+            main_logits = out[0]
+            if args.cosine_scale > 0 and args.margin > 0:
+                main_logits = main_logits - args.cosine_scale * args.margin * F.one_hot(y[0][b], len(classes))
+            loss = F.cross_entropy(main_logits, y[0][b], label_smoothing=0.1)
             loss = loss + args.aux * sum(F.cross_entropy(o, t[b], label_smoothing=0.1) for o, t in zip(out[1:], y[1:]))
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -288,7 +318,7 @@ def main():
                 print(f"bench {tag} batch {args.batch}: {rate:.1f} img/s")
                 return
         rec = {"epoch": epoch + 1, "loss": loss_sum / steps_per_epoch, "seconds": time.time() - t0}
-        if (epoch + 1) % 3 == 0 or epoch + 1 == args.epochs:
+        if (epoch + 1) % args.eval_every == 0 or epoch + 1 == args.epochs:
             feats = embed(model, x_main, mean, std)
             rec["val_p10"] = knn_precision(feats, y_main, torch.from_numpy(held))
         history.append(rec)
