@@ -104,7 +104,7 @@ pub enum Command {
         #[arg(long, default_value_t = 0.5)]
         alpha: f32,
         /// MMR diversity (0 = off .. 1).
-        #[arg(long, default_value_t = 0.0)]
+        #[arg(long, default_value_t = lookbook::recommend::DEFAULT_DIVERSITY)]
         diversity: f32,
         /// Days after which a like counts half.
         #[arg(long, default_value_t = 30.0)]
@@ -222,6 +222,9 @@ pub struct EvalArgs {
     /// Seed for --personal.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// MMR diversity levels to compare with the plain feed in --personal (comma-separated, 0..1).
+    #[arg(long, value_delimiter = ',', default_value = "0.3")]
+    pub mmr: Vec<f32>,
     /// JSON output.
     #[arg(long)]
     pub json: bool,

@@ -3,6 +3,7 @@
 mod common;
 
 use common::{Fixture, json};
+use predicates::prelude::*;
 
 #[test]
 fn eval_reports_every_method_and_draws_a_plot() {
@@ -52,6 +53,17 @@ fn personal_eval_compares_against_baselines() {
     let v = json(&out);
     let names: Vec<&str> = v["methods"].as_array().unwrap().iter().map(|m| m["method"].as_str().unwrap()).collect();
     assert_eq!(names, vec!["feed", "feed+mmr0.3", "last-like", "popularity"]);
+}
+
+#[test]
+fn personal_eval_sweeps_the_mmr_levels_it_is_given() {
+    let fx = Fixture::mini();
+    fx.ready();
+    let out = fx.cmd(&["eval", "--personal", "--users", "20", "-k", "5", "--mmr", "0.1,0.5", "--json"]).assert().success().get_output().stdout.clone();
+    let v = json(&out);
+    let names: Vec<&str> = v["methods"].as_array().unwrap().iter().map(|m| m["method"].as_str().unwrap()).collect();
+    assert_eq!(names, vec!["feed", "feed+mmr0.1", "feed+mmr0.5", "last-like", "popularity"]);
+    fx.cmd(&["eval", "--personal", "--mmr", "2"]).assert().failure().stderr(predicate::str::contains("between 0 and 1"));
 }
 
 #[test]

@@ -67,7 +67,7 @@ fn alpha_one_equals_look_alikes() {
     let ids = fx.ids();
     fx.cmd(&["like", "--user", "dee", &ids[20].to_string()]).assert().success();
     let item = ids[30].to_string();
-    let a = fx.cmd(&["recommend", "--user", "dee", "--item", &item, "--alpha", "1", "-k", "8", "--json"]).assert().success().get_output().stdout.clone();
+    let a = fx.cmd(&["recommend", "--user", "dee", "--item", &item, "--alpha", "1", "--diversity", "0", "-k", "8", "--json"]).assert().success().get_output().stdout.clone();
     let s = fx.cmd(&["similar", &item, "-k", "9", "--json"]).assert().success().get_output().stdout.clone();
     let liked = ids[20];
     let sim: Vec<i64> = ids_of(&json(&s)).into_iter().filter(|i| *i != liked).take(8).collect();

@@ -597,7 +597,11 @@ fn evaluate(db: &Path, a: EvalArgs) -> Result<ExitCode> {
     }
     if a.personal {
         let engine = Engine::load(&cat)?;
-        let r = eval::personal::evaluate(&engine, &eval::personal::Options { users: a.users, k: a.k, seed: a.seed }, &progress)?;
+        if let Some(d) = a.mmr.iter().find(|d| !(0.0..=1.0).contains(*d)) {
+            bail!("--mmr levels must be between 0 and 1, got {d}");
+        }
+        let opts = eval::personal::Options { users: a.users, k: a.k, seed: a.seed, mmr: a.mmr.clone() };
+        let r = eval::personal::evaluate(&engine, &opts, &progress)?;
         if a.json {
             print_json(&r)?;
         } else {

@@ -23,6 +23,8 @@ pub struct Options {
     pub k: usize,
     /// Seed; the same seed gives the same users.
     pub seed: u64,
+    /// MMR diversity levels compared with the plain feed, each as a method `feed+mmr<level>`.
+    pub mmr: Vec<f32>,
 }
 
 /// One method's personalisation scores.
@@ -96,7 +98,7 @@ fn simulate(engine: &Engine, opts: &Options) -> Vec<SimUser> {
     users
 }
 
-/// Runs the simulation for the feed (with and without diversity) and the two baselines.
+/// Runs the simulation for the feed (plain and at each MMR level) and the two baselines.
 pub fn evaluate(engine: &Engine, opts: &Options, progress: &dyn Progress) -> Result<Report> {
     let users = simulate(engine, opts);
     let mut popularity: HashMap<i64, usize> = HashMap::new();
@@ -108,9 +110,13 @@ pub fn evaluate(engine: &Engine, opts: &Options, progress: &dyn Progress) -> Res
     let mut popular: Vec<(i64, usize)> = popularity.iter().map(|(k, v)| (*k, *v)).collect();
     popular.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     let index = engine.index();
-    let methods = ["feed", "feed+mmr0.3", "last-like", "popularity"];
+    // (name, Some(diversity) for a feed, None for a baseline)
+    let mut methods: Vec<(String, Option<f32>)> = vec![("feed".into(), Some(0.0))];
+    methods.extend(opts.mmr.iter().filter(|d| **d > 0.0).map(|d| (format!("feed+mmr{d}"), Some(*d))));
+    methods.push(("last-like".into(), None));
+    methods.push(("popularity".into(), None));
     let mut out = Vec::new();
-    for method in methods {
+    for (method, feed_diversity) in methods {
         progress.start(&format!("simulated users ({method})"), users.len());
         let (mut hits, mut ndcg, mut taste, mut div) = (0.0, 0.0, 0.0, 0.0);
         let mut shown: HashSet<i64> = HashSet::new();
@@ -119,13 +125,12 @@ pub fn evaluate(engine: &Engine, opts: &Options, progress: &dyn Progress) -> Res
             let feedback: Vec<Feedback> =
                 u.likes.iter().enumerate().map(|(i, &id)| Feedback { product_id: id, weight: 1.0, at: i as i64 * 60_000 }).collect();
             let profile = Profile::build(&feedback, index, ProfileSettings::default());
-            let ids: Vec<i64> = match method {
-                "feed" | "feed+mmr0.3" => {
-                    let diversity = if method == "feed" { 0.0 } else { 0.3 };
+            let ids: Vec<i64> = match (feed_diversity, method.as_str()) {
+                (Some(diversity), _) => {
                     let req = Request { k: opts.k, diversity, ..Default::default() };
                     engine.recommend(&profile, &req)?.into_iter().map(|r| r.id).collect()
                 }
-                "last-like" => {
+                (None, "last-like") => {
                     let last = *u.likes.last().unwrap_or(&u.held_out);
                     let req = Request { item: Some(last), k: opts.k, alpha: 1.0, ..Default::default() };
                     engine.recommend(&profile, &req)?.into_iter().map(|r| r.id).collect()
@@ -150,7 +155,7 @@ pub fn evaluate(engine: &Engine, opts: &Options, progress: &dyn Progress) -> Res
         progress.finish();
         let n = users.len().max(1) as f64;
         out.push(MethodResult {
-            method: method.into(),
+            method,
             hit_rate: hits / n,
             ndcg: ndcg / n,
             taste_precision: taste / n,

@@ -87,6 +87,11 @@ pub struct Request {
     pub diversity: f32,
 }
 
+/// The diversity the feed starts with in the app and `recommend`: in `eval --personal` sweeps
+/// (0 to 0.7) on the demo and the full catalogue, 0.3 raised hit@10 and nDCG@10 over no MMR on
+/// both without lowering taste precision; 0.5 and above cost accuracy.
+pub const DEFAULT_DIVERSITY: f32 = 0.3;
+
 impl Default for Request {
     fn default() -> Self {
         Request { item: None, vector: None, filter: ProductFilter::default(), k: 10, alpha: 0.5, diversity: 0.0 }
@@ -222,9 +227,10 @@ impl Engine {
         let scores = self.index.scores(&blended);
         let allow = self.allowed(&req.filter, &exclude);
         let diversity = if req.diversity.is_finite() { req.diversity.clamp(0.0, 1.0) } else { 0.0 };
-        let pool = if diversity > 0.0 { (req.k * 5).max(50) } else { req.k };
+        let head = req.k.min(MMR_DEPTH);
+        let pool = if diversity > 0.0 { req.k.max(head * 5).max(50) } else { req.k };
         let cand = top_k(&scores, pool, |r| allow[r]);
-        let chosen = if diversity > 0.0 { mmr(&self.index, &cand, req.k, 1.0 - diversity) } else { cand };
+        let chosen = if diversity > 0.0 { mmr_head(&self.index, cand, req.k, head, 1.0 - diversity) } else { cand };
         Ok(chosen
             .into_iter()
             .map(|(row, score)| {
@@ -314,6 +320,19 @@ impl Engine {
         }
         out
     }
+}
+
+/// MMR re-ranks only this many leading results: a screenful or two is where repeats show, and
+/// MMR's cost grows with its depth times its pool (the app's 200-long lists would cost ~40x more).
+pub const MMR_DEPTH: usize = 50;
+
+/// MMR for the first `head` of `k` results, picked from the best `head * 5` candidates; the rest
+/// follow in relevance order. `cand` is sorted by relevance, best first.
+fn mmr_head(index: &dyn VectorIndex, cand: Vec<(usize, f32)>, k: usize, head: usize, lambda: f32) -> Vec<(usize, f32)> {
+    let mut chosen = mmr(index, &cand[..cand.len().min(head * 5)], head, lambda);
+    let taken: HashSet<usize> = chosen.iter().map(|c| c.0).collect();
+    chosen.extend(cand.into_iter().filter(|c| !taken.contains(&c.0)).take(k.saturating_sub(chosen.len())));
+    chosen
 }
 
 /// Maximal marginal relevance: greedily trade relevance against similarity to what is already
@@ -433,6 +452,20 @@ mod tests {
         let cand = vec![(0, 0.9), (1, 0.89), (2, 0.5)];
         assert_eq!(mmr(&idx, &cand, 2, 1.0).iter().map(|c| c.0).collect::<Vec<_>>(), vec![0, 1]);
         assert_eq!(mmr(&idx, &cand, 2, 0.5).iter().map(|c| c.0).collect::<Vec<_>>(), vec![0, 2]);
+    }
+
+    #[test]
+    fn long_lists_diversify_the_head_and_keep_relevance_order_after_it() {
+        let e = engine(2000);
+        let idx = e.index();
+        let cand = top_k(&idx.scores(idx.vector(0)), 400, |r| r != 0);
+        let out = mmr_head(idx, cand.clone(), 200, MMR_DEPTH, 0.5);
+        assert_eq!(out.len(), 200);
+        assert_eq!(out.iter().map(|c| c.0).collect::<HashSet<_>>().len(), 200, "no repeats");
+        let head = mmr(idx, &cand[..MMR_DEPTH * 5], MMR_DEPTH, 0.5);
+        assert_eq!(out[..MMR_DEPTH], head[..]);
+        assert!(out[MMR_DEPTH..].windows(2).all(|w| w[0].1 >= w[1].1), "the tail is in relevance order");
+        assert_ne!(head.iter().map(|c| c.0).collect::<Vec<_>>(), cand[..MMR_DEPTH].iter().map(|c| c.0).collect::<Vec<_>>());
     }
 
     #[test]

@@ -36,7 +36,7 @@ pub enum Action {
     AlphaUp,
     /// Lower alpha.
     AlphaDown,
-    /// Step MMR diversity (0, 0.25, 0.5, 0.75, back to 0).
+    /// Step MMR diversity through [`super::app::DIVERSITY_STEPS`], back to 0 after the last.
     CycleDiversity,
     /// Embed products that have no vector yet.
     EmbedMissing,

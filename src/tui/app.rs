@@ -11,7 +11,7 @@ use super::action::Action;
 use super::jobs::{ImageJob, ImageKey, Jobs, Msg};
 use super::view;
 use lookbook::catalog::{Catalog, Feedback, Product, ProductFilter};
-use lookbook::recommend::{Engine, Profile, ProfileSettings, Recommendation, Request};
+use lookbook::recommend::{DEFAULT_DIVERSITY, Engine, Profile, ProfileSettings, Recommendation, Request};
 
 /// The four tabs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +122,8 @@ pub struct Work {
 
 /// Results kept per ranked list.
 const LIST_K: usize = 200;
+/// The diversity levels `v` steps through; 0.3 is the default ([`DEFAULT_DIVERSITY`]).
+pub const DIVERSITY_STEPS: [f32; 4] = [0.0, DEFAULT_DIVERSITY, 0.5, 0.7];
 /// Thumbnails in the look-alike strip.
 pub const STRIP_K: usize = 8;
 /// Encoded images kept.
@@ -239,7 +241,7 @@ impl App {
             offset: [0; 4],
             strip_sel: 0,
             alpha: 0.5,
-            diversity: 0.0,
+            diversity: DEFAULT_DIVERSITY,
             status: "loading vectors…".into(),
             work: None,
             images_on,
@@ -394,7 +396,7 @@ impl App {
             Action::AlphaUp => self.set_alpha(self.alpha + 0.1),
             Action::AlphaDown => self.set_alpha(self.alpha - 0.1),
             Action::CycleDiversity => {
-                self.diversity = if self.diversity >= 0.74 { 0.0 } else { ((self.diversity / 0.25).round() + 1.0) * 0.25 };
+                self.diversity = DIVERSITY_STEPS.iter().copied().find(|d| *d > self.diversity + 1e-3).unwrap_or(0.0);
                 self.status = format!("diversity {:.2}", self.diversity);
                 self.rerank();
             }

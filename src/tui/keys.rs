@@ -25,7 +25,7 @@ pub const BINDINGS: &[Binding] = &[
     Binding { keys: "f", help: "filter by category, gender, colour" },
     Binding { keys: "u", help: "switch or create user" },
     Binding { keys: "[ or -, ] or +", help: "alpha down / up: less / more like the query item" },
-    Binding { keys: "v", help: "step diversity (MMR): 0, 0.25, 0.5, 0.75" },
+    Binding { keys: "v", help: "step diversity (MMR): 0, 0.3 (default), 0.5, 0.7" },
     Binding { keys: "o", help: "find look-alikes of a photo file" },
     Binding { keys: "e", help: "embed products that have no vector yet" },
     Binding { keys: "1 2 3 4", help: "tabs: Browse, Similar, For you, Liked" },

@@ -122,6 +122,8 @@ fn liked_tab_lists_likes_and_dislikes() {
     let mut a = app(&fx, false);
     a.update(Action::ToggleLike);
     a.update(Action::Down);
+    // Feedback is stamped in milliseconds and listed newest first: make the order certain.
+    std::thread::sleep(std::time::Duration::from_millis(5));
     a.update(Action::ToggleDislike);
     a.update(Action::Tab(3));
     assert_eq!(a.rows(Tab::Liked).len(), 2);
@@ -201,8 +203,11 @@ fn alpha_and_diversity_keys_re_rank() {
         key(&mut a, KeyCode::Char('['));
     }
     assert!(a.alpha.abs() < 1e-6);
-    key(&mut a, KeyCode::Char('v'));
-    assert!((a.diversity - 0.25).abs() < 1e-6);
+    assert!((a.diversity - 0.3).abs() < 1e-6, "the measured default");
+    for want in [0.5, 0.7, 0.0, 0.3] {
+        key(&mut a, KeyCode::Char('v'));
+        assert!((a.diversity - want).abs() < 1e-6, "{} after v, want {want}", a.diversity);
+    }
 }
 
 #[test]
