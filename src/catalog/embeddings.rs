@@ -120,7 +120,7 @@ pub fn to_blob(v: &[f32]) -> Vec<u8> {
 
 /// Decodes a little-endian f32 BLOB, appending to `out`; a length not divisible by 4 is an error.
 pub fn from_blob(blob: &[u8], out: &mut Vec<f32>) -> Result<()> {
-    if blob.len() % 4 != 0 {
+    if !blob.len().is_multiple_of(4) {
         return Err(Error::Invalid(format!("corrupt vector BLOB of {} bytes", blob.len())));
     }
     out.extend(blob.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])));

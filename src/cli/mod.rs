@@ -336,7 +336,7 @@ fn recommend(
     if !(0.0..=1.0).contains(&diversity) {
         bail!("--diversity must be between 0 and 1, got {diversity}");
     }
-    if !(half_life > 0.0) {
+    if half_life.is_nan() || half_life <= 0.0 {
         bail!("--half-life must be a positive number of days");
     }
     let cat = Catalog::open_existing(db)?;

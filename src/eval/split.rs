@@ -12,7 +12,7 @@ pub fn splitmix64(x: u64) -> u64 {
 
 /// True for items never trained on (by the backbone recipe or by `lookbook train`).
 pub fn is_held_out(id: i64) -> bool {
-    splitmix64(id as u64) % 5 == 0
+    splitmix64(id as u64).is_multiple_of(5)
 }
 
 #[cfg(test)]

@@ -100,7 +100,7 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// Scales `v` to unit length in place; returns false (and leaves zeros) for a zero vector.
 pub fn normalize(v: &mut [f32]) -> bool {
     let n = dot(v, v).sqrt();
-    if !(n > 1e-12) || !n.is_finite() {
+    if !n.is_finite() || n <= 1e-12 {
         v.iter_mut().for_each(|x| *x = 0.0);
         return false;
     }

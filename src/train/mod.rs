@@ -104,7 +104,7 @@ pub struct Report {
 
 /// The early-stopping split inside the non-held-out items (about 15%).
 fn is_val(id: i64) -> bool {
-    splitmix64((id as u64) ^ 0x5EED_0F_4EAD) % 100 < 15
+    splitmix64((id as u64) ^ 0x005E_ED0F_4EAD) % 100 < 15
 }
 
 /// kNN P@10 of `queries` rows against all rows of `m`, by label.
