@@ -146,7 +146,7 @@ fn list_title(app: &App) -> String {
         },
         Tab::ForYou => {
             let likes = app.feedback.iter().filter(|f| f.is_like()).count();
-            if likes == 0 { " For you · starter picks (like something!) ".into() } else { format!(" For you · from {likes} likes ") }
+            if likes == 0 { " For you · starter picks (like something!) ".into() } else { format!(" For you · from {likes} like{} ", if likes == 1 { "" } else { "s" }) }
         }
         Tab::Liked => format!(" Liked and disliked · {n} "),
     }
