@@ -148,6 +148,40 @@ def augment(x, gen):
     return (x * b).contiguous(memory_format=torch.channels_last)
 
 
+def cutmix(x, gen, prob):
+    """With probability `prob`, paste a random box of another photo in the batch over each photo.
+
+    Returns the mixed batch, the partner of each photo and the share of the photo that is still
+    its own (1.0 where nothing was pasted), so the loss can weigh both labels by area.
+    """
+    n, _, h, w = x.shape
+    perm = torch.randperm(n, generator=gen)
+    lam = torch.ones(n)
+    out = x.clone()
+    for i in range(n):
+        if torch.rand(1, generator=gen).item() >= prob:
+            continue
+        area = torch.rand(1, generator=gen).item()  # Beta(1, 1): the pasted share
+        bh, bw = int(h * math.sqrt(area)), int(w * math.sqrt(area))
+        if bh == 0 or bw == 0:
+            continue
+        top = int(torch.randint(0, h - bh + 1, (1,), generator=gen))
+        left = int(torch.randint(0, w - bw + 1, (1,), generator=gen))
+        out[i, :, top : top + bh, left : left + bw] = x[perm[i], :, top : top + bh, left : left + bw]
+        lam[i] = 1.0 - bh * bw / (h * w)
+    return out.contiguous(memory_format=torch.channels_last), perm, lam
+
+
+def mixed_ce(logits, target, perm, lam, margin_scale=0.0):
+    """Cross-entropy against the area-weighted pair of labels (plain CE when lam is all ones)."""
+    n_cls = logits.shape[1]
+    mix = lam[:, None] * F.one_hot(target, n_cls) + (1 - lam)[:, None] * F.one_hot(target[perm], n_cls)
+    if margin_scale > 0:
+        logits = logits - margin_scale * mix  # the cosine margin, shared by area
+    soft = mix * 0.9 + 0.1 / n_cls  # label smoothing 0.1, as in the plain loss
+    return -(soft * F.log_softmax(logits, dim=1)).sum(1).mean()
+
+
 @torch.no_grad()
 def embed(model, xs, mean, std, bs=128):
     model.eval()
@@ -213,6 +247,9 @@ def main():
     ap.add_argument("--cache-dir", help="where the resized-photo caches live (default: --out)")
     ap.add_argument("--cosine-scale", type=float, default=0.0, help="> 0: cosine classifier with this scale")
     ap.add_argument("--margin", type=float, default=0.0, help="additive cosine margin (with --cosine-scale)")
+    ap.add_argument("--cutmix", type=float, default=0.0, help="share of photos that get a CutMix box")
+    ap.add_argument("--ema", type=float, default=0.0, help="> 0: keep an EMA of the weights (this decay per step); "
+                    "validate and export the EMA")
     ap.add_argument("--eval-every", type=int, default=3, help="validation P@10 every N epochs")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--bench", action="store_true", help="time 20 steps and exit")
@@ -268,6 +305,10 @@ def main():
     std = torch.tensor(STD).view(1, 3, 1, 1)
     gen = torch.Generator().manual_seed(args.seed)
 
+    ema = (torch.optim.swa_utils.AveragedModel(
+        model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(args.ema), use_buffers=True)
+        if args.ema > 0 else None)
+
     ckpt_path = os.path.join(args.out, "checkpoint.pt")
     start_epoch, history = 0, []
     if os.path.exists(ckpt_path) and not args.bench:
@@ -277,6 +318,8 @@ def main():
         sched.load_state_dict(ck["sched"])
         gen.set_state(ck["gen"])
         start_epoch, history = ck["epoch"], ck["history"]
+        if ema is not None and "ema" in ck:
+            ema.load_state_dict(ck["ema"])
         total = args.epochs * steps_per_epoch
         if sched.total_steps != total:
             # Resumed with another --epochs: keep the warm-up, stretch or shrink the annealing.
@@ -286,6 +329,8 @@ def main():
         print(f"resumed after epoch {start_epoch}", flush=True)
     elif args.init:
         model.load_state_dict(torch.load(args.init, weights_only=False)["model"])
+        if ema is not None:
+            ema.module.load_state_dict(model.state_dict())
         print(f"initialised from {args.init}", flush=True)
 
     t_start = time.time()
@@ -296,18 +341,21 @@ def main():
         for s in range(steps_per_epoch):
             b = idx[s * args.batch : (s + 1) * args.batch]
             xb = augment(to_input(torch.from_numpy(x_train[b.numpy()]), mean, std), gen)
+            perm, lam = torch.arange(len(b)), torch.ones(len(b))
+            if args.cutmix > 0:
+                xb, perm, lam = cutmix(xb, gen, args.cutmix)
             with torch.autocast("cpu", dtype=torch.bfloat16):
                 out = model(xb, args.cosine_scale)
             out = [o.float() for o in out]
-            main_logits = out[0]
-            if args.cosine_scale > 0 and args.margin > 0:
-                main_logits = main_logits - args.cosine_scale * args.margin * F.one_hot(y[0][b], len(classes))
-            loss = F.cross_entropy(main_logits, y[0][b], label_smoothing=0.1)
-            loss = loss + args.aux * sum(F.cross_entropy(o, t[b], label_smoothing=0.1) for o, t in zip(out[1:], y[1:]))
+            margin = args.cosine_scale * args.margin if args.cosine_scale > 0 else 0.0
+            loss = mixed_ce(out[0], y[0][b], perm, lam, margin)
+            loss = loss + args.aux * sum(mixed_ce(o, t[b], perm, lam) for o, t in zip(out[1:], y[1:]))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
+            if ema is not None:
+                ema.update_parameters(model)
             seen += len(b)
             loss_sum += loss.item()
             if s % 20 == 0:
@@ -319,14 +367,15 @@ def main():
                 return
         rec = {"epoch": epoch + 1, "loss": loss_sum / steps_per_epoch, "seconds": time.time() - t0}
         if (epoch + 1) % args.eval_every == 0 or epoch + 1 == args.epochs:
-            feats = embed(model, x_main, mean, std)
+            feats = embed(ema.module if ema is not None else model, x_main, mean, std)
             rec["val_p10"] = knn_precision(feats, y_main, torch.from_numpy(held))
         history.append(rec)
         print(json.dumps(rec), flush=True)
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                    "gen": gen.get_state(), "epoch": epoch + 1, "history": history}, ckpt_path + ".tmp")
+                    "gen": gen.get_state(), "epoch": epoch + 1, "history": history,
+                    **({"ema": ema.state_dict()} if ema is not None else {})}, ckpt_path + ".tmp")
         os.replace(ckpt_path + ".tmp", ckpt_path)
-        export(model, classes, args, {"history": history},
+        export(ema.module if ema is not None else model, classes, args, {"history": history},
                os.path.join(args.out, "lookbook-fashion-resnet50.safetensors"))
     print(f"done in {time.time() - t_start:.0f}s; history {json.dumps(history)}", flush=True)
 

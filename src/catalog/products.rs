@@ -188,10 +188,13 @@ fn category_id(tx: &Transaction, path: &[String; 3]) -> Result<i64> {
     Ok(parent.unwrap_or_default())
 }
 
+/// The stored columns an upsert compares to tell a changed product from an unchanged one.
+type StoredRow = (String, i64, String, String, String, Option<i32>, String, String, String);
+
 /// Inserts or updates one product inside the importer's transaction.
 pub(crate) fn upsert(tx: &Transaction, p: &ProductUpsert, now: i64) -> Result<Upserted> {
     let cat = category_id(tx, &p.category)?;
-    let existing: Option<(String, i64, String, String, String, Option<i32>, String, String, String)> = tx
+    let existing: Option<StoredRow> = tx
         .prepare_cached(
             "SELECT name, category_id, gender, colour, season, year, usage, image_path, image_hash FROM products WHERE id = ?1",
         )?

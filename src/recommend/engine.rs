@@ -286,14 +286,14 @@ impl Engine {
     fn cold_start(&self, profile: &Profile, req: &Request, exclude: &HashSet<i64>) -> Vec<Recommendation> {
         let central = self.centrality();
         let allow = self.allowed(&req.filter, exclude);
-        let mut groups: HashMap<&str, Vec<(usize, f32, usize)>> = HashMap::new();
+        let mut groups: HashMap<&str, Vec<ColdPick>> = HashMap::new();
         for r in (0..self.index.len()).filter(|&r| allow[r]) {
             let Some(p) = self.product_of_row(r) else { continue };
             let pop = self.popularity.get(&p.id).copied().unwrap_or(0);
             let penalty = profile.dislike.as_ref().map(|d| 0.5 * dot(d, self.index.vector(r)).max(0.0)).unwrap_or(0.0);
             groups.entry(p.article_type.as_str()).or_default().push((r, central[r] - penalty, pop));
         }
-        let mut groups: Vec<(&str, Vec<(usize, f32, usize)>)> = groups.into_iter().collect();
+        let mut groups: Vec<(&str, Vec<ColdPick>)> = groups.into_iter().collect();
         groups.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(b.0)));
         for (_, g) in &mut groups {
             g.sort_by(|a, b| b.2.cmp(&a.2).then(b.1.total_cmp(&a.1)).then(a.0.cmp(&b.0)));
@@ -325,6 +325,9 @@ impl Engine {
 /// MMR re-ranks only this many leading results: a screenful or two is where repeats show, and
 /// MMR's cost grows with its depth times its pool (the app's 200-long lists would cost ~40x more).
 pub const MMR_DEPTH: usize = 50;
+
+/// A cold-start candidate: (index row, typicality score, likes).
+type ColdPick = (usize, f32, usize);
 
 /// MMR for the first `head` of `k` results, picked from the best `head * 5` candidates; the rest
 /// follow in relevance order. `cand` is sorted by relevance, best first.

@@ -311,10 +311,10 @@ impl App {
 
     /// The product in focus: the strip's pick when the strip has focus, else the list's.
     pub fn current_id(&self) -> Option<i64> {
-        if self.focus == Focus::Strip {
-            if let Some(r) = self.strip.get(self.strip_sel) {
-                return Some(r.id);
-            }
+        if self.focus == Focus::Strip
+            && let Some(r) = self.strip.get(self.strip_sel)
+        {
+            return Some(r.id);
         }
         self.row_id(self.tab, self.selected[self.tab.index()])
     }
@@ -490,11 +490,8 @@ impl App {
                 _ => {}
             },
             Mode::Prompt(kind, text) => match key.code {
-                KeyCode::Char(c) => {
-                    if text.chars().count() < 1024 {
-                        text.push(c)
-                    }
-                }
+                // Capped so a paste flood cannot grow the prompt without bound.
+                KeyCode::Char(c) if text.chars().count() < 1024 => text.push(c),
                 KeyCode::Backspace => {
                     text.pop();
                 }
@@ -870,10 +867,11 @@ impl App {
             if area.width < 2 || area.height < 2 {
                 return;
             }
-            if let (Some(root), Some(p)) = (&root, self.by_id.get(&id).map(|&i| &self.products[i])) {
-                if !self.images.contains_key(&key) && !self.image_errors.contains_key(&key) {
-                    want.push(ImageJob { key, path: root.join(&p.image_path) });
-                }
+            if let (Some(root), Some(p)) = (&root, self.by_id.get(&id).map(|&i| &self.products[i]))
+                && !self.images.contains_key(&key)
+                && !self.image_errors.contains_key(&key)
+            {
+                want.push(ImageJob { key, path: root.join(&p.image_path) });
             }
         };
         if let Some(id) = self.current_id() {
