@@ -96,14 +96,14 @@ pub fn run(db: &Path, quick: bool, embed: bool, json_out: bool) -> Result<ExitCo
     }
     let peak = peak_rss_mib().unwrap_or(0.0);
     if json_out {
-        println!("{}", serde_json::to_string_pretty(&json!({ "results": out, "peak_rss_mib": peak }))?);
+        crate::cli::out::outln!("{}", serde_json::to_string_pretty(&json!({ "results": out, "peak_rss_mib": peak }))?);
     } else {
-        print!("{}", render(&["benchmark", "items", "dim", "p50 ms", "p95 ms"], &rows));
+        crate::cli::out::out!("{}", render(&["benchmark", "items", "dim", "p50 ms", "p95 ms"], &rows));
         if !embed_rows.is_empty() {
-            println!();
-            print!("{}", render(&["embedding", "batch", "images/s"], &embed_rows));
+            crate::cli::out::outln!();
+            crate::cli::out::out!("{}", render(&["embedding", "batch", "images/s"], &embed_rows));
         }
-        println!("\npeak resident memory of this run: {peak:.0} MiB");
+        crate::cli::out::outln!("\npeak resident memory of this run: {peak:.0} MiB");
     }
     Ok(ExitCode::SUCCESS)
 }

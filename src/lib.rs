@@ -10,12 +10,14 @@
 //! | module | job |
 //! | --- | --- |
 //! | [`catalog`] | SQLite schema and migrations; products, categories, users, feedback, models, embeddings |
+//! | [`files`] | bounded reads of user-named files (photos, CSV, weights): regular files only, capped |
 //! | [`ingest`] | `import`: CSV + photos into the catalogue, transactionally, with a report of what was skipped |
 //! | [`vision`] | decoding and preprocessing, the ResNet50, weight loading, the batched embedder |
 //! | [`recommend`] | the in-memory vector index, taste profiles, blended ranking, MMR, explanations |
 //! | [`eval`] | held-out split, retrieval and personalisation metrics, baselines, plots |
 //! | [`train`] | the projection head learned on frozen backbone features |
 //! | [`bench`] | synthetic workloads behind `lookbook bench` |
+//! | [`text`] | the sanitiser every piece of text passes on its way to a terminal, and truncation |
 //!
 //! Start with [`catalog::Catalog`] (open a database), then [`vision::Embedder`] (vectors) and
 //! [`recommend::Engine`] (rankings).
@@ -24,9 +26,11 @@ pub mod bench;
 pub mod catalog;
 pub mod error;
 pub mod eval;
+pub mod files;
 pub mod ingest;
 pub mod progress;
 pub mod recommend;
+pub mod text;
 pub mod train;
 pub mod vision;
 

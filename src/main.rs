@@ -279,7 +279,7 @@ fn main() -> ExitCode {
     match cli::run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            cli::out::stderr(&format!("error: {}\n", cli::error_message(&e)));
             ExitCode::FAILURE
         }
     }

@@ -12,12 +12,38 @@ pub use embeddings::{EmbeddingMatrix, ModelRecord, ModelSpec, StoredHead};
 pub use products::{Product, ProductFilter, ProductUpsert, Upserted};
 pub(crate) use products::upsert as products_upsert;
 pub use schema::SCHEMA_VERSION;
-pub use users::{Feedback, User};
+pub use users::{Feedback, MAX_USER_NAME, User};
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
 
 use crate::{Error, Result};
+
+/// How long a writer waits for another one before it reports the database as busy.
+pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// One message per way opening a database can fail, each naming the file and what to do.
+pub(crate) fn open_error(path: &Path, e: rusqlite::Error) -> Error {
+    let code = e.sqlite_error_code();
+    let p = path.display();
+    let msg = match code {
+        Some(ErrorCode::NotADatabase) => format!("{p}: not a SQLite database; point --db at a lookbook catalogue or a new file"),
+        Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => format!(
+            "{p}: locked by another program for more than {}s; close it (or wait) and try again",
+            BUSY_TIMEOUT.as_secs()
+        ),
+        Some(ErrorCode::ReadOnly) => format!(
+            "{p}: cannot write to the database or its folder (read-only); lookbook needs write access to the file and the folder that holds it"
+        ),
+        Some(ErrorCode::CannotOpen) => {
+            format!("{p}: cannot open the database file; check that its folder exists and is writable")
+        }
+        Some(ErrorCode::DatabaseCorrupt) => format!("{p}: the database file is damaged; restore it from a backup"),
+        Some(ErrorCode::DiskFull) => format!("{p}: the disk is full"),
+        _ => return Error::Sqlite(e),
+    };
+    Error::Invalid(msg)
+}
 
 /// An open catalogue database.
 pub struct Catalog {
@@ -28,22 +54,29 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// Opens the catalogue at `path`, creating and migrating it as needed.
+    /// Opens the catalogue at `path`, creating it in a new or empty file and migrating it as
+    /// needed. Any other SQLite file (one without lookbook's `application_id` and tables) is
+    /// refused before a byte of it is written.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
-        let mut conn = Connection::open(&path).map_err(|e| match e {
-            rusqlite::Error::SqliteFailure(_, _) => Error::Invalid(format!("{}: cannot open as a database: {e}", path.display())),
-            other => Error::Sqlite(other),
-        })?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        // A file that is not SQLite fails here, with the path in the message.
+        let mut conn = Connection::open(&path).map_err(|e| open_error(&path, e))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        // Every transaction takes the write lock when it starts: a deferred one that reads and
+        // then writes gets SQLITE_BUSY at once, without waiting, when another writer got there
+        // first, which is how concurrent likes were lost.
+        conn.set_transaction_behavior(TransactionBehavior::Immediate);
+        schema::check_ownership(&conn, &path)?;
         let mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-            .map_err(|e| Error::Invalid(format!("{}: not a lookbook catalogue ({e})", path.display())))?;
+            .map_err(|e| open_error(&path, e))?;
         if mode != "wal" && mode != "memory" {
-            return Err(Error::Invalid(format!("{}: could not switch to WAL journal (got {mode})", path.display())));
+            return Err(Error::Invalid(format!(
+                "{}: could not switch the database to WAL mode (it stays in {mode} mode); is it on a network file system?",
+                path.display()
+            )));
         }
-        conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")?;
+        conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
+            .map_err(|e| open_error(&path, e))?;
         schema::migrate(&mut conn, &path)?;
         Ok(Catalog { conn, path })
     }

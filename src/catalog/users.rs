@@ -37,10 +37,16 @@ impl Feedback {
     }
 }
 
+/// Longest user name, in characters.
+pub const MAX_USER_NAME: usize = 64;
+
 fn valid_name(name: &str) -> Result<&str> {
     let name = name.trim();
-    if name.is_empty() || name.len() > 64 || name.chars().any(|c| c.is_control()) {
-        return Err(Error::Invalid(format!("user name {name:?} must be 1-64 printable characters")));
+    if name.is_empty() || name.chars().count() > MAX_USER_NAME || name.chars().any(crate::text::is_unsafe) {
+        return Err(Error::Invalid(format!(
+            "user name {:?} must be 1 to {MAX_USER_NAME} printable characters",
+            crate::text::clip(name, MAX_USER_NAME + 1)
+        )));
     }
     Ok(name)
 }
@@ -63,20 +69,26 @@ impl Catalog {
     /// Creates a user; an existing name is an error.
     pub fn add_user(&self, name: &str) -> Result<i64> {
         let name = valid_name(name)?;
-        if self.user_id(name)?.is_some() {
+        // One statement, so two processes adding the same name cannot both pass a check.
+        let added = self.conn().execute(
+            "INSERT INTO users(name, created_at) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING",
+            params![name, now_ms()],
+        )?;
+        if added == 0 {
             return Err(Error::Invalid(format!("user {name:?} already exists")));
         }
-        self.conn().execute("INSERT INTO users(name, created_at) VALUES (?1, ?2)", params![name, now_ms()])?;
         Ok(self.conn().last_insert_rowid())
     }
 
-    /// The user's id, creating the user if needed (the TUI's "switch or create").
+    /// The user's id, creating the user if needed (the TUI's "switch or create"); safe when
+    /// several processes create the same user at once.
     pub fn ensure_user(&self, name: &str) -> Result<i64> {
         let name = valid_name(name)?;
-        match self.user_id(name)? {
-            Some(id) => Ok(id),
-            None => self.add_user(name),
-        }
+        self.conn().execute(
+            "INSERT INTO users(name, created_at) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING",
+            params![name, now_ms()],
+        )?;
+        self.user_id(name)?.ok_or_else(|| Error::NotFound(format!("user {name:?} vanished while being created")))
     }
 
     /// Looks a user up by name.
@@ -90,7 +102,10 @@ impl Catalog {
     /// The user's id, or an error that lists how to create one.
     pub fn require_user(&self, name: &str) -> Result<i64> {
         self.user_id(name)?
-            .ok_or_else(|| Error::NotFound(format!("user {name:?} does not exist; create it with `lookbook users add {name}`")))
+            .ok_or_else(|| {
+                let name = crate::text::clip(name.trim(), MAX_USER_NAME + 1);
+                Error::NotFound(format!("user {name:?} does not exist; create it with `lookbook users add {name:?}`"))
+            })
     }
 
     /// Removes a user and all their feedback in one transaction; returns how many feedback rows went.

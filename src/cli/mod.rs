@@ -1,6 +1,7 @@
 //! Command implementations: parse nothing, print everything. Each calls the library and formats
 //! its answer as a text table or JSON.
 
+pub mod out;
 mod progress;
 pub mod table;
 
@@ -17,7 +18,9 @@ use lookbook::train::Head;
 use lookbook::vision::{Embedder, Pooling, weights};
 use lookbook::{eval, ingest, train};
 pub use progress::KdamProgress;
-use table::{render, truncate};
+use lookbook::text::truncate;
+use out::{errln, out, outln};
+use table::render;
 
 /// Exit status when an import finished but skipped rows or photos.
 const EXIT_SKIPPED: u8 = 3;
@@ -58,11 +61,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench { quick, embed, json } => crate::cli_bench::run(&db, quick, embed, json),
         Command::Demo => {
             ensure_demo(&db)?;
-            println!("{} is ready; open it with `lookbook --db {}`", db.display(), db.display());
+            outln!("{} is ready; open it with `lookbook --db {}`", db.display(), db.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Keys => {
-            print!("{}", crate::tui::keys::markdown_table());
+            out!("{}", crate::tui::keys::markdown_table());
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -74,7 +77,7 @@ fn filter_of(f: &FilterArgs) -> ProductFilter {
 }
 
 fn print_json<T: Serialize>(v: &T) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
+    out::raw(&format!("{}\n", serde_json::to_string_pretty(v)?));
     Ok(())
 }
 
@@ -88,12 +91,12 @@ pub fn ensure_demo(db: &Path) -> Result<()> {
     }
     let progress = KdamProgress::new();
     let demo = demo_dir();
-    eprintln!("Creating {} from the bundled demo catalogue ({})", db.display(), demo.display());
+    errln!("Creating {} from the bundled demo catalogue ({})", db.display(), demo.display());
     let report = ingest::import(&mut cat, &demo.join("images"), &demo.join("styles.csv"), &progress)
         .context("importing the bundled demo catalogue")?;
-    eprintln!("imported {} products", report.inserted + report.updated + report.unchanged);
+    errln!("imported {} products", report.inserted + report.updated + report.unchanged);
     let path = weights::locate(None, &cat.dir())?;
-    eprintln!("Embedding the photos with {} (once; later starts are instant)", path.display());
+    errln!("Embedding the photos with {} (once; later starts are instant)", path.display());
     let (embedder, _) = load_embedder(&path, Pooling::Avg)?;
     embed_with(&mut cat, &embedder, 16, &progress)?;
     Ok(())
@@ -124,7 +127,7 @@ fn import(db: &Path, images: &Path, metadata: &Path, json: bool) -> Result<ExitC
     if json {
         print_json(&report)?;
     } else {
-        println!(
+        outln!(
             "imported {}: {} new, {} updated, {} unchanged, {} skipped",
             metadata.display(),
             report.inserted,
@@ -133,9 +136,9 @@ fn import(db: &Path, images: &Path, metadata: &Path, json: bool) -> Result<ExitC
             report.skipped.len()
         );
         if !report.skipped.is_empty() {
-            eprintln!("skipped:");
+            errln!("skipped:");
             for s in &report.skipped {
-                eprintln!("  {s}");
+                errln!("  {s}");
             }
         }
     }
@@ -148,7 +151,7 @@ fn embed(db: &Path, weights_arg: Option<&Path>, batch: usize, pooling: &str, jso
     let path = weights::locate(weights_arg, &cat.dir())?;
     let (embedder, _) = load_embedder(&path, pooling)?;
     if !json {
-        eprintln!(
+        errln!(
             "model {} ({}, {}x{} input, {} pooling), batch {batch}",
             embedder.spec.name,
             path.display(),
@@ -162,7 +165,7 @@ fn embed(db: &Path, weights_arg: Option<&Path>, batch: usize, pooling: &str, jso
         print_json(&report)?;
     } else {
         let rate = if report.seconds > 0.0 { report.embedded as f64 / report.seconds } else { 0.0 };
-        println!(
+        outln!(
             "embedded {} photos in {:.1}s ({rate:.1} images/s); {} already up to date; {} failed",
             report.embedded,
             report.seconds,
@@ -170,7 +173,7 @@ fn embed(db: &Path, weights_arg: Option<&Path>, batch: usize, pooling: &str, jso
             report.failed.len()
         );
         for (id, path, reason) in &report.failed {
-            eprintln!("  product {id}: {}: {reason}", path.display());
+            errln!("  product {id}: {}: {reason}", path.display());
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -270,7 +273,7 @@ fn print_results(rows: &[ResultRow], with_reason: bool) {
             v
         })
         .collect();
-    print!("{}", render(&header, &body));
+    out!("{}", render(&header, &body));
 }
 
 fn describe(p: &Product) -> String {
@@ -294,14 +297,14 @@ fn similar(
             let p = cat.require_product(id)?;
             let recs = engine.similar(id, &filter, k)?;
             if !json {
-                println!("Look-alikes of {}", describe(&p));
+                outln!("Look-alikes of {}", describe(&p));
             }
             (serde_json::to_value(&p)?, recs)
         }
         (None, Some(photo)) => {
             let v = photo_vector(&cat, photo, weights_arg)?;
             if !json {
-                println!("Look-alikes of {}", photo.display());
+                outln!("Look-alikes of {}", photo.display());
             }
             (json!({ "image": photo }), engine.similar_to_vector(&v, &filter, k)?)
         }
@@ -311,7 +314,7 @@ fn similar(
     if json {
         print_json(&json!({ "query": query_json, "filter": filter, "results": rows }))?;
     } else if rows.is_empty() {
-        println!("(no products match the filters)");
+        outln!("(no products match the filters)");
     } else {
         print_results(&rows, false);
     }
@@ -357,9 +360,9 @@ fn recommend(
     } else {
         let likes = fb.iter().filter(|f| f.is_like()).count();
         match item {
-            Some(i) => println!("For {user} ({likes} likes), blended with {} at alpha {alpha}", describe(&cat.require_product(i)?)),
-            None if profile.is_cold() => println!("For {user}: no likes yet, so a starter feed of typical items"),
-            None => println!("For {user} ({likes} likes)"),
+            Some(i) => outln!("For {user} ({likes} likes), blended with {} at alpha {alpha}", describe(&cat.require_product(i)?)),
+            None if profile.is_cold() => outln!("For {user}: no likes yet, so a starter feed of typical items"),
+            None => outln!("For {user} ({likes} likes)"),
         }
         print_results(&rows, true);
     }
@@ -374,20 +377,20 @@ fn users(db: &Path, action: Option<UsersAction>, json: bool) -> Result<ExitCode>
             if json {
                 print_json(&us)?;
             } else if us.is_empty() {
-                println!("(no users yet; add one with `lookbook users add NAME`)");
+                outln!("(no users yet; add one with `lookbook users add NAME`)");
             } else {
                 let body: Vec<Vec<String>> =
                     us.iter().map(|u| vec![u.name.clone(), u.likes.to_string(), u.dislikes.to_string()]).collect();
-                print!("{}", render(&["user", "likes", "dislikes"], &body));
+                out!("{}", render(&["user", "likes", "dislikes"], &body));
             }
         }
         UsersAction::Add { name } => {
             cat.add_user(&name)?;
-            println!("added user {name}");
+            outln!("added user {name}");
         }
         UsersAction::Remove { name } => {
             let n = cat.remove_user(&name)?;
-            println!("removed user {name} and {n} likes/dislikes");
+            outln!("removed user {name} and {n} likes/dislikes");
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -400,12 +403,12 @@ fn feedback(db: &Path, a: FeedbackArgs, weight: Option<f32>) -> Result<ExitCode>
             let uid = cat.ensure_user(&a.user)?;
             cat.set_feedback(uid, &a.ids, w)?;
             let what = if w > 0.0 { "liked" } else { "disliked" };
-            println!("{} {what} {}", a.user, a.ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", "));
+            outln!("{} {what} {}", a.user, a.ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", "));
         }
         None => {
             let uid = cat.require_user(&a.user)?;
             let n = cat.clear_feedback(uid, &a.ids)?;
-            println!("{} forgot {n} of {} products", a.user, a.ids.len());
+            outln!("{} forgot {n} of {} products", a.user, a.ids.len());
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -441,7 +444,7 @@ fn likes(db: &Path, user: &str, json: bool) -> Result<ExitCode> {
                 vec![r.feedback.to_string(), r.id.to_string(), t, n]
             })
             .collect();
-        print!("{}", render(&["feedback", "id", "articleType", "name"], &body));
+        out!("{}", render(&["feedback", "id", "articleType", "name"], &body));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -458,9 +461,9 @@ fn show(db: &Path, id: i64, width: u32) -> Result<ExitCode> {
         ..Default::default()
     };
     viuer::print(&image::DynamicImage::ImageRgb8(img), &conf).with_context(|| format!("printing {}", path.display()))?;
-    println!("{}  {}", p.id, p.name);
-    println!("{} > {} > {}", p.master_category, p.sub_category, p.article_type);
-    println!(
+    outln!("{}  {}", p.id, p.name);
+    outln!("{} > {} > {}", p.master_category, p.sub_category, p.article_type);
+    outln!(
         "{} · {} · {} · {} · {}",
         p.gender,
         p.colour,
@@ -468,7 +471,7 @@ fn show(db: &Path, id: i64, width: u32) -> Result<ExitCode> {
         p.year.map(|y| y.to_string()).unwrap_or_default(),
         p.usage
     );
-    println!("{}", path.display());
+    outln!("{}", path.display());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -514,38 +517,38 @@ fn model_info(db: &Path, weights_arg: Option<&Path>, json: bool) -> Result<ExitC
     }
     match &active {
         Some(m) => {
-            println!("active model    {} (id {})", m.spec.name, m.id);
-            println!("architecture    {}", m.spec.architecture);
-            println!("preprocessing   {}", m.spec.preprocessing);
-            println!("pooling         {}", m.spec.pooling);
-            println!("dimension       {}", m.spec.dim);
-            println!("weights sha256  {}", m.spec.weights_sha256);
+            outln!("active model    {} (id {})", m.spec.name, m.id);
+            outln!("architecture    {}", m.spec.architecture);
+            outln!("preprocessing   {}", m.spec.preprocessing);
+            outln!("pooling         {}", m.spec.pooling);
+            outln!("dimension       {}", m.spec.dim);
+            outln!("weights sha256  {}", m.spec.weights_sha256);
             if let Some(h) = m.spec.head_id {
                 let s = cat.head(h)?;
-                println!("projection head {} ({} -> {}, sha256 {})", s.id, s.in_dim, s.out_dim, &s.sha256[..16]);
+                outln!("projection head {} ({} -> {}, sha256 {})", s.id, s.in_dim, s.out_dim, &s.sha256[..16]);
             }
         }
-        None => println!("active model    none yet (run `lookbook embed`)"),
+        None => outln!("active model    none yet (run `lookbook embed`)"),
     }
     match (&located, &file) {
         (Ok(p), Some(f)) => {
-            println!("weights file    {}", p.display());
-            println!("file sha256     {}", f["sha256"].as_str().unwrap_or(""));
-            println!("input size      {}", f["input"].as_str().unwrap_or(""));
+            outln!("weights file    {}", p.display());
+            outln!("file sha256     {}", f["sha256"].as_str().unwrap_or(""));
+            outln!("input size      {}", f["input"].as_str().unwrap_or(""));
             if let Some(m) = &active
                 && f["sha256"].as_str() != Some(m.spec.weights_sha256.as_str())
             {
-                println!("note            this file differs from the active model's weights; `lookbook embed` would re-embed");
+                outln!("note            this file differs from the active model's weights; `lookbook embed` would re-embed");
             }
         }
-        (Err(e), _) => println!("weights file    not found: {e}"),
+        (Err(e), _) => outln!("weights file    not found: {e}"),
         _ => {}
     }
-    println!("products        {products}");
-    println!("embedded        {fresh}");
-    println!("stale           {stale} (photo changed since embedding)");
-    println!("missing         {missing}");
-    println!("other models    {other} vectors from other weights or preprocessing (never mixed in)");
+    outln!("products        {products}");
+    outln!("embedded        {fresh}");
+    outln!("stale           {stale} (photo changed since embedding)");
+    outln!("missing         {missing}");
+    outln!("other models    {other} vectors from other weights or preprocessing (never mixed in)");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -569,7 +572,7 @@ fn model_fetch() -> Result<ExitCode> {
             dest.display()
         );
     }
-    eprintln!("downloading {}/{} model.safetensors ...", REPO.0, REPO.1);
+    errln!("downloading {}/{} model.safetensors ...", REPO.0, REPO.1);
     let client = hf_hub::HFClientSync::new().context("creating the Hugging Face client")?;
     let path = client
         .model(REPO.0, REPO.1)
@@ -580,7 +583,7 @@ fn model_fetch() -> Result<ExitCode> {
     std::fs::create_dir_all(&dest_dir).with_context(|| format!("creating {}", dest_dir.display()))?;
     std::fs::copy(&path, &dest).with_context(|| format!("copying to {}", dest.display()))?;
     lookbook::vision::ResNet50::load(&dest).context("the downloaded file is not a usable ResNet50")?;
-    println!("saved {} (ImageNet ResNet50, 224x224); it is used when no other weights come first", dest.display());
+    outln!("saved {} (ImageNet ResNet50, 224x224); it is used when no other weights come first", dest.display());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -605,7 +608,7 @@ fn evaluate(db: &Path, a: EvalArgs) -> Result<ExitCode> {
         if a.json {
             print_json(&r)?;
         } else {
-            println!("personal feed, {} simulated users, leave-one-out, k = {}", r.users, r.k);
+            outln!("personal feed, {} simulated users, leave-one-out, k = {}", r.users, r.k);
             let body: Vec<Vec<String>> = r
                 .methods
                 .iter()
@@ -620,7 +623,7 @@ fn evaluate(db: &Path, a: EvalArgs) -> Result<ExitCode> {
                     ]
                 })
                 .collect();
-            print!("{}", render(&["method", "hit@k", "nDCG@k", "taste P@k", "diversity", "coverage"], &body));
+            out!("{}", render(&["method", "hit@k", "nDCG@k", "taste P@k", "diversity", "coverage"], &body));
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -643,12 +646,12 @@ fn evaluate(db: &Path, a: EvalArgs) -> Result<ExitCode> {
     let r = eval::retrieval::evaluate(&cat, &opts, &progress)?;
     if let Some(p) = &a.plot {
         eval::plot::precision_curve(&r, p)?;
-        eprintln!("wrote {}", p.display());
+        errln!("wrote {}", p.display());
     }
     if a.json {
         print_json(&r)?;
     } else {
-        println!("look-alikes by {:?}: {} held-out queries against a gallery of {}, k = {}", r.level, r.queries, r.gallery, r.k);
+        outln!("look-alikes by {:?}: {} held-out queries against a gallery of {}, k = {}", r.level, r.queries, r.gallery, r.k);
         let body: Vec<Vec<String>> = r
             .methods
             .iter()
@@ -666,9 +669,9 @@ fn evaluate(db: &Path, a: EvalArgs) -> Result<ExitCode> {
                 ]
             })
             .collect();
-        print!("{}", render(&["method", "P@k", "R@k", "mAP@k", "nDCG@k", "hit@k", "diversity", "coverage"], &body));
+        out!("{}", render(&["method", "P@k", "R@k", "mAP@k", "nDCG@k", "hit@k", "diversity", "coverage"], &body));
         for m in &r.methods {
-            println!("  {:<16} {}", m.method, m.description);
+            outln!("  {:<16} {}", m.method, m.description);
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -684,16 +687,33 @@ fn train_head(db: &Path, s: &train::Settings, force: bool, json: bool) -> Result
         print_json(&out)?;
     } else {
         let r = &out.report;
-        println!(
+        outln!(
             "trained head {} ({} -> {}) on {} items of {} types, {} epochs (best {})",
             out.head_id, r.in_dim, s.dim, r.train_items, r.classes, r.epochs, r.best_epoch
         );
-        println!("validation P@10: backbone {:.3}, head {:.3} ({} items)", r.backbone_val_p10, r.head_val_p10, r.val_items);
+        outln!("validation P@10: backbone {:.3}, head {:.3} ({} items)", r.backbone_val_p10, r.head_val_p10, r.val_items);
         if out.activated {
-            println!("the head is now active: similar, recommend and the app use {}-d vectors", s.dim);
+            outln!("the head is now active: similar, recommend and the app use {}-d vectors", s.dim);
         } else {
-            println!("the head did not beat the backbone, so the backbone stays active (use --force to activate it anyway)");
+            outln!("the head did not beat the backbone, so the backbone stays active (use --force to activate it anyway)");
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The error and its causes on one line, each cause once: library errors already carry their
+/// source's text, and anyhow's `{:#}` would repeat it ("database is locked: database is locked").
+pub fn error_message(e: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if msg.contains(&text) {
+            continue;
+        }
+        if !msg.is_empty() {
+            msg.push_str(": ");
+        }
+        msg.push_str(&text);
+    }
+    msg.replace('\n', " ")
 }

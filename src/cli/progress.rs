@@ -45,7 +45,7 @@ impl lookbook::Progress for KdamProgress {
                     let _ = bar.write(text);
                 }
             }
-            _ => eprintln!("{text}"),
+            _ => crate::cli::out::errln!("{text}"),
         }
     }
 
@@ -54,7 +54,7 @@ impl lookbook::Progress for KdamProgress {
             && let Some(mut bar) = b.take()
         {
             let _ = bar.refresh();
-            eprintln!();
+            crate::cli::out::errln!();
         }
     }
 }

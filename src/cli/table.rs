@@ -38,17 +38,6 @@ pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-/// Shortens `s` to `max` characters with an ellipsis.
-pub fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
-        t.push('…');
-        t
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -57,6 +46,5 @@ mod tests {
     fn aligns_text_left_and_numbers_right() {
         let t = render(&["id", "name"], &[vec!["7".into(), "Red shoe".into()], vec!["1234".into(), "Hat".into()]]);
         assert_eq!(t, "id    name\n----  --------\n   7  Red shoe\n1234  Hat\n");
-        assert_eq!(truncate("abcdef", 4), "abc…");
     }
 }

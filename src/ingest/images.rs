@@ -4,8 +4,7 @@ use std::path::{Component, Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-/// Largest photo we accept, in bytes; bigger files are not product photos.
-const MAX_BYTES: u64 = 64 << 20;
+use crate::files::MAX_PHOTO_BYTES as MAX_BYTES;
 
 /// Resolves a CSV-supplied relative path inside `root`, refusing absolute paths and escapes.
 /// Returns the path relative to `root` as stored in the catalogue.
@@ -41,7 +40,7 @@ pub fn check(path: &Path) -> Result<String, String> {
     if meta.len() > MAX_BYTES {
         return Err(format!("{} is {} MB, over the {} MB limit", path.display(), meta.len() >> 20, MAX_BYTES >> 20));
     }
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let bytes = crate::files::read_capped(path, MAX_BYTES, "photo").map_err(|e| e.to_string())?;
     crate::vision::decode(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(format!("{:x}", Sha256::digest(&bytes)))
 }

@@ -83,7 +83,7 @@ pub fn import(catalog: &mut Catalog, images: &Path, metadata: &Path, progress: &
     if !root.is_dir() {
         return Err(Error::Invalid(format!("{}: not a folder of images", images.display())));
     }
-    let bytes = std::fs::read(metadata).map_err(|e| Error::io(metadata, e))?;
+    let bytes = crate::files::read_capped(metadata, crate::files::MAX_METADATA_BYTES, "metadata CSV")?;
     let text = String::from_utf8_lossy(&bytes);
     let mut report = ImportReport::default();
     let skip = |report: &mut ImportReport, line: Option<usize>, id: Option<i64>, reason: String| {

@@ -75,6 +75,26 @@ impl Drop for TerminalGuard {
     }
 }
 
+/// The signal that asked the app to stop (0: none yet).
+static STOP_SIGNAL: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// SIGTERM, SIGHUP (the SSH connection went away) and SIGINT end the app the way `q` does:
+/// the event loop sees the flag within a poll interval and unwinds, restoring the terminal. If
+/// it is stuck, the signal thread restores the terminal itself after a grace period and exits.
+fn watch_signals() -> Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP, SIGINT]).context("installing signal handlers")?;
+    std::thread::Builder::new().name("signals".into()).spawn(move || {
+        if let Some(sig) = signals.forever().next() {
+            STOP_SIGNAL.store(sig, std::sync::atomic::Ordering::SeqCst);
+            std::thread::sleep(Duration::from_secs(2));
+            restore_terminal();
+            std::process::exit(128 + sig);
+        }
+    })?;
+    Ok(())
+}
+
 /// Opens the app on `db` until the user quits.
 pub fn run(db: &Path, images: &str, user: &str) -> Result<()> {
     let picker = picker_for(images)?;
@@ -87,11 +107,17 @@ pub fn run(db: &Path, images: &str, user: &str) -> Result<()> {
         restore_terminal();
         default_hook(info);
     }));
+    watch_signals()?;
     terminal::enable_raw_mode().context("the app needs a terminal (raw mode failed); use the subcommands in scripts")?;
-    let _guard = TerminalGuard;
+    let guard = TerminalGuard;
     execute!(std::io::stdout(), EnterAlternateScreen, EnableMouseCapture, cursor::Hide)?;
     let mut terminal = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
-    event_loop(&mut terminal, &mut app)
+    let result = event_loop(&mut terminal, &mut app);
+    drop(guard);
+    match STOP_SIGNAL.load(std::sync::atomic::Ordering::SeqCst) {
+        0 => result,
+        sig => std::process::exit(128 + sig),
+    }
 }
 
 fn event_loop<B: Backend>(terminal: &mut Terminal<B>, app: &mut App) -> Result<()>
@@ -99,7 +125,7 @@ where
     B::Error: Send + Sync + 'static,
 {
     let mut dirty = true;
-    while !app.quit {
+    while !app.quit && STOP_SIGNAL.load(std::sync::atomic::Ordering::SeqCst) == 0 {
         if dirty {
             let size = terminal.size()?;
             app.prepare(Rect::new(0, 0, size.width, size.height));

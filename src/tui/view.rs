@@ -10,7 +10,7 @@ use ratatui_image::Image;
 use super::app::{Anchor, App, EngineState, Focus, Mode, PromptKind, STRIP_K, Tab};
 use super::jobs::ImageKey;
 use super::keys::BINDINGS;
-use crate::cli::table::truncate as short;
+use lookbook::text::truncate as short;
 use lookbook::recommend::Reason;
 
 /// Smallest terminal the layout works in.

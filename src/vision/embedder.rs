@@ -167,7 +167,7 @@ impl Embedder {
                         .par_iter()
                         .map(|p| {
                             let path = root_ref.join(&p.image_path);
-                            let r = std::fs::read(&path).map_err(|e| format!("cannot read: {e}")).and_then(|bytes| {
+                            let r = crate::files::read_capped(&path, crate::files::MAX_PHOTO_BYTES, "photo").map_err(|e| e.to_string()).and_then(|bytes| {
                                 let hash = format!("{:x}", Sha256::digest(&bytes));
                                 if hash != p.image_hash {
                                     return Err("photo changed since import; run `lookbook import` again".into());

@@ -18,6 +18,43 @@ use std::io::Cursor;
 
 /// Widest or tallest photo accepted; larger ones are refused before any pixel is allocated.
 const MAX_SIDE: u32 = 12_000;
+/// Most pixels in one photo (a 50-megapixel phone photo still passes). A catalogue photo needs a
+/// few megapixels; a 12,000 x 12,000 all-zero PNG of 420 KB would cost 430 MB to decode.
+pub const MAX_PIXELS: u64 = 50_000_000;
+/// Pixels being decoded at once across all threads: big photos wait their turn, so peak memory
+/// is bounded by this, not by the number of cores (small photos still decode in parallel).
+const PIXELS_IN_FLIGHT: u64 = 2 * MAX_PIXELS;
+
+/// The shared budget of pixels in flight.
+struct PixelBudget {
+    used: std::sync::Mutex<u64>,
+    freed: std::sync::Condvar,
+}
+
+static BUDGET: PixelBudget = PixelBudget { used: std::sync::Mutex::new(0), freed: std::sync::Condvar::new() };
+
+/// A reservation of pixels, given back on drop.
+struct Reserved(u64);
+
+impl PixelBudget {
+    fn reserve(&'static self, px: u64) -> Reserved {
+        let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
+        // An oversized request still runs when nothing else does, so it cannot wait forever.
+        while *used > 0 && *used + px > PIXELS_IN_FLIGHT {
+            used = self.freed.wait(used).unwrap_or_else(|p| p.into_inner());
+        }
+        *used += px;
+        Reserved(px)
+    }
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        let mut used = BUDGET.used.lock().unwrap_or_else(|p| p.into_inner());
+        *used = used.saturating_sub(self.0);
+        BUDGET.freed.notify_all();
+    }
+}
 
 /// Decodes untrusted image bytes into RGB, compositing transparency onto white (product photos
 /// are shot on white). Truncated JPEGs, unknown formats and decompression bombs are errors.
@@ -35,11 +72,21 @@ pub fn decode(bytes: &[u8]) -> Result<RgbImage, String> {
     if reader.format().is_none() {
         return Err("not an image (unknown format)".into());
     }
+    // The header alone gives the size, so a bomb is refused before any pixel is allocated.
+    let (w, h) = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .and_then(|r| r.into_dimensions().map_err(std::io::Error::other))
+        .map_err(|e| format!("cannot read image header: {e}"))?;
+    let pixels = w as u64 * h as u64;
+    if pixels > MAX_PIXELS {
+        return Err(format!("{w}x{h} is {} megapixels, over the {} megapixel limit", pixels / 1_000_000, MAX_PIXELS / 1_000_000));
+    }
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);
-    limits.max_alloc = Some(512 << 20);
+    limits.max_alloc = Some(MAX_PIXELS * 8);
     reader.limits(limits);
+    let _slot = BUDGET.reserve(pixels);
     let img = reader.decode().map_err(|e| format!("cannot decode image: {e}"))?;
     if img.width() == 0 || img.height() == 0 {
         return Err("image has no pixels".into());
@@ -58,9 +105,10 @@ pub fn decode(bytes: &[u8]) -> Result<RgbImage, String> {
     Ok(out)
 }
 
-/// Reads and decodes an image file, naming the file in any error.
+/// Reads (regular files of at most 64 MB only) and decodes an image file, naming the file in
+/// any error.
 pub fn load(path: &std::path::Path) -> crate::Result<RgbImage> {
-    let bytes = std::fs::read(path).map_err(|e| crate::Error::io(path, e))?;
+    let bytes = crate::files::read_capped(path, crate::files::MAX_PHOTO_BYTES, "photo")?;
     decode(&bytes).map_err(|reason| crate::Error::Image { path: path.to_path_buf(), reason })
 }
 

@@ -65,6 +65,7 @@ pub fn locate(explicit: Option<&Path>, db_dir: &Path) -> Result<PathBuf> {
 
 /// SHA-256 of a file, hex.
 pub fn sha256_file(path: &Path) -> Result<String> {
+    crate::files::check_regular(path, crate::files::MAX_WEIGHTS_BYTES, "weights")?;
     let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
@@ -91,6 +92,7 @@ pub struct WeightFile {
 impl WeightFile {
     /// Reads every tensor of a safetensors file, converting f16/bf16 to f32.
     pub fn read(path: &Path) -> Result<Self> {
+        crate::files::check_regular(path, crate::files::MAX_WEIGHTS_BYTES, "weights")?;
         let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
         // SAFETY: the map is read-only and dropped before this function returns; every tensor is
         // copied out of it. A file truncated by another process while mapped can raise SIGBUS,

@@ -1,0 +1,88 @@
+//! Text on its way to a terminal. Product names, file names, user names and error messages can
+//! come from anyone's CSV or database; an escape sequence in them would run in the user's
+//! terminal (set the clipboard, clear the screen, fake output). [`sanitize`] is the one gate
+//! every front end passes such text through; [`truncate`] shortens it for a column.
+
+use std::borrow::Cow;
+
+/// True for characters that must never reach a terminal as themselves: C0 and C1 controls
+/// (ESC, BEL, CSI ...), DEL, and the bidirectional overrides that reorder what is shown.
+pub fn is_unsafe(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// The text with every unsafe character shown as a visible escape (`\u{1b}`), on one line.
+pub fn sanitize(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(is_unsafe) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        push_safe(&mut out, c);
+    }
+    Cow::Owned(out)
+}
+
+/// Like [`sanitize`], but keeps line breaks and tabs: for multi-line messages and tables.
+pub fn sanitize_lines(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(|c| is_unsafe(c) && c != '\n' && c != '\t') {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c == '\n' || c == '\t' {
+            out.push(c);
+        } else {
+            push_safe(&mut out, c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn push_safe(out: &mut String, c: char) {
+    if is_unsafe(c) {
+        out.push_str(&format!("\\u{{{:x}}}", c as u32));
+    } else {
+        out.push(c);
+    }
+}
+
+/// Shortens `s` to `max` characters with an ellipsis.
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// At most `max_chars` characters of `s`, with "…" when shortened: for
+/// echoing untrusted input (a 10 KB user name) in a one-line message.
+pub fn clip(s: &str, max_chars: usize) -> Cow<'_, str> {
+    if s.chars().count() <= max_chars { Cow::Borrowed(s) } else { Cow::Owned(truncate(s, max_chars)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_controls_bidi_and_c1_but_keeps_text() {
+        assert_eq!(sanitize("Red shoe é 靴"), "Red shoe é 靴");
+        let evil = "\u{1b}]52;c;aGk=\u{7}\u{1b}[2Jm.jpg";
+        let s = sanitize(evil);
+        assert!(!s.chars().any(is_unsafe), "{s}");
+        assert_eq!(s, "\\u{1b}]52;c;aGk=\\u{7}\\u{1b}[2Jm.jpg");
+        assert_eq!(sanitize("a\u{9b}b\u{202e}c\nd"), "a\\u{9b}b\\u{202e}c\\u{a}d");
+        assert_eq!(sanitize_lines("a\n\tb\u{1b}"), "a\n\tb\\u{1b}");
+    }
+
+    #[test]
+    fn truncates_and_clips_by_characters() {
+        assert_eq!(truncate("abcdef", 4), "abc…");
+        assert_eq!(truncate("ab", 4), "ab");
+        assert_eq!(clip("ééééé", 3), "éé…");
+    }
+}

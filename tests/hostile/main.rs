@@ -1,0 +1,9 @@
+//! Hostile input, concurrent writers and signals (issue 10): each case is something a careless
+//! user or an attacker did that once lost data, hung, or wrote to the terminal unsanitised.
+//! Large inputs are built at test time; every loop is bounded in count and time.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod concurrency;
+mod signals;
