@@ -16,7 +16,7 @@ pub struct Cli {
     /// The catalogue database.
     #[arg(long, global = true, env = "LOOKBOOK_DB", default_value = "catalog.db")]
     pub db: PathBuf,
-    /// Image protocol for the app: auto, kitty, sixel, iterm2, halfblocks or none.
+    /// Image protocol for the app and `show` (give it before the subcommand): auto, kitty, sixel, iterm2, halfblocks or none.
     #[arg(long, default_value = "auto")]
     pub images: String,
     /// User the app starts as.

@@ -11,7 +11,7 @@ mod users;
 pub use embeddings::{EmbeddingMatrix, ModelRecord, ModelSpec, StoredHead};
 pub use products::{Product, ProductFilter, ProductUpsert, Upserted};
 pub(crate) use products::upsert as products_upsert;
-pub use schema::SCHEMA_VERSION;
+pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
 pub use users::{Feedback, MAX_USER_NAME, User};
 
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};

@@ -50,7 +50,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Dislike(a) => feedback(&db, a, Some(-1.0)),
         Command::Unlike(a) => feedback(&db, a, None),
         Command::Likes { user, json } => likes(&db, &user, json),
-        Command::Show { id, width } => show(&db, id, width),
+        Command::Show { id, width } => show(&db, id, width, &cli.images),
         Command::Model { action: ModelAction::Info { weights, json } } => model_info(&db, weights.as_deref(), json),
         Command::Model { action: ModelAction::Fetch } => model_fetch(),
         Command::Eval(args) => evaluate(&db, args),
@@ -449,18 +449,33 @@ fn likes(db: &Path, user: &str, json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn show(db: &Path, id: i64, width: u32) -> Result<ExitCode> {
+fn show(db: &Path, id: i64, width: u32, images: &str) -> Result<ExitCode> {
+    use std::io::IsTerminal;
     let cat = Catalog::open_existing(db)?;
     let p = cat.require_product(id)?;
     let path = cat.image_path(&p)?;
-    let img = lookbook::vision::load(&path)?;
-    let conf = viuer::Config {
-        width: Some(width.clamp(4, 400)),
-        absolute_offset: false,
-        transparent: false,
-        ..Default::default()
+    // Pictures only on a terminal: piped output gets text alone, and no terminal queries.
+    let picture = match images {
+        _ if !std::io::stdout().is_terminal() => None,
+        "none" | "off" | "text" => None,
+        "halfblocks" => Some((false, false)),
+        "kitty" => Some((true, false)),
+        "iterm2" => Some((false, true)),
+        "auto" | "sixel" => Some((true, true)),
+        other => bail!("--images {other:?}: expected auto, kitty, sixel, iterm2, halfblocks or none"),
     };
-    viuer::print(&image::DynamicImage::ImageRgb8(img), &conf).with_context(|| format!("printing {}", path.display()))?;
+    if let Some((use_kitty, use_iterm)) = picture {
+        let img = lookbook::vision::load(&path)?;
+        let conf = viuer::Config {
+            width: Some(width.clamp(4, 400)),
+            absolute_offset: false,
+            transparent: false,
+            use_kitty,
+            use_iterm,
+            ..Default::default()
+        };
+        viuer::print(&image::DynamicImage::ImageRgb8(img), &conf).with_context(|| format!("printing {}", path.display()))?;
+    }
     outln!("{}  {}", p.id, p.name);
     outln!("{} > {} > {}", p.master_category, p.sub_category, p.article_type);
     outln!(

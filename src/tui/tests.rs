@@ -267,3 +267,25 @@ fn switching_user_creates_and_swaps_feedback() {
     key(&mut a, KeyCode::Enter);
     assert_eq!(a.feedback.len(), 1);
 }
+
+/// Every cell of the frame, checked for characters a terminal would act on.
+fn unsafe_cells(t: &Terminal<TestBackend>) -> Vec<String> {
+    t.backend().buffer().content.iter().map(|c| c.symbol().to_string()).filter(|s| s.chars().any(lookbook::text::is_unsafe)).collect()
+}
+
+#[test]
+fn escapes_written_into_the_database_by_another_tool_never_reach_the_frame() {
+    let fx = fixture(true);
+    let evil = "\u{1b}]52;c;ZXZpbA==\u{7}\u{1b}[2JEvil \u{9b}31m\u{202e}shoe";
+    {
+        let conn = rusqlite::Connection::open(&fx.db).unwrap();
+        conn.execute("UPDATE products SET name = ?1, colour = ?1", [evil]).unwrap();
+    }
+    let mut a = app(&fx, true);
+    for tab in [KeyCode::Char('1'), KeyCode::Enter, KeyCode::Char('l'), KeyCode::Char('3'), KeyCode::Char('4')] {
+        key(&mut a, tab);
+        let t = draw(&mut a, 110, 34);
+        assert!(unsafe_cells(&t).is_empty(), "{:?}", unsafe_cells(&t));
+        assert!(screen(&t).contains("Evil"), "the name is still shown");
+    }
+}

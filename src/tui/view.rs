@@ -10,7 +10,7 @@ use ratatui_image::Image;
 use super::app::{Anchor, App, EngineState, Focus, Mode, PromptKind, STRIP_K, Tab};
 use super::jobs::ImageKey;
 use super::keys::BINDINGS;
-use lookbook::text::truncate as short;
+use lookbook::text::{is_unsafe, sanitize, truncate};
 use lookbook::recommend::Reason;
 
 /// Smallest terminal the layout works in.
@@ -74,8 +74,24 @@ pub fn thumb_area(cell: Rect) -> Rect {
     Rect { height: cell.height.saturating_sub(2), ..cell }
 }
 
+/// Data text for a column: made safe (see `lookbook::text`), then shortened to `max` characters.
+fn short(s: &str, max: usize) -> String {
+    truncate(&sanitize(s), max)
+}
+
 /// Draws the whole app.
 pub fn draw(f: &mut Frame, app: &App) {
+    draw_all(f, app);
+    // The last line of defence: whatever path text took into the frame, a cell holding a
+    // character the terminal would act on (an escape, a bidi override) shows U+FFFD instead.
+    for cell in f.buffer_mut().content.iter_mut() {
+        if cell.symbol().chars().any(is_unsafe) {
+            cell.set_symbol("\u{fffd}");
+        }
+    }
+}
+
+fn draw_all(f: &mut Frame, app: &App) {
     let area = f.area();
     if area.width < MIN_SIZE.0 || area.height < MIN_SIZE.1 {
         let msg = format!("Terminal too small: {}x{}. lookbook needs {}x{}; q quits.", area.width, area.height, MIN_SIZE.0, MIN_SIZE.1);
@@ -228,14 +244,15 @@ fn draw_detail(f: &mut Frame, app: &App, l: &super::view::Areas) {
     let Some(p) = app.product(id) else { return };
     draw_image(f, app, id, l.image);
     let mut lines = vec![
-        Line::from(Span::styled(p.name.clone(), Style::new().add_modifier(Modifier::BOLD))),
+        Line::from(Span::styled(sanitize(&p.name).into_owned(), Style::new().add_modifier(Modifier::BOLD))),
         Line::from(vec![Span::styled(format!("#{}", p.id), Style::new().fg(Color::DarkGray))]),
-        Line::from(format!("{} › {} › {}", p.master_category, p.sub_category, p.article_type)),
+        Line::from(sanitize(&format!("{} › {} › {}", p.master_category, p.sub_category, p.article_type)).into_owned()),
         Line::from(
             [p.gender.as_str(), p.colour.as_str(), p.season.as_str(), &p.year.map(|y| y.to_string()).unwrap_or_default(), p.usage.as_str()]
                 .iter()
                 .filter(|s| !s.is_empty())
                 .copied()
+                .map(|s| sanitize(s).into_owned())
                 .collect::<Vec<_>>()
                 .join(" · "),
         ),
@@ -279,7 +296,7 @@ fn draw_strip(f: &mut Frame, app: &App, area: Rect) {
     }
     for (i, (r, cell)) in app.strip.iter().zip(strip_cells(area, app.strip.len())).enumerate() {
         draw_image(f, app, r.id, thumb_area(cell));
-        let name = app.product(r.id).map(|p| p.name.clone()).unwrap_or_default();
+        let name = app.product(r.id).map(|p| sanitize(&p.name).into_owned()).unwrap_or_default();
         let sel = focused && i == app.strip_sel;
         let style = if sel { Style::new().bg(Color::DarkGray).add_modifier(Modifier::BOLD) } else { Style::new() };
         let caption = vec![

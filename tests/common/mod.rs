@@ -65,6 +65,16 @@ impl Fixture {
         c
     }
 
+    /// The same command as [`Fixture::cmd`], as a plain `std::process::Command` (for pipes).
+    pub fn std_cmd(&self, args: &[&str]) -> std::process::Command {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_lookbook"));
+        c.arg("--db").arg(self.db()).args(args);
+        c.env("LOOKBOOK_WEIGHTS", self.weights());
+        c.env("XDG_DATA_HOME", self.path("xdg"));
+        c.current_dir(self.dir.path());
+        c
+    }
+
     /// Imports the fixture and embeds it.
     pub fn ready(&self) -> &Self {
         self.cmd(&["import", "--images", self.images().to_str().unwrap(), "--metadata", self.csv().to_str().unwrap()])

@@ -7,3 +7,7 @@ mod common;
 
 mod concurrency;
 mod signals;
+mod escapes;
+mod foreign_db;
+mod limits;
+mod pipes;
