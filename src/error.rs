@@ -74,11 +74,11 @@ pub enum Error {
     /// An argument or stored value that makes no sense.
     #[error("{0}")]
     Invalid(String),
-    /// The catalogue has no embeddings for the active model yet.
-    #[error("no embeddings for model {model} yet; run `lookbook embed` first")]
+    /// The catalogue has no embeddings (for the active model) yet.
+    #[error("no embeddings{} yet; run `lookbook embed` first", model.as_ref().map(|m| format!(" for model {m}")).unwrap_or_default())]
     NoEmbeddings {
-        /// The model's display name.
-        model: String,
+        /// The active model's display name, when there is one.
+        model: Option<String>,
     },
 }
 

@@ -14,6 +14,7 @@
 //! | [`ingest`] | `import`: CSV + photos into the catalogue, transactionally, with a report of what was skipped |
 //! | [`vision`] | decoding and preprocessing, the ResNet50, weight loading, the batched embedder |
 //! | [`recommend`] | the in-memory vector index, taste profiles, blended ranking, MMR, explanations |
+//! | [`embedding`] | the active model end to end: embed a catalogue keeping a trained head, a photo's query vector |
 //! | [`eval`] | held-out split, retrieval and personalisation metrics, baselines, plots |
 //! | [`train`] | the projection head learned on frozen backbone features |
 //! | [`bench`] | synthetic workloads behind `lookbook bench` |
@@ -24,6 +25,7 @@
 
 pub mod bench;
 pub mod catalog;
+pub mod embedding;
 pub mod error;
 pub mod eval;
 pub mod files;

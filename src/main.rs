@@ -51,6 +51,9 @@ pub enum Command {
         /// CSV with id, gender, masterCategory, subCategory, articleType, baseColour, season, year, usage, productDisplayName.
         #[arg(long)]
         metadata: PathBuf,
+        /// Write every skipped row and photo to this file (the terminal shows the first few).
+        #[arg(long)]
+        skipped: Option<PathBuf>,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -276,10 +279,11 @@ pub enum ModelAction {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let db = cli.db.clone();
     match cli::run(cli) {
         Ok(code) => code,
         Err(e) => {
-            cli::out::stderr(&format!("error: {}\n", cli::error_message(&e)));
+            cli::out::stderr(&format!("error: {}\n", cli::error_message(&e, &db)));
             ExitCode::FAILURE
         }
     }

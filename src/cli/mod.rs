@@ -14,7 +14,6 @@ use std::process::ExitCode;
 use crate::{Cli, Command, EvalArgs, FeedbackArgs, FilterArgs, ModelAction, UsersAction};
 use lookbook::catalog::{Catalog, Product, ProductFilter};
 use lookbook::recommend::{Engine, Profile, ProfileSettings, Reason, Recommendation, Request};
-use lookbook::train::Head;
 use lookbook::vision::{Embedder, Pooling, weights};
 use lookbook::{eval, ingest, train};
 pub use progress::KdamProgress;
@@ -22,7 +21,8 @@ use lookbook::text::truncate;
 use out::{errln, out, outln};
 use table::render;
 
-/// Exit status when an import finished but skipped rows or photos.
+/// Exit status when `import` or `embed` finished but skipped rows or photos (listed on stderr,
+/// or in the JSON report).
 const EXIT_SKIPPED: u8 = 3;
 
 /// Where the bundled demo catalogue lives (the repository this binary was built from).
@@ -39,7 +39,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     };
     match command {
-        Command::Import { images, metadata, json } => import(&db, &images, &metadata, json),
+        Command::Import { images, metadata, skipped, json } => import(&db, &images, &metadata, skipped.as_deref(), json),
         Command::Embed { weights, batch, pooling, json } => embed(&db, weights.as_deref(), batch, &pooling, json),
         Command::Similar { id, image, k, filter, weights, json } => similar(&db, id, image.as_deref(), k, &filter, weights.as_deref(), json),
         Command::Recommend { user, item, k, alpha, diversity, half_life, filter, json } => {
@@ -98,7 +98,7 @@ pub fn ensure_demo(db: &Path) -> Result<()> {
     let path = weights::locate(None, &cat.dir())?;
     errln!("Embedding the photos with {} (once; later starts are instant)", path.display());
     let (embedder, _) = load_embedder(&path, Pooling::Avg)?;
-    embed_with(&mut cat, &embedder, 16, &progress)?;
+    lookbook::embedding::embed_catalog(&mut cat, &embedder, lookbook::embedding::DEFAULT_BATCH, &progress)?;
     Ok(())
 }
 
@@ -107,23 +107,16 @@ fn load_embedder(path: &Path, pooling: Pooling) -> Result<(Embedder, PathBuf)> {
     Ok((e, path.to_path_buf()))
 }
 
-/// Embeds with the backbone, then keeps a head model active (and filled in) if one was.
-fn embed_with(cat: &mut Catalog, embedder: &Embedder, batch: usize, progress: &KdamProgress) -> Result<lookbook::vision::EmbedReport> {
-    let previous = cat.active_model()?;
-    let (backbone, report) = embedder.embed_catalog(cat, batch, progress)?;
-    if let Some(prev) = previous
-        && let Some(head_id) = prev.spec.head_id
-        && cat.head(head_id)?.backbone_model_id == backbone.id
-    {
-        train::project_missing(cat, &prev)?;
-        cat.set_active_model(prev.id)?;
-    }
-    Ok(report)
-}
+/// Skipped rows shown on the terminal before the rest is summarised as a count.
+const SHOW_SKIPPED: usize = 20;
 
-fn import(db: &Path, images: &Path, metadata: &Path, json: bool) -> Result<ExitCode> {
+fn import(db: &Path, images: &Path, metadata: &Path, skipped_file: Option<&Path>, json: bool) -> Result<ExitCode> {
     let mut cat = Catalog::open(db)?;
     let report = ingest::import(&mut cat, images, metadata, &KdamProgress::new())?;
+    if let Some(f) = skipped_file {
+        let text: String = report.skipped.iter().map(|s| format!("{}\n", lookbook::text::sanitize(&s.to_string()))).collect();
+        std::fs::write(f, text).with_context(|| format!("writing the skipped list to {}", f.display()))?;
+    }
     if json {
         print_json(&report)?;
     } else {
@@ -137,8 +130,14 @@ fn import(db: &Path, images: &Path, metadata: &Path, json: bool) -> Result<ExitC
         );
         if !report.skipped.is_empty() {
             errln!("skipped:");
-            for s in &report.skipped {
+            for s in report.skipped.iter().take(SHOW_SKIPPED) {
                 errln!("  {s}");
+            }
+            let more = report.skipped.len().saturating_sub(SHOW_SKIPPED);
+            match (more, skipped_file) {
+                (0, _) => {}
+                (n, Some(f)) => errln!("  ... and {n} more, all listed in {}", f.display()),
+                (n, None) => errln!("  ... and {n} more; `--skipped FILE` writes them all to a file"),
             }
         }
     }
@@ -160,7 +159,7 @@ fn embed(db: &Path, weights_arg: Option<&Path>, batch: usize, pooling: &str, jso
             pooling.name()
         );
     }
-    let report = embed_with(&mut cat, &embedder, batch, &KdamProgress::new())?;
+    let report = lookbook::embedding::embed_catalog(&mut cat, &embedder, batch, &KdamProgress::new())?;
     if json {
         print_json(&report)?;
     } else {
@@ -176,34 +175,7 @@ fn embed(db: &Path, weights_arg: Option<&Path>, batch: usize, pooling: &str, jso
             errln!("  product {id}: {}: {reason}", path.display());
         }
     }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// The vector of a photo in the active model's space (backbone, then head if one is active).
-pub fn photo_vector(cat: &Catalog, photo: &Path, weights_arg: Option<&Path>) -> Result<Vec<f32>> {
-    let active = cat.active_model()?.context("no embeddings yet; run `lookbook embed` first")?;
-    let (backbone, head) = match active.spec.head_id {
-        Some(h) => {
-            let stored = cat.head(h)?;
-            (cat.model(stored.backbone_model_id)?, Some(Head::from_stored(&stored)))
-        }
-        None => (active.clone(), None),
-    };
-    let path = weights::locate(weights_arg, &cat.dir())?;
-    let (embedder, _) = load_embedder(&path, train::pooling_of(&backbone))?;
-    if embedder.spec.key() != backbone.spec.key() {
-        bail!(
-            "{} is not the model this catalogue was embedded with ({}, sha256 {}); pass the same --weights or run `lookbook embed` again",
-            path.display(),
-            backbone.spec.name,
-            &backbone.spec.weights_sha256[..12.min(backbone.spec.weights_sha256.len())]
-        );
-    }
-    let v = embedder.embed_file(photo)?;
-    Ok(match head {
-        Some(h) => h.project(&v),
-        None => v,
-    })
+    Ok(if report.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_SKIPPED) })
 }
 
 #[derive(Serialize)]
@@ -302,7 +274,7 @@ fn similar(
             (serde_json::to_value(&p)?, recs)
         }
         (None, Some(photo)) => {
-            let v = photo_vector(&cat, photo, weights_arg)?;
+            let v = lookbook::embedding::photo_vector(&cat, photo, weights_arg)?;
             if !json {
                 outln!("Look-alikes of {}", photo.display());
             }
@@ -718,10 +690,17 @@ fn train_head(db: &Path, s: &train::Settings, force: bool, json: bool) -> Result
 
 /// The error and its causes on one line, each cause once: library errors already carry their
 /// source's text, and anyhow's `{:#}` would repeat it ("database is locked: database is locked").
-pub fn error_message(e: &anyhow::Error) -> String {
+/// SQLite errors name the database file instead of SQLite's generic code.
+pub fn error_message(e: &anyhow::Error, db: &Path) -> String {
     let mut msg = String::new();
     for cause in e.chain() {
-        let text = cause.to_string();
+        if cause.downcast_ref::<rusqlite::ffi::Error>().is_some() {
+            continue; // "Error code 1: SQL logic error" adds nothing to SQLite's own message
+        }
+        let text = match cause.downcast_ref::<lookbook::Error>() {
+            Some(lookbook::Error::Sqlite(inner)) => format!("{}: {inner}", db.display()),
+            _ => cause.to_string(),
+        };
         if msg.contains(&text) {
             continue;
         }

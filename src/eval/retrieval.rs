@@ -67,14 +67,14 @@ fn restrict(m: EmbeddingMatrix, keep: &HashSet<i64>) -> EmbeddingMatrix {
 
 /// Scores every method on the same queries and gallery.
 pub fn evaluate(catalog: &Catalog, opts: &Options, progress: &dyn Progress) -> Result<Report> {
-    let model = catalog.active_model()?.ok_or_else(|| Error::NoEmbeddings { model: "(none yet)".into() })?;
+    let model = catalog.active_model()?.ok_or_else(|| Error::NoEmbeddings { model: None })?;
     let products = catalog.products()?;
     let by_id: HashMap<i64, &Product> = products.iter().map(|p| (p.id, p)).collect();
 
     let mut methods: Vec<(String, String, EmbeddingMatrix)> = Vec::new();
     let main = catalog.load_embeddings(model.id)?;
     if main.is_empty() {
-        return Err(Error::NoEmbeddings { model: model.spec.name });
+        return Err(Error::NoEmbeddings { model: Some(model.spec.name) });
     }
     if let Some(head_id) = model.spec.head_id {
         let head = catalog.head(head_id)?;

@@ -64,10 +64,29 @@ pub struct ImportReport {
     pub skipped: Vec<Skipped>,
 }
 
-/// Strips control characters (terminal escapes have no place in a product name) and caps length.
+/// Turns line breaks and tabs into spaces (a quoted newline separates words), drops other
+/// control characters (terminal escapes have no place in a product name), collapses runs of
+/// spaces and caps length.
 fn clean(s: &str) -> String {
-    let t: String = s.trim().chars().filter(|c| !c.is_control()).take(MAX_FIELD).collect();
-    t.trim().to_string()
+    let mut out = String::with_capacity(s.len().min(MAX_FIELD * 4));
+    for c in s.chars().map(|c| if c == '\n' || c == '\r' || c == '\t' { ' ' } else { c }) {
+        if crate::text::is_unsafe(c) || (c == ' ' && (out.is_empty() || out.ends_with(' '))) {
+            continue;
+        }
+        out.push(c);
+        if out.chars().count() >= MAX_FIELD {
+            break;
+        }
+    }
+    out.trim_end().to_string()
+}
+
+/// Line numbers (1-based) of the lines that are not valid UTF-8.
+fn invalid_utf8_lines(bytes: &[u8]) -> std::collections::HashSet<usize> {
+    if std::str::from_utf8(bytes).is_ok() {
+        return Default::default();
+    }
+    bytes.split(|b| *b == b'\n').enumerate().filter(|(_, l)| std::str::from_utf8(l).is_err()).map(|(i, _)| i + 1).collect()
 }
 
 /// A parsed row waiting for its photo to be checked.
@@ -84,6 +103,7 @@ pub fn import(catalog: &mut Catalog, images: &Path, metadata: &Path, progress: &
         return Err(Error::Invalid(format!("{}: not a folder of images", images.display())));
     }
     let bytes = crate::files::read_capped(metadata, crate::files::MAX_METADATA_BYTES, "metadata CSV")?;
+    let bad_lines = invalid_utf8_lines(&bytes);
     let text = String::from_utf8_lossy(&bytes);
     let mut report = ImportReport::default();
     let skip = |report: &mut ImportReport, line: Option<usize>, id: Option<i64>, reason: String| {
@@ -125,6 +145,10 @@ pub fn import(catalog: &mut Catalog, images: &Path, metadata: &Path, progress: &
                 continue;
             }
         };
+        if bad_lines.contains(&rec.line) {
+            skip(&mut report, Some(rec.line), None, "not valid UTF-8; save the file as UTF-8".into());
+            continue;
+        }
         if rec.fields.len() != header.len() {
             skip(&mut report, Some(rec.line), None, format!("expected {} fields, found {}", header.len(), rec.fields.len()));
             continue;

@@ -117,10 +117,10 @@ impl Engine {
 
     /// Loads products, the active model's vectors and like counts from a catalogue.
     pub fn load(catalog: &Catalog) -> Result<Self> {
-        let model = catalog.active_model()?.ok_or_else(|| Error::NoEmbeddings { model: "(none yet)".into() })?;
+        let model = catalog.active_model()?.ok_or_else(|| Error::NoEmbeddings { model: None })?;
         let matrix = catalog.load_embeddings(model.id)?;
         if matrix.is_empty() {
-            return Err(Error::NoEmbeddings { model: model.spec.name });
+            return Err(Error::NoEmbeddings { model: Some(model.spec.name) });
         }
         let mut e = Engine::new(catalog.products()?, FlatIndex::new(matrix));
         e.set_popularity(catalog.like_counts()?.into_iter().collect());

@@ -14,7 +14,6 @@ use std::collections::HashMap;
 use crate::catalog::{Catalog, EmbeddingMatrix, ModelRecord, ModelSpec, StoredHead};
 use crate::eval::{Rng, is_held_out, splitmix64};
 use crate::recommend::{FlatIndex, VectorIndex, normalize, top_k};
-use crate::vision::Pooling;
 use crate::{Error, Progress, Result};
 
 /// Training settings.
@@ -225,7 +224,7 @@ pub struct Outcome {
 /// Trains a head on the catalogue's backbone vectors (never on held-out items), stores it,
 /// projects every vector and activates it when it beats the backbone on validation.
 pub fn train_catalog(catalog: &mut Catalog, s: &Settings, force: bool, progress: &dyn Progress) -> Result<Outcome> {
-    let active = catalog.active_model()?.ok_or_else(|| Error::NoEmbeddings { model: "(none yet)".into() })?;
+    let active = catalog.active_model()?.ok_or_else(|| Error::NoEmbeddings { model: None })?;
     // Always train on the backbone, even if a head is active now.
     let backbone = match active.spec.head_id {
         Some(h) => catalog.model(catalog.head(h)?.backbone_model_id)?,
@@ -233,7 +232,7 @@ pub fn train_catalog(catalog: &mut Catalog, s: &Settings, force: bool, progress:
     };
     let all = catalog.load_embeddings(backbone.id)?;
     if all.is_empty() {
-        return Err(Error::NoEmbeddings { model: backbone.spec.name });
+        return Err(Error::NoEmbeddings { model: Some(backbone.spec.name) });
     }
     let products: HashMap<i64, String> = catalog.products()?.into_iter().map(|p| (p.id, p.article_type)).collect();
     let mut train = EmbeddingMatrix { model_id: backbone.id, dim: all.dim, ..Default::default() };
@@ -286,10 +285,6 @@ pub fn project_missing(catalog: &mut Catalog, model: &ModelRecord) -> Result<usi
     Ok(rows.len())
 }
 
-/// The pooling a model record was made with.
-pub fn pooling_of(model: &ModelRecord) -> Pooling {
-    model.spec.pooling.parse().unwrap_or_default()
-}
 
 #[cfg(test)]
 mod tests {

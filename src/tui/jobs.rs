@@ -217,9 +217,7 @@ fn run_heavy(db: &std::path::Path, job: Heavy, tx: &Sender<Msg>) {
             let progress = ChannelProgress { tx: Mutex::new(tx.clone()), state: Mutex::new((String::new(), 0, 0)) };
             let result = (|| -> anyhow::Result<String> {
                 let mut cat = Catalog::open_existing(db)?;
-                let path = lookbook::vision::weights::locate(None, &cat.dir())?;
-                let embedder = lookbook::vision::Embedder::load(&path, lookbook::vision::Pooling::Avg)?;
-                let (_, report) = embedder.embed_catalog(&mut cat, 16, &progress)?;
+                let report = lookbook::embedding::embed_with_located_weights(&mut cat, None, &progress)?;
                 Ok(format!("embedded {} photos ({} failed)", report.embedded, report.failed.len()))
             })();
             let _ = tx.send(Msg::EmbedDone(result.map_err(|e| format!("{e:#}"))));
@@ -228,7 +226,7 @@ fn run_heavy(db: &std::path::Path, job: Heavy, tx: &Sender<Msg>) {
         Heavy::Photo(path) => {
             let r = Catalog::open_existing(db)
                 .map_err(anyhow::Error::from)
-                .and_then(|cat| crate::cli::photo_vector(&cat, &path, None))
+                .and_then(|cat| Ok(lookbook::embedding::photo_vector(&cat, &path, None)?))
                 .map_err(|e| format!("{e:#}"));
             Msg::Photo(path, r)
         }

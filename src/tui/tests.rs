@@ -289,3 +289,25 @@ fn escapes_written_into_the_database_by_another_tool_never_reach_the_frame() {
         assert!(screen(&t).contains("Evil"), "the name is still shown");
     }
 }
+
+#[test]
+fn embedding_from_the_app_keeps_a_trained_head_active() {
+    let fx = fixture(true);
+    let dir = fx.db.parent().unwrap();
+    // Where the app looks for weights: models/ beside the database.
+    std::fs::create_dir_all(dir.join("models")).unwrap();
+    std::fs::copy(dir.join("w.safetensors"), dir.join("models").join(lookbook::vision::weights::FILE_NAMES[0])).unwrap();
+    let head_model = {
+        let mut cat = Catalog::open(&fx.db).unwrap();
+        let s = lookbook::train::Settings { epochs: 3, ..Default::default() };
+        lookbook::train::train_catalog(&mut cat, &s, true, &lookbook::NoProgress).unwrap();
+        let active = cat.active_model().unwrap().unwrap();
+        assert!(active.spec.head_id.is_some(), "the head is active after training");
+        active.id
+    };
+    let mut a = app(&fx, false);
+    a.update(Action::EmbedMissing);
+    a.settle(Duration::from_secs(120));
+    let cat = Catalog::open(&fx.db).unwrap();
+    assert_eq!(cat.active_model().unwrap().unwrap().id, head_model, "`e` must not swap the ranking model");
+}

@@ -35,6 +35,11 @@ impl Pooling {
             Pooling::Max => "max",
         }
     }
+
+    /// The pooling a registered model was made with.
+    pub fn of_model(model: &crate::catalog::ModelRecord) -> Self {
+        model.spec.pooling.parse().unwrap_or_default()
+    }
 }
 
 impl std::str::FromStr for Pooling {
@@ -59,6 +64,8 @@ pub struct EmbedReport {
     pub failed: Vec<(i64, PathBuf, String)>,
     /// Wall time in seconds.
     pub seconds: f64,
+    /// Peak resident memory of the process so far, in MiB (Linux only).
+    pub peak_memory_mib: Option<f64>,
 }
 
 /// A loaded network plus everything needed to reproduce its vectors.
@@ -172,8 +179,8 @@ impl Embedder {
                                 if hash != p.image_hash {
                                     return Err("photo changed since import; run `lookbook import` again".into());
                                 }
-                                let img = super::decode(&bytes)?;
-                                Ok((hash, pre.apply(&img)))
+                                let input = super::decode_with(&bytes, |img| pre.apply(&img))?;
+                                Ok((hash, input))
                             });
                             (p.id, path, r)
                         })
@@ -206,6 +213,7 @@ impl Embedder {
         result?;
         catalog.set_active_model(model.id)?;
         report.seconds = start.elapsed().as_secs_f64();
+        report.peak_memory_mib = crate::bench::peak_rss_mib();
         Ok((model, report))
     }
 }

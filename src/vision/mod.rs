@@ -59,6 +59,13 @@ impl Drop for Reserved {
 /// Decodes untrusted image bytes into RGB, compositing transparency onto white (product photos
 /// are shot on white). Truncated JPEGs, unknown formats and decompression bombs are errors.
 pub fn decode(bytes: &[u8]) -> Result<RgbImage, String> {
+    decode_with(bytes, |img| img)
+}
+
+/// Decodes as [`decode`] does and hands the image to `use_it`, holding the photo's share of the
+/// pixel budget until `use_it` returns: the decoded pixels count until they are dropped, not
+/// only while they are being decoded.
+pub fn decode_with<T>(bytes: &[u8], use_it: impl FnOnce(RgbImage) -> T) -> Result<T, String> {
     if bytes.starts_with(&[0xFF, 0xD8]) {
         // Decoders pad a cut-off JPEG with grey and call it success; the end marker says otherwise.
         let tail = &bytes[bytes.len().saturating_sub(4096)..];
@@ -92,7 +99,7 @@ pub fn decode(bytes: &[u8]) -> Result<RgbImage, String> {
         return Err("image has no pixels".into());
     }
     if !img.color().has_alpha() {
-        return Ok(img.into_rgb8());
+        return Ok(use_it(img.into_rgb8()));
     }
     let rgba = img.into_rgba8();
     let mut out = RgbImage::new(rgba.width(), rgba.height());
@@ -102,7 +109,8 @@ pub fn decode(bytes: &[u8]) -> Result<RgbImage, String> {
             o[c] = ((p[c] as u32 * a + 255 * (255 - a) + 127) / 255) as u8;
         }
     }
-    Ok(out)
+    drop(rgba);
+    Ok(use_it(out))
 }
 
 /// Reads (regular files of at most 64 MB only) and decodes an image file, naming the file in

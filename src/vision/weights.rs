@@ -113,6 +113,11 @@ impl WeightFile {
             let t = Tensor::from_raw_buffer(view.data(), dtype, view.shape(), &Device::Cpu)
                 .and_then(|t| t.to_dtype(DType::F32))
                 .map_err(|e| bad(format!("tensor {name}: {e}")))?;
+            // A NaN or infinity poisons every vector it touches and turns rankings empty.
+            let values = t.flatten_all().and_then(|f| f.to_vec1::<f32>()).map_err(|e| bad(format!("tensor {name}: {e}")))?;
+            if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+                return Err(bad(format!("tensor {name} holds {} at index {i}; the file is damaged", values[i])));
+            }
             tensors.insert(name, t);
         }
         Ok(WeightFile { path: path.to_path_buf(), tensors, metadata: meta.metadata().clone().unwrap_or_default() })

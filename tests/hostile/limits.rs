@@ -64,3 +64,27 @@ fn a_decompression_bomb_under_the_side_limit_is_refused_from_its_header() {
     let e = quick(&fx, &["similar", "--image", p.to_str().unwrap()]);
     assert!(e.contains("bomb.png") && e.contains("megapixel"), "{e}");
 }
+
+/// Eight photos just under the pixel limit, embedded with eight decoding threads: the pixel
+/// budget keeps at most two such decodes in flight, so memory stays far below eight at once.
+#[test]
+fn big_photos_do_not_multiply_memory_by_the_thread_count() {
+    let fx = Fixture::mini();
+    let side = 7_000u32; // 49 megapixels: under the limit, ~150 MB each once decoded to RGB
+    let mut csv = String::from("id,articleType\n");
+    for i in 0..8 {
+        bomb(&fx.images().join(format!("{}.png", 800_000 + i)), side);
+        csv.push_str(&format!("{},Shoes,{}.png\n", 800_000 + i, 800_000 + i));
+    }
+    let csv = csv.replace("id,articleType\n", "id,articleType,image\n");
+    std::fs::write(fx.path("big.csv"), csv).unwrap();
+    fx.cmd(&["import", "--images", "images", "--metadata", "big.csv"]).env("RAYON_NUM_THREADS", "8").assert().success();
+    let out = fx.cmd(&["embed", "--batch", "8", "--json"]).env("RAYON_NUM_THREADS", "8").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = crate::common::json(&out.stdout);
+    assert_eq!(report["embedded"], 8);
+    let peak = report["peak_memory_mib"].as_f64().unwrap();
+    // Eight decodes at once would need over 1.5 GB; two at a time stay well under 1 GB.
+    assert!(peak < 1000.0, "peak {peak:.0} MiB");
+    eprintln!("embed of eight 49-megapixel photos with 8 threads: peak {peak:.0} MiB");
+}

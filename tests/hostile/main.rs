@@ -11,3 +11,4 @@ mod escapes;
 mod foreign_db;
 mod limits;
 mod pipes;
+mod messages;

@@ -1,0 +1,66 @@
+//! The catalogue's active model, end to end: embedding a catalogue without losing a trained
+//! head, and turning a photo file into a query vector in the space the rankings use. Both front
+//! ends (the commands and the app) call these; neither resolves models itself.
+
+use std::path::Path;
+
+use crate::catalog::Catalog;
+use crate::train::{self, Head};
+use crate::vision::{EmbedReport, Embedder, Pooling, weights};
+use crate::{Error, Progress, Result};
+
+/// Images per forward pass when nobody says otherwise.
+pub const DEFAULT_BATCH: usize = 16;
+
+/// Embeds every product that lacks a fresh vector with `embedder`'s backbone. If a head on that
+/// backbone was the active model, its vectors are brought up to date and it stays active, so
+/// embedding new products never silently swaps the ranking model.
+pub fn embed_catalog(cat: &mut Catalog, embedder: &Embedder, batch: usize, progress: &dyn Progress) -> Result<EmbedReport> {
+    let previous = cat.active_model()?;
+    let (backbone, report) = embedder.embed_catalog(cat, batch, progress)?;
+    if let Some(prev) = previous
+        && let Some(head_id) = prev.spec.head_id
+        && cat.head(head_id)?.backbone_model_id == backbone.id
+    {
+        train::project_missing(cat, &prev)?;
+        cat.set_active_model(prev.id)?;
+    }
+    Ok(report)
+}
+
+/// Finds the weights (see [`weights::locate`]) and embeds the catalogue with them, as
+/// [`embed_catalog`] does.
+pub fn embed_with_located_weights(cat: &mut Catalog, weights_arg: Option<&Path>, progress: &dyn Progress) -> Result<EmbedReport> {
+    let path = weights::locate(weights_arg, &cat.dir())?;
+    let embedder = Embedder::load(&path, Pooling::Avg)?;
+    embed_catalog(cat, &embedder, DEFAULT_BATCH, progress)
+}
+
+/// The vector of a photo file in the active model's space (backbone, then the head if one is
+/// active), with weights found as [`weights::locate`] does; they must be the ones the
+/// catalogue was embedded with.
+pub fn photo_vector(cat: &Catalog, photo: &Path, weights_arg: Option<&Path>) -> Result<Vec<f32>> {
+    let active = cat.active_model()?.ok_or_else(|| Error::NoEmbeddings { model: None })?;
+    let (backbone, head) = match active.spec.head_id {
+        Some(h) => {
+            let stored = cat.head(h)?;
+            (cat.model(stored.backbone_model_id)?, Some(Head::from_stored(&stored)))
+        }
+        None => (active.clone(), None),
+    };
+    let path = weights::locate(weights_arg, &cat.dir())?;
+    let embedder = Embedder::load(&path, Pooling::of_model(&backbone))?;
+    if embedder.spec.key() != backbone.spec.key() {
+        return Err(Error::Invalid(format!(
+            "{}: not the model this catalogue was embedded with ({}, sha256 {}); pass the same --weights or run `lookbook embed` again",
+            path.display(),
+            backbone.spec.name,
+            &backbone.spec.weights_sha256[..12.min(backbone.spec.weights_sha256.len())]
+        )));
+    }
+    let v = embedder.embed_file(photo)?;
+    Ok(match head {
+        Some(h) => h.project(&v),
+        None => v,
+    })
+}
