@@ -11,7 +11,9 @@ use crate::recommend::normalize;
 pub fn synthetic_matrix(n: usize, dim: usize, seed: u64) -> EmbeddingMatrix {
     let mut rng = Rng::new(seed);
     let clusters = n / 200 + 1;
-    let centres: Vec<Vec<f32>> = (0..clusters).map(|_| (0..dim).map(|_| rng.unit() - 0.5).collect()).collect();
+    let centres: Vec<Vec<f32>> = (0..clusters)
+        .map(|_| (0..dim).map(|_| rng.unit() - 0.5).collect())
+        .collect();
     let mut data = Vec::with_capacity(n * dim);
     for i in 0..n {
         let c = &centres[i % clusters];
@@ -19,12 +21,26 @@ pub fn synthetic_matrix(n: usize, dim: usize, seed: u64) -> EmbeddingMatrix {
         normalize(&mut v);
         data.extend(v);
     }
-    EmbeddingMatrix { model_id: 0, dim, ids: (1..=n as i64).collect(), data }
+    EmbeddingMatrix {
+        model_id: 0,
+        dim,
+        ids: (1..=n as i64).collect(),
+        data,
+    }
 }
 
 /// Products to go with [`synthetic_matrix`] (ids 1..=n, a handful of types and colours).
 pub fn synthetic_products(n: usize) -> Vec<Product> {
-    let types = ["Tshirts", "Shirts", "Casual Shoes", "Watches", "Handbags", "Jeans", "Heels", "Sunglasses"];
+    let types = [
+        "Tshirts",
+        "Shirts",
+        "Casual Shoes",
+        "Watches",
+        "Handbags",
+        "Jeans",
+        "Heels",
+        "Sunglasses",
+    ];
     let colours = ["Black", "White", "Blue", "Red", "Grey", "Brown"];
     (1..=n as i64)
         .map(|id| Product {
@@ -47,7 +63,13 @@ pub fn synthetic_products(n: usize) -> Vec<Product> {
 /// `likes` likes spread over the catalogue, one minute apart.
 pub fn synthetic_feedback(n: usize, likes: usize, seed: u64) -> Vec<Feedback> {
     let mut rng = Rng::new(seed);
-    (0..likes).map(|i| Feedback { product_id: 1 + rng.below(n) as i64, weight: 1.0, at: i as i64 * 60_000 }).collect()
+    (0..likes)
+        .map(|i| Feedback {
+            product_id: 1 + rng.below(n) as i64,
+            weight: 1.0,
+            at: i as i64 * 60_000,
+        })
+        .collect()
 }
 
 /// Latency summary in milliseconds.
@@ -75,7 +97,12 @@ pub fn time<F: FnMut()>(runs: usize, mut f: F) -> Timing {
         .collect();
     ms.sort_by(|a, b| a.total_cmp(b));
     let pick = |q: f64| ms[((ms.len() - 1) as f64 * q).round() as usize];
-    Timing { runs: ms.len(), p50_ms: pick(0.5), p95_ms: pick(0.95), min_ms: ms[0] }
+    Timing {
+        runs: ms.len(),
+        p50_ms: pick(0.5),
+        p95_ms: pick(0.95),
+        min_ms: ms[0],
+    }
 }
 
 /// Peak resident memory of this process in MiB (Linux; `None` elsewhere).
@@ -106,7 +133,11 @@ pub fn write_synthetic_catalog(path: &std::path::Path, n: usize, dim: usize, see
             let u = ProductUpsert {
                 id: p.id,
                 name: p.name.clone(),
-                category: [p.master_category.clone(), p.sub_category.clone(), p.article_type.clone()],
+                category: [
+                    p.master_category.clone(),
+                    p.sub_category.clone(),
+                    p.article_type.clone(),
+                ],
                 gender: p.gender.clone(),
                 colour: p.colour.clone(),
                 season: p.season.clone(),
@@ -132,7 +163,10 @@ pub fn write_synthetic_catalog(path: &std::path::Path, n: usize, dim: usize, see
     let model = cat.register_model(&spec)?;
     let m = synthetic_matrix(n, dim, seed);
     for chunk in (0..n).collect::<Vec<_>>().chunks(5000) {
-        let rows: Vec<(i64, String, Vec<f32>)> = chunk.iter().map(|&i| (m.ids[i], "synthetic".to_string(), m.row(i).to_vec())).collect();
+        let rows: Vec<(i64, String, Vec<f32>)> = chunk
+            .iter()
+            .map(|&i| (m.ids[i], "synthetic".to_string(), m.row(i).to_vec()))
+            .collect();
         cat.put_embeddings(model.id, &rows)?;
     }
     cat.set_active_model(model.id)?;

@@ -15,7 +15,12 @@ pub const DEFAULT_BATCH: usize = 16;
 /// Embeds every product that lacks a fresh vector with `embedder`'s backbone. If a head on that
 /// backbone was the active model, its vectors are brought up to date and it stays active, so
 /// embedding new products never silently swaps the ranking model.
-pub fn embed_catalog(cat: &mut Catalog, embedder: &Embedder, batch: usize, progress: &dyn Progress) -> Result<EmbedReport> {
+pub fn embed_catalog(
+    cat: &mut Catalog,
+    embedder: &Embedder,
+    batch: usize,
+    progress: &dyn Progress,
+) -> Result<EmbedReport> {
     let previous = cat.active_model()?;
     let (backbone, report) = embedder.embed_catalog(cat, batch, progress)?;
     if let Some(prev) = previous
@@ -30,7 +35,11 @@ pub fn embed_catalog(cat: &mut Catalog, embedder: &Embedder, batch: usize, progr
 
 /// Finds the weights (see [`weights::locate`]) and embeds the catalogue with them, as
 /// [`embed_catalog`] does.
-pub fn embed_with_located_weights(cat: &mut Catalog, weights_arg: Option<&Path>, progress: &dyn Progress) -> Result<EmbedReport> {
+pub fn embed_with_located_weights(
+    cat: &mut Catalog,
+    weights_arg: Option<&Path>,
+    progress: &dyn Progress,
+) -> Result<EmbedReport> {
     let path = weights::locate(weights_arg, &cat.dir())?;
     let embedder = Embedder::load(&path, Pooling::Avg)?;
     embed_catalog(cat, &embedder, DEFAULT_BATCH, progress)

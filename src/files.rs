@@ -18,8 +18,15 @@ pub const MAX_WEIGHTS_BYTES: u64 = 2 << 30;
 pub fn check_regular(path: &Path, max: u64, what: &str) -> Result<u64> {
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     if !meta.is_file() {
-        let kind = if meta.is_dir() { "a folder" } else { "not a regular file (a device, FIFO or socket)" };
-        return Err(Error::Invalid(format!("{}: {kind}; give a {what} file", path.display())));
+        let kind = if meta.is_dir() {
+            "a folder"
+        } else {
+            "not a regular file (a device, FIFO or socket)"
+        };
+        return Err(Error::Invalid(format!(
+            "{}: {kind}; give a {what} file",
+            path.display()
+        )));
     }
     if meta.len() > max {
         return Err(Error::Invalid(format!(
@@ -37,9 +44,15 @@ pub fn read_capped(path: &Path, max: u64, what: &str) -> Result<Vec<u8>> {
     let len = check_regular(path, max, what)?;
     let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut bytes = Vec::with_capacity(len as usize);
-    f.take(max + 1).read_to_end(&mut bytes).map_err(|e| Error::io(path, e))?;
+    f.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(path, e))?;
     if bytes.len() as u64 > max {
-        return Err(Error::Invalid(format!("{}: grew past the {} MB limit for a {what} file while being read", path.display(), max >> 20)));
+        return Err(Error::Invalid(format!(
+            "{}: grew past the {} MB limit for a {what} file while being read",
+            path.display(),
+            max >> 20
+        )));
     }
     Ok(bytes)
 }
@@ -50,13 +63,25 @@ mod tests {
 
     #[test]
     fn refuses_devices_folders_and_big_files() {
-        let e = read_capped(Path::new("/dev/zero"), 10, "photo").unwrap_err().to_string();
+        let e = read_capped(Path::new("/dev/zero"), 10, "photo")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("/dev/zero") && e.contains("not a regular file"), "{e}");
         let dir = tempfile::tempdir().unwrap();
-        assert!(read_capped(dir.path(), 10, "photo").unwrap_err().to_string().contains("a folder"));
+        assert!(
+            read_capped(dir.path(), 10, "photo")
+                .unwrap_err()
+                .to_string()
+                .contains("a folder")
+        );
         let big = dir.path().join("big");
         std::fs::File::create(&big).unwrap().set_len(11).unwrap();
-        assert!(read_capped(&big, 10, "photo").unwrap_err().to_string().contains("over the"));
+        assert!(
+            read_capped(&big, 10, "photo")
+                .unwrap_err()
+                .to_string()
+                .contains("over the")
+        );
         assert_eq!(read_capped(&big, 11, "photo").unwrap().len(), 11);
     }
 }

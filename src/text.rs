@@ -61,7 +61,11 @@ pub fn truncate(s: &str, max: usize) -> String {
 /// At most `max_chars` characters of `s`, with "…" when shortened: for
 /// echoing untrusted input (a 10 KB user name) in a one-line message.
 pub fn clip(s: &str, max_chars: usize) -> Cow<'_, str> {
-    if s.chars().count() <= max_chars { Cow::Borrowed(s) } else { Cow::Owned(truncate(s, max_chars)) }
+    if s.chars().count() <= max_chars {
+        Cow::Borrowed(s)
+    } else {
+        Cow::Owned(truncate(s, max_chars))
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! eval (retrieval and personal) and train through the real binary.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::{Fixture, json};
@@ -10,9 +12,20 @@ fn eval_reports_every_method_and_draws_a_plot() {
     let fx = Fixture::mini();
     fx.ready();
     let plot = fx.path("p.svg");
-    let out = fx.cmd(&["eval", "-k", "5", "--json", "--plot", plot.to_str().unwrap()]).assert().success().get_output().stdout.clone();
+    let out = fx
+        .cmd(&["eval", "-k", "5", "--json", "--plot", plot.to_str().unwrap()])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     let v = json(&out);
-    let methods: Vec<&str> = v["methods"].as_array().unwrap().iter().map(|m| m["method"].as_str().unwrap()).collect();
+    let methods: Vec<&str> = v["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["method"].as_str().unwrap())
+        .collect();
     assert_eq!(methods, vec!["model", "colour-histogram", "raw-pixels"]);
     for m in v["methods"].as_array().unwrap() {
         for k in ["precision", "recall", "map", "ndcg", "hit_rate", "coverage"] {
@@ -34,7 +47,15 @@ fn eval_with_query_file_and_level() {
     let q = fx.path("q.txt");
     std::fs::write(&q, format!("# two queries\n{}\n{}\n", ids[0], ids[7])).unwrap();
     let out = fx
-        .cmd(&["eval", "--queries", q.to_str().unwrap(), "--level", "masterCategory", "--no-baselines", "--json"])
+        .cmd(&[
+            "eval",
+            "--queries",
+            q.to_str().unwrap(),
+            "--level",
+            "masterCategory",
+            "--no-baselines",
+            "--json",
+        ])
         .assert()
         .success()
         .get_output()
@@ -49,9 +70,20 @@ fn eval_with_query_file_and_level() {
 fn personal_eval_compares_against_baselines() {
     let fx = Fixture::mini();
     fx.ready();
-    let out = fx.cmd(&["eval", "--personal", "--users", "30", "-k", "5", "--json"]).assert().success().get_output().stdout.clone();
+    let out = fx
+        .cmd(&["eval", "--personal", "--users", "30", "-k", "5", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     let v = json(&out);
-    let names: Vec<&str> = v["methods"].as_array().unwrap().iter().map(|m| m["method"].as_str().unwrap()).collect();
+    let names: Vec<&str> = v["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["method"].as_str().unwrap())
+        .collect();
     assert_eq!(names, vec!["feed", "feed+mmr0.3", "last-like", "popularity"]);
 }
 
@@ -59,23 +91,62 @@ fn personal_eval_compares_against_baselines() {
 fn personal_eval_sweeps_the_mmr_levels_it_is_given() {
     let fx = Fixture::mini();
     fx.ready();
-    let out = fx.cmd(&["eval", "--personal", "--users", "20", "-k", "5", "--mmr", "0.1,0.5", "--json"]).assert().success().get_output().stdout.clone();
+    let out = fx
+        .cmd(&[
+            "eval",
+            "--personal",
+            "--users",
+            "20",
+            "-k",
+            "5",
+            "--mmr",
+            "0.1,0.5",
+            "--json",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     let v = json(&out);
-    let names: Vec<&str> = v["methods"].as_array().unwrap().iter().map(|m| m["method"].as_str().unwrap()).collect();
-    assert_eq!(names, vec!["feed", "feed+mmr0.1", "feed+mmr0.5", "last-like", "popularity"]);
-    fx.cmd(&["eval", "--personal", "--mmr", "2"]).assert().failure().stderr(predicate::str::contains("between 0 and 1"));
+    let names: Vec<&str> = v["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["method"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        vec!["feed", "feed+mmr0.1", "feed+mmr0.5", "last-like", "popularity"]
+    );
+    fx.cmd(&["eval", "--personal", "--mmr", "2"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("between 0 and 1"));
 }
 
 #[test]
 fn train_learns_a_head_and_keeps_provenance() {
     let fx = Fixture::mini();
     fx.ready();
-    let out = fx.cmd(&["train", "--epochs", "5", "--dim", "32", "--force", "--json"]).assert().success().get_output().stdout.clone();
+    let out = fx
+        .cmd(&["train", "--epochs", "5", "--dim", "32", "--force", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     let v = json(&out);
     assert_eq!(v["activated"], true);
     let losses = v["report"]["losses"].as_array().unwrap();
     assert!(!losses.is_empty());
-    let out = fx.cmd(&["model", "info", "--json"]).assert().success().get_output().stdout.clone();
+    let out = fx
+        .cmd(&["model", "info", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     let info = json(&out);
     assert_eq!(info["active_model"]["dim"], 32);
     assert_eq!(info["active_model"]["head"]["out"], 32);
@@ -83,7 +154,18 @@ fn train_learns_a_head_and_keeps_provenance() {
     // similar and eval work in the projected space, and eval shows the backbone too.
     let id = fx.ids()[0].to_string();
     fx.cmd(&["similar", &id, "--json"]).assert().success();
-    let out = fx.cmd(&["eval", "--no-baselines", "--json"]).assert().success().get_output().stdout.clone();
-    let names: Vec<String> = json(&out)["methods"].as_array().unwrap().iter().map(|m| m["method"].as_str().unwrap().to_string()).collect();
+    let out = fx
+        .cmd(&["eval", "--no-baselines", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let names: Vec<String> = json(&out)["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["method"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(names, vec!["model", "backbone"]);
 }

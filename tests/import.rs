@@ -1,12 +1,21 @@
 //! `lookbook import` on a real mini catalogue plus deliberately broken inputs.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::{Fixture, json};
 use predicates::prelude::*;
 
 fn import(fx: &Fixture, csv: &std::path::Path) -> assert_cmd::assert::Assert {
-    fx.cmd(&["import", "--images", fx.images().to_str().unwrap(), "--metadata", csv.to_str().unwrap()]).assert()
+    fx.cmd(&[
+        "import",
+        "--images",
+        fx.images().to_str().unwrap(),
+        "--metadata",
+        csv.to_str().unwrap(),
+    ])
+    .assert()
 }
 
 fn count(fx: &Fixture) -> i64 {
@@ -17,8 +26,12 @@ fn count(fx: &Fixture) -> i64 {
 #[test]
 fn clean_import_then_reimport_changes_nothing() {
     let fx = Fixture::mini();
-    import(&fx, &fx.csv()).success().stdout(predicate::str::contains("48 new, 0 updated, 0 unchanged, 0 skipped"));
-    import(&fx, &fx.csv()).success().stdout(predicate::str::contains("0 new, 0 updated, 48 unchanged"));
+    import(&fx, &fx.csv())
+        .success()
+        .stdout(predicate::str::contains("48 new, 0 updated, 0 unchanged, 0 skipped"));
+    import(&fx, &fx.csv())
+        .success()
+        .stdout(predicate::str::contains("0 new, 0 updated, 48 unchanged"));
     assert_eq!(count(&fx), 48);
 }
 
@@ -32,14 +45,20 @@ fn changed_row_and_changed_photo_update_that_product() {
     lines[1] = lines[1].replacen(",Men,", ",Women,", 1);
     std::fs::write(fx.csv(), lines.join("\n") + "\n").unwrap();
     // swap two photos: both products change
-    let (a, b) = (fx.images().join(format!("{}.jpg", ids[2])), fx.images().join(format!("{}.jpg", ids[3])));
+    let (a, b) = (
+        fx.images().join(format!("{}.jpg", ids[2])),
+        fx.images().join(format!("{}.jpg", ids[3])),
+    );
     let tmp = fx.path("swap.jpg");
     std::fs::rename(&a, &tmp).unwrap();
     std::fs::rename(&b, &a).unwrap();
     std::fs::rename(&tmp, &b).unwrap();
     let out = import(&fx, &fx.csv()).success().get_output().stdout.clone();
     let s = String::from_utf8_lossy(&out);
-    assert!(s.contains("0 new") && s.contains("updated") && !s.contains("0 updated"), "{s}");
+    assert!(
+        s.contains("0 new") && s.contains("updated") && !s.contains("0 updated"),
+        "{s}"
+    );
 }
 
 #[test]
@@ -47,7 +66,12 @@ fn bad_rows_and_bad_images_are_skipped_and_named() {
     let fx = Fixture::mini();
     let ids = fx.ids();
     let header = "id,gender,masterCategory,subCategory,articleType,baseColour,season,year,usage,productDisplayName";
-    let good = std::fs::read_to_string(fx.csv()).unwrap().lines().nth(1).unwrap().to_string();
+    let good = std::fs::read_to_string(fx.csv())
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .to_string();
     // A truncated JPEG and a text file named .jpg.
     let real = std::fs::read(fx.images().join(format!("{}.jpg", ids[0]))).unwrap();
     std::fs::write(fx.images().join("900001.jpg"), &real[..real.len() / 2]).unwrap();
@@ -88,7 +112,11 @@ fn bad_rows_and_bad_images_are_skipped_and_named() {
 fn image_paths_cannot_escape_the_images_folder() {
     let fx = Fixture::mini();
     let ids = fx.ids();
-    std::fs::write(fx.path("secret.jpg"), std::fs::read(fx.images().join(format!("{}.jpg", ids[0]))).unwrap()).unwrap();
+    std::fs::write(
+        fx.path("secret.jpg"),
+        std::fs::read(fx.images().join(format!("{}.jpg", ids[0]))).unwrap(),
+    )
+    .unwrap();
     let csv = format!(
         "id,articleType,productDisplayName,image\n\
          1,Tshirts,Escape,../secret.jpg\n\
@@ -100,8 +128,14 @@ fn image_paths_cannot_escape_the_images_folder() {
     std::fs::write(&f, csv).unwrap();
     let out = import(&fx, &f).code(3).get_output().clone();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("escape.csv:2 (id 1): image path \"../secret.jpg\" leaves the images folder"), "{err}");
-    assert!(err.contains("escape.csv:3 (id 2): image path \"/etc/passwd\" is absolute"), "{err}");
+    assert!(
+        err.contains("escape.csv:2 (id 1): image path \"../secret.jpg\" leaves the images folder"),
+        "{err}"
+    );
+    assert!(
+        err.contains("escape.csv:3 (id 2): image path \"/etc/passwd\" is absolute"),
+        "{err}"
+    );
     assert_eq!(count(&fx), 1);
 }
 
@@ -111,8 +145,12 @@ fn unusable_metadata_fails_and_leaves_the_database_as_it_was() {
     import(&fx, &fx.csv()).success();
     let f = fx.path("noid.csv");
     std::fs::write(&f, "name,colour\nx,Red\n").unwrap();
-    import(&fx, &f).failure().stderr(predicate::str::contains("noid.csv: no `id` column"));
-    import(&fx, &fx.path("missing.csv")).failure().stderr(predicate::str::contains("missing.csv"));
+    import(&fx, &f)
+        .failure()
+        .stderr(predicate::str::contains("noid.csv: no `id` column"));
+    import(&fx, &fx.path("missing.csv"))
+        .failure()
+        .stderr(predicate::str::contains("missing.csv"));
     assert_eq!(count(&fx), 48);
 }
 
@@ -122,7 +160,14 @@ fn json_report_lists_skips() {
     let f = fx.path("one.csv");
     std::fs::write(&f, "id,articleType\n424242,Tshirts\n").unwrap();
     let out = fx
-        .cmd(&["import", "--images", fx.images().to_str().unwrap(), "--metadata", f.to_str().unwrap(), "--json"])
+        .cmd(&[
+            "import",
+            "--images",
+            fx.images().to_str().unwrap(),
+            "--metadata",
+            f.to_str().unwrap(),
+            "--json",
+        ])
         .assert()
         .code(3)
         .get_output()

@@ -1,12 +1,19 @@
 //! Users, likes and the personal feed through the real binary.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::{Fixture, json};
 use predicates::prelude::*;
 
 fn ids_of(v: &serde_json::Value) -> Vec<i64> {
-    v["results"].as_array().unwrap().iter().map(|r| r["id"].as_i64().unwrap()).collect()
+    v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect()
 }
 
 #[test]
@@ -15,16 +22,31 @@ fn users_are_added_listed_and_removed_with_their_likes() {
     fx.ready();
     let id = fx.ids()[0].to_string();
     fx.cmd(&["users", "add", "ana"]).assert().success();
-    fx.cmd(&["users", "add", "ana"]).assert().failure().stderr(predicate::str::contains("already exists"));
+    fx.cmd(&["users", "add", "ana"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("already exists"));
     fx.cmd(&["like", "--user", "ana", &id]).assert().success();
     fx.cmd(&["like", "--user", "ana", &id]).assert().success();
-    let out = fx.cmd(&["users", "--json"]).assert().success().get_output().stdout.clone();
+    let out = fx
+        .cmd(&["users", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     assert_eq!(json(&out)[0]["likes"], 1, "liking twice is harmless");
-    fx.cmd(&["users", "remove", "ana"]).assert().success().stdout(predicate::str::contains("1 likes"));
+    fx.cmd(&["users", "remove", "ana"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("1 likes"));
     let c = rusqlite::Connection::open(fx.db()).unwrap();
     let n: i64 = c.query_row("SELECT COUNT(*) FROM feedback", [], |r| r.get(0)).unwrap();
     assert_eq!(n, 0);
-    fx.cmd(&["likes", "--user", "ana"]).assert().failure().stderr(predicate::str::contains("user \"ana\" does not exist"));
+    fx.cmd(&["likes", "--user", "ana"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("user \"ana\" does not exist"));
 }
 
 #[test]
@@ -32,8 +54,17 @@ fn unknown_products_are_refused_and_nothing_is_written() {
     let fx = Fixture::mini();
     fx.ready();
     let id = fx.ids()[0].to_string();
-    fx.cmd(&["like", "--user", "bo", &id, "123456789"]).assert().failure().stderr(predicate::str::contains("product 123456789"));
-    let out = fx.cmd(&["likes", "--user", "bo", "--json"]).assert().success().get_output().stdout.clone();
+    fx.cmd(&["like", "--user", "bo", &id, "123456789"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("product 123456789"));
+    let out = fx
+        .cmd(&["likes", "--user", "bo", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     assert_eq!(json(&out)["feedback"].as_array().unwrap().len(), 0);
 }
 
@@ -47,8 +78,16 @@ fn feed_excludes_feedback_explains_and_moves_toward_likes() {
     let mut args = vec!["like", "--user", "cy"];
     args.extend(shoes.iter().map(|s| s.as_str()));
     fx.cmd(&args).assert().success();
-    fx.cmd(&["dislike", "--user", "cy", &ids[0].to_string()]).assert().success();
-    let out = fx.cmd(&["recommend", "--user", "cy", "-k", "10", "--json"]).assert().success().get_output().stdout.clone();
+    fx.cmd(&["dislike", "--user", "cy", &ids[0].to_string()])
+        .assert()
+        .success();
+    let out = fx
+        .cmd(&["recommend", "--user", "cy", "-k", "10", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     let v = json(&out);
     let got = ids_of(&v);
     assert_eq!(got.len(), 10);
@@ -56,8 +95,16 @@ fn feed_excludes_feedback_explains_and_moves_toward_likes() {
         assert!(!got.contains(s), "feedback item {s} came back");
     }
     assert_eq!(v["results"][0]["reason"]["kind"], "you_liked");
-    assert!(v["results"][0]["because"].as_str().unwrap().starts_with("because you liked"));
-    fx.cmd(&["unlike", "--user", "cy", &ids[6].to_string()]).assert().success().stdout(predicate::str::contains("forgot 1"));
+    assert!(
+        v["results"][0]["because"]
+            .as_str()
+            .unwrap()
+            .starts_with("because you liked")
+    );
+    fx.cmd(&["unlike", "--user", "cy", &ids[6].to_string()])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("forgot 1"));
 }
 
 #[test]
@@ -65,10 +112,37 @@ fn alpha_one_equals_look_alikes() {
     let fx = Fixture::mini();
     fx.ready();
     let ids = fx.ids();
-    fx.cmd(&["like", "--user", "dee", &ids[20].to_string()]).assert().success();
+    fx.cmd(&["like", "--user", "dee", &ids[20].to_string()])
+        .assert()
+        .success();
     let item = ids[30].to_string();
-    let a = fx.cmd(&["recommend", "--user", "dee", "--item", &item, "--alpha", "1", "--diversity", "0", "-k", "8", "--json"]).assert().success().get_output().stdout.clone();
-    let s = fx.cmd(&["similar", &item, "-k", "9", "--json"]).assert().success().get_output().stdout.clone();
+    let a = fx
+        .cmd(&[
+            "recommend",
+            "--user",
+            "dee",
+            "--item",
+            &item,
+            "--alpha",
+            "1",
+            "--diversity",
+            "0",
+            "-k",
+            "8",
+            "--json",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let s = fx
+        .cmd(&["similar", &item, "-k", "9", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     let liked = ids[20];
     let sim: Vec<i64> = ids_of(&json(&s)).into_iter().filter(|i| *i != liked).take(8).collect();
     assert_eq!(ids_of(&json(&a)), sim);
@@ -79,11 +153,21 @@ fn cold_start_gives_a_full_varied_feed() {
     let fx = Fixture::mini();
     fx.ready();
     fx.cmd(&["users", "add", "new"]).assert().success();
-    let out = fx.cmd(&["recommend", "--user", "new", "-k", "8", "--json"]).assert().success().get_output().stdout.clone();
+    let out = fx
+        .cmd(&["recommend", "--user", "new", "-k", "8", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     let v = json(&out);
     assert_eq!(v["cold_start"], true);
-    let types: std::collections::HashSet<String> =
-        v["results"].as_array().unwrap().iter().map(|r| r["articleType"].as_str().unwrap().to_string()).collect();
+    let types: std::collections::HashSet<String> = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["articleType"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(v["results"].as_array().unwrap().len(), 8);
     assert!(types.len() >= 6, "starter feed should span categories: {types:?}");
 }
@@ -93,7 +177,15 @@ fn bad_settings_are_refused() {
     let fx = Fixture::mini();
     fx.ready();
     fx.cmd(&["users", "add", "e"]).assert().success();
-    fx.cmd(&["recommend", "--user", "e", "--alpha", "1.5"]).assert().failure().stderr(predicate::str::contains("--alpha"));
-    fx.cmd(&["recommend", "--user", "e", "--diversity", "-1"]).assert().failure();
-    fx.cmd(&["recommend", "--user", "nobody"]).assert().failure().stderr(predicate::str::contains("nobody"));
+    fx.cmd(&["recommend", "--user", "e", "--alpha", "1.5"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("--alpha"));
+    fx.cmd(&["recommend", "--user", "e", "--diversity", "-1"])
+        .assert()
+        .failure();
+    fx.cmd(&["recommend", "--user", "nobody"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("nobody"));
 }

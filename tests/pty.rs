@@ -1,6 +1,8 @@
 //! The real binary in a pseudo-terminal: it draws, takes keys, quits, and leaves the terminal as
 //! it found it (alternate screen left, cursor shown, mouse reporting off).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use expectrl::{Eof, Expect, Session};
@@ -10,7 +12,9 @@ fn run_keys(keys: &[&str]) -> String {
     let fx = common::Fixture::mini();
     fx.ready();
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_lookbook"));
-    cmd.arg("--db").arg(fx.db()).args(["--images", "halfblocks", "--user", "pty"]);
+    cmd.arg("--db")
+        .arg(fx.db())
+        .args(["--images", "halfblocks", "--user", "pty"]);
     cmd.env("TERM", "xterm-256color").env("LOOKBOOK_WEIGHTS", fx.weights());
     let mut s = Session::spawn(cmd).expect("spawn in a pty");
     s.set_expect_timeout(Some(Duration::from_secs(60)));

@@ -1,5 +1,7 @@
 //! The candle ResNet50 on weights the tests make: names, shapes, errors, batching, normalisation.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::collections::HashMap;
@@ -19,12 +21,21 @@ fn rewrite_without(src: &std::path::Path, dst: &std::path::Path, drop: &str, res
             _ => view.shape().to_vec(),
         };
         let n: usize = shape.iter().product();
-        let data = if shape == view.shape() { view.data().to_vec() } else { vec![0u8; n * 4] };
+        let data = if shape == view.shape() {
+            view.data().to_vec()
+        } else {
+            vec![0u8; n * 4]
+        };
         owned.push((name, shape, data));
     }
     let views: Vec<(String, safetensors::tensor::TensorView)> = owned
         .iter()
-        .map(|(n, s, d)| (n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), d).unwrap()))
+        .map(|(n, s, d)| {
+            (
+                n.clone(),
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), d).unwrap(),
+            )
+        })
         .collect();
     safetensors::serialize_to_file(views, None, dst).unwrap();
 }
@@ -37,14 +48,31 @@ fn missing_or_misshapen_tensors_are_named() {
     let missing = dir.path().join("missing.safetensors");
     rewrite_without(&good, &missing, "layer3.2.bn2.running_var", None);
     let err = ResNet50::load(&missing).err().unwrap().to_string();
-    assert!(err.contains("missing tensor layer3.2.bn2.running_var") && err.contains("[256]"), "{err}");
+    assert!(
+        err.contains("missing tensor layer3.2.bn2.running_var") && err.contains("[256]"),
+        "{err}"
+    );
     let bad = dir.path().join("bad.safetensors");
-    rewrite_without(&good, &bad, "", Some(("layer1.0.downsample.0.weight", vec![256, 64, 3, 3])));
+    rewrite_without(
+        &good,
+        &bad,
+        "",
+        Some(("layer1.0.downsample.0.weight", vec![256, 64, 3, 3])),
+    );
     let err = ResNet50::load(&bad).err().unwrap().to_string();
-    assert!(err.contains("layer1.0.downsample.0.weight has shape [256, 64, 3, 3], expected [256, 64, 1, 1]"), "{err}");
+    assert!(
+        err.contains("layer1.0.downsample.0.weight has shape [256, 64, 3, 3], expected [256, 64, 1, 1]"),
+        "{err}"
+    );
     let junk = dir.path().join("junk.safetensors");
     std::fs::write(&junk, b"not a safetensors file at all").unwrap();
-    assert!(ResNet50::load(&junk).err().unwrap().to_string().contains("junk.safetensors"));
+    assert!(
+        ResNet50::load(&junk)
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("junk.safetensors")
+    );
 }
 
 #[test]
@@ -62,8 +90,12 @@ fn torchvision_names_and_imagenet_classifier_load() {
 fn batches_equal_single_images_and_vectors_are_unit_length() {
     let fx = common::Fixture::mini();
     let e = Embedder::load(&fx.weights(), Pooling::Avg).unwrap();
-    let imgs: Vec<image::RgbImage> =
-        fx.ids().iter().take(3).map(|id| lookbook::vision::load(&fx.images().join(format!("{id}.jpg"))).unwrap()).collect();
+    let imgs: Vec<image::RgbImage> = fx
+        .ids()
+        .iter()
+        .take(3)
+        .map(|id| lookbook::vision::load(&fx.images().join(format!("{id}.jpg"))).unwrap())
+        .collect();
     let batch = e.embed_images(&imgs).unwrap();
     assert_eq!(batch.len(), 3);
     for (i, img) in imgs.iter().enumerate() {
@@ -71,7 +103,11 @@ fn batches_equal_single_images_and_vectors_are_unit_length() {
         assert_eq!(one.len(), 2048);
         let norm: f32 = one.iter().map(|x| x * x).sum::<f32>().sqrt();
         assert!((norm - 1.0).abs() < 1e-4, "norm {norm}");
-        let diff = one.iter().zip(&batch[i]).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        let diff = one
+            .iter()
+            .zip(&batch[i])
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
         assert!(diff < 1e-4, "batch and single differ by {diff}");
     }
     assert_ne!(batch[0], batch[1], "different photos, different vectors");
@@ -101,7 +137,12 @@ fn f16_weights_load_and_match_f32() {
         .collect();
     let views: Vec<(String, safetensors::tensor::TensorView)> = owned
         .iter()
-        .map(|(n, s, d)| (n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F16, s.clone(), d).unwrap()))
+        .map(|(n, s, d)| {
+            (
+                n.clone(),
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F16, s.clone(), d).unwrap(),
+            )
+        })
         .collect();
     let f16p = dir.path().join("w16.safetensors");
     safetensors::serialize_to_file(views, meta.metadata().clone(), &f16p).unwrap();

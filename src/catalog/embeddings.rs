@@ -123,7 +123,10 @@ pub fn from_blob(blob: &[u8], out: &mut Vec<f32>) -> Result<()> {
     if !blob.len().is_multiple_of(4) {
         return Err(Error::Invalid(format!("corrupt vector BLOB of {} bytes", blob.len())));
     }
-    out.extend(blob.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])));
+    out.extend(
+        blob.chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+    );
     Ok(())
 }
 
@@ -131,8 +134,10 @@ impl Catalog {
     /// Registers a model (or finds it by key) and returns its record.
     pub fn register_model(&self, spec: &ModelSpec) -> Result<ModelRecord> {
         let key = spec.key();
-        let found: Option<i64> =
-            self.conn().query_row("SELECT id FROM models WHERE key = ?1", [&key], |r| r.get(0)).optional()?;
+        let found: Option<i64> = self
+            .conn()
+            .query_row("SELECT id FROM models WHERE key = ?1", [&key], |r| r.get(0))
+            .optional()?;
         let id = match found {
             Some(id) => id,
             None => {
@@ -177,7 +182,9 @@ impl Catalog {
     pub fn active_model(&self) -> Result<Option<ModelRecord>> {
         match self.setting("active_model")? {
             Some(v) => {
-                let id = v.parse().map_err(|_| Error::Invalid(format!("setting active_model is {v:?}, not an id")))?;
+                let id = v
+                    .parse()
+                    .map_err(|_| Error::Invalid(format!("setting active_model is {v:?}, not an id")))?;
                 Ok(Some(self.model(id)?))
             }
             None => Ok(None),
@@ -192,7 +199,11 @@ impl Catalog {
     /// Products with no fresh vector for `model_id`, by id.
     pub fn products_missing_embedding(&self, model_id: i64) -> Result<Vec<Product>> {
         let fresh: std::collections::HashSet<i64> = self.fresh_ids(model_id)?.into_iter().collect();
-        Ok(self.products()?.into_iter().filter(|p| !fresh.contains(&p.id)).collect())
+        Ok(self
+            .products()?
+            .into_iter()
+            .filter(|p| !fresh.contains(&p.id))
+            .collect())
     }
 
     fn fresh_ids(&self, model_id: i64) -> Result<Vec<i64>> {
@@ -206,14 +217,22 @@ impl Catalog {
 
     /// (fresh, stale) vector counts for a model; stale ones came from an older photo.
     pub fn embedding_counts(&self, model_id: i64) -> Result<(usize, usize)> {
-        let total: i64 = self.conn().query_row("SELECT COUNT(*) FROM embeddings WHERE model_id = ?1", [model_id], |r| r.get(0))?;
+        let total: i64 =
+            self.conn()
+                .query_row("SELECT COUNT(*) FROM embeddings WHERE model_id = ?1", [model_id], |r| {
+                    r.get(0)
+                })?;
         let fresh = self.fresh_ids(model_id)?.len();
         Ok((fresh, total as usize - fresh))
     }
 
     /// Vectors stored under other models (another weights file, preprocessing or head).
     pub fn embeddings_of_other_models(&self, model_id: i64) -> Result<usize> {
-        let n: i64 = self.conn().query_row("SELECT COUNT(*) FROM embeddings WHERE model_id != ?1", [model_id], |r| r.get(0))?;
+        let n: i64 = self.conn().query_row(
+            "SELECT COUNT(*) FROM embeddings WHERE model_id != ?1",
+            [model_id],
+            |r| r.get(0),
+        )?;
         Ok(n as usize)
     }
 
@@ -258,7 +277,12 @@ impl Catalog {
         let model = self.model(model_id)?;
         let dim = model.spec.dim;
         let n = self.product_count()?;
-        let mut m = EmbeddingMatrix { model_id, dim, ids: Vec::with_capacity(n), data: Vec::with_capacity(n * dim) };
+        let mut m = EmbeddingMatrix {
+            model_id,
+            dim,
+            ids: Vec::with_capacity(n),
+            data: Vec::with_capacity(n * dim),
+        };
         let mut st = self.conn().prepare(
             "SELECT e.product_id, e.vector FROM embeddings e JOIN products p ON p.id = e.product_id AND p.image_hash = e.image_hash
              WHERE e.model_id = ?1 ORDER BY e.product_id",
@@ -266,7 +290,10 @@ impl Catalog {
         let mut rows = st.query([model_id])?;
         while let Some(r) = rows.next()? {
             let id: i64 = r.get(0)?;
-            let blob = r.get_ref(1)?.as_blob().map_err(|e| Error::Invalid(format!("vector of product {id}: {e}")))?;
+            let blob = r
+                .get_ref(1)?
+                .as_blob()
+                .map_err(|e| Error::Invalid(format!("vector of product {id}: {e}")))?;
             if blob.len() != dim * 4 {
                 return Err(Error::Invalid(format!(
                     "vector of product {id} has {} bytes, model {} expects {}",
@@ -302,7 +329,17 @@ impl Catalog {
         self.conn().execute(
             "INSERT INTO heads(backbone_model_id, in_dim, out_dim, weight, bias, sha256, params, metrics, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![backbone_model_id, in_dim as i64, out_dim as i64, wb, bb, sha, params_json, metrics_json, now_ms()],
+            params![
+                backbone_model_id,
+                in_dim as i64,
+                out_dim as i64,
+                wb,
+                bb,
+                sha,
+                params_json,
+                metrics_json,
+                now_ms()
+            ],
         )?;
         Ok(self.conn().last_insert_rowid())
     }
@@ -335,9 +372,22 @@ impl Catalog {
         from_blob(&row.5, &mut bias)?;
         let (in_dim, out_dim) = (row.2 as usize, row.3 as usize);
         if weight.len() != in_dim * out_dim || bias.len() != out_dim {
-            return Err(Error::Invalid(format!("head {id} is corrupt: {} weights for {out_dim}x{in_dim}", weight.len())));
+            return Err(Error::Invalid(format!(
+                "head {id} is corrupt: {} weights for {out_dim}x{in_dim}",
+                weight.len()
+            )));
         }
-        Ok(StoredHead { id: row.0, backbone_model_id: row.1, in_dim, out_dim, weight, bias, sha256: row.6, params: row.7, metrics: row.8 })
+        Ok(StoredHead {
+            id: row.0,
+            backbone_model_id: row.1,
+            in_dim,
+            out_dim,
+            weight,
+            bias,
+            sha256: row.6,
+            params: row.7,
+            metrics: row.8,
+        })
     }
 }
 
@@ -377,7 +427,11 @@ mod tests {
         };
         let m = cat.register_model(&spec).unwrap();
         assert_eq!(cat.register_model(&spec).unwrap().id, m.id);
-        cat.put_embeddings(m.id, &[(1, "a".into(), vec![1.0, 0.0]), (2, "b".into(), vec![0.0, -2.5])]).unwrap();
+        cat.put_embeddings(
+            m.id,
+            &[(1, "a".into(), vec![1.0, 0.0]), (2, "b".into(), vec![0.0, -2.5])],
+        )
+        .unwrap();
         let mat = cat.load_embeddings(m.id).unwrap();
         assert_eq!(mat.ids, vec![1, 2]);
         assert_eq!(mat.row(1), &[0.0, -2.5]);

@@ -9,8 +9,8 @@ mod schema;
 mod users;
 
 pub use embeddings::{EmbeddingMatrix, ModelRecord, ModelSpec, StoredHead};
-pub use products::{Product, ProductFilter, ProductUpsert, Upserted};
 pub(crate) use products::upsert as products_upsert;
+pub use products::{Product, ProductFilter, ProductUpsert, Upserted};
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
 pub use users::{Feedback, MAX_USER_NAME, User};
 
@@ -27,7 +27,9 @@ pub(crate) fn open_error(path: &Path, e: rusqlite::Error) -> Error {
     let code = e.sqlite_error_code();
     let p = path.display();
     let msg = match code {
-        Some(ErrorCode::NotADatabase) => format!("{p}: not a SQLite database; point --db at a lookbook catalogue or a new file"),
+        Some(ErrorCode::NotADatabase) => {
+            format!("{p}: not a SQLite database; point --db at a lookbook catalogue or a new file")
+        }
         Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => format!(
             "{p}: locked by another program for more than {}s; close it (or wait) and try again",
             BUSY_TIMEOUT.as_secs()
@@ -136,7 +138,11 @@ impl Catalog {
             .setting("image_root")?
             .ok_or_else(|| Error::Invalid(format!("{}: no images imported yet", self.path.display())))?;
         let root = PathBuf::from(root);
-        Ok(if root.is_absolute() { root } else { self.dir().join(root) })
+        Ok(if root.is_absolute() {
+            root
+        } else {
+            self.dir().join(root)
+        })
     }
 
     /// Writes a consistent copy of the whole catalogue to `dest` (which must not exist), with

@@ -97,7 +97,9 @@ impl ProductFilter {
     pub fn matches(&self, p: &Product) -> bool {
         let eq = |want: &Option<String>, have: &str| want.as_ref().is_none_or(|w| w.eq_ignore_ascii_case(have));
         let cat_ok = self.category.as_ref().is_none_or(|c| {
-            [&p.master_category, &p.sub_category, &p.article_type].iter().any(|n| n.eq_ignore_ascii_case(c))
+            [&p.master_category, &p.sub_category, &p.article_type]
+                .iter()
+                .any(|n| n.eq_ignore_ascii_case(c))
         });
         cat_ok && eq(&self.gender, &p.gender) && eq(&self.colour, &p.colour)
     }
@@ -143,13 +145,19 @@ impl Catalog {
 
     /// One product, or an error naming the id.
     pub fn require_product(&self, id: i64) -> Result<Product> {
-        self.product(id)?
-            .ok_or_else(|| crate::Error::NotFound(format!("product {id} is not in the catalogue {}", self.path().display())))
+        self.product(id)?.ok_or_else(|| {
+            crate::Error::NotFound(format!(
+                "product {id} is not in the catalogue {}",
+                self.path().display()
+            ))
+        })
     }
 
     /// Number of products.
     pub fn product_count(&self) -> Result<usize> {
-        Ok(self.conn().query_row("SELECT COUNT(*) FROM products", [], |r| r.get::<_, i64>(0))? as usize)
+        Ok(self
+            .conn()
+            .query_row("SELECT COUNT(*) FROM products", [], |r| r.get::<_, i64>(0))? as usize)
     }
 
     /// Every category name at every level, with its level (0 = master) and product count.
@@ -220,7 +228,19 @@ pub(crate) fn upsert(tx: &Transaction, p: &ProductUpsert, now: i64) -> Result<Up
                 "UPDATE products SET name=?2, category_id=?3, gender=?4, colour=?5, season=?6, year=?7, usage=?8,
                     image_path=?9, image_hash=?10, updated_at=?11 WHERE id=?1",
             )?
-            .execute(params![p.id, p.name, cat, p.gender, p.colour, p.season, p.year, p.usage, p.image_path, p.image_hash, now])?;
+            .execute(params![
+                p.id,
+                p.name,
+                cat,
+                p.gender,
+                p.colour,
+                p.season,
+                p.year,
+                p.usage,
+                p.image_path,
+                p.image_hash,
+                now
+            ])?;
             Ok(Upserted::Updated)
         }
         None => {
@@ -264,9 +284,15 @@ mod tests {
         tx.commit().unwrap();
         let p = cat.require_product(1).unwrap();
         assert_eq!((p.article_type.as_str(), p.colour.as_str()), ("Tshirts", "Blue"));
-        let f = ProductFilter { category: Some("topwear".into()), ..Default::default() };
+        let f = ProductFilter {
+            category: Some("topwear".into()),
+            ..Default::default()
+        };
         assert!(f.matches(&p));
-        let f = ProductFilter { category: Some("Footwear".into()), ..Default::default() };
+        let f = ProductFilter {
+            category: Some("Footwear".into()),
+            ..Default::default()
+        };
         assert!(!f.matches(&p));
         assert_eq!(cat.categories().unwrap().len(), 3);
         assert!(cat.require_product(2).is_err());

@@ -87,12 +87,23 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 pub const APPLICATION_ID: i32 = 0x4C6B_426B;
 
 /// The tables of schema version 1, used to recognise catalogues made before the application id.
-const V1_TABLES: [&str; 8] = ["categories", "embeddings", "feedback", "heads", "models", "products", "settings", "users"];
+const V1_TABLES: [&str; 8] = [
+    "categories",
+    "embeddings",
+    "feedback",
+    "heads",
+    "models",
+    "products",
+    "settings",
+    "users",
+];
 
 /// Refuses, without writing anything, a database that is neither empty nor a lookbook catalogue.
 pub fn check_ownership(conn: &Connection, path: &Path) -> Result<()> {
     let p = path.display();
-    let app: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0)).map_err(|e| super::open_error(path, e))?;
+    let app: i32 = conn
+        .query_row("PRAGMA application_id", [], |r| r.get(0))
+        .map_err(|e| super::open_error(path, e))?;
     if app == APPLICATION_ID {
         return Ok(());
     }
@@ -101,8 +112,11 @@ pub fn check_ownership(conn: &Connection, path: &Path) -> Result<()> {
             "{p}: a SQLite database of another program (application_id {app:#x}); lookbook leaves it untouched; point --db at a lookbook catalogue or a new file"
         )));
     }
-    let mut st = conn.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")?;
-    let tables = st.query_map([], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut st =
+        conn.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")?;
+    let tables = st
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if tables.is_empty() && version == 0 {
         return Ok(()); // a new or empty file: the catalogue is created in it
@@ -124,7 +138,11 @@ pub fn check_ownership(conn: &Connection, path: &Path) -> Result<()> {
 pub fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
     let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if found > SCHEMA_VERSION {
-        return Err(Error::SchemaTooNew { path: path.to_path_buf(), found, supported: SCHEMA_VERSION });
+        return Err(Error::SchemaTooNew {
+            path: path.to_path_buf(),
+            found,
+            supported: SCHEMA_VERSION,
+        });
     }
     let app: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
     if found == SCHEMA_VERSION && app == APPLICATION_ID {

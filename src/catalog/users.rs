@@ -61,7 +61,12 @@ impl Catalog {
              FROM users u ORDER BY u.name",
         )?;
         let rows = st.query_map([], |r| {
-            Ok(User { id: r.get(0)?, name: r.get(1)?, likes: r.get::<_, i64>(2)? as usize, dislikes: r.get::<_, i64>(3)? as usize })
+            Ok(User {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                likes: r.get::<_, i64>(2)? as usize,
+                dislikes: r.get::<_, i64>(3)? as usize,
+            })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -88,7 +93,8 @@ impl Catalog {
             "INSERT INTO users(name, created_at) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING",
             params![name, now_ms()],
         )?;
-        self.user_id(name)?.ok_or_else(|| Error::NotFound(format!("user {name:?} vanished while being created")))
+        self.user_id(name)?
+            .ok_or_else(|| Error::NotFound(format!("user {name:?} vanished while being created")))
     }
 
     /// Looks a user up by name.
@@ -101,11 +107,12 @@ impl Catalog {
 
     /// The user's id, or an error that lists how to create one.
     pub fn require_user(&self, name: &str) -> Result<i64> {
-        self.user_id(name)?
-            .ok_or_else(|| {
-                let name = crate::text::clip(name.trim(), MAX_USER_NAME + 1);
-                Error::NotFound(format!("user {name:?} does not exist; create it with `lookbook users add {name:?}`"))
-            })
+        self.user_id(name)?.ok_or_else(|| {
+            let name = crate::text::clip(name.trim(), MAX_USER_NAME + 1);
+            Error::NotFound(format!(
+                "user {name:?} does not exist; create it with `lookbook users add {name:?}`"
+            ))
+        })
     }
 
     /// Removes a user and all their feedback in one transaction; returns how many feedback rows went.
@@ -124,7 +131,9 @@ impl Catalog {
         let now = now_ms();
         let tx = self.conn_mut().transaction()?;
         for &pid in products {
-            let exists: bool = tx.query_row("SELECT EXISTS(SELECT 1 FROM products WHERE id = ?1)", [pid], |r| r.get(0))?;
+            let exists: bool = tx.query_row("SELECT EXISTS(SELECT 1 FROM products WHERE id = ?1)", [pid], |r| {
+                r.get(0)
+            })?;
             if !exists {
                 return Err(Error::NotFound(format!("product {pid} is not in the catalogue")));
             }
@@ -143,7 +152,10 @@ impl Catalog {
         let tx = self.conn_mut().transaction()?;
         let mut n = 0;
         for &pid in products {
-            n += tx.execute("DELETE FROM feedback WHERE user_id = ?1 AND product_id = ?2", params![user, pid])?;
+            n += tx.execute(
+                "DELETE FROM feedback WHERE user_id = ?1 AND product_id = ?2",
+                params![user, pid],
+            )?;
         }
         tx.commit()?;
         Ok(n)
@@ -151,16 +163,24 @@ impl Catalog {
 
     /// A user's feedback, newest first.
     pub fn feedback(&self, user: i64) -> Result<Vec<Feedback>> {
-        let mut st = self
-            .conn()
-            .prepare_cached("SELECT product_id, weight, at FROM feedback WHERE user_id = ?1 ORDER BY at DESC, product_id")?;
-        let rows = st.query_map([user], |r| Ok(Feedback { product_id: r.get(0)?, weight: r.get::<_, f64>(1)? as f32, at: r.get(2)? }))?;
+        let mut st = self.conn().prepare_cached(
+            "SELECT product_id, weight, at FROM feedback WHERE user_id = ?1 ORDER BY at DESC, product_id",
+        )?;
+        let rows = st.query_map([user], |r| {
+            Ok(Feedback {
+                product_id: r.get(0)?,
+                weight: r.get::<_, f64>(1)? as f32,
+                at: r.get(2)?,
+            })
+        })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// How many users liked each product (the cold-start popularity signal).
     pub fn like_counts(&self) -> Result<Vec<(i64, usize)>> {
-        let mut st = self.conn().prepare("SELECT product_id, COUNT(*) FROM feedback WHERE weight > 0 GROUP BY product_id")?;
+        let mut st = self
+            .conn()
+            .prepare("SELECT product_id, COUNT(*) FROM feedback WHERE weight > 0 GROUP BY product_id")?;
         let rows = st.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as usize)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }

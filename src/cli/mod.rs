@@ -14,11 +14,11 @@ use std::process::ExitCode;
 use crate::{Cli, Command, EvalArgs, FeedbackArgs, FilterArgs, ModelAction, UsersAction};
 use lookbook::catalog::{Catalog, Product, ProductFilter};
 use lookbook::recommend::{Engine, Profile, ProfileSettings, Reason, Recommendation, Request};
+use lookbook::text::truncate;
 use lookbook::vision::{Embedder, Pooling, weights};
 use lookbook::{eval, ingest, train};
-pub use progress::KdamProgress;
-use lookbook::text::truncate;
 use out::{errln, out, outln};
+pub use progress::KdamProgress;
 use table::render;
 
 /// Exit status when `import` or `embed` finished but skipped rows or photos (listed on stderr,
@@ -39,29 +39,76 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     };
     match command {
-        Command::Import { images, metadata, skipped, json } => import(&db, &images, &metadata, skipped.as_deref(), json),
-        Command::Embed { weights, batch, pooling, json } => embed(&db, weights.as_deref(), batch, &pooling, json),
-        Command::Similar { id, image, k, filter, weights, json } => similar(&db, id, image.as_deref(), k, &filter, weights.as_deref(), json),
-        Command::Recommend { user, item, k, alpha, diversity, half_life, filter, json } => {
-            recommend(&db, &user, item, k, alpha, diversity, half_life, &filter, json)
-        }
+        Command::Import {
+            images,
+            metadata,
+            skipped,
+            json,
+        } => import(&db, &images, &metadata, skipped.as_deref(), json),
+        Command::Embed {
+            weights,
+            batch,
+            pooling,
+            json,
+        } => embed(&db, weights.as_deref(), batch, &pooling, json),
+        Command::Similar {
+            id,
+            image,
+            k,
+            filter,
+            weights,
+            json,
+        } => similar(&db, id, image.as_deref(), k, &filter, weights.as_deref(), json),
+        Command::Recommend {
+            user,
+            item,
+            k,
+            alpha,
+            diversity,
+            half_life,
+            filter,
+            json,
+        } => recommend(&db, &user, item, k, alpha, diversity, half_life, &filter, json),
         Command::Users { action, json } => users(&db, action, json),
         Command::Like(a) => feedback(&db, a, Some(1.0)),
         Command::Dislike(a) => feedback(&db, a, Some(-1.0)),
         Command::Unlike(a) => feedback(&db, a, None),
         Command::Likes { user, json } => likes(&db, &user, json),
         Command::Show { id, width } => show(&db, id, width, &cli.images),
-        Command::Model { action: ModelAction::Info { weights, json } } => model_info(&db, weights.as_deref(), json),
-        Command::Model { action: ModelAction::Fetch } => model_fetch(),
+        Command::Model {
+            action: ModelAction::Info { weights, json },
+        } => model_info(&db, weights.as_deref(), json),
+        Command::Model {
+            action: ModelAction::Fetch,
+        } => model_fetch(),
         Command::Eval(args) => evaluate(&db, args),
-        Command::Train { dim, epochs, lr, patience, seed, force, json } => {
-            let s = train::Settings { dim, epochs, lr, patience, seed, ..Default::default() };
+        Command::Train {
+            dim,
+            epochs,
+            lr,
+            patience,
+            seed,
+            force,
+            json,
+        } => {
+            let s = train::Settings {
+                dim,
+                epochs,
+                lr,
+                patience,
+                seed,
+                ..Default::default()
+            };
             train_head(&db, &s, force, json)
         }
         Command::Bench { quick, embed, json } => crate::cli_bench::run(&db, quick, embed, json),
         Command::Demo => {
             ensure_demo(&db)?;
-            outln!("{} is ready; open it with `lookbook --db {}`", db.display(), db.display());
+            outln!(
+                "{} is ready; open it with `lookbook --db {}`",
+                db.display(),
+                db.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Keys => {
@@ -73,7 +120,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 
 fn filter_of(f: &FilterArgs) -> ProductFilter {
     let norm = |s: &Option<String>| s.as_ref().map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-    ProductFilter { category: norm(&f.category), gender: norm(&f.gender), colour: norm(&f.colour) }
+    ProductFilter {
+        category: norm(&f.category),
+        gender: norm(&f.gender),
+        colour: norm(&f.colour),
+    }
 }
 
 fn print_json<T: Serialize>(v: &T) -> Result<()> {
@@ -91,12 +142,22 @@ pub fn ensure_demo(db: &Path) -> Result<()> {
     }
     let progress = KdamProgress::new();
     let demo = demo_dir();
-    errln!("Creating {} from the bundled demo catalogue ({})", db.display(), demo.display());
+    errln!(
+        "Creating {} from the bundled demo catalogue ({})",
+        db.display(),
+        demo.display()
+    );
     let report = ingest::import(&mut cat, &demo.join("images"), &demo.join("styles.csv"), &progress)
         .context("importing the bundled demo catalogue")?;
-    errln!("imported {} products", report.inserted + report.updated + report.unchanged);
+    errln!(
+        "imported {} products",
+        report.inserted + report.updated + report.unchanged
+    );
     let path = weights::locate(None, &cat.dir())?;
-    errln!("Embedding the photos with {} (once; later starts are instant)", path.display());
+    errln!(
+        "Embedding the photos with {} (once; later starts are instant)",
+        path.display()
+    );
     let (embedder, _) = load_embedder(&path, Pooling::Avg)?;
     lookbook::embedding::embed_catalog(&mut cat, &embedder, lookbook::embedding::DEFAULT_BATCH, &progress)?;
     Ok(())
@@ -114,7 +175,11 @@ fn import(db: &Path, images: &Path, metadata: &Path, skipped_file: Option<&Path>
     let mut cat = Catalog::open(db)?;
     let report = ingest::import(&mut cat, images, metadata, &KdamProgress::new())?;
     if let Some(f) = skipped_file {
-        let text: String = report.skipped.iter().map(|s| format!("{}\n", lookbook::text::sanitize(&s.to_string()))).collect();
+        let text: String = report
+            .skipped
+            .iter()
+            .map(|s| format!("{}\n", lookbook::text::sanitize(&s.to_string())))
+            .collect();
         std::fs::write(f, text).with_context(|| format!("writing the skipped list to {}", f.display()))?;
     }
     if json {
@@ -141,7 +206,11 @@ fn import(db: &Path, images: &Path, metadata: &Path, skipped_file: Option<&Path>
             }
         }
     }
-    Ok(if report.skipped.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_SKIPPED) })
+    Ok(if report.skipped.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_SKIPPED)
+    })
 }
 
 fn embed(db: &Path, weights_arg: Option<&Path>, batch: usize, pooling: &str, json: bool) -> Result<ExitCode> {
@@ -163,7 +232,11 @@ fn embed(db: &Path, weights_arg: Option<&Path>, batch: usize, pooling: &str, jso
     if json {
         print_json(&report)?;
     } else {
-        let rate = if report.seconds > 0.0 { report.embedded as f64 / report.seconds } else { 0.0 };
+        let rate = if report.seconds > 0.0 {
+            report.embedded as f64 / report.seconds
+        } else {
+            0.0
+        };
         outln!(
             "embedded {} photos in {:.1}s ({rate:.1} images/s); {} already up to date; {} failed",
             report.embedded,
@@ -175,7 +248,11 @@ fn embed(db: &Path, weights_arg: Option<&Path>, batch: usize, pooling: &str, jso
             errln!("  product {id}: {}: {reason}", path.display());
         }
     }
-    Ok(if report.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_SKIPPED) })
+    Ok(if report.failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_SKIPPED)
+    })
 }
 
 #[derive(Serialize)]
@@ -198,7 +275,12 @@ struct ResultRow<'a> {
 
 /// One line of explanation (the wording lives with [`Reason`]).
 fn explain(engine: &Engine, r: &Reason) -> String {
-    r.describe(|id| engine.product(id).map(|p| truncate(&p.name, 40)).unwrap_or_else(|| id.to_string()))
+    r.describe(|id| {
+        engine
+            .product(id)
+            .map(|p| truncate(&p.name, 40))
+            .unwrap_or_else(|| id.to_string())
+    })
 }
 
 fn rows<'a>(engine: &'a Engine, recs: &'a [Recommendation]) -> Vec<ResultRow<'a>> {
@@ -321,18 +403,37 @@ fn recommend(
     }
     let engine = Engine::load(&cat)?;
     let fb = cat.feedback(uid)?;
-    let profile = Profile::build(&fb, engine.index(), ProfileSettings { half_life_days: half_life, ..Default::default() });
-    let req = Request { item, vector: None, filter: filter_of(filter), k, alpha, diversity };
+    let profile = Profile::build(
+        &fb,
+        engine.index(),
+        ProfileSettings {
+            half_life_days: half_life,
+            ..Default::default()
+        },
+    );
+    let req = Request {
+        item,
+        vector: None,
+        filter: filter_of(filter),
+        k,
+        alpha,
+        diversity,
+    };
     let recs = engine.recommend(&profile, &req)?;
     let rows = rows(&engine, &recs);
     if json {
-        print_json(&json!({ "user": user, "item": item, "alpha": alpha, "diversity": diversity,
+        print_json(
+            &json!({ "user": user, "item": item, "alpha": alpha, "diversity": diversity,
             "likes": fb.iter().filter(|f| f.is_like()).count(), "cold_start": profile.is_cold() && item.is_none(),
-            "results": rows }))?;
+            "results": rows }),
+        )?;
     } else {
         let likes = fb.iter().filter(|f| f.is_like()).count();
         match item {
-            Some(i) => outln!("For {user} ({likes} likes), blended with {} at alpha {alpha}", describe(&cat.require_product(i)?)),
+            Some(i) => outln!(
+                "For {user} ({likes} likes), blended with {} at alpha {alpha}",
+                describe(&cat.require_product(i)?)
+            ),
             None if profile.is_cold() => outln!("For {user}: no likes yet, so a starter feed of typical items"),
             None => outln!("For {user} ({likes} likes)"),
         }
@@ -351,8 +452,10 @@ fn users(db: &Path, action: Option<UsersAction>, json: bool) -> Result<ExitCode>
             } else if us.is_empty() {
                 outln!("(no users yet; add one with `lookbook users add NAME`)");
             } else {
-                let body: Vec<Vec<String>> =
-                    us.iter().map(|u| vec![u.name.clone(), u.likes.to_string(), u.dislikes.to_string()]).collect();
+                let body: Vec<Vec<String>> = us
+                    .iter()
+                    .map(|u| vec![u.name.clone(), u.likes.to_string(), u.dislikes.to_string()])
+                    .collect();
                 out!("{}", render(&["user", "likes", "dislikes"], &body));
             }
         }
@@ -375,7 +478,11 @@ fn feedback(db: &Path, a: FeedbackArgs, weight: Option<f32>) -> Result<ExitCode>
             let uid = cat.ensure_user(&a.user)?;
             cat.set_feedback(uid, &a.ids, w)?;
             let what = if w > 0.0 { "liked" } else { "disliked" };
-            outln!("{} {what} {}", a.user, a.ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", "));
+            outln!(
+                "{} {what} {}",
+                a.user,
+                a.ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
+            );
         }
         None => {
             let uid = cat.require_user(&a.user)?;
@@ -412,7 +519,11 @@ fn likes(db: &Path, user: &str, json: bool) -> Result<ExitCode> {
         let body: Vec<Vec<String>> = rows
             .iter()
             .map(|r| {
-                let (t, n) = r.product.as_ref().map(|p| (p.article_type.clone(), truncate(&p.name, 48))).unwrap_or_default();
+                let (t, n) = r
+                    .product
+                    .as_ref()
+                    .map(|p| (p.article_type.clone(), truncate(&p.name, 48)))
+                    .unwrap_or_default();
                 vec![r.feedback.to_string(), r.id.to_string(), t, n]
             })
             .collect();
@@ -446,7 +557,8 @@ fn show(db: &Path, id: i64, width: u32, images: &str) -> Result<ExitCode> {
             use_iterm,
             ..Default::default()
         };
-        viuer::print(&image::DynamicImage::ImageRgb8(img), &conf).with_context(|| format!("printing {}", path.display()))?;
+        viuer::print(&image::DynamicImage::ImageRgb8(img), &conf)
+            .with_context(|| format!("printing {}", path.display()))?;
     }
     outln!("{}  {}", p.id, p.name);
     outln!("{} > {} > {}", p.master_category, p.sub_category, p.article_type);
@@ -469,8 +581,10 @@ fn model_info(db: &Path, weights_arg: Option<&Path>, json: bool) -> Result<ExitC
     let file = match &located {
         Ok(p) => {
             let e = Embedder::load(p, Pooling::Avg)?;
-            Some(json!({ "path": p, "sha256": e.spec.weights_sha256, "input": format!("{}x{}", e.preprocess.height, e.preprocess.width),
-                "preprocessing": e.preprocess.describe(), "classes": e.classes().len() }))
+            Some(
+                json!({ "path": p, "sha256": e.spec.weights_sha256, "input": format!("{}x{}", e.preprocess.height, e.preprocess.width),
+                "preprocessing": e.preprocess.describe(), "classes": e.classes().len() }),
+            )
         }
         Err(_) => None,
     };
@@ -481,8 +595,10 @@ fn model_info(db: &Path, weights_arg: Option<&Path>, json: bool) -> Result<ExitC
             let head = match m.spec.head_id {
                 Some(h) => {
                     let s = cat.head(h)?;
-                    Some(json!({ "id": s.id, "in": s.in_dim, "out": s.out_dim, "sha256": s.sha256,
-                        "metrics": serde_json::from_str::<serde_json::Value>(&s.metrics).unwrap_or_default() }))
+                    Some(
+                        json!({ "id": s.id, "in": s.in_dim, "out": s.out_dim, "sha256": s.sha256,
+                        "metrics": serde_json::from_str::<serde_json::Value>(&s.metrics).unwrap_or_default() }),
+                    )
                 }
                 None => None,
             };
@@ -498,8 +614,10 @@ fn model_info(db: &Path, weights_arg: Option<&Path>, json: bool) -> Result<ExitC
         None => (serde_json::Value::Null, 0, 0, products, 0),
     };
     if json {
-        print_json(&json!({ "active_model": model_json, "weights_file": file, "products": products, "embedded": fresh,
-            "stale": stale, "missing": missing, "other_models_vectors": other }))?;
+        print_json(
+            &json!({ "active_model": model_json, "weights_file": file, "products": products, "embedded": fresh,
+            "stale": stale, "missing": missing, "other_models_vectors": other }),
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
     match &active {
@@ -512,7 +630,13 @@ fn model_info(db: &Path, weights_arg: Option<&Path>, json: bool) -> Result<ExitC
             outln!("weights sha256  {}", m.spec.weights_sha256);
             if let Some(h) = m.spec.head_id {
                 let s = cat.head(h)?;
-                outln!("projection head {} ({} -> {}, sha256 {})", s.id, s.in_dim, s.out_dim, &s.sha256[..16]);
+                outln!(
+                    "projection head {} ({} -> {}, sha256 {})",
+                    s.id,
+                    s.in_dim,
+                    s.out_dim,
+                    &s.sha256[..16]
+                );
             }
         }
         None => outln!("active model    none yet (run `lookbook embed`)"),
@@ -525,7 +649,9 @@ fn model_info(db: &Path, weights_arg: Option<&Path>, json: bool) -> Result<ExitC
             if let Some(m) = &active
                 && f["sha256"].as_str() != Some(m.spec.weights_sha256.as_str())
             {
-                outln!("note            this file differs from the active model's weights; `lookbook embed` would re-embed");
+                outln!(
+                    "note            this file differs from the active model's weights; `lookbook embed` would re-embed"
+                );
             }
         }
         (Err(e), _) => outln!("weights file    not found: {e}"),
@@ -544,7 +670,9 @@ fn model_fetch() -> Result<ExitCode> {
     use std::net::ToSocketAddrs;
     use std::time::Duration;
     const REPO: (&str, &str) = ("timm", "resnet50.tv_in1k");
-    let dest_dir = weights::data_dir().context("no home directory to store weights in")?.join("models");
+    let dest_dir = weights::data_dir()
+        .context("no home directory to store weights in")?
+        .join("models");
     let dest = dest_dir.join("resnet50.safetensors");
     // Fail fast offline: one bounded connection attempt before the client's retries.
     let reachable = "huggingface.co:443"
@@ -570,7 +698,10 @@ fn model_fetch() -> Result<ExitCode> {
     std::fs::create_dir_all(&dest_dir).with_context(|| format!("creating {}", dest_dir.display()))?;
     std::fs::copy(&path, &dest).with_context(|| format!("copying to {}", dest.display()))?;
     lookbook::vision::ResNet50::load(&dest).context("the downloaded file is not a usable ResNet50")?;
-    outln!("saved {} (ImageNet ResNet50, 224x224); it is used when no other weights come first", dest.display());
+    outln!(
+        "saved {} (ImageNet ResNet50, 224x224); it is used when no other weights come first",
+        dest.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -590,7 +721,12 @@ fn evaluate(db: &Path, a: EvalArgs) -> Result<ExitCode> {
         if let Some(d) = a.mmr.iter().find(|d| !(0.0..=1.0).contains(*d)) {
             bail!("--mmr levels must be between 0 and 1, got {d}");
         }
-        let opts = eval::personal::Options { users: a.users, k: a.k, seed: a.seed, mmr: a.mmr.clone() };
+        let opts = eval::personal::Options {
+            users: a.users,
+            k: a.k,
+            seed: a.seed,
+            mmr: a.mmr.clone(),
+        };
         let r = eval::personal::evaluate(&engine, &opts, &progress)?;
         if a.json {
             print_json(&r)?;
@@ -610,7 +746,13 @@ fn evaluate(db: &Path, a: EvalArgs) -> Result<ExitCode> {
                     ]
                 })
                 .collect();
-            out!("{}", render(&["method", "hit@k", "nDCG@k", "taste P@k", "diversity", "coverage"], &body));
+            out!(
+                "{}",
+                render(
+                    &["method", "hit@k", "nDCG@k", "taste P@k", "diversity", "coverage"],
+                    &body
+                )
+            );
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -623,13 +765,22 @@ fn evaluate(db: &Path, a: EvalArgs) -> Result<ExitCode> {
                 if t.is_empty() || t.starts_with('#') {
                     continue;
                 }
-                ids.push(t.parse::<i64>().with_context(|| format!("{}:{}: {t:?} is not a product id", f.display(), i + 1))?);
+                ids.push(
+                    t.parse::<i64>()
+                        .with_context(|| format!("{}:{}: {t:?} is not a product id", f.display(), i + 1))?,
+                );
             }
             Some(ids)
         }
         None => None,
     };
-    let opts = eval::retrieval::Options { k: a.k, level: a.level.parse()?, queries, baselines: !a.no_baselines, curve_k: a.k.max(20) };
+    let opts = eval::retrieval::Options {
+        k: a.k,
+        level: a.level.parse()?,
+        queries,
+        baselines: !a.no_baselines,
+        curve_k: a.k.max(20),
+    };
     let r = eval::retrieval::evaluate(&cat, &opts, &progress)?;
     if let Some(p) = &a.plot {
         eval::plot::precision_curve(&r, p)?;
@@ -638,7 +789,13 @@ fn evaluate(db: &Path, a: EvalArgs) -> Result<ExitCode> {
     if a.json {
         print_json(&r)?;
     } else {
-        outln!("look-alikes by {:?}: {} held-out queries against a gallery of {}, k = {}", r.level, r.queries, r.gallery, r.k);
+        outln!(
+            "look-alikes by {:?}: {} held-out queries against a gallery of {}, k = {}",
+            r.level,
+            r.queries,
+            r.gallery,
+            r.k
+        );
         let body: Vec<Vec<String>> = r
             .methods
             .iter()
@@ -656,7 +813,22 @@ fn evaluate(db: &Path, a: EvalArgs) -> Result<ExitCode> {
                 ]
             })
             .collect();
-        out!("{}", render(&["method", "P@k", "R@k", "mAP@k", "nDCG@k", "hit@k", "diversity", "coverage"], &body));
+        out!(
+            "{}",
+            render(
+                &[
+                    "method",
+                    "P@k",
+                    "R@k",
+                    "mAP@k",
+                    "nDCG@k",
+                    "hit@k",
+                    "diversity",
+                    "coverage"
+                ],
+                &body
+            )
+        );
         for m in &r.methods {
             outln!("  {:<16} {}", m.method, m.description);
         }
@@ -676,13 +848,29 @@ fn train_head(db: &Path, s: &train::Settings, force: bool, json: bool) -> Result
         let r = &out.report;
         outln!(
             "trained head {} ({} -> {}) on {} items of {} types, {} epochs (best {})",
-            out.head_id, r.in_dim, s.dim, r.train_items, r.classes, r.epochs, r.best_epoch
+            out.head_id,
+            r.in_dim,
+            s.dim,
+            r.train_items,
+            r.classes,
+            r.epochs,
+            r.best_epoch
         );
-        outln!("validation P@10: backbone {:.3}, head {:.3} ({} items)", r.backbone_val_p10, r.head_val_p10, r.val_items);
+        outln!(
+            "validation P@10: backbone {:.3}, head {:.3} ({} items)",
+            r.backbone_val_p10,
+            r.head_val_p10,
+            r.val_items
+        );
         if out.activated {
-            outln!("the head is now active: similar, recommend and the app use {}-d vectors", s.dim);
+            outln!(
+                "the head is now active: similar, recommend and the app use {}-d vectors",
+                s.dim
+            );
         } else {
-            outln!("the head did not beat the backbone, so the backbone stays active (use --force to activate it anyway)");
+            outln!(
+                "the head did not beat the backbone, so the backbone stays active (use --force to activate it anyway)"
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

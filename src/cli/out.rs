@@ -17,7 +17,10 @@ pub fn stdout(s: &str) {
 /// Writes text to stderr with every unsafe character made visible.
 pub fn stderr(s: &str) {
     let mut e = io::stderr().lock();
-    finish(e.write_all(lookbook::text::sanitize_lines(s).as_bytes()).and_then(|_| e.flush()));
+    finish(
+        e.write_all(lookbook::text::sanitize_lines(s).as_bytes())
+            .and_then(|_| e.flush()),
+    );
 }
 
 /// A reader that went away is a normal end; any other write failure is reported once.

@@ -13,7 +13,10 @@ pub struct KdamProgress {
 impl KdamProgress {
     /// Bars when stderr is a terminal, silence otherwise.
     pub fn new() -> Self {
-        KdamProgress { bar: Mutex::new(None), enabled: std::io::stderr().is_terminal() }
+        KdamProgress {
+            bar: Mutex::new(None),
+            enabled: std::io::stderr().is_terminal(),
+        }
     }
 }
 
@@ -23,7 +26,13 @@ impl lookbook::Progress for KdamProgress {
             return;
         }
         if let Ok(mut b) = self.bar.lock() {
-            *b = Bar::builder().desc(what).total(total).unit(" items").dynamic_ncols(true).build().ok();
+            *b = Bar::builder()
+                .desc(what)
+                .total(total)
+                .unit(" items")
+                .dynamic_ncols(true)
+                .build()
+                .ok();
         }
     }
 

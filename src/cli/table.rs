@@ -31,7 +31,14 @@ pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
         s
     };
     let mut out = line(header.to_vec());
-    out.push_str(&line(w.iter().map(|n| "-".repeat(*n)).collect::<Vec<_>>().iter().map(|s| s.as_str()).collect()));
+    out.push_str(&line(
+        w.iter()
+            .map(|n| "-".repeat(*n))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(|s| s.as_str())
+            .collect(),
+    ));
     for r in rows {
         out.push_str(&line(r.iter().map(|s| s.as_str()).collect()));
     }
@@ -44,7 +51,10 @@ mod tests {
 
     #[test]
     fn aligns_text_left_and_numbers_right() {
-        let t = render(&["id", "name"], &[vec!["7".into(), "Red shoe".into()], vec!["1234".into(), "Hat".into()]]);
+        let t = render(
+            &["id", "name"],
+            &[vec!["7".into(), "Red shoe".into()], vec!["1234".into(), "Hat".into()]],
+        );
         assert_eq!(t, "id    name\n----  --------\n   7  Red shoe\n1234  Hat\n");
     }
 }

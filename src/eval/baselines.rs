@@ -53,7 +53,9 @@ pub fn compute(
     let rows: Vec<Option<(i64, Vec<f32>)>> = products
         .par_iter()
         .map(|p| {
-            let r = crate::vision::load(&root.join(&p.image_path)).ok().map(|img| (p.id, f(&img)));
+            let r = crate::vision::load(&root.join(&p.image_path))
+                .ok()
+                .map(|img| (p.id, f(&img)));
             progress.advance(1);
             r
         })

@@ -41,7 +41,12 @@ pub fn query_metrics(rel: &[bool], total: usize, k: usize) -> (f64, f64, f64, f6
     }
     let denom = total.min(k);
     let map = if denom == 0 { 0.0 } else { ap / denom as f64 };
-    let dcg: f64 = rel.iter().enumerate().filter(|(_, r)| **r).map(|(i, _)| 1.0 / ((i + 2) as f64).log2()).sum();
+    let dcg: f64 = rel
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| **r)
+        .map(|(i, _)| 1.0 / ((i + 2) as f64).log2())
+        .sum();
     let idcg: f64 = (0..total.min(k)).map(|i| 1.0 / ((i + 2) as f64).log2()).sum();
     let ndcg = if idcg == 0.0 { 0.0 } else { dcg / idcg };
     let hit = if hits > 0 { 1.0 } else { 0.0 };
@@ -60,7 +65,10 @@ pub struct Accumulator {
 impl Accumulator {
     /// Starts an accumulator for cut-off `k`.
     pub fn new(k: usize) -> Self {
-        Accumulator { k, ..Default::default() }
+        Accumulator {
+            k,
+            ..Default::default()
+        }
     }
 
     /// Adds one query: relevance of its results, total relevant, their gallery rows and the
@@ -86,7 +94,11 @@ impl Accumulator {
             ndcg: self.sums[3] / d,
             hit_rate: self.sums[4] / d,
             diversity: self.sums[5] / d,
-            coverage: if gallery == 0 { 0.0 } else { self.seen.len() as f64 / gallery as f64 },
+            coverage: if gallery == 0 {
+                0.0
+            } else {
+                self.seen.len() as f64 / gallery as f64
+            },
         }
     }
 }
@@ -144,7 +156,9 @@ mod tests {
         a.add(&[true, false], 1, &[0, 1], 0.5);
         a.add(&[false, false], 1, &[1, 2], 0.1);
         let m = a.finish(4);
-        assert!(close(m.precision, 0.25) && close(m.hit_rate, 0.5) && close(m.coverage, 0.75) && close(m.diversity, 0.3));
+        assert!(
+            close(m.precision, 0.25) && close(m.hit_rate, 0.5) && close(m.coverage, 0.75) && close(m.diversity, 0.3)
+        );
     }
 
     #[test]

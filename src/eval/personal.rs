@@ -65,10 +65,17 @@ fn simulate(engine: &Engine, opts: &Options) -> Vec<SimUser> {
     let mut groups: HashMap<(String, String), Vec<i64>> = HashMap::new();
     for p in engine.products() {
         if engine.vector(p.id).is_some() {
-            groups.entry((p.article_type.clone(), p.colour.clone())).or_default().push(p.id);
+            groups
+                .entry((p.article_type.clone(), p.colour.clone()))
+                .or_default()
+                .push(p.id);
         }
     }
-    let mut keys: Vec<(String, String)> = groups.iter().filter(|(_, v)| v.len() >= 4).map(|(k, _)| k.clone()).collect();
+    let mut keys: Vec<(String, String)> = groups
+        .iter()
+        .filter(|(_, v)| v.len() >= 4)
+        .map(|(k, _)| k.clone())
+        .collect();
     keys.sort();
     let mut rng = Rng::new(opts.seed);
     let mut users = Vec::new();
@@ -93,7 +100,11 @@ fn simulate(engine: &Engine, opts: &Options) -> Vec<SimUser> {
         }
         rng.shuffle(&mut likes);
         let Some(held_out) = likes.pop() else { continue };
-        users.push(SimUser { likes, held_out, tastes });
+        users.push(SimUser {
+            likes,
+            held_out,
+            tastes,
+        });
     }
     users
 }
@@ -112,7 +123,12 @@ pub fn evaluate(engine: &Engine, opts: &Options, progress: &dyn Progress) -> Res
     let index = engine.index();
     // (name, Some(diversity) for a feed, None for a baseline)
     let mut methods: Vec<(String, Option<f32>)> = vec![("feed".into(), Some(0.0))];
-    methods.extend(opts.mmr.iter().filter(|d| **d > 0.0).map(|d| (format!("feed+mmr{d}"), Some(*d))));
+    methods.extend(
+        opts.mmr
+            .iter()
+            .filter(|d| **d > 0.0)
+            .map(|d| (format!("feed+mmr{d}"), Some(*d))),
+    );
     methods.push(("last-like".into(), None));
     methods.push(("popularity".into(), None));
     let mut out = Vec::new();
@@ -122,20 +138,42 @@ pub fn evaluate(engine: &Engine, opts: &Options, progress: &dyn Progress) -> Res
         let mut shown: HashSet<i64> = HashSet::new();
         for u in &users {
             // Likes one minute apart, oldest first: the last element is the newest.
-            let feedback: Vec<Feedback> =
-                u.likes.iter().enumerate().map(|(i, &id)| Feedback { product_id: id, weight: 1.0, at: i as i64 * 60_000 }).collect();
+            let feedback: Vec<Feedback> = u
+                .likes
+                .iter()
+                .enumerate()
+                .map(|(i, &id)| Feedback {
+                    product_id: id,
+                    weight: 1.0,
+                    at: i as i64 * 60_000,
+                })
+                .collect();
             let profile = Profile::build(&feedback, index, ProfileSettings::default());
             let ids: Vec<i64> = match (feed_diversity, method.as_str()) {
                 (Some(diversity), _) => {
-                    let req = Request { k: opts.k, diversity, ..Default::default() };
+                    let req = Request {
+                        k: opts.k,
+                        diversity,
+                        ..Default::default()
+                    };
                     engine.recommend(&profile, &req)?.into_iter().map(|r| r.id).collect()
                 }
                 (None, "last-like") => {
                     let last = *u.likes.last().unwrap_or(&u.held_out);
-                    let req = Request { item: Some(last), k: opts.k, alpha: 1.0, ..Default::default() };
+                    let req = Request {
+                        item: Some(last),
+                        k: opts.k,
+                        alpha: 1.0,
+                        ..Default::default()
+                    };
                     engine.recommend(&profile, &req)?.into_iter().map(|r| r.id).collect()
                 }
-                _ => popular.iter().map(|(id, _)| *id).filter(|id| !profile.seen.contains(id)).take(opts.k).collect(),
+                _ => popular
+                    .iter()
+                    .map(|(id, _)| *id)
+                    .filter(|id| !profile.seen.contains(id))
+                    .take(opts.k)
+                    .collect(),
             };
             if let Some(pos) = ids.iter().position(|&id| id == u.held_out) {
                 hits += 1.0;
@@ -163,5 +201,9 @@ pub fn evaluate(engine: &Engine, opts: &Options, progress: &dyn Progress) -> Res
             coverage: shown.len() as f64 / index.len().max(1) as f64,
         });
     }
-    Ok(Report { users: users.len(), k: opts.k, methods: out })
+    Ok(Report {
+        users: users.len(),
+        k: opts.k,
+        methods: out,
+    })
 }

@@ -55,7 +55,11 @@ pub struct Report {
 
 /// Keeps only rows whose id is in `keep`, preserving order.
 fn restrict(m: EmbeddingMatrix, keep: &HashSet<i64>) -> EmbeddingMatrix {
-    let mut out = EmbeddingMatrix { model_id: m.model_id, dim: m.dim, ..Default::default() };
+    let mut out = EmbeddingMatrix {
+        model_id: m.model_id,
+        dim: m.dim,
+        ..Default::default()
+    };
     for (i, id) in m.ids.iter().enumerate() {
         if keep.contains(id) {
             out.ids.push(*id);
@@ -67,18 +71,26 @@ fn restrict(m: EmbeddingMatrix, keep: &HashSet<i64>) -> EmbeddingMatrix {
 
 /// Scores every method on the same queries and gallery.
 pub fn evaluate(catalog: &Catalog, opts: &Options, progress: &dyn Progress) -> Result<Report> {
-    let model = catalog.active_model()?.ok_or_else(|| Error::NoEmbeddings { model: None })?;
+    let model = catalog
+        .active_model()?
+        .ok_or_else(|| Error::NoEmbeddings { model: None })?;
     let products = catalog.products()?;
     let by_id: HashMap<i64, &Product> = products.iter().map(|p| (p.id, p)).collect();
 
     let mut methods: Vec<(String, String, EmbeddingMatrix)> = Vec::new();
     let main = catalog.load_embeddings(model.id)?;
     if main.is_empty() {
-        return Err(Error::NoEmbeddings { model: Some(model.spec.name) });
+        return Err(Error::NoEmbeddings {
+            model: Some(model.spec.name),
+        });
     }
     if let Some(head_id) = model.spec.head_id {
         let head = catalog.head(head_id)?;
-        methods.push(("model".into(), format!("{} + head {} ({}-d)", model.spec.name, head_id, model.spec.dim), main));
+        methods.push((
+            "model".into(),
+            format!("{} + head {} ({}-d)", model.spec.name, head_id, model.spec.dim),
+            main,
+        ));
         let backbone = catalog.model(head.backbone_model_id)?;
         methods.push((
             "backbone".into(),
@@ -86,7 +98,14 @@ pub fn evaluate(catalog: &Catalog, opts: &Options, progress: &dyn Progress) -> R
             catalog.load_embeddings(backbone.id)?,
         ));
     } else {
-        methods.push(("model".into(), format!("{} ({}-d, {} pooling)", model.spec.name, model.spec.dim, model.spec.pooling), main));
+        methods.push((
+            "model".into(),
+            format!(
+                "{} ({}-d, {} pooling)",
+                model.spec.name, model.spec.dim, model.spec.pooling
+            ),
+            main,
+        ));
     }
     let mut gallery: HashSet<i64> = methods[0].2.ids.iter().copied().collect();
     for (_, _, m) in &methods[1..] {
@@ -97,22 +116,30 @@ pub fn evaluate(catalog: &Catalog, opts: &Options, progress: &dyn Progress) -> R
         let ps: Vec<&Product> = products.iter().filter(|p| gallery.contains(&p.id)).collect();
         let hist = baselines::compute(catalog, &ps, baselines::colour_histogram, progress)?;
         let raw = baselines::compute(catalog, &ps, baselines::raw_pixels, progress)?;
-        methods.push(("colour-histogram".into(), "8x8x8 RGB histogram of non-white pixels".into(), hist));
+        methods.push((
+            "colour-histogram".into(),
+            "8x8x8 RGB histogram of non-white pixels".into(),
+            hist,
+        ));
         methods.push(("raw-pixels".into(), "32x32 RGB thumbnail, mean-centred".into(), raw));
         for (_, _, m) in &methods[2..] {
             let ids: HashSet<i64> = m.ids.iter().copied().collect();
             gallery.retain(|id| ids.contains(id));
         }
     }
-    let indexes: Vec<(String, String, FlatIndex)> =
-        methods.into_iter().map(|(n, d, m)| (n, d, FlatIndex::new(restrict(m, &gallery)))).collect();
+    let indexes: Vec<(String, String, FlatIndex)> = methods
+        .into_iter()
+        .map(|(n, d, m)| (n, d, FlatIndex::new(restrict(m, &gallery))))
+        .collect();
     let reference = &indexes[0].2;
 
     let queries: Vec<i64> = match &opts.queries {
         Some(q) => {
             for id in q {
                 if !gallery.contains(id) {
-                    return Err(Error::NotFound(format!("query {id} is not in the catalogue or has no vector")));
+                    return Err(Error::NotFound(format!(
+                        "query {id} is not in the catalogue or has no vector"
+                    )));
                 }
             }
             q.clone()
@@ -124,7 +151,9 @@ pub fn evaluate(catalog: &Catalog, opts: &Options, progress: &dyn Progress) -> R
         }
     };
     if queries.is_empty() {
-        return Err(Error::Invalid("no queries: the held-out split of this catalogue is empty".into()));
+        return Err(Error::Invalid(
+            "no queries: the held-out split of this catalogue is empty".into(),
+        ));
     }
     let mut label_count: HashMap<&str, usize> = HashMap::new();
     for id in &gallery {
@@ -141,7 +170,10 @@ pub fn evaluate(catalog: &Catalog, opts: &Options, progress: &dyn Progress) -> R
                 let scores = index.scores(index.vector(row));
                 let top = top_k(&scores, depth, |r| r != row);
                 let label = opts.level.label(by_id[&q]);
-                let rel: Vec<bool> = top.iter().map(|(r, _)| opts.level.label(by_id[&index.id(*r)]) == label).collect();
+                let rel: Vec<bool> = top
+                    .iter()
+                    .map(|(r, _)| opts.level.label(by_id[&index.id(*r)]) == label)
+                    .collect();
                 let total = label_count.get(label).copied().unwrap_or(1).saturating_sub(1);
                 let rows: Vec<usize> = top.iter().map(|(r, _)| *r).collect();
                 let vecs: Vec<&[f32]> = top
@@ -174,5 +206,11 @@ pub fn evaluate(catalog: &Catalog, opts: &Options, progress: &dyn Progress) -> R
             precision_curve: curve,
         });
     }
-    Ok(Report { level: opts.level, k: opts.k, queries: queries.len(), gallery: gallery.len(), methods: results })
+    Ok(Report {
+        level: opts.level,
+        k: opts.k,
+        queries: queries.len(),
+        gallery: gallery.len(),
+        methods: results,
+    })
 }

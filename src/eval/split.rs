@@ -23,7 +23,10 @@ mod tests {
     fn matches_the_python_recipe() {
         // Values printed by training/train.py's splitmix64.
         assert_eq!(splitmix64(0), 0xE220A8397B1DCDAF);
-        let held: Vec<i64> = [1580, 1584, 1614, 1635, 1636, 1637, 1638, 1639].into_iter().filter(|i| is_held_out(*i)).collect();
+        let held: Vec<i64> = [1580, 1584, 1614, 1635, 1636, 1637, 1638, 1639]
+            .into_iter()
+            .filter(|i| is_held_out(*i))
+            .collect();
         assert_eq!(held, vec![1580, 1638, 1639]);
         let held = (0..10_000).filter(|i| is_held_out(*i)).count();
         assert!((1800..2200).contains(&held), "{held}");

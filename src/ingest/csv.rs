@@ -36,7 +36,10 @@ pub fn records(text: &str) -> Vec<Result<Record, BadRecord>> {
     while pos < bytes.len() {
         match parse_record(text, pos) {
             Ok((fields, _, lines)) if lines > 1 && expected.is_some_and(|n| n != fields.len()) => {
-                out.push(Err(BadRecord { line, reason: format!("quoted field runs over {lines} lines; probably a missing quote") }));
+                out.push(Err(BadRecord {
+                    line,
+                    reason: format!("quoted field runs over {lines} lines; probably a missing quote"),
+                }));
                 pos = text[pos..].find('\n').map(|i| pos + i + 1).unwrap_or(bytes.len());
                 line += 1;
             }
@@ -74,7 +77,10 @@ fn parse_record(text: &str, start: usize) -> Result<(Vec<String>, usize, usize),
             let open_line = lines;
             loop {
                 let Some(rel) = text[i..].find('"') else {
-                    return Err(format!("unterminated quoted field (opened on this line, field {})", fields.len() + 1));
+                    return Err(format!(
+                        "unterminated quoted field (opened on this line, field {})",
+                        fields.len() + 1
+                    ));
                 };
                 let chunk = &text[i..i + rel];
                 lines += chunk.matches('\n').count();
@@ -94,7 +100,12 @@ fn parse_record(text: &str, start: usize) -> Result<(Vec<String>, usize, usize),
             match b.get(i) {
                 None | Some(b',') | Some(b'\n') => {}
                 Some(b'\r') if b.get(i + 1).is_none_or(|c| *c == b'\n') => {}
-                Some(_) => return Err(format!("unexpected text after the closing quote of field {}", fields.len() + 1)),
+                Some(_) => {
+                    return Err(format!(
+                        "unexpected text after the closing quote of field {}",
+                        fields.len() + 1
+                    ));
+                }
             }
         } else {
             let end = text[i..].find([',', '\n']).map(|r| i + r).unwrap_or(b.len());
@@ -132,11 +143,10 @@ mod tests {
 
     #[test]
     fn plain_quoted_escaped_and_crlf() {
-        assert_eq!(ok("a,b\r\n1,\"x, y\"\r\n2,\"say \"\"hi\"\"\"\n"), vec![
-            vec!["a", "b"],
-            vec!["1", "x, y"],
-            vec!["2", "say \"hi\""]
-        ]);
+        assert_eq!(
+            ok("a,b\r\n1,\"x, y\"\r\n2,\"say \"\"hi\"\"\"\n"),
+            vec![vec!["a", "b"], vec!["1", "x, y"], vec!["2", "say \"hi\""]]
+        );
     }
 
     #[test]
@@ -154,8 +164,22 @@ mod tests {
     #[test]
     fn bad_quotes_cost_one_line() {
         let r = records("h,i\n1,\"open\n2,ok\n3,a\"b\n4,\"x\"y\n5,fine\n");
-        let lines: Vec<_> = r.iter().map(|r| (r.is_ok(), match r { Ok(x) => x.line, Err(e) => e.line })).collect();
-        assert_eq!(lines, vec![(true, 1), (false, 2), (true, 3), (false, 4), (false, 5), (true, 6)]);
+        let lines: Vec<_> = r
+            .iter()
+            .map(|r| {
+                (
+                    r.is_ok(),
+                    match r {
+                        Ok(x) => x.line,
+                        Err(e) => e.line,
+                    },
+                )
+            })
+            .collect();
+        assert_eq!(
+            lines,
+            vec![(true, 1), (false, 2), (true, 3), (false, 4), (false, 5), (true, 6)]
+        );
         assert!(r[3].as_ref().unwrap_err().reason.contains("stray quote"));
     }
 

@@ -14,7 +14,9 @@ pub fn safe_relative(root: &Path, canonical_root: &Path, rel: &str) -> Result<(S
         return Err("empty image path".into());
     }
     if p.is_absolute() || rel.starts_with('/') || rel.starts_with('\\') {
-        return Err(format!("image path {rel:?} is absolute; it must be relative to the images folder"));
+        return Err(format!(
+            "image path {rel:?} is absolute; it must be relative to the images folder"
+        ));
     }
     for c in p.components() {
         match c {
@@ -25,7 +27,9 @@ pub fn safe_relative(root: &Path, canonical_root: &Path, rel: &str) -> Result<(S
     let full = root.join(p);
     // A symlink inside the folder may still point outside it.
     match full.canonicalize() {
-        Ok(c) if !c.starts_with(canonical_root) => Err(format!("image path {rel:?} resolves outside the images folder")),
+        Ok(c) if !c.starts_with(canonical_root) => {
+            Err(format!("image path {rel:?} resolves outside the images folder"))
+        }
         Ok(_) => Ok((rel.to_string(), full)),
         Err(_) => Err(format!("image missing: {}", full.display())),
     }
@@ -38,7 +42,12 @@ pub fn check(path: &Path) -> Result<String, String> {
         return Err(format!("{} is not a file", path.display()));
     }
     if meta.len() > MAX_BYTES {
-        return Err(format!("{} is {} MB, over the {} MB limit", path.display(), meta.len() >> 20, MAX_BYTES >> 20));
+        return Err(format!(
+            "{} is {} MB, over the {} MB limit",
+            path.display(),
+            meta.len() >> 20,
+            MAX_BYTES >> 20
+        ));
     }
     let bytes = crate::files::read_capped(path, MAX_BYTES, "photo").map_err(|e| e.to_string())?;
     crate::vision::decode_with(&bytes, drop).map_err(|e| format!("{}: {e}", path.display()))?;

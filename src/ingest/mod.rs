@@ -16,8 +16,18 @@ use crate::catalog::{Catalog, ProductUpsert, Upserted};
 use crate::{Error, Progress, Result, now_ms};
 
 /// The columns lookbook reads; `id` is required, the rest default to empty.
-const COLUMNS: [&str; 10] =
-    ["id", "gender", "masterCategory", "subCategory", "articleType", "baseColour", "season", "year", "usage", "productDisplayName"];
+const COLUMNS: [&str; 10] = [
+    "id",
+    "gender",
+    "masterCategory",
+    "subCategory",
+    "articleType",
+    "baseColour",
+    "season",
+    "year",
+    "usage",
+    "productDisplayName",
+];
 
 /// Optional column naming the photo relative to the images folder (default `<id>.jpg`).
 const IMAGE_COLUMNS: [&str; 3] = ["image", "image_path", "filename"];
@@ -69,7 +79,10 @@ pub struct ImportReport {
 /// spaces and caps length.
 fn clean(s: &str) -> String {
     let mut out = String::with_capacity(s.len().min(MAX_FIELD * 4));
-    for c in s.chars().map(|c| if c == '\n' || c == '\r' || c == '\t' { ' ' } else { c }) {
+    for c in s
+        .chars()
+        .map(|c| if c == '\n' || c == '\r' || c == '\t' { ' ' } else { c })
+    {
         if crate::text::is_unsafe(c) || (c == ' ' && (out.is_empty() || out.ends_with(' '))) {
             continue;
         }
@@ -86,7 +99,12 @@ fn invalid_utf8_lines(bytes: &[u8]) -> std::collections::HashSet<usize> {
     if std::str::from_utf8(bytes).is_ok() {
         return Default::default();
     }
-    bytes.split(|b| *b == b'\n').enumerate().filter(|(_, l)| std::str::from_utf8(l).is_err()).map(|(i, _)| i + 1).collect()
+    bytes
+        .split(|b| *b == b'\n')
+        .enumerate()
+        .filter(|(_, l)| std::str::from_utf8(l).is_err())
+        .map(|(i, _)| i + 1)
+        .collect()
 }
 
 /// A parsed row waiting for its photo to be checked.
@@ -107,22 +125,38 @@ pub fn import(catalog: &mut Catalog, images: &Path, metadata: &Path, progress: &
     let text = String::from_utf8_lossy(&bytes);
     let mut report = ImportReport::default();
     let skip = |report: &mut ImportReport, line: Option<usize>, id: Option<i64>, reason: String| {
-        report.skipped.push(Skipped { file: metadata.to_path_buf(), line, id, reason })
+        report.skipped.push(Skipped {
+            file: metadata.to_path_buf(),
+            line,
+            id,
+            reason,
+        })
     };
 
     let mut recs = csv::records(&text).into_iter();
     let header = match recs.next() {
         Some(Ok(h)) => h.fields,
         Some(Err(e)) => {
-            return Err(Error::Metadata { path: metadata.into(), message: format!("line {}: bad header: {}", e.line, e.reason) });
+            return Err(Error::Metadata {
+                path: metadata.into(),
+                message: format!("line {}: bad header: {}", e.line, e.reason),
+            });
         }
-        None => return Err(Error::Metadata { path: metadata.into(), message: "empty file, expected a header row".into() }),
+        None => {
+            return Err(Error::Metadata {
+                path: metadata.into(),
+                message: "empty file, expected a header row".into(),
+            });
+        }
     };
     let col = |name: &str| header.iter().position(|h| h.trim().eq_ignore_ascii_case(name));
     let Some(id_col) = col("id") else {
         return Err(Error::Metadata {
             path: metadata.into(),
-            message: format!("no `id` column in the header; expected columns like {}", COLUMNS.join(",")),
+            message: format!(
+                "no `id` column in the header; expected columns like {}",
+                COLUMNS.join(",")
+            ),
         });
     };
     let cols: Vec<Option<usize>> = COLUMNS.iter().map(|c| col(c)).collect();
@@ -146,11 +180,21 @@ pub fn import(catalog: &mut Catalog, images: &Path, metadata: &Path, progress: &
             }
         };
         if bad_lines.contains(&rec.line) {
-            skip(&mut report, Some(rec.line), None, "not valid UTF-8; save the file as UTF-8".into());
+            skip(
+                &mut report,
+                Some(rec.line),
+                None,
+                "not valid UTF-8; save the file as UTF-8".into(),
+            );
             continue;
         }
         if rec.fields.len() != header.len() {
-            skip(&mut report, Some(rec.line), None, format!("expected {} fields, found {}", header.len(), rec.fields.len()));
+            skip(
+                &mut report,
+                Some(rec.line),
+                None,
+                format!("expected {} fields, found {}", header.len(), rec.fields.len()),
+            );
             continue;
         }
         let get = |i: usize| cols[i].map(|c| clean(&rec.fields[c])).unwrap_or_default();
@@ -162,12 +206,22 @@ pub fn import(catalog: &mut Catalog, images: &Path, metadata: &Path, progress: &
         let id: i64 = match raw_id.parse() {
             Ok(v) if v >= 0 => v,
             _ => {
-                skip(&mut report, Some(rec.line), None, format!("id {:?} is not a non-negative integer", clean(raw_id)));
+                skip(
+                    &mut report,
+                    Some(rec.line),
+                    None,
+                    format!("id {:?} is not a non-negative integer", clean(raw_id)),
+                );
                 continue;
             }
         };
         if let Some(first) = seen.get(&id) {
-            skip(&mut report, Some(rec.line), Some(id), format!("duplicate id {id} (first on line {first})"));
+            skip(
+                &mut report,
+                Some(rec.line),
+                Some(id),
+                format!("duplicate id {id} (first on line {first})"),
+            );
             continue;
         }
         seen.insert(id, rec.line);
@@ -178,12 +232,20 @@ pub fn import(catalog: &mut Catalog, images: &Path, metadata: &Path, progress: &
             match year_s.parse::<f64>() {
                 Ok(y) if y.fract() == 0.0 && (0.0..=9999.0).contains(&y) => Some(y as i32),
                 _ => {
-                    skip(&mut report, Some(rec.line), Some(id), format!("year {year_s:?} is not a number"));
+                    skip(
+                        &mut report,
+                        Some(rec.line),
+                        Some(id),
+                        format!("year {year_s:?} is not a number"),
+                    );
                     continue;
                 }
             }
         };
-        let rel = image_col.map(|c| rec.fields[c].trim().to_string()).filter(|s| !s.is_empty()).unwrap_or(format!("{id}.jpg"));
+        let rel = image_col
+            .map(|c| rec.fields[c].trim().to_string())
+            .filter(|s| !s.is_empty())
+            .unwrap_or(format!("{id}.jpg"));
         let (rel, full_path) = match images::safe_relative(images, &root, &rel) {
             Ok(v) => v,
             Err(reason) => {
@@ -242,7 +304,12 @@ pub fn import(catalog: &mut Catalog, images: &Path, metadata: &Path, progress: &
                     Upserted::Unchanged => report.unchanged += 1,
                 }
             }
-            Err(reason) => report.skipped.push(Skipped { file: metadata.to_path_buf(), line: Some(p.line), id: Some(p.product.id), reason }),
+            Err(reason) => report.skipped.push(Skipped {
+                file: metadata.to_path_buf(),
+                line: Some(p.line),
+                id: Some(p.product.id),
+                reason,
+            }),
         }
     }
     if row_root.is_none() {

@@ -49,7 +49,10 @@ impl Reason {
     /// One line for people, naming products through `name` ("because you liked ...").
     pub fn describe(&self, name: impl Fn(i64) -> String) -> String {
         match self {
-            Reason::LooksLike { id: Some(id), similarity } => format!("looks like {} ({similarity:.2})", name(*id)),
+            Reason::LooksLike {
+                id: Some(id),
+                similarity,
+            } => format!("looks like {} ({similarity:.2})", name(*id)),
             Reason::LooksLike { id: None, similarity } => format!("looks like your photo ({similarity:.2})"),
             Reason::YouLiked { id, similarity } => format!("because you liked {} ({similarity:.2})", name(*id)),
             Reason::Popular { category, likes } => format!("popular in {category} ({likes} likes)"),
@@ -94,7 +97,14 @@ pub const DEFAULT_DIVERSITY: f32 = 0.3;
 
 impl Default for Request {
     fn default() -> Self {
-        Request { item: None, vector: None, filter: ProductFilter::default(), k: 10, alpha: 0.5, diversity: 0.0 }
+        Request {
+            item: None,
+            vector: None,
+            filter: ProductFilter::default(),
+            k: 10,
+            alpha: 0.5,
+            diversity: 0.0,
+        }
     }
 }
 
@@ -112,15 +122,25 @@ impl Engine {
     /// Builds an engine from products and the matrix of one model.
     pub fn new(products: Vec<Product>, index: FlatIndex) -> Self {
         let by_id = products.iter().enumerate().map(|(i, p)| (p.id, i)).collect();
-        Engine { products, by_id, index, popularity: HashMap::new(), centrality: OnceLock::new() }
+        Engine {
+            products,
+            by_id,
+            index,
+            popularity: HashMap::new(),
+            centrality: OnceLock::new(),
+        }
     }
 
     /// Loads products, the active model's vectors and like counts from a catalogue.
     pub fn load(catalog: &Catalog) -> Result<Self> {
-        let model = catalog.active_model()?.ok_or_else(|| Error::NoEmbeddings { model: None })?;
+        let model = catalog
+            .active_model()?
+            .ok_or_else(|| Error::NoEmbeddings { model: None })?;
         let matrix = catalog.load_embeddings(model.id)?;
         if matrix.is_empty() {
-            return Err(Error::NoEmbeddings { model: Some(model.spec.name) });
+            return Err(Error::NoEmbeddings {
+                model: Some(model.spec.name),
+            });
         }
         let mut e = Engine::new(catalog.products()?, FlatIndex::new(matrix));
         e.set_popularity(catalog.like_counts()?.into_iter().collect());
@@ -160,20 +180,33 @@ impl Engine {
         (0..self.index.len())
             .map(|r| {
                 let id = self.index.id(r);
-                !exclude.contains(&id) && (filter.is_empty() || self.product_of_row(r).is_some_and(|p| filter.matches(p)))
+                !exclude.contains(&id)
+                    && (filter.is_empty() || self.product_of_row(r).is_some_and(|p| filter.matches(p)))
             })
             .collect()
     }
 
     /// Look-alikes of a product (itself excluded).
     pub fn similar(&self, id: i64, filter: &ProductFilter, k: usize) -> Result<Vec<Recommendation>> {
-        let req = Request { item: Some(id), filter: filter.clone(), k, alpha: 1.0, ..Default::default() };
+        let req = Request {
+            item: Some(id),
+            filter: filter.clone(),
+            k,
+            alpha: 1.0,
+            ..Default::default()
+        };
         self.recommend(&Profile::default(), &req)
     }
 
     /// Look-alikes of a vector (a photo query).
     pub fn similar_to_vector(&self, v: &[f32], filter: &ProductFilter, k: usize) -> Result<Vec<Recommendation>> {
-        let req = Request { vector: Some(v.to_vec()), filter: filter.clone(), k, alpha: 1.0, ..Default::default() };
+        let req = Request {
+            vector: Some(v.to_vec()),
+            filter: filter.clone(),
+            k,
+            alpha: 1.0,
+            ..Default::default()
+        };
         self.recommend(&Profile::default(), &req)
     }
 
@@ -182,7 +215,11 @@ impl Engine {
         if self.index.is_empty() || req.k == 0 {
             return Ok(Vec::new());
         }
-        let alpha = if req.alpha.is_finite() { req.alpha.clamp(0.0, 1.0) } else { 0.5 };
+        let alpha = if req.alpha.is_finite() {
+            req.alpha.clamp(0.0, 1.0)
+        } else {
+            0.5
+        };
         let query: Option<Vec<f32>> = match (req.item, &req.vector) {
             (Some(id), _) => {
                 if self.product(id).is_none() {
@@ -190,7 +227,9 @@ impl Engine {
                 }
                 Some(
                     self.vector(id)
-                        .ok_or_else(|| Error::NotFound(format!("product {id} has no embedding yet; run `lookbook embed`")))?
+                        .ok_or_else(|| {
+                            Error::NotFound(format!("product {id} has no embedding yet; run `lookbook embed`"))
+                        })?
                         .to_vec(),
                 )
             }
@@ -226,23 +265,50 @@ impl Engine {
         }
         let scores = self.index.scores(&blended);
         let allow = self.allowed(&req.filter, &exclude);
-        let diversity = if req.diversity.is_finite() { req.diversity.clamp(0.0, 1.0) } else { 0.0 };
+        let diversity = if req.diversity.is_finite() {
+            req.diversity.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         let head = req.k.min(MMR_DEPTH);
-        let pool = if diversity > 0.0 { req.k.max(head * 5).max(50) } else { req.k };
+        let pool = if diversity > 0.0 {
+            req.k.max(head * 5).max(50)
+        } else {
+            req.k
+        };
         let cand = top_k(&scores, pool, |r| allow[r]);
-        let chosen = if diversity > 0.0 { mmr_head(&self.index, cand, req.k, head, 1.0 - diversity) } else { cand };
+        let chosen = if diversity > 0.0 {
+            mmr_head(&self.index, cand, req.k, head, 1.0 - diversity)
+        } else {
+            cand
+        };
         Ok(chosen
             .into_iter()
             .map(|(row, score)| {
                 let x = self.index.vector(row);
                 let q_part = query.as_ref().map(|q| dot(q, x));
                 let reason = match (q_part, self.best_like(profile, x)) {
-                    (Some(qs), Some((lid, ls))) if qw * qs < pw * ls => Reason::YouLiked { id: lid, similarity: ls },
-                    (Some(qs), _) => Reason::LooksLike { id: req.item, similarity: qs },
-                    (None, Some((lid, ls))) => Reason::YouLiked { id: lid, similarity: ls },
-                    (None, None) => Reason::Typical { category: String::new() },
+                    (Some(qs), Some((lid, ls))) if qw * qs < pw * ls => Reason::YouLiked {
+                        id: lid,
+                        similarity: ls,
+                    },
+                    (Some(qs), _) => Reason::LooksLike {
+                        id: req.item,
+                        similarity: qs,
+                    },
+                    (None, Some((lid, ls))) => Reason::YouLiked {
+                        id: lid,
+                        similarity: ls,
+                    },
+                    (None, None) => Reason::Typical {
+                        category: String::new(),
+                    },
                 };
-                Recommendation { id: self.index.id(row), score, reason }
+                Recommendation {
+                    id: self.index.id(row),
+                    score,
+                    reason,
+                }
             })
             .collect())
     }
@@ -290,8 +356,15 @@ impl Engine {
         for r in (0..self.index.len()).filter(|&r| allow[r]) {
             let Some(p) = self.product_of_row(r) else { continue };
             let pop = self.popularity.get(&p.id).copied().unwrap_or(0);
-            let penalty = profile.dislike.as_ref().map(|d| 0.5 * dot(d, self.index.vector(r)).max(0.0)).unwrap_or(0.0);
-            groups.entry(p.article_type.as_str()).or_default().push((r, central[r] - penalty, pop));
+            let penalty = profile
+                .dislike
+                .as_ref()
+                .map(|d| 0.5 * dot(d, self.index.vector(r)).max(0.0))
+                .unwrap_or(0.0);
+            groups
+                .entry(p.article_type.as_str())
+                .or_default()
+                .push((r, central[r] - penalty, pop));
         }
         let mut groups: Vec<(&str, Vec<ColdPick>)> = groups.into_iter().collect();
         groups.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(b.0)));
@@ -306,8 +379,16 @@ impl Engine {
                 if let Some(&(r, score, pop)) = g.get(depth) {
                     any = true;
                     let category = cat.to_string();
-                    let reason = if pop > 0 { Reason::Popular { category, likes: pop } } else { Reason::Typical { category } };
-                    out.push(Recommendation { id: self.index.id(r), score, reason });
+                    let reason = if pop > 0 {
+                        Reason::Popular { category, likes: pop }
+                    } else {
+                        Reason::Typical { category }
+                    };
+                    out.push(Recommendation {
+                        id: self.index.id(r),
+                        score,
+                        reason,
+                    });
                     if out.len() == req.k {
                         break;
                     }
@@ -334,7 +415,11 @@ type ColdPick = (usize, f32, usize);
 fn mmr_head(index: &dyn VectorIndex, cand: Vec<(usize, f32)>, k: usize, head: usize, lambda: f32) -> Vec<(usize, f32)> {
     let mut chosen = mmr(index, &cand[..cand.len().min(head * 5)], head, lambda);
     let taken: HashSet<usize> = chosen.iter().map(|c| c.0).collect();
-    chosen.extend(cand.into_iter().filter(|c| !taken.contains(&c.0)).take(k.saturating_sub(chosen.len())));
+    chosen.extend(
+        cand.into_iter()
+            .filter(|c| !taken.contains(&c.0))
+            .take(k.saturating_sub(chosen.len())),
+    );
     chosen
 }
 
@@ -387,7 +472,11 @@ mod tests {
             .map(|&id| (id, 1.0))
             .chain(dislikes.iter().map(|&id| (id, -1.0)))
             .enumerate()
-            .map(|(i, (id, w))| Feedback { product_id: id, weight: w, at: i as i64 })
+            .map(|(i, (id, w))| Feedback {
+                product_id: id,
+                weight: w,
+                at: i as i64,
+            })
             .collect();
         Profile::build(&fb, e.index(), ProfileSettings::default())
     }
@@ -434,7 +523,17 @@ mod tests {
     fn blended_score_is_the_weighted_sum_of_cosines() {
         let e = engine(100);
         let p = profile(&e, &[5, 6], &[]);
-        let out = e.recommend(&p, &Request { item: Some(50), k: 5, alpha: 0.3, ..Default::default() }).unwrap();
+        let out = e
+            .recommend(
+                &p,
+                &Request {
+                    item: Some(50),
+                    k: 5,
+                    alpha: 0.3,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
         let q = e.vector(50).unwrap();
         let pv = p.vector.as_ref().unwrap();
         for r in out {
@@ -453,8 +552,14 @@ mod tests {
             data: vec![1.0, 0.0, 0.995, 0.0998, 0.0, 1.0],
         });
         let cand = vec![(0, 0.9), (1, 0.89), (2, 0.5)];
-        assert_eq!(mmr(&idx, &cand, 2, 1.0).iter().map(|c| c.0).collect::<Vec<_>>(), vec![0, 1]);
-        assert_eq!(mmr(&idx, &cand, 2, 0.5).iter().map(|c| c.0).collect::<Vec<_>>(), vec![0, 2]);
+        assert_eq!(
+            mmr(&idx, &cand, 2, 1.0).iter().map(|c| c.0).collect::<Vec<_>>(),
+            vec![0, 1]
+        );
+        assert_eq!(
+            mmr(&idx, &cand, 2, 0.5).iter().map(|c| c.0).collect::<Vec<_>>(),
+            vec![0, 2]
+        );
     }
 
     #[test]
@@ -467,15 +572,33 @@ mod tests {
         assert_eq!(out.iter().map(|c| c.0).collect::<HashSet<_>>().len(), 200, "no repeats");
         let head = mmr(idx, &cand[..MMR_DEPTH * 5], MMR_DEPTH, 0.5);
         assert_eq!(out[..MMR_DEPTH], head[..]);
-        assert!(out[MMR_DEPTH..].windows(2).all(|w| w[0].1 >= w[1].1), "the tail is in relevance order");
-        assert_ne!(head.iter().map(|c| c.0).collect::<Vec<_>>(), cand[..MMR_DEPTH].iter().map(|c| c.0).collect::<Vec<_>>());
+        assert!(
+            out[MMR_DEPTH..].windows(2).all(|w| w[0].1 >= w[1].1),
+            "the tail is in relevance order"
+        );
+        assert_ne!(
+            head.iter().map(|c| c.0).collect::<Vec<_>>(),
+            cand[..MMR_DEPTH].iter().map(|c| c.0).collect::<Vec<_>>()
+        );
     }
 
     #[test]
     fn filters_apply_before_ranking_and_cold_start_fills_k() {
         let e = engine(400);
-        let f = ProductFilter { colour: Some("red".into()), ..Default::default() };
-        let out = e.recommend(&Profile::default(), &Request { filter: f, k: 12, ..Default::default() }).unwrap();
+        let f = ProductFilter {
+            colour: Some("red".into()),
+            ..Default::default()
+        };
+        let out = e
+            .recommend(
+                &Profile::default(),
+                &Request {
+                    filter: f,
+                    k: 12,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
         assert_eq!(out.len(), 12);
         assert!(out.iter().all(|r| e.product(r.id).unwrap().colour == "Red"));
         assert!(out.iter().all(|r| matches!(r.reason, Reason::Typical { .. })));

@@ -67,11 +67,13 @@ impl VectorIndex for FlatIndex {
         if dim == 0 {
             return out;
         }
-        out.par_chunks_mut(CHUNK).zip(self.matrix.data.par_chunks(CHUNK * dim)).for_each(|(o, rows)| {
-            for (s, r) in o.iter_mut().zip(rows.chunks_exact(dim)) {
-                *s = dot(query, r);
-            }
-        });
+        out.par_chunks_mut(CHUNK)
+            .zip(self.matrix.data.par_chunks(CHUNK * dim))
+            .for_each(|(o, rows)| {
+                for (s, r) in o.iter_mut().zip(rows.chunks_exact(dim)) {
+                    *s = dot(query, r);
+                }
+            });
         out
     }
 }
@@ -110,8 +112,12 @@ pub fn normalize(v: &mut [f32]) -> bool {
 
 /// The `k` best (row, score) pairs among rows where `allow` holds, best first, ties by row.
 pub fn top_k(scores: &[f32], k: usize, allow: impl Fn(usize) -> bool) -> Vec<(usize, f32)> {
-    let mut cand: Vec<(usize, f32)> =
-        scores.iter().enumerate().filter(|(i, s)| s.is_finite() && allow(*i)).map(|(i, s)| (i, *s)).collect();
+    let mut cand: Vec<(usize, f32)> = scores
+        .iter()
+        .enumerate()
+        .filter(|(i, s)| s.is_finite() && allow(*i))
+        .map(|(i, s)| (i, *s))
+        .collect();
     let by = |a: &(usize, f32), b: &(usize, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
     if k == 0 {
         return Vec::new();
@@ -149,8 +155,14 @@ mod tests {
     fn top_k_orders_filters_and_breaks_ties_by_row() {
         let idx = index(&[[1.0, 0.0], [0.0, 1.0], [0.6, 0.8], [0.6, 0.8]]);
         let s = idx.scores(&[1.0, 0.0]);
-        assert_eq!(top_k(&s, 3, |_| true).iter().map(|x| x.0).collect::<Vec<_>>(), vec![0, 2, 3]);
-        assert_eq!(top_k(&s, 2, |r| r != 0).iter().map(|x| x.0).collect::<Vec<_>>(), vec![2, 3]);
+        assert_eq!(
+            top_k(&s, 3, |_| true).iter().map(|x| x.0).collect::<Vec<_>>(),
+            vec![0, 2, 3]
+        );
+        assert_eq!(
+            top_k(&s, 2, |r| r != 0).iter().map(|x| x.0).collect::<Vec<_>>(),
+            vec![2, 3]
+        );
         assert!(top_k(&s, 0, |_| true).is_empty());
         assert_eq!(idx.row(20), Some(2));
     }

@@ -17,7 +17,10 @@ pub struct ProfileSettings {
 
 impl Default for ProfileSettings {
     fn default() -> Self {
-        ProfileSettings { half_life_days: 30.0, dislike_push: 0.5 }
+        ProfileSettings {
+            half_life_days: 30.0,
+            dislike_push: 0.5,
+        }
     }
 }
 
@@ -62,7 +65,11 @@ impl Profile {
             let Some(row) = index.row(f.product_id) else { continue };
             let age = (newest - f.at).max(0) as f32;
             let w = 0.5f32.powf(age / half_life);
-            if f.is_like() { likes.push((row, w)) } else { dislikes.push((row, w)) }
+            if f.is_like() {
+                likes.push((row, w))
+            } else {
+                dislikes.push((row, w))
+            }
         }
         let like_mean = weighted_mean(index, &likes);
         let dislike = weighted_mean(index, &dislikes);
@@ -75,7 +82,12 @@ impl Profile {
             normalize(&mut v);
             v
         });
-        Profile { vector, likes, dislike, seen: feedback.iter().map(|f| f.product_id).collect() }
+        Profile {
+            vector,
+            likes,
+            dislike,
+            seen: feedback.iter().map(|f| f.product_id).collect(),
+        }
     }
 
     /// True when there is no taste to rank by.
@@ -91,23 +103,39 @@ mod tests {
     use crate::recommend::FlatIndex;
 
     fn idx() -> FlatIndex {
-        FlatIndex::new(EmbeddingMatrix { model_id: 1, dim: 2, ids: vec![1, 2, 3], data: vec![1.0, 0.0, 0.0, 1.0, -1.0, 0.0] })
+        FlatIndex::new(EmbeddingMatrix {
+            model_id: 1,
+            dim: 2,
+            ids: vec![1, 2, 3],
+            data: vec![1.0, 0.0, 0.0, 1.0, -1.0, 0.0],
+        })
     }
 
     fn fb(id: i64, w: f32, at_days: f32) -> Feedback {
-        Feedback { product_id: id, weight: w, at: (at_days * DAY_MS) as i64 }
+        Feedback {
+            product_id: id,
+            weight: w,
+            at: (at_days * DAY_MS) as i64,
+        }
     }
 
     #[test]
     fn equal_recent_likes_average() {
-        let p = Profile::build(&[fb(1, 1.0, 10.0), fb(2, 1.0, 10.0)], &idx(), ProfileSettings::default());
+        let p = Profile::build(
+            &[fb(1, 1.0, 10.0), fb(2, 1.0, 10.0)],
+            &idx(),
+            ProfileSettings::default(),
+        );
         let v = p.vector.unwrap();
         assert!((v[0] - v[1]).abs() < 1e-6 && (v[0] - 0.70710677).abs() < 1e-5);
     }
 
     #[test]
     fn older_likes_count_less_by_half_life() {
-        let s = ProfileSettings { half_life_days: 10.0, dislike_push: 0.0 };
+        let s = ProfileSettings {
+            half_life_days: 10.0,
+            dislike_push: 0.0,
+        };
         let p = Profile::build(&[fb(1, 1.0, 0.0), fb(2, 1.0, 10.0)], &idx(), s);
         let v = p.vector.unwrap();
         // weights 0.5 and 1.0 -> direction (0.5, 1) normalised
@@ -116,7 +144,10 @@ mod tests {
 
     #[test]
     fn dislikes_push_away_and_are_remembered() {
-        let s = ProfileSettings { half_life_days: 30.0, dislike_push: 0.5 };
+        let s = ProfileSettings {
+            half_life_days: 30.0,
+            dislike_push: 0.5,
+        };
         let p = Profile::build(&[fb(2, 1.0, 0.0), fb(3, -1.0, 0.0)], &idx(), s);
         let v = p.vector.unwrap();
         assert!(v[0] > 0.0, "pushed away from (-1, 0): {v:?}");

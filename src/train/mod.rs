@@ -39,7 +39,16 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { dim: 256, epochs: 80, batch: 256, lr: 2e-3, weight_decay: 1e-4, scale: 16.0, patience: 10, seed: 7 }
+        Settings {
+            dim: 256,
+            epochs: 80,
+            batch: 256,
+            lr: 2e-3,
+            weight_decay: 1e-4,
+            scale: 16.0,
+            patience: 10,
+            seed: 7,
+        }
     }
 }
 
@@ -59,13 +68,19 @@ pub struct Head {
 impl Head {
     /// From a stored head.
     pub fn from_stored(h: &StoredHead) -> Self {
-        Head { in_dim: h.in_dim, out_dim: h.out_dim, weight: h.weight.clone(), bias: h.bias.clone() }
+        Head {
+            in_dim: h.in_dim,
+            out_dim: h.out_dim,
+            weight: h.weight.clone(),
+            bias: h.bias.clone(),
+        }
     }
 
     /// Projects one backbone vector.
     pub fn project(&self, v: &[f32]) -> Vec<f32> {
-        let mut out: Vec<f32> =
-            (0..self.out_dim).map(|o| crate::recommend::dot(&self.weight[o * self.in_dim..(o + 1) * self.in_dim], v) + self.bias[o]).collect();
+        let mut out: Vec<f32> = (0..self.out_dim)
+            .map(|o| crate::recommend::dot(&self.weight[o * self.in_dim..(o + 1) * self.in_dim], v) + self.bias[o])
+            .collect();
         normalize(&mut out);
         out
     }
@@ -73,8 +88,16 @@ impl Head {
     /// Projects every row of a matrix.
     pub fn project_matrix(&self, m: &EmbeddingMatrix, model_id: i64) -> EmbeddingMatrix {
         use rayon::prelude::*;
-        let data: Vec<f32> = (0..m.len()).into_par_iter().flat_map_iter(|i| self.project(m.row(i))).collect();
-        EmbeddingMatrix { model_id, dim: self.out_dim, ids: m.ids.clone(), data }
+        let data: Vec<f32> = (0..m.len())
+            .into_par_iter()
+            .flat_map_iter(|i| self.project(m.row(i)))
+            .collect();
+        EmbeddingMatrix {
+            model_id,
+            dim: self.out_dim,
+            ids: m.ids.clone(),
+            data,
+        }
     }
 }
 
@@ -119,7 +142,13 @@ fn knn_p10(m: &EmbeddingMatrix, labels: &[usize], queries: &[usize]) -> f64 {
 }
 
 /// Trains a head on `features` (unit rows) with integer `labels`; rows in `val` steer early stopping.
-pub fn fit(features: &EmbeddingMatrix, labels: &[usize], val: &[bool], s: &Settings, progress: &dyn Progress) -> Result<(Head, Report)> {
+pub fn fit(
+    features: &EmbeddingMatrix,
+    labels: &[usize],
+    val: &[bool],
+    s: &Settings,
+    progress: &dyn Progress,
+) -> Result<(Head, Report)> {
     let n = features.len();
     if n != labels.len() || n != val.len() {
         return Err(Error::Invalid("features, labels and split differ in length".into()));
@@ -127,7 +156,10 @@ pub fn fit(features: &EmbeddingMatrix, labels: &[usize], val: &[bool], s: &Setti
     let train_rows: Vec<usize> = (0..n).filter(|&i| !val[i]).collect();
     let val_rows: Vec<usize> = (0..n).filter(|&i| val[i]).collect();
     if train_rows.len() < 2 {
-        return Err(Error::Invalid(format!("only {} training items; a head needs more", train_rows.len())));
+        return Err(Error::Invalid(format!(
+            "only {} training items; a head needs more",
+            train_rows.len()
+        )));
     }
     let classes = labels.iter().max().map(|m| m + 1).unwrap_or(0);
     let (din, dout) = (features.dim, s.dim.clamp(2, 4096));
@@ -144,7 +176,11 @@ pub fn fit(features: &EmbeddingMatrix, labels: &[usize], val: &[bool], s: &Setti
     let proxies = Var::from_tensor(&Tensor::from_vec(p0, (classes, dout), &dev)?)?;
     let mut opt = AdamW::new(
         vec![w.clone(), b.clone(), proxies.clone()],
-        ParamsAdamW { lr: s.lr, weight_decay: s.weight_decay, ..Default::default() },
+        ParamsAdamW {
+            lr: s.lr,
+            weight_decay: s.weight_decay,
+            ..Default::default()
+        },
     )?;
     let x_all = Tensor::from_slice(&features.data, (n, din), &dev)?;
     let y_all = Tensor::from_vec(labels.iter().map(|&l| l as u32).collect::<Vec<u32>>(), n, &dev)?;
@@ -152,7 +188,12 @@ pub fn fit(features: &EmbeddingMatrix, labels: &[usize], val: &[bool], s: &Setti
         t.broadcast_div(&t.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?.clamp(1e-12, f64::MAX)?)
     };
     let current_head = |w: &Var, b: &Var| -> Result<Head> {
-        Ok(Head { in_dim: din, out_dim: dout, weight: w.as_tensor().flatten_all()?.to_vec1()?, bias: b.as_tensor().to_vec1()? })
+        Ok(Head {
+            in_dim: din,
+            out_dim: dout,
+            weight: w.as_tensor().flatten_all()?.to_vec1()?,
+            bias: b.as_tensor().to_vec1()?,
+        })
     };
     let backbone_p10 = knn_p10(features, labels, &val_rows);
     let mut best = (f64::NEG_INFINITY, 0usize, current_head(&w, &b)?);
@@ -180,8 +221,14 @@ pub fn fit(features: &EmbeddingMatrix, labels: &[usize], val: &[bool], s: &Setti
         let loss = loss_sum / steps.max(1) as f64;
         losses.push(loss);
         let head = current_head(&w, &b)?;
-        let p10 = if val_rows.is_empty() { -loss } else { knn_p10(&head.project_matrix(features, 0), labels, &val_rows) };
-        progress.message(&format!("epoch {epoch}: loss {loss:.4}, val P@10 {p10:.4} (backbone {backbone_p10:.4})"));
+        let p10 = if val_rows.is_empty() {
+            -loss
+        } else {
+            knn_p10(&head.project_matrix(features, 0), labels, &val_rows)
+        };
+        progress.message(&format!(
+            "epoch {epoch}: loss {loss:.4}, val P@10 {p10:.4} (backbone {backbone_p10:.4})"
+        ));
         progress.advance(1);
         if p10 > best.0 {
             best = (p10, epoch, head);
@@ -224,7 +271,9 @@ pub struct Outcome {
 /// Trains a head on the catalogue's backbone vectors (never on held-out items), stores it,
 /// projects every vector and activates it when it beats the backbone on validation.
 pub fn train_catalog(catalog: &mut Catalog, s: &Settings, force: bool, progress: &dyn Progress) -> Result<Outcome> {
-    let active = catalog.active_model()?.ok_or_else(|| Error::NoEmbeddings { model: None })?;
+    let active = catalog
+        .active_model()?
+        .ok_or_else(|| Error::NoEmbeddings { model: None })?;
     // Always train on the backbone, even if a head is active now.
     let backbone = match active.spec.head_id {
         Some(h) => catalog.model(catalog.head(h)?.backbone_model_id)?,
@@ -232,10 +281,20 @@ pub fn train_catalog(catalog: &mut Catalog, s: &Settings, force: bool, progress:
     };
     let all = catalog.load_embeddings(backbone.id)?;
     if all.is_empty() {
-        return Err(Error::NoEmbeddings { model: Some(backbone.spec.name) });
+        return Err(Error::NoEmbeddings {
+            model: Some(backbone.spec.name),
+        });
     }
-    let products: HashMap<i64, String> = catalog.products()?.into_iter().map(|p| (p.id, p.article_type)).collect();
-    let mut train = EmbeddingMatrix { model_id: backbone.id, dim: all.dim, ..Default::default() };
+    let products: HashMap<i64, String> = catalog
+        .products()?
+        .into_iter()
+        .map(|p| (p.id, p.article_type))
+        .collect();
+    let mut train = EmbeddingMatrix {
+        model_id: backbone.id,
+        dim: all.dim,
+        ..Default::default()
+    };
     for (i, id) in all.ids.iter().enumerate() {
         if !is_held_out(*id) && products.contains_key(id) {
             train.ids.push(*id);
@@ -251,26 +310,54 @@ pub fn train_catalog(catalog: &mut Catalog, s: &Settings, force: bool, progress:
     let (head, report) = fit(&train, &labels, &val, s, progress)?;
     let params = serde_json::to_string(s).unwrap_or_default();
     let metrics = serde_json::to_string(&report).unwrap_or_default();
-    let head_id = catalog.store_head(backbone.id, head.in_dim, head.out_dim, &head.weight, &head.bias, &params, &metrics)?;
-    let spec = ModelSpec { dim: head.out_dim, head_id: Some(head_id), ..backbone.spec.clone() };
+    let head_id = catalog.store_head(
+        backbone.id,
+        head.in_dim,
+        head.out_dim,
+        &head.weight,
+        &head.bias,
+        &params,
+        &metrics,
+    )?;
+    let spec = ModelSpec {
+        dim: head.out_dim,
+        head_id: Some(head_id),
+        ..backbone.spec.clone()
+    };
     let model = catalog.register_model(&spec)?;
     let projected = head.project_matrix(&all, model.id);
     let rows: Vec<(i64, String, Vec<f32>)> = {
         let hashes: HashMap<i64, String> = catalog.products()?.into_iter().map(|p| (p.id, p.image_hash)).collect();
-        projected.ids.iter().enumerate().filter_map(|(i, id)| hashes.get(id).map(|h| (*id, h.clone(), projected.row(i).to_vec()))).collect()
+        projected
+            .ids
+            .iter()
+            .enumerate()
+            .filter_map(|(i, id)| hashes.get(id).map(|h| (*id, h.clone(), projected.row(i).to_vec())))
+            .collect()
     };
     catalog.put_embeddings(model.id, &rows)?;
     let activated = force || report.head_val_p10 > report.backbone_val_p10;
     catalog.set_active_model(if activated { model.id } else { backbone.id })?;
-    Ok(Outcome { report, head_id, model, activated })
+    Ok(Outcome {
+        report,
+        head_id,
+        model,
+        activated,
+    })
 }
 
 /// Brings a head model's vectors up to date from its backbone's (after `embed` added products).
 pub fn project_missing(catalog: &mut Catalog, model: &ModelRecord) -> Result<usize> {
-    let Some(head_id) = model.spec.head_id else { return Ok(0) };
+    let Some(head_id) = model.spec.head_id else {
+        return Ok(0);
+    };
     let stored = catalog.head(head_id)?;
     let head = Head::from_stored(&stored);
-    let missing: std::collections::HashSet<i64> = catalog.products_missing_embedding(model.id)?.into_iter().map(|p| p.id).collect();
+    let missing: std::collections::HashSet<i64> = catalog
+        .products_missing_embedding(model.id)?
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
     if missing.is_empty() {
         return Ok(0);
     }
@@ -285,7 +372,6 @@ pub fn project_missing(catalog: &mut Catalog, model: &ModelRecord) -> Result<usi
     Ok(rows.len())
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,20 +381,36 @@ mod tests {
     fn loss_goes_down_and_head_separates_clusters() {
         let mut rng = Rng::new(3);
         let (n, d) = (150, 16);
-        let mut m = EmbeddingMatrix { model_id: 1, dim: d, ..Default::default() };
+        let mut m = EmbeddingMatrix {
+            model_id: 1,
+            dim: d,
+            ..Default::default()
+        };
         let mut labels = Vec::new();
         for i in 0..n {
             let c = i % 3;
-            let mut v: Vec<f32> = (0..d).map(|j| if j == c { 1.0 } else { 0.0 } + (rng.unit() - 0.5) * 0.5).collect();
+            let mut v: Vec<f32> = (0..d)
+                .map(|j| if j == c { 1.0 } else { 0.0 } + (rng.unit() - 0.5) * 0.5)
+                .collect();
             normalize(&mut v);
             m.ids.push(i as i64);
             m.data.extend(v);
             labels.push(c);
         }
         let val: Vec<bool> = (0..n).map(|i| i % 5 == 0).collect();
-        let s = Settings { dim: 8, epochs: 30, batch: 32, patience: 30, ..Default::default() };
+        let s = Settings {
+            dim: 8,
+            epochs: 30,
+            batch: 32,
+            patience: 30,
+            ..Default::default()
+        };
         let (head, report) = fit(&m, &labels, &val, &s, &crate::NoProgress).unwrap();
-        assert!(report.losses.last().unwrap() < &(report.losses[0] * 0.8), "{:?}", report.losses);
+        assert!(
+            report.losses.last().unwrap() < &(report.losses[0] * 0.8),
+            "{:?}",
+            report.losses
+        );
         assert_eq!(head.project(m.row(0)).len(), 8);
         assert!(report.head_val_p10 >= 0.9, "{report:?}");
     }

@@ -255,7 +255,10 @@ impl App {
             generation: 0,
             jobs,
         };
-        app.profile = Profile { seen: app.feedback.iter().map(|f| f.product_id).collect(), ..Default::default() };
+        app.profile = Profile {
+            seen: app.feedback.iter().map(|f| f.product_id).collect(),
+            ..Default::default()
+        };
         Ok(app)
     }
 
@@ -337,7 +340,11 @@ impl App {
     fn select(&mut self, row: isize) {
         let n = self.row_count(self.tab);
         let i = self.tab.index();
-        self.selected[i] = if n == 0 { 0 } else { row.clamp(0, n as isize - 1) as usize };
+        self.selected[i] = if n == 0 {
+            0
+        } else {
+            row.clamp(0, n as isize - 1) as usize
+        };
         self.strip_sel = 0;
     }
 
@@ -365,7 +372,11 @@ impl App {
             Action::PageDown => self.move_by(self.page()),
             Action::PageUp => self.move_by(-self.page()),
             Action::Top => {
-                if self.focus == Focus::Strip { self.strip_sel = 0 } else { self.select(0) }
+                if self.focus == Focus::Strip {
+                    self.strip_sel = 0
+                } else {
+                    self.select(0)
+                }
             }
             Action::Bottom => {
                 if self.focus == Focus::Strip {
@@ -396,13 +407,21 @@ impl App {
             Action::AlphaUp => self.set_alpha(self.alpha + 0.1),
             Action::AlphaDown => self.set_alpha(self.alpha - 0.1),
             Action::CycleDiversity => {
-                self.diversity = DIVERSITY_STEPS.iter().copied().find(|d| *d > self.diversity + 1e-3).unwrap_or(0.0);
+                self.diversity = DIVERSITY_STEPS
+                    .iter()
+                    .copied()
+                    .find(|d| *d > self.diversity + 1e-3)
+                    .unwrap_or(0.0);
                 self.status = format!("diversity {:.2}", self.diversity);
                 self.rerank();
             }
             Action::EmbedMissing => {
                 if self.work.is_none() {
-                    self.work = Some(Work { label: "embedding".into(), done: 0, total: 0 });
+                    self.work = Some(Work {
+                        label: "embedding".into(),
+                        done: 0,
+                        total: 0,
+                    });
                     self.status = "embedding photos in the background…".into();
                     self.jobs.embed();
                 }
@@ -423,7 +442,11 @@ impl App {
             },
             Action::Left => {
                 if self.focus == Focus::Strip {
-                    if self.strip_sel == 0 { self.focus = Focus::List } else { self.move_by(-1) }
+                    if self.strip_sel == 0 {
+                        self.focus = Focus::List
+                    } else {
+                        self.move_by(-1)
+                    }
                 }
             }
             Action::Tab(i) => {
@@ -450,7 +473,13 @@ impl App {
                 (Mode::Normal, _, _) => self.tab = Tab::Browse,
                 _ => self.mode = Mode::Normal,
             },
-            Action::Help => self.mode = if self.mode == Mode::Help { Mode::Normal } else { Mode::Help },
+            Action::Help => {
+                self.mode = if self.mode == Mode::Help {
+                    Mode::Normal
+                } else {
+                    Mode::Help
+                }
+            }
             Action::Quit => self.quit = true,
             Action::ClickAt(x, y) => self.click(x, y),
         }
@@ -520,11 +549,19 @@ impl App {
                         let r = picker.rows[c];
                         (r > 0).then(|| picker.choices[c].get(r).map(|x| x.0.clone())).flatten()
                     };
-                    self.filter = ProductFilter { category: pick(0), gender: pick(1), colour: pick(2) };
+                    self.filter = ProductFilter {
+                        category: pick(0),
+                        gender: pick(1),
+                        colour: pick(2),
+                    };
                     self.mode = Mode::Normal;
                     self.refilter();
                     self.rerank();
-                    self.status = if self.filter.is_empty() { "filters cleared".into() } else { "filters applied".into() };
+                    self.status = if self.filter.is_empty() {
+                        "filters cleared".into()
+                    } else {
+                        "filters applied".into()
+                    };
                 }
                 KeyCode::Esc | KeyCode::Char('q') => self.mode = Mode::Normal,
                 _ => {}
@@ -557,7 +594,11 @@ impl App {
                     return;
                 }
                 self.status = format!("embedding {text}…");
-                self.work = Some(Work { label: "photo query".into(), done: 0, total: 1 });
+                self.work = Some(Work {
+                    label: "photo query".into(),
+                    done: 0,
+                    total: 1,
+                });
                 self.jobs.photo(path);
             }
         }
@@ -565,10 +606,16 @@ impl App {
 
     fn filter_picker(&self) -> FilterPicker {
         let mut cats: Vec<(String, usize)> = vec![("any".into(), 0)];
-        let mut tree: std::collections::BTreeMap<&str, std::collections::BTreeMap<&str, std::collections::BTreeSet<&str>>> =
-            Default::default();
+        let mut tree: std::collections::BTreeMap<
+            &str,
+            std::collections::BTreeMap<&str, std::collections::BTreeSet<&str>>,
+        > = Default::default();
         for p in self.products.iter() {
-            tree.entry(&p.master_category).or_default().entry(&p.sub_category).or_default().insert(&p.article_type);
+            tree.entry(&p.master_category)
+                .or_default()
+                .entry(&p.sub_category)
+                .or_default()
+                .insert(&p.article_type);
         }
         for (m, subs) in &tree {
             cats.push((m.to_string(), 0));
@@ -581,23 +628,36 @@ impl App {
         }
         let distinct = |f: fn(&Product) -> &str| {
             let set: std::collections::BTreeSet<&str> = self.products.iter().map(f).filter(|s| !s.is_empty()).collect();
-            std::iter::once(("any".to_string(), 0)).chain(set.into_iter().map(|s| (s.to_string(), 0))).collect::<Vec<_>>()
+            std::iter::once(("any".to_string(), 0))
+                .chain(set.into_iter().map(|s| (s.to_string(), 0)))
+                .collect::<Vec<_>>()
         };
         let genders = distinct(|p| &p.gender);
         let colours = distinct(|p| &p.colour);
         let row_of = |list: &[(String, usize)], v: &Option<String>| {
-            v.as_ref().and_then(|v| list.iter().position(|(x, _)| x.eq_ignore_ascii_case(v))).unwrap_or(0)
+            v.as_ref()
+                .and_then(|v| list.iter().position(|(x, _)| x.eq_ignore_ascii_case(v)))
+                .unwrap_or(0)
         };
         FilterPicker {
             column: 0,
-            rows: [row_of(&cats, &self.filter.category), row_of(&genders, &self.filter.gender), row_of(&colours, &self.filter.colour)],
+            rows: [
+                row_of(&cats, &self.filter.category),
+                row_of(&genders, &self.filter.gender),
+                row_of(&colours, &self.filter.colour),
+            ],
             choices: [cats, genders, colours],
         }
     }
 
     fn set_alpha(&mut self, a: f32) {
         self.alpha = (a * 10.0).round().clamp(0.0, 10.0) / 10.0;
-        self.status = format!("alpha {:.1}: {:.0}% query, {:.0}% your taste", self.alpha, self.alpha * 100.0, (1.0 - self.alpha) * 100.0);
+        self.status = format!(
+            "alpha {:.1}: {:.0}% query, {:.0}% your taste",
+            self.alpha,
+            self.alpha * 100.0,
+            (1.0 - self.alpha) * 100.0
+        );
         // The feed has no query, so alpha cannot change it: re-rank only what blends.
         self.rerank_similar();
     }
@@ -682,7 +742,13 @@ impl App {
 
     /// The current filters and settings as a request for `k` results, with no query yet.
     fn request(&self, k: usize) -> Request {
-        Request { filter: self.filter.clone(), k, alpha: self.alpha, diversity: self.diversity, ..Default::default() }
+        Request {
+            filter: self.filter.clone(),
+            k,
+            alpha: self.alpha,
+            diversity: self.diversity,
+            ..Default::default()
+        }
     }
 
     /// Re-ranks the Similar list (and, through the generation, the strip) with the current profile.
@@ -690,8 +756,14 @@ impl App {
         self.generation += 1;
         let Some(engine) = self.engine.clone() else { return };
         let req = match &self.anchor {
-            Some(Anchor::Item(id)) => Some(Request { item: Some(*id), ..self.request(LIST_K) }),
-            Some(Anchor::Photo(_, v)) => Some(Request { vector: Some(v.clone()), ..self.request(LIST_K) }),
+            Some(Anchor::Item(id)) => Some(Request {
+                item: Some(*id),
+                ..self.request(LIST_K)
+            }),
+            Some(Anchor::Photo(_, v)) => Some(Request {
+                vector: Some(v.clone()),
+                ..self.request(LIST_K)
+            }),
             None => None,
         };
         if let Some(req) = req {
@@ -718,7 +790,10 @@ impl App {
             self.strip.clear();
             return;
         }
-        let req = Request { item: Some(id), ..self.request(STRIP_K) };
+        let req = Request {
+            item: Some(id),
+            ..self.request(STRIP_K)
+        };
         self.strip = engine.recommend(&self.profile, &req).unwrap_or_default();
         self.strip_sel = self.strip_sel.min(self.strip.len().saturating_sub(1));
     }
@@ -727,15 +802,12 @@ impl App {
         let l = view::layout(self.size);
         let inside = |r: Rect| x >= r.x && x < r.x + r.width && y >= r.y && y < r.y + r.height;
         if inside(l.tabs) {
-            // Tab titles are drawn left to right with fixed padding; find which one was hit.
-            let mut cx = l.tabs.x + 1;
-            for (i, t) in Tab::ALL.iter().enumerate() {
-                let w = t.title().len() as u16 + 3;
-                if x >= cx && x < cx + w {
-                    self.update(Action::Tab(i));
-                    return;
-                }
-                cx += w;
+            // The same cells the tab bar is drawn in.
+            if let Some(i) = view::tab_cells(l.tabs, &view::tab_titles(self))
+                .into_iter()
+                .position(inside)
+            {
+                self.update(Action::Tab(i));
             }
         } else if inside(l.list) && y > l.list.y {
             let row = self.offset_row() + (y - l.list.y - 1) as usize;
@@ -863,7 +935,11 @@ impl App {
         let mut want = Vec::new();
         let root = self.image_root.clone();
         let mut push = |id: i64, area: Rect| {
-            let key = ImageKey { id, cols: area.width, rows: area.height };
+            let key = ImageKey {
+                id,
+                cols: area.width,
+                rows: area.height,
+            };
             if area.width < 2 || area.height < 2 {
                 return;
             }
@@ -871,7 +947,10 @@ impl App {
                 && !self.images.contains_key(&key)
                 && !self.image_errors.contains_key(&key)
             {
-                want.push(ImageJob { key, path: root.join(&p.image_path) });
+                want.push(ImageJob {
+                    key,
+                    path: root.join(&p.image_path),
+                });
             }
         };
         if let Some(id) = self.current_id() {

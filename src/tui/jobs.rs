@@ -84,7 +84,10 @@ impl Jobs {
                 .ok();
         }
         let (htx, hrx) = channel::<Heavy>();
-        thread::Builder::new().name("lookbook-work".into()).spawn(move || heavy_worker(db, hrx, tx)).ok();
+        thread::Builder::new()
+            .name("lookbook-work".into())
+            .spawn(move || heavy_worker(db, hrx, tx))
+            .ok();
         Jobs { want, heavy: htx, rx }
     }
 
@@ -134,7 +137,11 @@ fn image_worker(picker: Picker, want: Arc<(Mutex<VecDeque<ImageJob>>, Condvar)>,
             Some(i) => Ok(Arc::clone(i)),
             None => lookbook::vision::load(&job.path).map_err(|e| e.to_string()).map(|rgb| {
                 let img = DynamicImage::ImageRgb8(rgb);
-                let img = if img.width().max(img.height()) > DECODED_SIDE { img.thumbnail(DECODED_SIDE, DECODED_SIDE) } else { img };
+                let img = if img.width().max(img.height()) > DECODED_SIDE {
+                    img.thumbnail(DECODED_SIDE, DECODED_SIDE)
+                } else {
+                    img
+                };
                 let img = Arc::new(img);
                 decoded.insert(job.key.id, Arc::clone(&img));
                 order.push_back(job.key.id);
@@ -148,7 +155,11 @@ fn image_worker(picker: Picker, want: Arc<(Mutex<VecDeque<ImageJob>>, Condvar)>,
         };
         let result = img.and_then(|img| {
             picker
-                .new_protocol((*img).clone(), Size::new(job.key.cols, job.key.rows), Resize::Scale(Some(FilterType::Triangle)))
+                .new_protocol(
+                    (*img).clone(),
+                    Size::new(job.key.cols, job.key.rows),
+                    Resize::Scale(Some(FilterType::Triangle)),
+                )
                 .map_err(|e| e.to_string())
         });
         if tx.send(Msg::Image(job.key, result)).is_err() {
@@ -214,11 +225,18 @@ fn run_heavy(db: &std::path::Path, job: Heavy, tx: &Sender<Msg>) {
     let msg = match job {
         Heavy::LoadEngine => Msg::Engine(load()),
         Heavy::Embed => {
-            let progress = ChannelProgress { tx: Mutex::new(tx.clone()), state: Mutex::new((String::new(), 0, 0)) };
+            let progress = ChannelProgress {
+                tx: Mutex::new(tx.clone()),
+                state: Mutex::new((String::new(), 0, 0)),
+            };
             let result = (|| -> anyhow::Result<String> {
                 let mut cat = Catalog::open_existing(db)?;
                 let report = lookbook::embedding::embed_with_located_weights(&mut cat, None, &progress)?;
-                Ok(format!("embedded {} photos ({} failed)", report.embedded, report.failed.len()))
+                Ok(format!(
+                    "embedded {} photos ({} failed)",
+                    report.embedded,
+                    report.failed.len()
+                ))
             })();
             let _ = tx.send(Msg::EmbedDone(result.map_err(|e| format!("{e:#}"))));
             Msg::Engine(load())

@@ -15,7 +15,9 @@ pub mod view;
 mod tests;
 
 use anyhow::{Context, Result};
-use crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, Event, KeyEventKind, MouseButton, MouseEventKind};
+use crossterm::event::{
+    self, DisableMouseCapture, EnableMouseCapture, Event, KeyEventKind, MouseButton, MouseEventKind,
+};
 use crossterm::terminal::{self, EnterAlternateScreen, LeaveAlternateScreen};
 use crossterm::{cursor, execute};
 use ratatui::Terminal;
@@ -63,7 +65,12 @@ pub fn picker_for(mode: &str) -> Result<Option<Picker>> {
 /// Puts the terminal back: leave raw mode and the alternate screen, show the cursor.
 fn restore_terminal() {
     let _ = terminal::disable_raw_mode();
-    let _ = execute!(std::io::stdout(), DisableMouseCapture, LeaveAlternateScreen, cursor::Show);
+    let _ = execute!(
+        std::io::stdout(),
+        DisableMouseCapture,
+        LeaveAlternateScreen,
+        cursor::Show
+    );
 }
 
 /// Restores the terminal when dropped, whatever way the app leaves.
@@ -83,7 +90,8 @@ static STOP_SIGNAL: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32:
 /// it is stuck, the signal thread restores the terminal itself after a grace period and exits.
 fn watch_signals() -> Result<()> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP, SIGINT]).context("installing signal handlers")?;
+    let mut signals =
+        signal_hook::iterator::Signals::new([SIGTERM, SIGHUP, SIGINT]).context("installing signal handlers")?;
     std::thread::Builder::new().name("signals".into()).spawn(move || {
         if let Some(sig) = signals.forever().next() {
             STOP_SIGNAL.store(sig, std::sync::atomic::Ordering::SeqCst);
@@ -100,7 +108,8 @@ pub fn run(db: &Path, images: &str, user: &str) -> Result<()> {
     let picker = picker_for(images)?;
     let images_on = picker.is_some();
     let jobs = Jobs::start(db.to_path_buf(), picker);
-    let mut app = App::new(db.to_path_buf(), user, jobs, images_on).with_context(|| format!("opening {}", db.display()))?;
+    let mut app =
+        App::new(db.to_path_buf(), user, jobs, images_on).with_context(|| format!("opening {}", db.display()))?;
 
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -108,9 +117,15 @@ pub fn run(db: &Path, images: &str, user: &str) -> Result<()> {
         default_hook(info);
     }));
     watch_signals()?;
-    terminal::enable_raw_mode().context("the app needs a terminal (raw mode failed); use the subcommands in scripts")?;
+    terminal::enable_raw_mode()
+        .context("the app needs a terminal (raw mode failed); use the subcommands in scripts")?;
     let guard = TerminalGuard;
-    execute!(std::io::stdout(), EnterAlternateScreen, EnableMouseCapture, cursor::Hide)?;
+    execute!(
+        std::io::stdout(),
+        EnterAlternateScreen,
+        EnableMouseCapture,
+        cursor::Hide
+    )?;
     let mut terminal = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
     let result = event_loop(&mut terminal, &mut app);
     drop(guard);
@@ -226,13 +241,21 @@ fn bench_app(db: &Path) -> Result<StartupBench> {
         app.update(Action::Down);
         app.prepare(size);
         let t = Instant::now();
-        app.update(if i % 2 == 0 { Action::ToggleLike } else { Action::AlphaUp });
+        app.update(if i % 2 == 0 {
+            Action::ToggleLike
+        } else {
+            Action::AlphaUp
+        });
         app.prepare(size);
         term.draw(|f| view::draw(f, &app))?;
         times.push(t.elapsed().as_secs_f64() * 1e3);
     }
     times.sort_by(|a, b| a.total_cmp(b));
-    Ok(StartupBench { first_frame_ms, rerank_frame_ms: times[times.len() / 2], rss_mib })
+    Ok(StartupBench {
+        first_frame_ms,
+        rerank_frame_ms: times[times.len() / 2],
+        rss_mib,
+    })
 }
 
 fn tempfile_dir() -> Result<std::path::PathBuf> {

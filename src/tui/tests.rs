@@ -37,8 +37,10 @@ fn fixture(embed: bool) -> Fx {
     lookbook::ingest::import(&mut cat, &images, &src.join("styles.csv"), &lookbook::NoProgress).unwrap();
     if embed {
         let w = dir.path().join("w.safetensors");
-        let meta: HashMap<String, String> =
-            [("lookbook.input_height", "64"), ("lookbook.input_width", "48")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let meta: HashMap<String, String> = [("lookbook.input_height", "64"), ("lookbook.input_width", "48")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         lookbook::vision::write_random_weights(&w, 11, 8, meta).unwrap();
         let e = lookbook::vision::Embedder::load(&w, lookbook::vision::Pooling::Avg).unwrap();
         e.embed_catalog(&mut cat, 16, &lookbook::NoProgress).unwrap();
@@ -88,7 +90,10 @@ fn similar_screen_after_enter() {
     key(&mut a, KeyCode::Enter);
     assert_eq!(a.tab, Tab::Similar);
     let anchor = a.rows(Tab::Browse)[1];
-    assert!(!a.rows(Tab::Similar).contains(&anchor), "the query is not its own look-alike");
+    assert!(
+        !a.rows(Tab::Similar).contains(&anchor),
+        "the query is not its own look-alike"
+    );
     let t = draw(&mut a, 110, 34);
     insta::assert_snapshot!("similar", screen(&t));
 }
@@ -98,7 +103,12 @@ fn like_updates_for_you_at_once_with_an_explanation() {
     let fx = fixture(true);
     let mut a = app(&fx, false);
     a.update(Action::Tab(2));
-    assert!(a.feed.iter().all(|r| matches!(r.reason, Reason::Typical { .. } | Reason::Popular { .. })), "cold start first");
+    assert!(
+        a.feed
+            .iter()
+            .all(|r| matches!(r.reason, Reason::Typical { .. } | Reason::Popular { .. })),
+        "cold start first"
+    );
     a.update(Action::Tab(0));
     let liked = a.current_id().unwrap();
     a.update(Action::ToggleLike);
@@ -152,7 +162,9 @@ fn filters_restrict_the_list_and_the_rankings() {
     let fx = fixture(true);
     let mut a = app(&fx, false);
     key(&mut a, KeyCode::Char('f'));
-    let Mode::Filters(p) = &a.mode else { panic!("filters did not open") };
+    let Mode::Filters(p) = &a.mode else {
+        panic!("filters did not open")
+    };
     let watches = p.choices[0].iter().position(|(c, _)| c == "Watches").unwrap();
     for _ in 0..watches {
         key(&mut a, KeyCode::Char('j'));
@@ -162,7 +174,11 @@ fn filters_restrict_the_list_and_the_rankings() {
     key(&mut a, KeyCode::Enter);
     assert_eq!(a.filter.category.as_deref(), Some("Watches"));
     assert_eq!(a.rows(Tab::Browse).len(), 6);
-    assert!(a.feed.iter().all(|r| a.product(r.id).unwrap().article_type == "Watches"));
+    assert!(
+        a.feed
+            .iter()
+            .all(|r| a.product(r.id).unwrap().article_type == "Watches")
+    );
     key(&mut a, KeyCode::Esc);
     assert_eq!(a.rows(Tab::Browse).len(), 48, "Esc clears filters in Browse");
 }
@@ -180,7 +196,9 @@ fn search_narrows_by_name() {
     assert!(!rows.is_empty() && rows.len() < 48);
     assert!(rows.iter().all(|id| {
         let p = a.product(*id).unwrap();
-        format!("{} {}", p.name, p.article_type).to_lowercase().contains("watch")
+        format!("{} {}", p.name, p.article_type)
+            .to_lowercase()
+            .contains("watch")
     }));
     // typed letters went to the search, not to the key map
     assert!(a.feedback.is_empty());
@@ -198,7 +216,10 @@ fn alpha_and_diversity_keys_re_rank() {
         key(&mut a, KeyCode::Char(']'));
     }
     assert!((a.alpha - 1.0).abs() < 1e-6);
-    assert!(a.similar.iter().all(|r| matches!(r.reason, Reason::LooksLike { .. })), "alpha 1 is pure look-alikes");
+    assert!(
+        a.similar.iter().all(|r| matches!(r.reason, Reason::LooksLike { .. })),
+        "alpha 1 is pure look-alikes"
+    );
     for _ in 0..10 {
         key(&mut a, KeyCode::Char('['));
     }
@@ -206,7 +227,11 @@ fn alpha_and_diversity_keys_re_rank() {
     assert!((a.diversity - 0.3).abs() < 1e-6, "the measured default");
     for want in [0.5, 0.7, 0.0, 0.3] {
         key(&mut a, KeyCode::Char('v'));
-        assert!((a.diversity - want).abs() < 1e-6, "{} after v, want {want}", a.diversity);
+        assert!(
+            (a.diversity - want).abs() < 1e-6,
+            "{} after v, want {want}",
+            a.diversity
+        );
     }
 }
 
@@ -229,12 +254,16 @@ fn mouse_click_selects_a_row() {
     let l = view::layout(a.size);
     a.update(Action::ClickAt(l.list.x + 3, l.list.y + 4));
     assert_eq!(a.selected_row(), 3);
-    let strip = view::strip_cells(l.strip, a.strip.len());
-    a.prepare(a.size);
-    if let Some(c) = view::strip_cells(l.strip, a.strip.len()).get(1).or(strip.get(1)) {
-        a.update(Action::ClickAt(c.x + 1, c.y + 1));
-        assert_eq!((a.focus, a.strip_sel), (Focus::Strip, 1));
-    }
+    a.settle(Duration::from_secs(60));
+    let cells = view::strip_cells(l.strip, a.strip.len());
+    assert!(
+        cells.len() >= 2,
+        "the strip shows look-alikes at 100x30: {} cells for {} items",
+        cells.len(),
+        a.strip.len()
+    );
+    a.update(Action::ClickAt(cells[1].x + 1, cells[1].y + 1));
+    assert_eq!((a.focus, a.strip_sel), (Focus::Strip, 1));
 }
 
 #[test]
@@ -270,7 +299,13 @@ fn switching_user_creates_and_swaps_feedback() {
 
 /// Every cell of the frame, checked for characters a terminal would act on.
 fn unsafe_cells(t: &Terminal<TestBackend>) -> Vec<String> {
-    t.backend().buffer().content.iter().map(|c| c.symbol().to_string()).filter(|s| s.chars().any(lookbook::text::is_unsafe)).collect()
+    t.backend()
+        .buffer()
+        .content
+        .iter()
+        .map(|c| c.symbol().to_string())
+        .filter(|s| s.chars().any(lookbook::text::is_unsafe))
+        .collect()
 }
 
 #[test]
@@ -279,10 +314,17 @@ fn escapes_written_into_the_database_by_another_tool_never_reach_the_frame() {
     let evil = "\u{1b}]52;c;ZXZpbA==\u{7}\u{1b}[2JEvil \u{9b}31m\u{202e}shoe";
     {
         let conn = rusqlite::Connection::open(&fx.db).unwrap();
-        conn.execute("UPDATE products SET name = ?1, colour = ?1", [evil]).unwrap();
+        conn.execute("UPDATE products SET name = ?1, colour = ?1", [evil])
+            .unwrap();
     }
     let mut a = app(&fx, true);
-    for tab in [KeyCode::Char('1'), KeyCode::Enter, KeyCode::Char('l'), KeyCode::Char('3'), KeyCode::Char('4')] {
+    for tab in [
+        KeyCode::Char('1'),
+        KeyCode::Enter,
+        KeyCode::Char('l'),
+        KeyCode::Char('3'),
+        KeyCode::Char('4'),
+    ] {
         key(&mut a, tab);
         let t = draw(&mut a, 110, 34);
         assert!(unsafe_cells(&t).is_empty(), "{:?}", unsafe_cells(&t));
@@ -296,10 +338,17 @@ fn embedding_from_the_app_keeps_a_trained_head_active() {
     let dir = fx.db.parent().unwrap();
     // Where the app looks for weights: models/ beside the database.
     std::fs::create_dir_all(dir.join("models")).unwrap();
-    std::fs::copy(dir.join("w.safetensors"), dir.join("models").join(lookbook::vision::weights::FILE_NAMES[0])).unwrap();
+    std::fs::copy(
+        dir.join("w.safetensors"),
+        dir.join("models").join(lookbook::vision::weights::FILE_NAMES[0]),
+    )
+    .unwrap();
     let head_model = {
         let mut cat = Catalog::open(&fx.db).unwrap();
-        let s = lookbook::train::Settings { epochs: 3, ..Default::default() };
+        let s = lookbook::train::Settings {
+            epochs: 3,
+            ..Default::default()
+        };
         lookbook::train::train_catalog(&mut cat, &s, true, &lookbook::NoProgress).unwrap();
         let active = cat.active_model().unwrap().unwrap();
         assert!(active.spec.head_id.is_some(), "the head is active after training");
@@ -309,5 +358,34 @@ fn embedding_from_the_app_keeps_a_trained_head_active() {
     a.update(Action::EmbedMissing);
     a.settle(Duration::from_secs(120));
     let cat = Catalog::open(&fx.db).unwrap();
-    assert_eq!(cat.active_model().unwrap().unwrap().id, head_model, "`e` must not swap the ranking model");
+    assert_eq!(
+        cat.active_model().unwrap().unwrap().id,
+        head_model,
+        "`e` must not swap the ranking model"
+    );
+}
+
+#[test]
+fn a_click_anywhere_on_a_drawn_tab_title_selects_that_tab() {
+    let fx = fixture(true);
+    let mut a = app(&fx, false);
+    key(&mut a, KeyCode::Char('l')); // so "Liked 1" has a count too
+    let t = draw(&mut a, 110, 34);
+    let row: String = (0..110)
+        .map(|x| t.backend().buffer()[(x, 0)].symbol().to_string())
+        .collect::<Vec<_>>()
+        .concat();
+    for (i, tab) in Tab::ALL.iter().enumerate() {
+        let label = format!("{} {}", tab.title(), a.row_count(*tab));
+        let start = row
+            .find(&label)
+            .unwrap_or_else(|| panic!("{label:?} not drawn in {row:?}"));
+        let start = row[..start].chars().count() as u16;
+        for dx in 0..label.chars().count() as u16 {
+            // Start from another tab each time, so a click that does nothing is caught too.
+            a.update(Action::Tab((i + 1) % Tab::ALL.len()));
+            a.update(Action::ClickAt(start + dx, 0));
+            assert_eq!(a.tab, *tab, "click on column {} of {label:?}", dx);
+        }
+    }
 }

@@ -4,14 +4,16 @@ use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Direction, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Borders, Cell, Clear, Gauge, List, ListItem, ListState, Paragraph, Row, Table, Tabs, Wrap};
+use ratatui::widgets::{
+    Block, BorderType, Borders, Cell, Clear, Gauge, List, ListItem, ListState, Paragraph, Row, Table, Wrap,
+};
 use ratatui_image::Image;
 
 use super::app::{Anchor, App, EngineState, Focus, Mode, PromptKind, STRIP_K, Tab};
 use super::jobs::ImageKey;
-use super::keys::BINDINGS;
-use lookbook::text::{is_unsafe, sanitize, truncate};
+use super::keys::{self, BINDINGS};
 use lookbook::recommend::Reason;
+use lookbook::text::{is_unsafe, sanitize, truncate};
 
 /// Smallest terminal the layout works in.
 pub const MIN_SIZE: (u16, u16) = (50, 14);
@@ -54,8 +56,20 @@ pub fn layout(area: Rect) -> Areas {
     // Photos are 3:4 portraits and a cell is about twice as tall as wide.
     let img_w = (inner.height as u32 * 3 / 2).min(inner.width as u32 / 2) as u16;
     let image = Rect { width: img_w, ..inner };
-    let info = Rect { x: inner.x + img_w + u16::from(img_w > 0), width: inner.width.saturating_sub(img_w + 1), ..inner };
-    Areas { tabs: rows[0], list: body[0], detail: right[0], image, info, strip: right[1], status: rows[2] }
+    let info = Rect {
+        x: inner.x + img_w + u16::from(img_w > 0),
+        width: inner.width.saturating_sub(img_w + 1),
+        ..inner
+    };
+    Areas {
+        tabs: rows[0],
+        list: body[0],
+        detail: right[0],
+        image,
+        info,
+        strip: right[1],
+        status: rows[2],
+    }
 }
 
 /// The cells of the look-alike strip.
@@ -66,12 +80,22 @@ pub fn strip_cells(strip: Rect, n: usize) -> Vec<Rect> {
     }
     let w = (inner.width / STRIP_K as u16).max(12);
     let fit = (inner.width / w) as usize;
-    (0..n.min(fit)).map(|i| Rect { x: inner.x + i as u16 * w, y: inner.y, width: w - 1, height: inner.height }).collect()
+    (0..n.min(fit))
+        .map(|i| Rect {
+            x: inner.x + i as u16 * w,
+            y: inner.y,
+            width: w - 1,
+            height: inner.height,
+        })
+        .collect()
 }
 
 /// The thumbnail part of a strip cell (the rest holds the caption).
 pub fn thumb_area(cell: Rect) -> Rect {
-    Rect { height: cell.height.saturating_sub(2), ..cell }
+    Rect {
+        height: cell.height.saturating_sub(2),
+        ..cell
+    }
 }
 
 /// Data text for a column: made safe (see `lookbook::text`), then shortened to `max` characters.
@@ -94,8 +118,16 @@ pub fn draw(f: &mut Frame, app: &App) {
 fn draw_all(f: &mut Frame, app: &App) {
     let area = f.area();
     if area.width < MIN_SIZE.0 || area.height < MIN_SIZE.1 {
-        let msg = format!("Terminal too small: {}x{}. lookbook needs {}x{}; q quits.", area.width, area.height, MIN_SIZE.0, MIN_SIZE.1);
-        f.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }).alignment(Alignment::Center), area);
+        let msg = format!(
+            "Terminal too small: {}x{}. lookbook needs {}x{}; q quits.",
+            area.width, area.height, MIN_SIZE.0, MIN_SIZE.1
+        );
+        f.render_widget(
+            Paragraph::new(msg)
+                .wrap(Wrap { trim: true })
+                .alignment(Alignment::Center),
+            area,
+        );
         return;
     }
     let l = layout(area);
@@ -111,23 +143,70 @@ fn draw_all(f: &mut Frame, app: &App) {
     }
 }
 
-fn draw_tabs(f: &mut Frame, app: &App, area: Rect) {
-    let titles: Vec<Line> = Tab::ALL
+/// The tab titles as drawn, with their row counts ("Browse 2115").
+pub fn tab_titles(app: &App) -> Vec<String> {
+    Tab::ALL
+        .iter()
+        .map(|t| format!("{} {}", t.title(), app.row_count(*t)))
+        .collect()
+}
+
+/// Where each tab title sits in the tab bar: one space each side, a divider between. Drawing
+/// and mouse hit-testing both use this, so a click lands on the tab it is drawn over.
+pub fn tab_cells(area: Rect, titles: &[String]) -> Vec<Rect> {
+    let mut x = area.x;
+    let end = area.x + area.width;
+    titles
         .iter()
         .map(|t| {
-            let n = app.row_count(*t);
-            Line::from(format!("{} {n}", t.title()))
+            let w = (t.chars().count() as u16 + 2).min(end.saturating_sub(x));
+            let r = Rect {
+                x,
+                y: area.y,
+                width: w,
+                height: 1.min(area.height),
+            };
+            x = (x + w + 1).min(end);
+            r
         })
-        .collect();
+        .collect()
+}
+
+fn draw_tabs(f: &mut Frame, app: &App, area: Rect) {
+    let titles = tab_titles(app);
     let sel = Tab::ALL.iter().position(|t| *t == app.tab).unwrap_or(0);
-    let tabs = Tabs::new(titles)
-        .select(sel)
-        .highlight_style(Style::new().fg(Color::Black).bg(Color::Cyan).add_modifier(Modifier::BOLD))
-        .divider("│");
+    let cells = tab_cells(area, &titles);
+    for (i, (title, cell)) in titles.iter().zip(&cells).enumerate() {
+        let style = if i == sel {
+            Style::new()
+                .fg(Color::Black)
+                .bg(Color::Cyan)
+                .add_modifier(Modifier::BOLD)
+        } else {
+            Style::new()
+        };
+        f.render_widget(Paragraph::new(format!(" {title} ")).style(style), *cell);
+        if i + 1 < cells.len() && cell.right() < area.right() {
+            f.render_widget(
+                Paragraph::new("│"),
+                Rect {
+                    x: cell.right(),
+                    width: 1,
+                    ..*cell
+                },
+            );
+        }
+    }
     let right = format!("lookbook · {} ", app.user.1);
+    let used = cells.last().map_or(area.x, |c| c.right());
     let cols = Layout::horizontal([Constraint::Min(10), Constraint::Length(right.chars().count() as u16)]).split(area);
-    f.render_widget(tabs, cols[0]);
-    f.render_widget(Paragraph::new(right).alignment(Alignment::Right).fg(Color::Cyan), cols[1]);
+    if cols[1].x < used {
+        return; // no room for the user name beside the tabs
+    }
+    f.render_widget(
+        Paragraph::new(right).alignment(Alignment::Right).fg(Color::Cyan),
+        cols[1],
+    );
 }
 
 fn marker(app: &App, id: i64) -> Span<'static> {
@@ -146,7 +225,11 @@ fn list_title(app: &App) -> String {
             if !app.search.is_empty() {
                 t.push_str(&format!("· \"{}\" ", app.search));
             }
-            for (k, v) in [("", &app.filter.category), ("", &app.filter.gender), ("", &app.filter.colour)] {
+            for (k, v) in [
+                ("", &app.filter.category),
+                ("", &app.filter.gender),
+                ("", &app.filter.colour),
+            ] {
                 if let Some(v) = v {
                     t.push_str(&format!("· {k}{v} "));
                 }
@@ -155,14 +238,26 @@ fn list_title(app: &App) -> String {
         }
         Tab::Similar => match &app.anchor {
             Some(Anchor::Item(id)) => {
-                format!(" Looks like {} · α {:.1} ", app.product(*id).map(|p| short(&p.name, 28)).unwrap_or_default(), app.alpha)
+                format!(
+                    " Looks like {} · α {:.1} ",
+                    app.product(*id).map(|p| short(&p.name, 28)).unwrap_or_default(),
+                    app.alpha
+                )
             }
-            Some(Anchor::Photo(p, _)) => format!(" Looks like {} · α {:.1} ", short(&p.display().to_string(), 28), app.alpha),
+            Some(Anchor::Photo(p, _)) => format!(
+                " Looks like {} · α {:.1} ",
+                short(&p.display().to_string(), 28),
+                app.alpha
+            ),
             None => " Similar: press Enter on a product ".into(),
         },
         Tab::ForYou => {
             let likes = app.feedback.iter().filter(|f| f.is_like()).count();
-            if likes == 0 { " For you · starter picks (like something!) ".into() } else { format!(" For you · from {likes} like{} ", if likes == 1 { "" } else { "s" }) }
+            if likes == 0 {
+                " For you · starter picks (like something!) ".into()
+            } else {
+                format!(" For you · from {likes} like{} ", if likes == 1 { "" } else { "s" })
+            }
         }
         Tab::Liked => format!(" Liked and disliked · {n} "),
     }
@@ -173,7 +268,11 @@ fn draw_list(f: &mut Frame, app: &App, area: Rect) {
     let block = Block::bordered()
         .border_type(if focused { BorderType::Thick } else { BorderType::Plain })
         .title(list_title(app))
-        .border_style(if focused { Style::new().fg(Color::Cyan) } else { Style::new() });
+        .border_style(if focused {
+            Style::new().fg(Color::Cyan)
+        } else {
+            Style::new()
+        });
     let inner = block.inner(area);
     f.render_widget(block, area);
     let n = app.row_count(app.tab);
@@ -217,23 +316,41 @@ fn draw_list(f: &mut Frame, app: &App, area: Rect) {
 
 /// One line explaining a ranked result (the wording lives with [`Reason`]).
 pub fn reason_text(app: &App, r: &Reason) -> String {
-    r.describe(|id| app.product(id).map(|p| short(&p.name, 36)).unwrap_or_else(|| id.to_string()))
+    r.describe(|id| {
+        app.product(id)
+            .map(|p| short(&p.name, 36))
+            .unwrap_or_else(|| id.to_string())
+    })
 }
 
 fn draw_image(f: &mut Frame, app: &App, id: i64, area: Rect) {
     if area.width < 2 || area.height < 2 {
         return;
     }
-    let key = ImageKey { id, cols: area.width, rows: area.height };
+    let key = ImageKey {
+        id,
+        cols: area.width,
+        rows: area.height,
+    };
     if !app.images_on {
         return;
     }
     if let Some(p) = app.images.get(&key) {
         f.render_widget(Image::new(p), area);
     } else if let Some(e) = app.image_errors.get(&key) {
-        f.render_widget(Paragraph::new(format!("no image: {e}")).wrap(Wrap { trim: true }).fg(Color::Red), area);
+        f.render_widget(
+            Paragraph::new(format!("no image: {e}"))
+                .wrap(Wrap { trim: true })
+                .fg(Color::Red),
+            area,
+        );
     } else {
-        f.render_widget(Paragraph::new("loading…").fg(Color::DarkGray).alignment(Alignment::Center), area);
+        f.render_widget(
+            Paragraph::new("loading…")
+                .fg(Color::DarkGray)
+                .alignment(Alignment::Center),
+            area,
+        );
     }
 }
 
@@ -244,32 +361,66 @@ fn draw_detail(f: &mut Frame, app: &App, l: &super::view::Areas) {
     let Some(p) = app.product(id) else { return };
     draw_image(f, app, id, l.image);
     let mut lines = vec![
-        Line::from(Span::styled(sanitize(&p.name).into_owned(), Style::new().add_modifier(Modifier::BOLD))),
-        Line::from(vec![Span::styled(format!("#{}", p.id), Style::new().fg(Color::DarkGray))]),
-        Line::from(sanitize(&format!("{} › {} › {}", p.master_category, p.sub_category, p.article_type)).into_owned()),
+        Line::from(Span::styled(
+            sanitize(&p.name).into_owned(),
+            Style::new().add_modifier(Modifier::BOLD),
+        )),
+        Line::from(vec![Span::styled(
+            format!("#{}", p.id),
+            Style::new().fg(Color::DarkGray),
+        )]),
         Line::from(
-            [p.gender.as_str(), p.colour.as_str(), p.season.as_str(), &p.year.map(|y| y.to_string()).unwrap_or_default(), p.usage.as_str()]
-                .iter()
-                .filter(|s| !s.is_empty())
-                .copied()
-                .map(|s| sanitize(s).into_owned())
-                .collect::<Vec<_>>()
-                .join(" · "),
+            sanitize(&format!(
+                "{} › {} › {}",
+                p.master_category, p.sub_category, p.article_type
+            ))
+            .into_owned(),
+        ),
+        Line::from(
+            [
+                p.gender.as_str(),
+                p.colour.as_str(),
+                p.season.as_str(),
+                &p.year.map(|y| y.to_string()).unwrap_or_default(),
+                p.usage.as_str(),
+            ]
+            .iter()
+            .filter(|s| !s.is_empty())
+            .copied()
+            .map(|s| sanitize(s).into_owned())
+            .collect::<Vec<_>>()
+            .join(" · "),
         ),
         Line::from(""),
     ];
     match app.opinion(id) {
         Some(true) => lines.push(Line::from(Span::styled("♥ you like this", Style::new().fg(Color::Red)))),
-        Some(false) => lines.push(Line::from(Span::styled("✗ you dislike this", Style::new().fg(Color::DarkGray)))),
+        Some(false) => lines.push(Line::from(Span::styled(
+            "✗ you dislike this",
+            Style::new().fg(Color::DarkGray),
+        ))),
         None => {}
     }
-    let ranked = if app.focus == Focus::Strip { app.strip.get(app.strip_sel) } else { app.ranked(app.tab, app.selected_row()) };
+    let ranked = if app.focus == Focus::Strip {
+        app.strip.get(app.strip_sel)
+    } else {
+        app.ranked(app.tab, app.selected_row())
+    };
     if let Some(r) = ranked {
-        lines.push(Line::from(vec![Span::raw("score "), Span::styled(format!("{:.3}", r.score), Style::new().fg(Color::Yellow))]));
-        lines.push(Line::from(Span::styled(reason_text(app, &r.reason), Style::new().fg(Color::Green))));
+        lines.push(Line::from(vec![
+            Span::raw("score "),
+            Span::styled(format!("{:.3}", r.score), Style::new().fg(Color::Yellow)),
+        ]));
+        lines.push(Line::from(Span::styled(
+            reason_text(app, &r.reason),
+            Style::new().fg(Color::Green),
+        )));
     }
     lines.push(Line::from(""));
-    lines.push(Line::from(Span::styled("Enter look-alikes · l like · d dislike · ? help", Style::new().fg(Color::DarkGray))));
+    lines.push(Line::from(Span::styled(
+        "Enter look-alikes · l like · d dislike · ? help",
+        Style::new().fg(Color::DarkGray),
+    )));
     f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), l.info);
 }
 
@@ -282,7 +433,11 @@ fn draw_strip(f: &mut Frame, app: &App, area: Rect) {
     let block = Block::bordered()
         .title(title)
         .border_type(if focused { BorderType::Thick } else { BorderType::Plain })
-        .border_style(if focused { Style::new().fg(Color::Cyan) } else { Style::new() });
+        .border_style(if focused {
+            Style::new().fg(Color::Cyan)
+        } else {
+            Style::new()
+        });
     let inner = block.inner(area);
     f.render_widget(block, area);
     if app.strip.is_empty() {
@@ -296,14 +451,28 @@ fn draw_strip(f: &mut Frame, app: &App, area: Rect) {
     }
     for (i, (r, cell)) in app.strip.iter().zip(strip_cells(area, app.strip.len())).enumerate() {
         draw_image(f, app, r.id, thumb_area(cell));
-        let name = app.product(r.id).map(|p| sanitize(&p.name).into_owned()).unwrap_or_default();
+        let name = app
+            .product(r.id)
+            .map(|p| sanitize(&p.name).into_owned())
+            .unwrap_or_default();
         let sel = focused && i == app.strip_sel;
-        let style = if sel { Style::new().bg(Color::DarkGray).add_modifier(Modifier::BOLD) } else { Style::new() };
+        let style = if sel {
+            Style::new().bg(Color::DarkGray).add_modifier(Modifier::BOLD)
+        } else {
+            Style::new()
+        };
         let caption = vec![
-            Line::from(vec![marker(app, r.id), Span::styled(format!("{:.2}", r.score), Style::new().fg(Color::Yellow))]),
+            Line::from(vec![
+                marker(app, r.id),
+                Span::styled(format!("{:.2}", r.score), Style::new().fg(Color::Yellow)),
+            ]),
             Line::from(short(&name, cell.width as usize)),
         ];
-        let cap = Rect { y: cell.y + cell.height.saturating_sub(2), height: 2.min(cell.height), ..cell };
+        let cap = Rect {
+            y: cell.y + cell.height.saturating_sub(2),
+            height: 2.min(cell.height),
+            ..cell
+        };
         f.render_widget(Paragraph::new(caption).style(style), cap);
     }
 }
@@ -327,17 +496,30 @@ fn draw_status(f: &mut Frame, app: &App, area: Rect) {
                 .gauge_style(Style::new().fg(Color::Green).bg(Color::Black));
             f.render_widget(gauge, cols[1]);
         }
-        Some(w) => f.render_widget(Paragraph::new(format!("{settings}│ {}…", w.label)).bg(Color::Blue).fg(Color::White), rows[0]),
+        Some(w) => f.render_widget(
+            Paragraph::new(format!("{settings}│ {}…", w.label))
+                .bg(Color::Blue)
+                .fg(Color::White),
+            rows[0],
+        ),
         None => f.render_widget(Paragraph::new(settings).bg(Color::Blue).fg(Color::White), rows[0]),
     }
     let line = match &app.mode {
-        Mode::Search => Line::from(vec![Span::styled("/ ", Style::new().fg(Color::Cyan)), Span::raw(app.search.clone()), Span::raw("█")]),
+        Mode::Search => Line::from(vec![
+            Span::styled("/ ", Style::new().fg(Color::Cyan)),
+            Span::raw(app.search.clone()),
+            Span::raw("█"),
+        ]),
         Mode::Prompt(kind, text) => {
             let label = match kind {
                 PromptKind::User => "user (new names are created): ",
                 PromptKind::Photo => "photo file: ",
             };
-            Line::from(vec![Span::styled(label, Style::new().fg(Color::Cyan)), Span::raw(text.clone()), Span::raw("█")])
+            Line::from(vec![
+                Span::styled(label, Style::new().fg(Color::Cyan)),
+                Span::raw(text.clone()),
+                Span::raw("█"),
+            ])
         }
         _ => Line::from(Span::raw(app.status.clone())),
     };
@@ -347,19 +529,38 @@ fn draw_status(f: &mut Frame, app: &App, area: Rect) {
 fn centered(area: Rect, w: u16, h: u16) -> Rect {
     let w = w.min(area.width);
     let h = h.min(area.height);
-    Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h }
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
 }
 
 fn draw_help(f: &mut Frame, area: Rect) {
-    let r = centered(area, 88, BINDINGS.len() as u16 + 3);
+    let mut rows: Vec<(String, &str)> = BINDINGS.iter().map(|b| (keys::key_names(b), b.help)).collect();
+    rows.push((keys::MOUSE_HELP.0.to_string(), keys::MOUSE_HELP.1));
+    let per_column = rows.len().div_ceil(2);
+    let key_w = rows.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(8) as u16;
+    let col_w = key_w + 1 + keys::HELP_WIDTH as u16;
+    let r = centered(area, (2 * col_w + 4).min(area.width), per_column as u16 + 3);
     f.render_widget(Clear, r);
-    let rows: Vec<Row> = BINDINGS
-        .iter()
-        .map(|b| Row::new(vec![Cell::from(b.keys).fg(Color::Cyan), Cell::from(b.help)]))
-        .collect();
-    let table = Table::new(rows, [Constraint::Length(15), Constraint::Min(20)])
-        .block(Block::bordered().title(" Keys · any key closes ").border_type(BorderType::Rounded));
-    f.render_widget(table, r);
+    let block = Block::bordered()
+        .title(" Keys · any key closes ")
+        .border_type(BorderType::Rounded);
+    let inner = block.inner(r);
+    f.render_widget(block, r);
+    let halves = Layout::horizontal([Constraint::Length(col_w + 1), Constraint::Min(10)]).split(inner);
+    for (half, chunk) in halves.iter().zip(rows.chunks(per_column)) {
+        let lines: Vec<Row> = chunk
+            .iter()
+            .map(|(k, h)| Row::new(vec![Cell::from(k.clone()).fg(Color::Cyan), Cell::from(*h)]))
+            .collect();
+        f.render_widget(
+            Table::new(lines, [Constraint::Length(key_w), Constraint::Min(10)]),
+            *half,
+        );
+    }
 }
 
 fn draw_filters(f: &mut Frame, p: &super::app::FilterPicker, area: Rect) {
@@ -370,15 +571,35 @@ fn draw_filters(f: &mut Frame, p: &super::app::FilterPicker, area: Rect) {
         .border_type(BorderType::Rounded);
     let inner = block.inner(r);
     f.render_widget(block, r);
-    let cols = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(25), Constraint::Percentage(25)]).split(inner);
+    let cols = Layout::horizontal([
+        Constraint::Percentage(50),
+        Constraint::Percentage(25),
+        Constraint::Percentage(25),
+    ])
+    .split(inner);
     for (c, title) in ["Category", "Gender", "Colour"].iter().enumerate() {
         let focused = p.column == c;
-        let items: Vec<ListItem> =
-            p.choices[c].iter().map(|(label, level)| ListItem::new(format!("{}{label}", "  ".repeat(*level)))).collect();
+        let items: Vec<ListItem> = p.choices[c]
+            .iter()
+            .map(|(label, level)| ListItem::new(format!("{}{label}", "  ".repeat(*level))))
+            .collect();
         let mut state = ListState::default().with_selected(Some(p.rows[c]));
         let list = List::new(items)
-            .block(Block::new().borders(Borders::TOP).title(*title).border_style(if focused { Style::new().fg(Color::Cyan) } else { Style::new() }))
-            .highlight_style(if focused { Style::new().bg(Color::Cyan).fg(Color::Black) } else { Style::new().add_modifier(Modifier::REVERSED) });
+            .block(
+                Block::new()
+                    .borders(Borders::TOP)
+                    .title(*title)
+                    .border_style(if focused {
+                        Style::new().fg(Color::Cyan)
+                    } else {
+                        Style::new()
+                    }),
+            )
+            .highlight_style(if focused {
+                Style::new().bg(Color::Cyan).fg(Color::Black)
+            } else {
+                Style::new().add_modifier(Modifier::REVERSED)
+            });
         f.render_stateful_widget(list, cols[c], &mut state);
     }
 }

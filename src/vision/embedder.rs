@@ -96,9 +96,15 @@ impl Embedder {
         let net = ResNet50::load(path)?;
         let m = &net.metadata;
         let mut pre = Preprocess::imagenet();
-        if let (Some(h), Some(w)) = (meta_f32(m, "lookbook.input_height"), meta_f32(m, "lookbook.input_width")) {
+        if let (Some(h), Some(w)) = (
+            meta_f32(m, "lookbook.input_height"),
+            meta_f32(m, "lookbook.input_width"),
+        ) {
             if !(16.0..=1024.0).contains(&h) || !(16.0..=1024.0).contains(&w) {
-                return Err(Error::Weights { path: path.into(), message: format!("input size {h}x{w} in metadata is out of range") });
+                return Err(Error::Weights {
+                    path: path.into(),
+                    message: format!("input size {h}x{w} in metadata is out of range"),
+                });
             }
             pre.height = h as usize;
             pre.width = w as usize;
@@ -109,11 +115,17 @@ impl Embedder {
         }
         if let Some(std) = meta_triplet(m, "lookbook.std") {
             if std.iter().any(|s| *s <= 0.0) {
-                return Err(Error::Weights { path: path.into(), message: "std in metadata must be positive".into() });
+                return Err(Error::Weights {
+                    path: path.into(),
+                    message: "std in metadata must be positive".into(),
+                });
             }
             pre.std = std;
         }
-        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "resnet50".into());
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "resnet50".into());
         let spec = ModelSpec {
             name,
             architecture: "resnet50".into(),
@@ -123,12 +135,22 @@ impl Embedder {
             dim: FEATURE_DIM,
             head_id: None,
         };
-        Ok(Embedder { net, preprocess: pre, pooling, spec, weights_path: path.to_path_buf() })
+        Ok(Embedder {
+            net,
+            preprocess: pre,
+            pooling,
+            spec,
+            weights_path: path.to_path_buf(),
+        })
     }
 
     /// Class names stored with lookbook's own model (index = `fc` row).
     pub fn classes(&self) -> Vec<String> {
-        self.net.metadata.get("lookbook.classes").and_then(|c| serde_json::from_str(c).ok()).unwrap_or_default()
+        self.net
+            .metadata
+            .get("lookbook.classes")
+            .and_then(|c| serde_json::from_str(c).ok())
+            .unwrap_or_default()
     }
 
     /// Vectors for preprocessed inputs (one forward pass).
@@ -154,12 +176,20 @@ impl Embedder {
 
     /// Embeds every product of the catalogue that lacks a fresh vector for this model, committing
     /// per batch. Registers the model and makes it active.
-    pub fn embed_catalog(&self, catalog: &mut Catalog, batch: usize, progress: &dyn Progress) -> Result<(ModelRecord, EmbedReport)> {
+    pub fn embed_catalog(
+        &self,
+        catalog: &mut Catalog,
+        batch: usize,
+        progress: &dyn Progress,
+    ) -> Result<(ModelRecord, EmbedReport)> {
         let start = Instant::now();
         let batch = batch.clamp(1, 256);
         let model = catalog.register_model(&self.spec)?;
         let todo = catalog.products_missing_embedding(model.id)?;
-        let mut report = EmbedReport { up_to_date: catalog.product_count()? - todo.len(), ..Default::default() };
+        let mut report = EmbedReport {
+            up_to_date: catalog.product_count()? - todo.len(),
+            ..Default::default()
+        };
         let root = catalog.image_root()?;
         progress.start("embedding", todo.len());
         type Item = (i64, PathBuf, std::result::Result<(String, Vec<f32>), String>);
@@ -174,14 +204,16 @@ impl Embedder {
                         .par_iter()
                         .map(|p| {
                             let path = root_ref.join(&p.image_path);
-                            let r = crate::files::read_capped(&path, crate::files::MAX_PHOTO_BYTES, "photo").map_err(|e| e.to_string()).and_then(|bytes| {
-                                let hash = format!("{:x}", Sha256::digest(&bytes));
-                                if hash != p.image_hash {
-                                    return Err("photo changed since import; run `lookbook import` again".into());
-                                }
-                                let input = super::decode_with(&bytes, |img| pre.apply(&img))?;
-                                Ok((hash, input))
-                            });
+                            let r = crate::files::read_capped(&path, crate::files::MAX_PHOTO_BYTES, "photo")
+                                .map_err(|e| e.to_string())
+                                .and_then(|bytes| {
+                                    let hash = format!("{:x}", Sha256::digest(&bytes));
+                                    if hash != p.image_hash {
+                                        return Err("photo changed since import; run `lookbook import` again".into());
+                                    }
+                                    let input = super::decode_with(&bytes, |img| pre.apply(&img))?;
+                                    Ok((hash, input))
+                                });
                             (p.id, path, r)
                         })
                         .collect();
@@ -201,8 +233,11 @@ impl Embedder {
                 }
                 let inputs: Vec<Vec<f32>> = ok.iter_mut().map(|(_, _, i)| std::mem::take(i)).collect();
                 let vectors = self.embed_inputs(&inputs)?;
-                let rows: Vec<(i64, String, Vec<f32>)> =
-                    ok.into_iter().zip(vectors).map(|((id, hash, _), v)| (id, hash, v)).collect();
+                let rows: Vec<(i64, String, Vec<f32>)> = ok
+                    .into_iter()
+                    .zip(vectors)
+                    .map(|((id, hash, _), v)| (id, hash, v))
+                    .collect();
                 report.embedded += rows.len();
                 catalog.put_embeddings(model.id, &rows)?;
                 progress.advance(n);

@@ -31,7 +31,10 @@ struct PixelBudget {
     freed: std::sync::Condvar,
 }
 
-static BUDGET: PixelBudget = PixelBudget { used: std::sync::Mutex::new(0), freed: std::sync::Condvar::new() };
+static BUDGET: PixelBudget = PixelBudget {
+    used: std::sync::Mutex::new(0),
+    freed: std::sync::Condvar::new(),
+};
 
 /// A reservation of pixels, given back on drop.
 struct Reserved(u64);
@@ -86,7 +89,11 @@ pub fn decode_with<T>(bytes: &[u8], use_it: impl FnOnce(RgbImage) -> T) -> Resul
         .map_err(|e| format!("cannot read image header: {e}"))?;
     let pixels = w as u64 * h as u64;
     if pixels > MAX_PIXELS {
-        return Err(format!("{w}x{h} is {} megapixels, over the {} megapixel limit", pixels / 1_000_000, MAX_PIXELS / 1_000_000));
+        return Err(format!(
+            "{w}x{h} is {} megapixels, over the {} megapixel limit",
+            pixels / 1_000_000,
+            MAX_PIXELS / 1_000_000
+        ));
     }
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
@@ -117,7 +124,10 @@ pub fn decode_with<T>(bytes: &[u8], use_it: impl FnOnce(RgbImage) -> T) -> Resul
 /// any error.
 pub fn load(path: &std::path::Path) -> crate::Result<RgbImage> {
     let bytes = crate::files::read_capped(path, crate::files::MAX_PHOTO_BYTES, "photo")?;
-    decode(&bytes).map_err(|reason| crate::Error::Image { path: path.to_path_buf(), reason })
+    decode(&bytes).map_err(|reason| crate::Error::Image {
+        path: path.to_path_buf(),
+        reason,
+    })
 }
 
 #[cfg(test)]

@@ -25,14 +25,28 @@ pub struct Preprocess {
 impl Preprocess {
     /// torchvision's ImageNet recipe: 224 x 224 centre crop of a 256 resize.
     pub fn imagenet() -> Self {
-        Preprocess { height: 224, width: 224, crop_fraction: 0.875, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] }
+        Preprocess {
+            height: 224,
+            width: 224,
+            crop_fraction: 0.875,
+            mean: [0.485, 0.456, 0.406],
+            std: [0.229, 0.224, 0.225],
+        }
     }
 
     /// Stable description stored with every vector.
     pub fn describe(&self) -> String {
         format!(
             "v{PREPROCESS_VERSION}:{}x{}:crop={:.3}:mean={:.3},{:.3},{:.3}:std={:.3},{:.3},{:.3}:triangle",
-            self.height, self.width, self.crop_fraction, self.mean[0], self.mean[1], self.mean[2], self.std[0], self.std[1], self.std[2]
+            self.height,
+            self.width,
+            self.crop_fraction,
+            self.mean[0],
+            self.mean[1],
+            self.mean[2],
+            self.std[0],
+            self.std[1],
+            self.std[2]
         )
     }
 
@@ -40,7 +54,11 @@ impl Preprocess {
     pub fn crop_box(&self, sw: u32, sh: u32) -> (u32, u32, u32, u32) {
         let target = self.width as f64 / self.height as f64;
         let (sw_f, sh_f) = (sw as f64, sh as f64);
-        let (mut cw, mut ch) = if sw_f / sh_f > target { (sh_f * target, sh_f) } else { (sw_f, sw_f / target) };
+        let (mut cw, mut ch) = if sw_f / sh_f > target {
+            (sh_f * target, sh_f)
+        } else {
+            (sw_f, sw_f / target)
+        };
         cw *= self.crop_fraction as f64;
         ch *= self.crop_fraction as f64;
         let cw = (cw.round() as u32).clamp(1, sw);
@@ -55,7 +73,12 @@ impl Preprocess {
         let resized = if (w as usize, h as usize) == (self.width, self.height) {
             cropped
         } else {
-            imageops::resize(&cropped, self.width as u32, self.height as u32, imageops::FilterType::Triangle)
+            imageops::resize(
+                &cropped,
+                self.width as u32,
+                self.height as u32,
+                imageops::FilterType::Triangle,
+            )
         };
         let plane = self.width * self.height;
         let scale: [f32; 3] = std::array::from_fn(|c| 1.0 / (255.0 * self.std[c]));
@@ -83,13 +106,23 @@ mod tests {
     fn crop_keeps_aspect_and_centres() {
         let p = Preprocess::imagenet();
         assert_eq!(p.crop_box(300, 200), (62, 12, 175, 175));
-        let portrait = Preprocess { height: 112, width: 84, crop_fraction: 1.0, ..Preprocess::imagenet() };
+        let portrait = Preprocess {
+            height: 112,
+            width: 84,
+            crop_fraction: 1.0,
+            ..Preprocess::imagenet()
+        };
         assert_eq!(portrait.crop_box(225, 300), (0, 0, 225, 300));
     }
 
     #[test]
     fn normalises_white_and_black() {
-        let p = Preprocess { height: 2, width: 2, crop_fraction: 1.0, ..Preprocess::imagenet() };
+        let p = Preprocess {
+            height: 2,
+            width: 2,
+            crop_fraction: 1.0,
+            ..Preprocess::imagenet()
+        };
         let white = p.apply(&RgbImage::from_pixel(4, 4, image::Rgb([255, 255, 255])));
         assert!((white[0] - (1.0 - 0.485) / 0.229).abs() < 1e-5);
         let black = p.apply(&RgbImage::from_pixel(4, 4, image::Rgb([0, 0, 0])));

@@ -38,11 +38,17 @@ impl ConvBn {
         let scale = gamma.div(&(var + BN_EPS)?.sqrt()?)?;
         let weight = weight.broadcast_mul(&scale.reshape((cout, 1, 1, 1))?)?.contiguous()?;
         let bias = beta.sub(&mean.mul(&scale)?)?.reshape((1, cout, 1, 1))?;
-        Ok(ConvBn { weight, bias, stride, padding: k / 2 })
+        Ok(ConvBn {
+            weight,
+            bias,
+            stride,
+            padding: k / 2,
+        })
     }
 
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        x.conv2d(&self.weight, self.padding, self.stride, 1, 1)?.broadcast_add(&self.bias)
+        x.conv2d(&self.weight, self.padding, self.stride, 1, 1)?
+            .broadcast_add(&self.bias)
     }
 }
 
@@ -95,7 +101,15 @@ impl ResNet50 {
                 let stride = if i == 0 && s > 0 { 2 } else { 1 };
                 let block_in = if i == 0 { cin } else { cout };
                 let down = if i == 0 {
-                    Some(ConvBn::load(w, &format!("{p}.downsample.0"), &format!("{p}.downsample.1"), block_in, cout, 1, stride)?)
+                    Some(ConvBn::load(
+                        w,
+                        &format!("{p}.downsample.0"),
+                        &format!("{p}.downsample.1"),
+                        block_in,
+                        cout,
+                        1,
+                        stride,
+                    )?)
                 } else {
                     None
                 };
@@ -111,7 +125,10 @@ impl ResNet50 {
         let classifier = match (w.tensors.get("fc.weight"), w.tensors.get("fc.bias")) {
             (Some(fw), Some(_)) => {
                 let classes = fw.dims().first().copied().unwrap_or(0);
-                Some((w.get("fc.weight", &[classes, FEATURE_DIM])?, w.get("fc.bias", &[classes])?))
+                Some((
+                    w.get("fc.weight", &[classes, FEATURE_DIM])?,
+                    w.get("fc.bias", &[classes])?,
+                ))
             }
             (None, None) => None,
             _ => {
@@ -121,14 +138,22 @@ impl ResNet50 {
                 });
             }
         };
-        Ok(ResNet50 { stem, blocks, classifier, metadata: w.metadata.clone() })
+        Ok(ResNet50 {
+            stem,
+            blocks,
+            classifier,
+            metadata: w.metadata.clone(),
+        })
     }
 
     /// The last stage's feature map, `N x 2048 x h x w`, for a normalised `N x 3 x H x W` batch.
     pub fn feature_map(&self, x: &Tensor) -> Result<Tensor> {
         let x = self.stem.forward(x)?.relu()?;
         // Zero padding equals torchvision's -inf padding here: inputs are >= 0 after the ReLU.
-        let x = x.pad_with_zeros(2, 1, 1)?.pad_with_zeros(3, 1, 1)?.max_pool2d_with_stride(3, 2)?;
+        let x = x
+            .pad_with_zeros(2, 1, 1)?
+            .pad_with_zeros(3, 1, 1)?
+            .max_pool2d_with_stride(3, 2)?;
         let mut x = x;
         for b in &self.blocks {
             x = b.forward(&x)?;
@@ -226,8 +251,10 @@ pub fn write_random_weights(path: &Path, seed: u64, classes: usize, metadata: Ha
         .collect::<std::result::Result<_, _>>()
         .map_err(|e| Error::Invalid(format!("building random weights: {e}")))?;
     let meta = if metadata.is_empty() { None } else { Some(metadata) };
-    safetensors::serialize_to_file(views, meta, path)
-        .map_err(|e| Error::Weights { path: path.to_path_buf(), message: format!("cannot write: {e}") })
+    safetensors::serialize_to_file(views, meta, path).map_err(|e| Error::Weights {
+        path: path.to_path_buf(),
+        message: format!("cannot write: {e}"),
+    })
 }
 
 /// Turns CHW float buffers into one `N x 3 x H x W` tensor.

@@ -39,7 +39,10 @@ pub fn locate(explicit: Option<&Path>, db_dir: &Path) -> Result<PathBuf> {
         return if p.is_file() {
             Ok(p.to_path_buf())
         } else {
-            Err(Error::Weights { path: p.to_path_buf(), message: "--weights: no such file".into() })
+            Err(Error::Weights {
+                path: p.to_path_buf(),
+                message: "--weights: no such file".into(),
+            })
         };
     }
     if let Some(p) = std::env::var_os(ENV_VAR).filter(|v| !v.is_empty()) {
@@ -47,7 +50,10 @@ pub fn locate(explicit: Option<&Path>, db_dir: &Path) -> Result<PathBuf> {
         return if p.is_file() {
             Ok(p)
         } else {
-            Err(Error::Weights { path: p, message: format!("{ENV_VAR} names a file that does not exist") })
+            Err(Error::Weights {
+                path: p,
+                message: format!("{ENV_VAR} names a file that does not exist"),
+            })
         };
     }
     let mut searched = Vec::new();
@@ -98,8 +104,12 @@ impl WeightFile {
         // copied out of it. A file truncated by another process while mapped can raise SIGBUS,
         // which is the accepted risk of mmap for multi-hundred-megabyte weights.
         let mmap = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
-        let bad = |message: String| Error::Weights { path: path.to_path_buf(), message };
-        let st = safetensors::SafeTensors::deserialize(&mmap).map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+        let bad = |message: String| Error::Weights {
+            path: path.to_path_buf(),
+            message,
+        };
+        let st =
+            safetensors::SafeTensors::deserialize(&mmap).map_err(|e| bad(format!("not a safetensors file: {e}")))?;
         let (_, meta) = safetensors::SafeTensors::read_metadata(&mmap).map_err(|e| bad(format!("bad header: {e}")))?;
         let mut tensors = HashMap::new();
         for (name, view) in st.tensors() {
@@ -108,19 +118,33 @@ impl WeightFile {
                 safetensors::Dtype::F16 => DType::F16,
                 safetensors::Dtype::BF16 => DType::BF16,
                 safetensors::Dtype::I64 if name.ends_with("num_batches_tracked") => continue,
-                other => return Err(bad(format!("tensor {name} has dtype {other:?}; expected f32, f16 or bf16"))),
+                other => {
+                    return Err(bad(format!(
+                        "tensor {name} has dtype {other:?}; expected f32, f16 or bf16"
+                    )));
+                }
             };
             let t = Tensor::from_raw_buffer(view.data(), dtype, view.shape(), &Device::Cpu)
                 .and_then(|t| t.to_dtype(DType::F32))
                 .map_err(|e| bad(format!("tensor {name}: {e}")))?;
             // A NaN or infinity poisons every vector it touches and turns rankings empty.
-            let values = t.flatten_all().and_then(|f| f.to_vec1::<f32>()).map_err(|e| bad(format!("tensor {name}: {e}")))?;
+            let values = t
+                .flatten_all()
+                .and_then(|f| f.to_vec1::<f32>())
+                .map_err(|e| bad(format!("tensor {name}: {e}")))?;
             if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-                return Err(bad(format!("tensor {name} holds {} at index {i}; the file is damaged", values[i])));
+                return Err(bad(format!(
+                    "tensor {name} holds {} at index {i}; the file is damaged",
+                    values[i]
+                )));
             }
             tensors.insert(name, t);
         }
-        Ok(WeightFile { path: path.to_path_buf(), tensors, metadata: meta.metadata().clone().unwrap_or_default() })
+        Ok(WeightFile {
+            path: path.to_path_buf(),
+            tensors,
+            metadata: meta.metadata().clone().unwrap_or_default(),
+        })
     }
 
     /// A tensor with the expected shape, or an error naming it and both shapes.
@@ -145,7 +169,10 @@ mod tests {
 
     #[test]
     fn explicit_and_env_paths_must_exist() {
-        let err = locate(Some(Path::new("/no/such.safetensors")), Path::new(".")).err().unwrap().to_string();
+        let err = locate(Some(Path::new("/no/such.safetensors")), Path::new("."))
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("/no/such.safetensors"), "{err}");
     }
 
@@ -154,6 +181,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("x");
         std::fs::write(&p, b"abc").unwrap();
-        assert_eq!(sha256_file(&p).unwrap(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            sha256_file(&p).unwrap(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

@@ -43,7 +43,12 @@ impl Fixture {
 
     /// Ids in the fixture CSV, in file order.
     pub fn ids(&self) -> Vec<i64> {
-        std::fs::read_to_string(self.csv()).unwrap().lines().skip(1).map(|l| l.split(',').next().unwrap().parse().unwrap()).collect()
+        std::fs::read_to_string(self.csv())
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').next().unwrap().parse().unwrap())
+            .collect()
     }
 
     /// Writes random weights (64x48 input so tests are quick) and returns their path.
@@ -77,9 +82,15 @@ impl Fixture {
 
     /// Imports the fixture and embeds it.
     pub fn ready(&self) -> &Self {
-        self.cmd(&["import", "--images", self.images().to_str().unwrap(), "--metadata", self.csv().to_str().unwrap()])
-            .assert()
-            .success();
+        self.cmd(&[
+            "import",
+            "--images",
+            self.images().to_str().unwrap(),
+            "--metadata",
+            self.csv().to_str().unwrap(),
+        ])
+        .assert()
+        .success();
         self.cmd(&["embed", "--batch", "8"]).assert().success();
         self
     }

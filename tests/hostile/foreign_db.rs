@@ -22,7 +22,10 @@ fn assert_untouched(fx: &Fixture, db: &std::path::Path, args: &[&str]) {
     let out = cmd.output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{args:?} accepted another program's database");
-    assert!(err.contains("other.sqlite") && err.contains("another program"), "{args:?}: {err}");
+    assert!(
+        err.contains("other.sqlite") && err.contains("another program"),
+        "{args:?}: {err}"
+    );
     assert_eq!(digest(db), before, "{args:?} changed the file");
     assert!(!fx.path("other.sqlite-wal").exists(), "{args:?} switched it to WAL");
 }
@@ -30,8 +33,15 @@ fn assert_untouched(fx: &Fixture, db: &std::path::Path, args: &[&str]) {
 #[test]
 fn a_database_with_other_tables_is_left_alone() {
     let fx = Fixture::mini();
-    let db = foreign(&fx, "CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT); INSERT INTO notes(body) VALUES ('keep me');");
-    for args in [&["users"][..], &["import", "--images", "images", "--metadata", "styles.csv"], &["users", "add", "ana"]] {
+    let db = foreign(
+        &fx,
+        "CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT); INSERT INTO notes(body) VALUES ('keep me');",
+    );
+    for args in [
+        &["users"][..],
+        &["import", "--images", "images", "--metadata", "styles.csv"],
+        &["users", "add", "ana"],
+    ] {
         assert_untouched(&fx, &db, args);
     }
 }
@@ -39,7 +49,10 @@ fn a_database_with_other_tables_is_left_alone() {
 #[test]
 fn a_database_that_happens_to_have_a_products_table_is_left_alone() {
     let fx = Fixture::mini();
-    let db = foreign(&fx, "CREATE TABLE products(sku TEXT PRIMARY KEY, price REAL); PRAGMA user_version = 4;");
+    let db = foreign(
+        &fx,
+        "CREATE TABLE products(sku TEXT PRIMARY KEY, price REAL); PRAGMA user_version = 4;",
+    );
     assert_untouched(&fx, &db, &["users"]);
     assert_untouched(&fx, &db, &["import", "--images", "images", "--metadata", "styles.csv"]);
 }

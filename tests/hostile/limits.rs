@@ -27,10 +27,19 @@ fn fifos_do_not_hang() {
     let fx = Fixture::mini();
     fx.ready();
     let fifo = fx.path("pipe.jpg");
-    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
     let e = quick(&fx, &["similar", "--image", fifo.to_str().unwrap()]);
     assert!(e.contains("pipe.jpg") && e.contains("not a regular file"), "{e}");
-    let e = quick(&fx, &["import", "--images", "images", "--metadata", fifo.to_str().unwrap()]);
+    let e = quick(
+        &fx,
+        &["import", "--images", "images", "--metadata", fifo.to_str().unwrap()],
+    );
     assert!(e.contains("not a regular file"), "{e}");
 }
 
@@ -39,11 +48,20 @@ fn huge_files_are_refused_by_size() {
     let fx = Fixture::mini();
     fx.ready();
     let big = fx.path("big.csv");
-    std::fs::File::create(&big).unwrap().set_len(lookbook::files::MAX_METADATA_BYTES + 1).unwrap();
-    let e = quick(&fx, &["import", "--images", "images", "--metadata", big.to_str().unwrap()]);
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(lookbook::files::MAX_METADATA_BYTES + 1)
+        .unwrap();
+    let e = quick(
+        &fx,
+        &["import", "--images", "images", "--metadata", big.to_str().unwrap()],
+    );
     assert!(e.contains("big.csv") && e.contains("limit"), "{e}");
     let photo = fx.path("big.jpg");
-    std::fs::File::create(&photo).unwrap().set_len(lookbook::files::MAX_PHOTO_BYTES + 1).unwrap();
+    std::fs::File::create(&photo)
+        .unwrap()
+        .set_len(lookbook::files::MAX_PHOTO_BYTES + 1)
+        .unwrap();
     let e = quick(&fx, &["similar", "--image", photo.to_str().unwrap()]);
     assert!(e.contains("big.jpg") && e.contains("limit"), "{e}");
 }
@@ -78,8 +96,15 @@ fn big_photos_do_not_multiply_memory_by_the_thread_count() {
     }
     let csv = csv.replace("id,articleType\n", "id,articleType,image\n");
     std::fs::write(fx.path("big.csv"), csv).unwrap();
-    fx.cmd(&["import", "--images", "images", "--metadata", "big.csv"]).env("RAYON_NUM_THREADS", "8").assert().success();
-    let out = fx.cmd(&["embed", "--batch", "8", "--json"]).env("RAYON_NUM_THREADS", "8").output().unwrap();
+    fx.cmd(&["import", "--images", "images", "--metadata", "big.csv"])
+        .env("RAYON_NUM_THREADS", "8")
+        .assert()
+        .success();
+    let out = fx
+        .cmd(&["embed", "--batch", "8", "--json"])
+        .env("RAYON_NUM_THREADS", "8")
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report = crate::common::json(&out.stdout);
     assert_eq!(report["embedded"], 8);

@@ -2,13 +2,15 @@
 //! user or an attacker did that once lost data, hung, or wrote to the terminal unsanitised.
 //! Large inputs are built at test time; every loop is bounded in count and time.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "../common/mod.rs"]
 mod common;
 
 mod concurrency;
-mod signals;
 mod escapes;
 mod foreign_db;
 mod limits;
-mod pipes;
 mod messages;
+mod pipes;
+mod signals;

@@ -14,8 +14,15 @@ fn errors_name_the_database_and_say_each_cause_once() {
     // A rollback-journal database held by another writer: locked, not "not a catalogue".
     let other = fx.path("held.db");
     let conn = rusqlite::Connection::open(&other).unwrap();
-    conn.execute_batch("CREATE TABLE t(x); BEGIN EXCLUSIVE; INSERT INTO t VALUES (1);").unwrap();
-    let out = fx.cmd(&["users"]).arg("--db").arg(&other).timeout(std::time::Duration::from_secs(60)).output().unwrap();
+    conn.execute_batch("CREATE TABLE t(x); BEGIN EXCLUSIVE; INSERT INTO t VALUES (1);")
+        .unwrap();
+    let out = fx
+        .cmd(&["users"])
+        .arg("--db")
+        .arg(&other)
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .unwrap();
     let e = stderr(&out);
     assert!(!out.status.success());
     assert!(e.contains("held.db") && e.contains("locked"), "{e}");
@@ -28,7 +35,8 @@ fn errors_name_the_database_and_say_each_cause_once() {
     assert_eq!(e.lines().count(), 1, "{e}");
     // A dropped table: said once.
     let conn = rusqlite::Connection::open(fx.db()).unwrap();
-    conn.execute_batch("PRAGMA foreign_keys = OFF; DROP TABLE feedback;").unwrap();
+    conn.execute_batch("PRAGMA foreign_keys = OFF; DROP TABLE feedback;")
+        .unwrap();
     drop(conn);
     let out = fx.cmd(&["users"]).output().unwrap();
     let e = stderr(&out);
@@ -40,7 +48,9 @@ fn errors_name_the_database_and_say_each_cause_once() {
 #[test]
 fn no_embeddings_yet_reads_well() {
     let fx = Fixture::mini();
-    fx.cmd(&["import", "--images", "images", "--metadata", "styles.csv"]).assert().success();
+    fx.cmd(&["import", "--images", "images", "--metadata", "styles.csv"])
+        .assert()
+        .success();
     let out = fx.cmd(&["similar", &fx.ids()[0].to_string()]).output().unwrap();
     let e = stderr(&out);
     assert!(e.contains("no embeddings yet; run `lookbook embed`"), "{e}");
@@ -50,7 +60,9 @@ fn no_embeddings_yet_reads_well() {
 #[test]
 fn embed_with_failed_photos_exits_3() {
     let fx = Fixture::mini();
-    fx.cmd(&["import", "--images", "images", "--metadata", "styles.csv"]).assert().success();
+    fx.cmd(&["import", "--images", "images", "--metadata", "styles.csv"])
+        .assert()
+        .success();
     let victim = fx.images().join(format!("{}.jpg", fx.ids()[0]));
     std::fs::write(&victim, b"changed after import").unwrap();
     let out = fx.cmd(&["embed", "--batch", "8"]).output().unwrap();
@@ -61,7 +73,9 @@ fn embed_with_failed_photos_exits_3() {
 #[test]
 fn non_finite_weights_are_refused_at_load() {
     let fx = Fixture::mini();
-    fx.cmd(&["import", "--images", "images", "--metadata", "styles.csv"]).assert().success();
+    fx.cmd(&["import", "--images", "images", "--metadata", "styles.csv"])
+        .assert()
+        .success();
     let w = fx.path("nan.safetensors");
     write_weights(&w, 3);
     let mut bytes = std::fs::read(&w).unwrap();
@@ -78,13 +92,18 @@ fn non_finite_weights_are_refused_at_load() {
     let out = fx.cmd(&["embed", "--weights", w.to_str().unwrap()]).output().unwrap();
     let e = stderr(&out);
     assert!(!out.status.success(), "NaN weights were accepted");
-    assert!(e.contains("nan.safetensors") && e.contains("layer1.0.conv1.weight") && e.contains("NaN"), "{e}");
+    assert!(
+        e.contains("nan.safetensors") && e.contains("layer1.0.conv1.weight") && e.contains("NaN"),
+        "{e}"
+    );
 }
 
 #[test]
 fn user_names_count_characters_and_long_ones_are_not_echoed_whole() {
     let fx = Fixture::mini();
-    fx.cmd(&["import", "--images", "images", "--metadata", "styles.csv"]).assert().success();
+    fx.cmd(&["import", "--images", "images", "--metadata", "styles.csv"])
+        .assert()
+        .success();
     let accented = "é".repeat(64); // 64 characters, 128 bytes
     fx.cmd(&["users", "add", &accented]).assert().success();
     let huge = "x".repeat(10_000);
@@ -106,12 +125,19 @@ fn csv_with_bad_bytes_and_quoted_newlines() {
     csv.extend_from_slice(b" Shoe\n");
     let p = fx.path("bytes.csv");
     std::fs::write(&p, csv).unwrap();
-    let out = fx.cmd(&["import", "--images", "images", "--metadata", "bytes.csv"]).output().unwrap();
+    let out = fx
+        .cmd(&["import", "--images", "images", "--metadata", "bytes.csv"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(3));
     let e = stderr(&out);
     assert!(e.contains("bytes.csv:4") && e.contains("UTF-8"), "{e}");
     let shown = fx.cmd(&["show", &ids[0].to_string()]).output().unwrap();
-    assert!(String::from_utf8_lossy(&shown.stdout).contains("Red Shoe"), "{}", String::from_utf8_lossy(&shown.stdout));
+    assert!(
+        String::from_utf8_lossy(&shown.stdout).contains("Red Shoe"),
+        "{}",
+        String::from_utf8_lossy(&shown.stdout)
+    );
 }
 
 #[test]
@@ -122,10 +148,24 @@ fn a_flood_of_missing_photos_is_summarised() {
         csv.push_str(&format!("{},Shoes\n", 900_000 + i));
     }
     std::fs::write(fx.path("missing.csv"), csv).unwrap();
-    let out = fx.cmd(&["import", "--images", "images", "--metadata", "missing.csv", "--skipped", "skipped.txt"]).output().unwrap();
+    let out = fx
+        .cmd(&[
+            "import",
+            "--images",
+            "images",
+            "--metadata",
+            "missing.csv",
+            "--skipped",
+            "skipped.txt",
+        ])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(3));
     let e = stderr(&out);
     assert!(e.lines().count() < 30, "{} lines on the terminal", e.lines().count());
     assert!(e.contains("4980 more"), "{e}");
-    assert_eq!(std::fs::read_to_string(fx.path("skipped.txt")).unwrap().lines().count(), 5_000);
+    assert_eq!(
+        std::fs::read_to_string(fx.path("skipped.txt")).unwrap().lines().count(),
+        5_000
+    );
 }

@@ -22,7 +22,13 @@ fn a_closed_pipe_is_a_quiet_end() {
         drop(child.stdout.take());
         let out = child.wait_with_output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "json {json}: {err}");
-        assert!(out.status.success() || out.status.code().is_some(), "json {json}: killed by a signal");
+        assert!(
+            !err.contains("panicked") && !err.contains("Broken pipe"),
+            "json {json}: {err}"
+        );
+        assert!(
+            out.status.success() || out.status.code().is_some(),
+            "json {json}: killed by a signal"
+        );
     }
 }

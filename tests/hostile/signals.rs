@@ -9,7 +9,9 @@ fn signal_app(signal: &str) -> String {
     let fx = Fixture::mini();
     fx.ready();
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_lookbook"));
-    cmd.arg("--db").arg(fx.db()).args(["--images", "halfblocks", "--user", "sig"]);
+    cmd.arg("--db")
+        .arg(fx.db())
+        .args(["--images", "halfblocks", "--user", "sig"]);
     cmd.env("TERM", "xterm-256color").env("LOOKBOOK_WEIGHTS", fx.weights());
     let mut s = Session::spawn(cmd).expect("spawn in a pty");
     s.set_expect_timeout(Some(Duration::from_secs(60)));
@@ -17,7 +19,10 @@ fn signal_app(signal: &str) -> String {
     let mut out = String::from_utf8_lossy(first.before()).into_owned();
     let pid = s.get_process().pid().to_string();
     std::thread::sleep(Duration::from_millis(300));
-    let status = std::process::Command::new("kill").args([format!("-{signal}"), pid]).status().unwrap();
+    let status = std::process::Command::new("kill")
+        .args([format!("-{signal}"), pid])
+        .status()
+        .unwrap();
     assert!(status.success());
     s.set_expect_timeout(Some(Duration::from_secs(20)));
     let rest = s.expect(Eof).expect("the app exits on the signal");
