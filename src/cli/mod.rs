@@ -707,7 +707,9 @@ fn model_fetch() -> Result<ExitCode> {
 
 #[cfg(not(feature = "fetch"))]
 fn model_fetch() -> Result<ExitCode> {
-    bail!("this lookbook was built without the `fetch` feature; rebuild with default features, or pass --weights FILE")
+    bail!(
+        "this lookbook was built without the `fetch` feature; rebuild with `cargo install --path . --features fetch` (or `cargo run --features fetch -- model fetch`), or download a torchvision ResNet50 in safetensors yourself and pass --weights FILE"
+    )
 }
 
 fn evaluate(db: &Path, a: EvalArgs) -> Result<ExitCode> {
