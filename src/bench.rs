@@ -4,8 +4,8 @@
 use std::time::Instant;
 
 use crate::catalog::{EmbeddingMatrix, Feedback, Product};
-use crate::eval::Rng;
 use crate::recommend::normalize;
+use crate::sample::Rng;
 
 /// `n` unit vectors of length `dim` around `n / 200 + 1` cluster centres (like product types).
 pub fn synthetic_matrix(n: usize, dim: usize, seed: u64) -> EmbeddingMatrix {

@@ -17,7 +17,7 @@ pub fn run(db: &Path, quick: bool, embed: bool, json_out: bool) -> Result<ExitCo
     let mut out = Vec::new();
     // The app first, in a fresh process, so its resident memory is its own.
     let n_app = if quick { 10_000 } else { 50_000 };
-    let startup = crate::tui::bench_startup(n_app)?;
+    let startup = crate::tui::bench::bench_startup(n_app)?;
     rows.push(vec![
         "app: open db to first frame".into(),
         n_app.to_string(),
@@ -50,7 +50,7 @@ pub fn run(db: &Path, quick: bool, embed: bool, json_out: bool) -> Result<ExitCo
             cat.active_model()?.map(|m| m.spec.dim).unwrap_or(0),
         );
         drop(cat);
-        let real = crate::tui::bench_catalogue(db)?;
+        let real = crate::tui::bench::bench_catalogue(db)?;
         let label = db
             .file_name()
             .map(|f| f.to_string_lossy().into_owned())
@@ -133,7 +133,7 @@ pub fn run(db: &Path, quick: bool, embed: bool, json_out: bool) -> Result<ExitCo
         let req = Request {
             item: Some(7),
             k: 10,
-            alpha: 0.5,
+            alpha: lookbook::recommend::DEFAULT_ALPHA,
             diversity: 0.3,
             filter: ProductFilter::default(),
             vector: None,

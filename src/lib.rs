@@ -17,21 +17,27 @@
 //! | [`embedding`] | the active model end to end: embed a catalogue keeping a trained head, a photo's query vector |
 //! | [`eval`] | held-out split, retrieval and personalisation metrics, baselines, plots |
 //! | [`train`] | the projection head learned on frozen backbone features |
+//! | [`bundled`] | the shipped demo and model: found in the data folder, installed there from the source tree |
 //! | [`bench`] | synthetic workloads behind `lookbook bench` |
+//! | [`sample`] | seeded randomness and the held-out split (shared with the Python recipe) |
 //! | [`text`] | the sanitiser every piece of text passes on its way to a terminal, and truncation |
 //!
 //! Start with [`catalog::Catalog`] (open a database), then [`vision::Embedder`] (vectors) and
 //! [`recommend::Engine`] (rankings).
 
 pub mod bench;
+pub mod bundled;
 pub mod catalog;
 pub mod embedding;
 pub mod error;
 pub mod eval;
 pub mod files;
+#[cfg(test)]
+mod fuzz_smoke;
 pub mod ingest;
 pub mod progress;
 pub mod recommend;
+pub mod sample;
 pub mod text;
 pub mod train;
 pub mod vision;

@@ -64,7 +64,7 @@ pub enum Command {
         #[arg(long)]
         weights: Option<PathBuf>,
         /// Images per forward pass.
-        #[arg(long, default_value_t = 16)]
+        #[arg(long, default_value_t = lookbook::embedding::DEFAULT_BATCH)]
         batch: usize,
         /// Feature pooling: avg or max.
         #[arg(long, default_value = "avg")]
@@ -104,13 +104,13 @@ pub enum Command {
         #[arg(short, long, default_value_t = 10)]
         k: usize,
         /// Weight of the item against the taste profile (0..1).
-        #[arg(long, default_value_t = 0.5)]
+        #[arg(long, default_value_t = lookbook::recommend::DEFAULT_ALPHA)]
         alpha: f32,
         /// MMR diversity (0 = off .. 1).
         #[arg(long, default_value_t = lookbook::recommend::DEFAULT_DIVERSITY)]
         diversity: f32,
         /// Days after which a like counts half.
-        #[arg(long, default_value_t = 30.0)]
+        #[arg(long, default_value_t = lookbook::recommend::DEFAULT_HALF_LIFE_DAYS)]
         half_life: f32,
         #[command(flatten)]
         filter: FilterArgs,
@@ -192,8 +192,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Create the database from the bundled demo catalogue (import + embed) if it does not exist.
-    Demo,
+    /// Install the bundled demo and model into the data folder, then create the database from
+    /// the demo (import + embed) if it does not exist.
+    Demo {
+        /// A lookbook checkout to install from (default: the source tree this binary was built from).
+        #[arg(long)]
+        from: Option<PathBuf>,
+    },
     /// Print the app's key bindings (the same table the app's help shows).
     Keys,
 }

@@ -24,7 +24,7 @@ MINI = os.path.join(ROOT, "tests", "fixtures", "mini")
 
 class Split(unittest.TestCase):
     def test_matches_rust(self):
-        # The same values are asserted in src/eval/split.rs.
+        # The same values are asserted in src/sample.rs.
         self.assertEqual(train.splitmix64(0), 0xE220A8397B1DCDAF)
         ids = [1580, 1584, 1614, 1635, 1636, 1637, 1638, 1639]
         self.assertEqual([i for i in ids if train.is_held_out(i)], [1580, 1638, 1639])

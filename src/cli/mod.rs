@@ -25,11 +25,6 @@ use table::render;
 /// or in the JSON report).
 const EXIT_SKIPPED: u8 = 3;
 
-/// Where the bundled demo catalogue lives (the repository this binary was built from).
-pub fn demo_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("demo")
-}
-
 /// Runs one parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let db = cli.db.clone();
@@ -102,7 +97,27 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             train_head(&db, &s, force, json)
         }
         Command::Bench { quick, embed, json } => crate::cli_bench::run(&db, quick, embed, json),
-        Command::Demo => {
+        Command::Demo { from } => {
+            match (
+                from.as_deref(),
+                lookbook::bundled::source_dir(),
+                lookbook::bundled::installed_demo(),
+            ) {
+                (None, None, Some(demo)) => errln!("using the installed demo ({})", demo.display()),
+                (from, _, _) => {
+                    let installed = lookbook::bundled::install(from)?;
+                    errln!(
+                        "{} the demo ({}) and the model ({})",
+                        if installed.copied {
+                            "installed"
+                        } else {
+                            "already installed:"
+                        },
+                        installed.demo.display(),
+                        installed.model.display()
+                    );
+                }
+            }
             ensure_demo(&db)?;
             outln!(
                 "{} is ready; open it with `lookbook --db {}`",
@@ -141,7 +156,7 @@ pub fn ensure_demo(db: &Path) -> Result<()> {
         return Ok(());
     }
     let progress = KdamProgress::new();
-    let demo = demo_dir();
+    let demo = lookbook::bundled::demo_dir()?;
     errln!(
         "Creating {} from the bundled demo catalogue ({})",
         db.display(),

@@ -11,10 +11,9 @@ pub mod metrics;
 pub mod personal;
 pub mod plot;
 pub mod retrieval;
-mod split;
 
+pub use crate::sample::{Rng, is_held_out, splitmix64};
 pub use metrics::{Metrics, query_metrics};
-pub use split::{is_held_out, splitmix64};
 
 use crate::catalog::Product;
 use crate::{Error, Result};
@@ -59,36 +58,6 @@ impl std::str::FromStr for Level {
             _ => Err(Error::Invalid(format!(
                 "level {s:?}: expected articleType, subCategory, masterCategory, colour or gender"
             ))),
-        }
-    }
-}
-
-/// A tiny deterministic generator (SplitMix64) so simulations repeat exactly.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    /// Seeds the generator.
-    pub fn new(seed: u64) -> Self {
-        Rng(seed)
-    }
-    /// Next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        splitmix64(self.0)
-    }
-    /// Uniform in `0..n` (n > 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n.max(1) as u64) as usize
-    }
-    /// Uniform in [0, 1).
-    pub fn unit(&mut self) -> f32 {
-        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
-    }
-    /// Shuffles in place (Fisher-Yates).
-    pub fn shuffle<T>(&mut self, v: &mut [T]) {
-        for i in (1..v.len()).rev() {
-            v.swap(i, self.below(i + 1));
         }
     }
 }

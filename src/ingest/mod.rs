@@ -4,7 +4,7 @@
 //! Bad rows and bad photos are skipped and reported with file, line and reason; re-importing the
 //! same files changes nothing.
 
-mod csv;
+pub mod csv;
 mod images;
 
 use rayon::prelude::*;

@@ -95,6 +95,10 @@ pub struct Request {
 /// both without lowering taste precision; 0.5 and above cost accuracy.
 pub const DEFAULT_DIVERSITY: f32 = 0.3;
 
+/// How much a query item counts against the user's taste when both are given (`recommend
+/// --item`, the app's Similar tab): 1.0 is the item alone, 0.0 the taste alone.
+pub const DEFAULT_ALPHA: f32 = 0.5;
+
 impl Default for Request {
     fn default() -> Self {
         Request {
@@ -102,7 +106,7 @@ impl Default for Request {
             vector: None,
             filter: ProductFilter::default(),
             k: 10,
-            alpha: 0.5,
+            alpha: DEFAULT_ALPHA,
             diversity: 0.0,
         }
     }

@@ -5,6 +5,6 @@ mod engine;
 mod index;
 mod profile;
 
-pub use engine::{DEFAULT_DIVERSITY, Engine, Reason, Recommendation, Request, mmr};
+pub use engine::{DEFAULT_ALPHA, DEFAULT_DIVERSITY, Engine, Reason, Recommendation, Request, mmr};
 pub use index::{FlatIndex, VectorIndex, dot, normalize, top_k};
-pub use profile::{Profile, ProfileSettings};
+pub use profile::{DEFAULT_HALF_LIFE_DAYS, Profile, ProfileSettings};

@@ -15,10 +15,13 @@ pub struct ProfileSettings {
     pub dislike_push: f32,
 }
 
+/// How many days it takes a like to count half as much as a new one.
+pub const DEFAULT_HALF_LIFE_DAYS: f32 = 30.0;
+
 impl Default for ProfileSettings {
     fn default() -> Self {
         ProfileSettings {
-            half_life_days: 30.0,
+            half_life_days: DEFAULT_HALF_LIFE_DAYS,
             dislike_push: 0.5,
         }
     }

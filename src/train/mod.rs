@@ -12,8 +12,8 @@ use serde::Serialize;
 use std::collections::HashMap;
 
 use crate::catalog::{Catalog, EmbeddingMatrix, ModelRecord, ModelSpec, StoredHead};
-use crate::eval::{Rng, is_held_out, splitmix64};
 use crate::recommend::{FlatIndex, VectorIndex, normalize, top_k};
+use crate::sample::{Rng, is_held_out, splitmix64};
 use crate::{Error, Progress, Result};
 
 /// Training settings.

@@ -127,7 +127,7 @@ pub const DIVERSITY_STEPS: [f32; 4] = [0.0, DEFAULT_DIVERSITY, 0.5, 0.7];
 /// Thumbnails in the look-alike strip.
 pub const STRIP_K: usize = 8;
 /// Encoded images kept.
-const IMAGE_CACHE: usize = 400;
+const IMAGE_CACHE: std::num::NonZeroUsize = std::num::NonZeroUsize::MIN.saturating_add(399);
 
 /// The whole app state.
 pub struct App {
@@ -187,8 +187,7 @@ pub struct App {
     /// Whether images are drawn at all.
     pub images_on: bool,
     /// Encoded images ready to draw.
-    pub images: HashMap<ImageKey, Protocol>,
-    image_order: Vec<ImageKey>,
+    pub images: lru::LruCache<ImageKey, Protocol>,
     /// Images that could not be made (drawn as a note).
     pub image_errors: HashMap<ImageKey, String>,
     pending_images: HashSet<ImageKey>,
@@ -240,13 +239,12 @@ impl App {
             selected: [0; 4],
             offset: [0; 4],
             strip_sel: 0,
-            alpha: 0.5,
+            alpha: lookbook::recommend::DEFAULT_ALPHA,
             diversity: DEFAULT_DIVERSITY,
             status: "loading vectors…".into(),
             work: None,
             images_on,
-            images: HashMap::new(),
-            image_order: Vec::new(),
+            images: lru::LruCache::new(IMAGE_CACHE),
             image_errors: HashMap::new(),
             pending_images: HashSet::new(),
             last_want: Vec::new(),
@@ -831,12 +829,7 @@ impl App {
                 self.pending_images.remove(&key);
                 match result {
                     Ok(p) => {
-                        self.images.insert(key, p);
-                        self.image_order.push(key);
-                        if self.image_order.len() > IMAGE_CACHE {
-                            let old = self.image_order.remove(0);
-                            self.images.remove(&old);
-                        }
+                        self.images.put(key, p);
                     }
                     Err(e) => {
                         self.image_errors.insert(key, e);
@@ -855,18 +848,19 @@ impl App {
                 self.rerank();
             }
             Msg::Engine(Err(e)) => {
-                self.engine_state = EngineState::Missing(e.clone());
-                self.status = if e.contains("no embeddings") {
-                    "no image vectors yet: press e to embed the catalogue".into()
-                } else {
-                    e
+                self.status = match e {
+                    lookbook::Error::NoEmbeddings { .. } => {
+                        "no image vectors yet: press e to embed the catalogue".into()
+                    }
+                    other => other.to_string(),
                 };
+                self.engine_state = EngineState::Missing(self.status.clone());
             }
             Msg::Progress { label, done, total } => self.work = Some(Work { label, done, total }),
             Msg::EmbedDone(r) => {
                 self.work = None;
                 self.status = match r {
-                    Ok(s) => s,
+                    Ok(report) => format!("embedded {} photos ({} failed)", report.embedded, report.failed.len()),
                     Err(e) => format!("embedding failed: {e}"),
                 };
             }
@@ -881,7 +875,7 @@ impl App {
                         self.status = format!("look-alikes of {}", path.display());
                         self.rerank();
                     }
-                    Err(e) => self.status = e,
+                    Err(e) => self.status = e.to_string(),
                 }
             }
         }
@@ -944,7 +938,7 @@ impl App {
                 return;
             }
             if let (Some(root), Some(p)) = (&root, self.by_id.get(&id).map(|&i| &self.products[i]))
-                && !self.images.contains_key(&key)
+                && !self.images.contains(&key)
                 && !self.image_errors.contains_key(&key)
             {
                 want.push(ImageJob {

@@ -3,11 +3,13 @@
 //! Image requests are replaced wholesale by each frame's want-list, so the latest screen wins.
 
 use image::DynamicImage;
+use lru::LruCache;
 use ratatui::layout::Size;
 use ratatui_image::picker::Picker;
 use ratatui_image::protocol::Protocol;
 use ratatui_image::{FilterType, Resize};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Condvar, Mutex};
@@ -41,13 +43,13 @@ pub enum Msg {
     /// An encoded image (or why there is none).
     Image(ImageKey, Result<Protocol, String>),
     /// The engine finished loading.
-    Engine(Result<Engine, String>),
+    Engine(Result<Engine, lookbook::Error>),
     /// Progress of a long job.
     Progress { label: String, done: usize, total: usize },
-    /// Embedding finished (message for the status line).
-    EmbedDone(Result<String, String>),
+    /// Embedding finished.
+    EmbedDone(Result<lookbook::vision::EmbedReport, lookbook::Error>),
     /// A photo query's vector.
-    Photo(PathBuf, Result<Vec<f32>, String>),
+    Photo(PathBuf, Result<Vec<f32>, lookbook::Error>),
 }
 
 /// Heavy jobs, one at a time, in order.
@@ -68,7 +70,7 @@ pub struct Jobs {
 /// Photos are decoded once and kept this large (pixels, longest side) for re-encoding.
 const DECODED_SIDE: u32 = 480;
 /// Decoded photos kept in memory.
-const DECODED_CACHE: usize = 256;
+const DECODED_CACHE: NonZeroUsize = NonZeroUsize::MIN.saturating_add(255);
 
 impl Jobs {
     /// Starts the workers. `picker` is `None` when images are off.
@@ -117,8 +119,7 @@ impl Jobs {
 }
 
 fn image_worker(picker: Picker, want: Arc<(Mutex<VecDeque<ImageJob>>, Condvar)>, tx: Sender<Msg>) {
-    let mut decoded: HashMap<i64, Arc<DynamicImage>> = HashMap::new();
-    let mut order: VecDeque<i64> = VecDeque::new();
+    let mut decoded: LruCache<i64, Arc<DynamicImage>> = LruCache::new(DECODED_CACHE);
     loop {
         let job = {
             let (lock, cv) = &*want;
@@ -143,13 +144,7 @@ fn image_worker(picker: Picker, want: Arc<(Mutex<VecDeque<ImageJob>>, Condvar)>,
                     img
                 };
                 let img = Arc::new(img);
-                decoded.insert(job.key.id, Arc::clone(&img));
-                order.push_back(job.key.id);
-                if order.len() > DECODED_CACHE
-                    && let Some(old) = order.pop_front()
-                {
-                    decoded.remove(&old);
-                }
+                decoded.put(job.key.id, Arc::clone(&img));
                 img
             }),
         };
@@ -218,10 +213,7 @@ fn heavy_worker(db: PathBuf, rx: Receiver<Heavy>, tx: Sender<Msg>) {
 }
 
 fn run_heavy(db: &std::path::Path, job: Heavy, tx: &Sender<Msg>) {
-    let load = || -> Result<Engine, String> {
-        let cat = Catalog::open_existing(db).map_err(|e| e.to_string())?;
-        Engine::load(&cat).map_err(|e| e.to_string())
-    };
+    let load = || -> Result<Engine, lookbook::Error> { Engine::load(&Catalog::open_existing(db)?) };
     let msg = match job {
         Heavy::LoadEngine => Msg::Engine(load()),
         Heavy::Embed => {
@@ -229,23 +221,13 @@ fn run_heavy(db: &std::path::Path, job: Heavy, tx: &Sender<Msg>) {
                 tx: Mutex::new(tx.clone()),
                 state: Mutex::new((String::new(), 0, 0)),
             };
-            let result = (|| -> anyhow::Result<String> {
-                let mut cat = Catalog::open_existing(db)?;
-                let report = lookbook::embedding::embed_with_located_weights(&mut cat, None, &progress)?;
-                Ok(format!(
-                    "embedded {} photos ({} failed)",
-                    report.embedded,
-                    report.failed.len()
-                ))
-            })();
-            let _ = tx.send(Msg::EmbedDone(result.map_err(|e| format!("{e:#}"))));
+            let result = Catalog::open_existing(db)
+                .and_then(|mut cat| lookbook::embedding::embed_with_located_weights(&mut cat, None, &progress));
+            let _ = tx.send(Msg::EmbedDone(result));
             Msg::Engine(load())
         }
         Heavy::Photo(path) => {
-            let r = Catalog::open_existing(db)
-                .map_err(anyhow::Error::from)
-                .and_then(|cat| Ok(lookbook::embedding::photo_vector(&cat, &path, None)?))
-                .map_err(|e| format!("{e:#}"));
+            let r = Catalog::open_existing(db).and_then(|cat| lookbook::embedding::photo_vector(&cat, &path, None));
             Msg::Photo(path, r)
         }
     };

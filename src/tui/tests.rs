@@ -389,3 +389,108 @@ fn a_click_anywhere_on_a_drawn_tab_title_selects_that_tab() {
         }
     }
 }
+
+/// One random input for the app: a key (with modifiers), a click, a wheel turn or a resize.
+#[derive(Debug, Clone)]
+enum Input {
+    Key(KeyCode, crossterm::event::KeyModifiers),
+    Click(u16, u16),
+    Wheel(bool),
+    Resize(u16, u16),
+}
+
+fn input() -> impl proptest::strategy::Strategy<Value = Input> {
+    use crossterm::event::KeyModifiers as M;
+    use proptest::prelude::*;
+    let code = prop_oneof![
+        // Mostly bound keys, so the sequences reach deep states; some anything-goes characters.
+        proptest::sample::select(vec![
+            'j', 'k', 'g', 'G', 'l', 'd', '/', 'f', 'u', '[', ']', 'v', 'e', '1', '2', '3', '4', '?', 'x', ' ',
+            '\u{1b}'
+        ])
+        .prop_map(KeyCode::Char),
+        any::<char>().prop_map(KeyCode::Char),
+        proptest::sample::select(vec![
+            KeyCode::Enter,
+            KeyCode::Esc,
+            KeyCode::Tab,
+            KeyCode::BackTab,
+            KeyCode::Backspace,
+            KeyCode::Left,
+            KeyCode::Right,
+            KeyCode::Up,
+            KeyCode::Down,
+            KeyCode::PageDown,
+            KeyCode::PageUp,
+            KeyCode::Home,
+            KeyCode::End,
+        ]),
+    ];
+    let mods = proptest::sample::select(vec![M::NONE, M::NONE, M::NONE, M::SHIFT, M::CONTROL, M::ALT]);
+    prop_oneof![
+        6 => (code, mods).prop_map(|(c, m)| Input::Key(c, m)),
+        2 => (0u16..120, 0u16..40).prop_map(|(x, y)| Input::Click(x, y)),
+        1 => any::<bool>().prop_map(Input::Wheel),
+        1 => (1u16..130, 1u16..45).prop_map(|(w, h)| Input::Resize(w, h)),
+    ]
+}
+
+/// The app's input handling, fuzzed: random key, mouse and resize sequences (never `q`, so the
+/// app keeps going) against `handle_event` and `view::draw` on a TestBackend. No panic, and no
+/// character a terminal would act on in any frame.
+#[test]
+fn random_input_sequences_never_panic_or_leak_escapes() {
+    use crossterm::event::{Event, KeyEvent, MouseEvent, MouseEventKind};
+    use proptest::test_runner::{Config, TestRunner};
+    let fx = fixture(true);
+    let mut runner = TestRunner::new(Config {
+        cases: 64,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let result = runner.run(&proptest::collection::vec(input(), 1..60), |inputs| {
+        let mut a = app(&fx, true);
+        let (mut w, mut h) = (100u16, 30u16);
+        for i in inputs {
+            let ev = match i {
+                Input::Key(KeyCode::Char('q'), _) | Input::Key(KeyCode::Char('c'), _) => continue,
+                Input::Key(c, m) => Event::Key(KeyEvent::new(c, m)),
+                Input::Click(x, y) => Event::Mouse(MouseEvent {
+                    kind: MouseEventKind::Down(crossterm::event::MouseButton::Left),
+                    column: x,
+                    row: y,
+                    modifiers: crossterm::event::KeyModifiers::NONE,
+                }),
+                Input::Wheel(down) => Event::Mouse(MouseEvent {
+                    kind: if down {
+                        MouseEventKind::ScrollDown
+                    } else {
+                        MouseEventKind::ScrollUp
+                    },
+                    column: 1,
+                    row: 5,
+                    modifiers: crossterm::event::KeyModifiers::NONE,
+                }),
+                Input::Resize(nw, nh) => {
+                    (w, h) = (nw, nh);
+                    Event::Resize(nw, nh)
+                }
+            };
+            super::handle_event(&mut a, ev);
+            if a.quit {
+                break;
+            }
+            a.size = Rect::new(0, 0, w, h);
+            a.prepare(a.size);
+            let mut t = Terminal::new(TestBackend::new(w, h))
+                .map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
+            t.draw(|f| view::draw(f, &a))
+                .map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
+            proptest::prop_assert!(unsafe_cells(&t).is_empty(), "{:?}", unsafe_cells(&t));
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}

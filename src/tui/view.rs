@@ -335,7 +335,7 @@ fn draw_image(f: &mut Frame, app: &App, id: i64, area: Rect) {
     if !app.images_on {
         return;
     }
-    if let Some(p) = app.images.get(&key) {
+    if let Some(p) = app.images.peek(&key) {
         f.render_widget(Image::new(p), area);
     } else if let Some(e) = app.image_errors.get(&key) {
         f.render_widget(

@@ -13,7 +13,7 @@ pub use embedder::{EmbedReport, Embedder, Pooling};
 pub use preprocess::Preprocess;
 pub use resnet::{FEATURE_DIM, ResNet50, l2_normalize, tensor_shapes, write_random_weights};
 
-use image::{ImageReader, Limits, RgbImage};
+use image::{ImageDecoder, ImageReader, Limits, RgbImage};
 use std::io::Cursor;
 
 /// Widest or tallest photo accepted; larger ones are refused before any pixel is allocated.
@@ -101,7 +101,13 @@ pub fn decode_with<T>(bytes: &[u8], use_it: impl FnOnce(RgbImage) -> T) -> Resul
     limits.max_alloc = Some(MAX_PIXELS * 8);
     reader.limits(limits);
     let _slot = BUDGET.reserve(pixels);
-    let img = reader.decode().map_err(|e| format!("cannot decode image: {e}"))?;
+    let mut decoder = reader.into_decoder().map_err(|e| format!("cannot decode image: {e}"))?;
+    // Phone photos are often stored sideways with an EXIF note saying so; embed them upright.
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut img = image::DynamicImage::from_decoder(decoder).map_err(|e| format!("cannot decode image: {e}"))?;
+    img.apply_orientation(orientation);
     if img.width() == 0 || img.height() == 0 {
         return Err("image has no pixels".into());
     }
@@ -156,5 +162,25 @@ mod tests {
         let mut buf = Cursor::new(Vec::new());
         img.write_to(&mut buf, image::ImageFormat::Png).unwrap();
         assert_eq!(decode(buf.get_ref()).unwrap().get_pixel(0, 0).0, [255, 255, 255]);
+    }
+}
+
+#[cfg(test)]
+mod orientation_tests {
+    /// A 40x20 photo stored sideways with EXIF orientation 6 (the camera was turned 90° clockwise):
+    /// red on its left half as stored, so on the top half once upright.
+    #[test]
+    fn exif_orientation_is_applied() {
+        let bytes = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/exif-orientation-6.jpg"
+        ))
+        .unwrap();
+        let img = super::decode(&bytes).unwrap();
+        assert_eq!(img.dimensions(), (20, 40), "the photo is upright");
+        let top = img.get_pixel(10, 5).0;
+        let bottom = img.get_pixel(10, 35).0;
+        assert!(top[0] > 150 && top[1] < 80, "red on top: {top:?}");
+        assert!(bottom[1] > 200, "white below: {bottom:?}");
     }
 }

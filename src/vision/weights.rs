@@ -28,8 +28,10 @@ pub fn search_dirs(db_dir: &Path) -> Vec<PathBuf> {
     if let Some(d) = data_dir() {
         dirs.push(d.join("models"));
     }
-    // The repository this binary was built from ships the trained model.
-    dirs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("models"));
+    // The repository this binary was built from ships the trained model (while it is there).
+    if let Some(src) = crate::bundled::source_dir() {
+        dirs.push(src.join("models"));
+    }
     dirs
 }
 

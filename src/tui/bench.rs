@@ -1,0 +1,83 @@
+//! The app measured off-screen, for `lookbook bench`: first frame and re-rank frame times, and
+//! resident memory, on a synthetic or a real catalogue.
+
+use anyhow::Result;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::layout::Rect;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::action::Action;
+use super::app::App;
+use super::jobs::Jobs;
+use super::view;
+
+/// Start-up and re-rank timings of the app on a synthetic catalogue (for `lookbook bench`).
+pub struct StartupBench {
+    /// Open the catalogue, load products, draw the first frame.
+    pub first_frame_ms: f64,
+    /// A like, the re-rank it causes, and the next frame.
+    pub rerank_frame_ms: f64,
+    /// Resident memory once the vectors are loaded.
+    pub rss_mib: f64,
+}
+
+/// Measures the app on `n` synthetic products with 2048-d vectors, drawn to an off-screen buffer.
+pub fn bench_startup(n: usize) -> Result<StartupBench> {
+    let dir = tempfile_dir()?;
+    let db = dir.join("bench.db");
+    lookbook::bench::write_synthetic_catalog(&db, n, 2048, 5)?;
+    let r = bench_app(&db);
+    let _ = std::fs::remove_dir_all(&dir);
+    r
+}
+
+/// Measures the app on a copy of a real catalogue (likes go to the copy, not to `db`).
+pub fn bench_catalogue(db: &Path) -> Result<StartupBench> {
+    let dir = tempfile_dir()?;
+    let copy = dir.join("copy.db");
+    lookbook::catalog::Catalog::open_existing(db)?.copy_to(&copy)?;
+    let r = bench_app(&copy);
+    let _ = std::fs::remove_dir_all(&dir);
+    r
+}
+
+fn bench_app(db: &Path) -> Result<StartupBench> {
+    let size = Rect::new(0, 0, 160, 48);
+    let t = Instant::now();
+    let jobs = Jobs::start(db.to_path_buf(), None);
+    let mut app = App::new(db.to_path_buf(), "lookbook-bench", jobs, false)?;
+    let mut term = Terminal::new(TestBackend::new(size.width, size.height))?;
+    app.prepare(size);
+    term.draw(|f| view::draw(f, &app))?;
+    let first_frame_ms = t.elapsed().as_secs_f64() * 1e3;
+    app.settle(Duration::from_secs(120));
+    let rss_mib = lookbook::bench::rss_mib().unwrap_or(0.0);
+    let mut times = Vec::new();
+    for i in 0..20 {
+        app.update(Action::Down);
+        app.prepare(size);
+        let t = Instant::now();
+        app.update(if i % 2 == 0 {
+            Action::ToggleLike
+        } else {
+            Action::AlphaUp
+        });
+        app.prepare(size);
+        term.draw(|f| view::draw(f, &app))?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    Ok(StartupBench {
+        first_frame_ms,
+        rerank_frame_ms: times[times.len() / 2],
+        rss_mib,
+    })
+}
+
+fn tempfile_dir() -> Result<std::path::PathBuf> {
+    let d = std::env::temp_dir().join(format!("lookbook-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&d)?;
+    Ok(d)
+}
