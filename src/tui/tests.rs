@@ -494,3 +494,23 @@ fn random_input_sequences_never_panic_or_leak_escapes() {
         panic!("{e}");
     }
 }
+
+/// Graphics protocols (kitty here) put escape sequences into the frame on purpose: the
+/// sanitising pass over the text must not wipe the photos out.
+#[test]
+fn photos_drawn_with_a_graphics_protocol_survive_the_sanitiser() {
+    let fx = fixture(true);
+    let mut picker = Picker::halfblocks();
+    picker.set_protocol_type(ratatui_image::picker::ProtocolType::Kitty);
+    let jobs = Jobs::start(fx.db.clone(), Some(picker));
+    let mut a = App::new(fx.db.clone(), "tester", jobs, true).unwrap();
+    let t = draw(&mut a, 110, 34);
+    let escapes = t
+        .backend()
+        .buffer()
+        .content
+        .iter()
+        .filter(|c| c.symbol().contains("\u{1b}_G"))
+        .count();
+    assert!(escapes > 0, "no kitty image in the frame");
+}

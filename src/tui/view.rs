@@ -103,9 +103,13 @@ fn short(s: &str, max: usize) -> String {
     truncate(&sanitize(s), max)
 }
 
+/// Photos to draw once the text is in place: where, and which encoded image.
+type Pictures = Vec<(Rect, ImageKey)>;
+
 /// Draws the whole app.
 pub fn draw(f: &mut Frame, app: &App) {
-    draw_all(f, app);
+    let mut pictures = Pictures::new();
+    draw_all(f, app, &mut pictures);
     // The last line of defence: whatever path text took into the frame, a cell holding a
     // character the terminal would act on (an escape, a bidi override) shows U+FFFD instead.
     for cell in f.buffer_mut().content.iter_mut() {
@@ -113,9 +117,16 @@ pub fn draw(f: &mut Frame, app: &App) {
             cell.set_symbol("\u{fffd}");
         }
     }
+    // Photos go in after that pass: kitty, sixel and iTerm2 images are escape sequences by
+    // design, encoded by ratatui-image from pixels, never from catalogue text.
+    for (area, key) in pictures {
+        if let Some(p) = app.images.peek(&key) {
+            f.render_widget(Image::new(p), area);
+        }
+    }
 }
 
-fn draw_all(f: &mut Frame, app: &App) {
+fn draw_all(f: &mut Frame, app: &App, pictures: &mut Pictures) {
     let area = f.area();
     if area.width < MIN_SIZE.0 || area.height < MIN_SIZE.1 {
         let msg = format!(
@@ -133,8 +144,8 @@ fn draw_all(f: &mut Frame, app: &App) {
     let l = layout(area);
     draw_tabs(f, app, l.tabs);
     draw_list(f, app, l.list);
-    draw_detail(f, app, &l);
-    draw_strip(f, app, l.strip);
+    draw_detail(f, app, &l, pictures);
+    draw_strip(f, app, l.strip, pictures);
     draw_status(f, app, l.status);
     match &app.mode {
         Mode::Help => draw_help(f, area),
@@ -323,7 +334,7 @@ pub fn reason_text(app: &App, r: &Reason) -> String {
     })
 }
 
-fn draw_image(f: &mut Frame, app: &App, id: i64, area: Rect) {
+fn draw_image(f: &mut Frame, app: &App, id: i64, area: Rect, pictures: &mut Pictures) {
     if area.width < 2 || area.height < 2 {
         return;
     }
@@ -335,8 +346,8 @@ fn draw_image(f: &mut Frame, app: &App, id: i64, area: Rect) {
     if !app.images_on {
         return;
     }
-    if let Some(p) = app.images.peek(&key) {
-        f.render_widget(Image::new(p), area);
+    if app.images.contains(&key) {
+        pictures.push((area, key));
     } else if let Some(e) = app.image_errors.get(&key) {
         f.render_widget(
             Paragraph::new(format!("no image: {e}"))
@@ -354,12 +365,12 @@ fn draw_image(f: &mut Frame, app: &App, id: i64, area: Rect) {
     }
 }
 
-fn draw_detail(f: &mut Frame, app: &App, l: &super::view::Areas) {
+fn draw_detail(f: &mut Frame, app: &App, l: &super::view::Areas, pictures: &mut Pictures) {
     let block = Block::bordered().title(" Detail ");
     f.render_widget(block, l.detail);
     let Some(id) = app.current_id() else { return };
     let Some(p) = app.product(id) else { return };
-    draw_image(f, app, id, l.image);
+    draw_image(f, app, id, l.image, pictures);
     let mut lines = vec![
         Line::from(Span::styled(
             sanitize(&p.name).into_owned(),
@@ -424,7 +435,7 @@ fn draw_detail(f: &mut Frame, app: &App, l: &super::view::Areas) {
     f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), l.info);
 }
 
-fn draw_strip(f: &mut Frame, app: &App, area: Rect) {
+fn draw_strip(f: &mut Frame, app: &App, area: Rect, pictures: &mut Pictures) {
     let focused = app.focus == Focus::Strip;
     let title = match app.list_id().and_then(|id| app.product(id)) {
         Some(p) => format!(" Looks like {} ", short(&p.name, 40)),
@@ -450,7 +461,7 @@ fn draw_strip(f: &mut Frame, app: &App, area: Rect) {
         return;
     }
     for (i, (r, cell)) in app.strip.iter().zip(strip_cells(area, app.strip.len())).enumerate() {
-        draw_image(f, app, r.id, thumb_area(cell));
+        draw_image(f, app, r.id, thumb_area(cell), pictures);
         let name = app
             .product(r.id)
             .map(|p| sanitize(&p.name).into_owned())
