@@ -179,6 +179,21 @@ impl Catalog {
     }
 
     /// The model `similar` and `recommend` use: the last one embedded or trained.
+    /// A cheap fingerprint of what rankings are built from (products, vectors, the active
+    /// model): it changes when `import`, `embed` or `train` commit, and not when likes do.
+    pub fn change_signature(&self) -> Result<(i64, i64, i64, Option<i64>)> {
+        let (n, updated): (i64, i64) =
+            self.conn()
+                .query_row("SELECT COUNT(*), COALESCE(MAX(updated_at), 0) FROM products", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
+        let vectors: i64 = self
+            .conn()
+            .query_row("SELECT COUNT(*) FROM embeddings", [], |r| r.get(0))?;
+        let active = self.setting("active_model")?.and_then(|v| v.parse().ok());
+        Ok((n, updated, vectors, active))
+    }
+
     pub fn active_model(&self) -> Result<Option<ModelRecord>> {
         match self.setting("active_model")? {
             Some(v) => {

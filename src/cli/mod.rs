@@ -126,6 +126,31 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Serve {
+            listen,
+            host_key,
+            authorized_keys,
+            open,
+            max_connections,
+            max_per_address,
+            login_timeout,
+            idle_timeout,
+            max_input_rate,
+        } => {
+            let opts = crate::serve::Options {
+                listen,
+                host_key,
+                authorized_keys,
+                open,
+                max_connections,
+                max_per_address,
+                login_timeout: std::time::Duration::from_secs(login_timeout),
+                idle_timeout: std::time::Duration::from_secs(idle_timeout),
+                max_input_rate,
+            };
+            crate::serve::run(&db, opts)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Keys => {
             out!("{}", crate::tui::keys::markdown_table());
             Ok(ExitCode::SUCCESS)

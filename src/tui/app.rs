@@ -186,6 +186,8 @@ pub struct App {
     pub work: Option<Work>,
     /// Whether images are drawn at all.
     pub images_on: bool,
+    /// A session of `lookbook serve`: no photo paths from the server's disk, no embedding runs.
+    pub remote: bool,
     /// Encoded images ready to draw.
     pub images: lru::LruCache<ImageKey, Protocol>,
     /// Images that could not be made (drawn as a note).
@@ -203,8 +205,34 @@ pub struct App {
 impl App {
     /// Opens the app on a catalogue: products now (for the first frame), vectors in the background.
     pub fn new(db: PathBuf, user: &str, jobs: Jobs, images_on: bool) -> anyhow::Result<Self> {
+        Self::new_session(db, user, jobs, images_on, None)
+    }
+
+    /// A session of `lookbook serve`: `products` is the server's one copy of the catalogue, and
+    /// the app neither reads photo paths typed by its user nor starts embedding runs.
+    pub fn new_remote(
+        db: PathBuf,
+        user: &str,
+        jobs: Jobs,
+        images_on: bool,
+        products: Arc<Vec<Product>>,
+    ) -> anyhow::Result<Self> {
+        Self::new_session(db, user, jobs, images_on, Some(products))
+    }
+
+    fn new_session(
+        db: PathBuf,
+        user: &str,
+        jobs: Jobs,
+        images_on: bool,
+        shared_products: Option<Arc<Vec<Product>>>,
+    ) -> anyhow::Result<Self> {
         let catalog = Catalog::open_existing(&db)?;
-        let products = Arc::new(catalog.products()?);
+        let remote = shared_products.is_some();
+        let products = match shared_products {
+            Some(p) => p,
+            None => Arc::new(catalog.products()?),
+        };
         let by_id = products.iter().enumerate().map(|(i, p)| (p.id, i)).collect();
         let uid = catalog.ensure_user(user)?;
         let feedback = catalog.feedback(uid)?;
@@ -244,6 +272,7 @@ impl App {
             status: "loading vectors…".into(),
             work: None,
             images_on,
+            remote,
             images: lru::LruCache::new(IMAGE_CACHE),
             image_errors: HashMap::new(),
             pending_images: HashSet::new(),
@@ -401,6 +430,9 @@ impl App {
             }
             Action::OpenFilters => self.mode = Mode::Filters(Box::new(self.filter_picker())),
             Action::SwitchUser => self.mode = Mode::Prompt(PromptKind::User, String::new()),
+            Action::PhotoQuery if self.remote => {
+                self.status = "photo queries read files on this machine, so they are off over SSH".into()
+            }
             Action::PhotoQuery => self.mode = Mode::Prompt(PromptKind::Photo, String::new()),
             Action::AlphaUp => self.set_alpha(self.alpha + 0.1),
             Action::AlphaDown => self.set_alpha(self.alpha - 0.1),
@@ -412,6 +444,9 @@ impl App {
                     .unwrap_or(0.0);
                 self.status = format!("diversity {:.2}", self.diversity);
                 self.rerank();
+            }
+            Action::EmbedMissing if self.remote => {
+                self.status = "embedding runs on the server (`lookbook embed`); sessions pick it up".into()
             }
             Action::EmbedMissing => {
                 if self.work.is_none() {
@@ -837,7 +872,7 @@ impl App {
                 }
             }
             Msg::Engine(Ok(engine)) => {
-                self.engine = Some(Arc::new(engine));
+                self.engine = Some(engine);
                 self.engine_state = EngineState::Ready;
                 if let Ok(Some(m)) = self.catalog.active_model() {
                     self.model_name = format!("{} ({}-d)", m.spec.name, m.spec.dim);

@@ -42,8 +42,8 @@ pub struct ImageJob {
 pub enum Msg {
     /// An encoded image (or why there is none).
     Image(ImageKey, Result<Protocol, String>),
-    /// The engine finished loading.
-    Engine(Result<Engine, lookbook::Error>),
+    /// The engine finished loading (shared with other sessions under `lookbook serve`).
+    Engine(Result<Arc<Engine>, lookbook::Error>),
     /// Progress of a long job.
     Progress { label: String, done: usize, total: usize },
     /// Embedding finished.
@@ -58,6 +58,10 @@ enum Heavy {
     Embed,
     Photo(PathBuf),
 }
+
+/// One engine for many sessions (`lookbook serve`): loaded once, replaced when the catalogue
+/// changes, read by every session's worker.
+pub type SharedEngine = Arc<std::sync::RwLock<Option<Arc<Engine>>>>;
 
 /// Handles to the worker threads.
 pub struct Jobs {
@@ -75,6 +79,12 @@ const DECODED_CACHE: NonZeroUsize = NonZeroUsize::MIN.saturating_add(255);
 impl Jobs {
     /// Starts the workers. `picker` is `None` when images are off.
     pub fn start(db: PathBuf, picker: Option<Picker>) -> Self {
+        Self::start_with(db, picker, None)
+    }
+
+    /// Starts the workers of one session among many: engine loads come from `shared` (loaded
+    /// into it by the first session that asks, if empty).
+    pub fn start_with(db: PathBuf, picker: Option<Picker>, shared: Option<SharedEngine>) -> Self {
         let (tx, rx) = channel();
         let want: Arc<(Mutex<VecDeque<ImageJob>>, Condvar)> = Arc::new((Mutex::new(VecDeque::new()), Condvar::new()));
         if let Some(picker) = picker {
@@ -88,7 +98,7 @@ impl Jobs {
         let (htx, hrx) = channel::<Heavy>();
         thread::Builder::new()
             .name("lookbook-work".into())
-            .spawn(move || heavy_worker(db, hrx, tx))
+            .spawn(move || heavy_worker(db, hrx, tx, shared))
             .ok();
         Jobs { want, heavy: htx, rx }
     }
@@ -196,24 +206,40 @@ impl ChannelProgress {
     }
 }
 
-fn heavy_worker(db: PathBuf, rx: Receiver<Heavy>, tx: Sender<Msg>) {
+fn heavy_worker(db: PathBuf, rx: Receiver<Heavy>, tx: Sender<Msg>, shared: Option<SharedEngine>) {
     while let Ok(mut job) = rx.recv() {
         // Latest photo request wins: skip photo queries superseded by newer ones.
         while let Ok(next) = rx.try_recv() {
             match (&job, &next) {
                 (Heavy::Photo(_), Heavy::Photo(_)) => job = next,
                 _ => {
-                    run_heavy(&db, job, &tx);
+                    run_heavy(&db, job, &tx, shared.as_ref());
                     job = next;
                 }
             }
         }
-        run_heavy(&db, job, &tx);
+        run_heavy(&db, job, &tx, shared.as_ref());
     }
 }
 
-fn run_heavy(db: &std::path::Path, job: Heavy, tx: &Sender<Msg>) {
-    let load = || -> Result<Engine, lookbook::Error> { Engine::load(&Catalog::open_existing(db)?) };
+fn run_heavy(db: &std::path::Path, job: Heavy, tx: &Sender<Msg>, shared: Option<&SharedEngine>) {
+    let load = || -> Result<Arc<Engine>, lookbook::Error> {
+        let Some(shared) = shared else {
+            return Ok(Arc::new(Engine::load(&Catalog::open_existing(db)?)?));
+        };
+        if let Some(e) = shared.read().ok().and_then(|g| g.clone()) {
+            return Ok(e);
+        }
+        let mut slot = shared
+            .write()
+            .map_err(|_| lookbook::Error::Invalid("the shared engine lock was poisoned".into()))?;
+        if let Some(e) = slot.clone() {
+            return Ok(e); // another session loaded it while this one waited
+        }
+        let e = Arc::new(Engine::load(&Catalog::open_existing(db)?)?);
+        *slot = Some(Arc::clone(&e));
+        Ok(e)
+    };
     let msg = match job {
         Heavy::LoadEngine => Msg::Engine(load()),
         Heavy::Embed => {

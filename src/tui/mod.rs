@@ -8,6 +8,7 @@
 pub mod action;
 pub mod app;
 pub mod bench;
+pub mod input;
 pub mod jobs;
 pub mod keys;
 pub mod view;

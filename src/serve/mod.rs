@@ -1,0 +1,564 @@
+//! `lookbook serve`: the app over SSH for many people at once, from one process.
+//!
+//! One catalogue, one engine (vectors and index) and one product list in memory, shared by
+//! every connection; each connection gets its own [`App`](crate::tui::app::App), user and image
+//! worker, drawn into its SSH channel by the same view code as the local app. The SSH side is
+//! russh: public-key logins against an authorized_keys file (or `--open` guests), a pty and a
+//! shell request start the app, and nothing else gets in (exec, subsystems, forwarding, agent
+//! and X11 are refused). [`session`] runs one app; [`keys`] handles host and client keys.
+
+mod keys;
+mod session;
+
+use anyhow::{Context, Result};
+use russh::server::{Auth, Handler, Msg, Session};
+use russh::{Channel, ChannelId, ChannelOpenFailure, Pty};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use lookbook::catalog::{Catalog, Product};
+
+use crate::tui::jobs::SharedEngine;
+use session::Input;
+
+/// What `lookbook serve` was asked to do.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Address and port to listen on.
+    pub listen: String,
+    /// The server's ed25519 host key (made on first start, mode 0600).
+    pub host_key: Option<PathBuf>,
+    /// Public keys allowed in (OpenSSH authorized_keys format; `NAME key` lines pin a user).
+    pub authorized_keys: Option<PathBuf>,
+    /// Let anyone in as a guest whose likes last only for the connection.
+    pub open: bool,
+    /// Connections at once, in all.
+    pub max_connections: usize,
+    /// Connections at once from one address.
+    pub max_per_address: usize,
+    /// Seconds a connection may take to log in.
+    pub login_timeout: Duration,
+    /// Seconds without input before a connection is closed.
+    pub idle_timeout: Duration,
+    /// Input bytes per second a connection may send (more is dropped).
+    pub max_input_rate: usize,
+}
+
+/// State shared by every connection.
+pub(crate) struct Shared {
+    db: PathBuf,
+    /// The catalogue's products, replaced when the catalogue changes.
+    products: Mutex<Arc<Vec<Product>>>,
+    /// The engine, loaded by the first session that needs it, replaced on changes.
+    engine: SharedEngine,
+    keys: keys::Authorized,
+    open: bool,
+    opts: Options,
+    per_address: Mutex<HashMap<IpAddr, usize>>,
+    total: AtomicUsize,
+    next_id: AtomicU64,
+    /// Every running session's input, to tell it about catalogue changes and shutdown.
+    sessions: Mutex<HashMap<u64, std::sync::mpsc::Sender<Input>>>,
+    stopping: AtomicBool,
+}
+
+impl Shared {
+    fn products(&self) -> Arc<Vec<Product>> {
+        self.products.lock().map(|p| Arc::clone(&p)).unwrap_or_default()
+    }
+
+    fn broadcast(&self, make: impl Fn() -> Input) {
+        if let Ok(s) = self.sessions.lock() {
+            for tx in s.values() {
+                let _ = tx.send(make());
+            }
+        }
+    }
+}
+
+/// Runs the server until SIGTERM or SIGINT.
+pub fn run(db: &Path, opts: Options) -> Result<()> {
+    let cat = Catalog::open_existing(db)?;
+    let products = Arc::new(cat.products()?);
+    let dir = cat.dir();
+    drop(cat);
+    let host_key_path = opts.host_key.clone().unwrap_or_else(|| dir.join("lookbook-host-key"));
+    let host_key = keys::load_or_create_host_key(&host_key_path)?;
+    let authorized = match &opts.authorized_keys {
+        Some(p) => keys::Authorized::read(p)?,
+        None if opts.open => keys::Authorized::default(),
+        None => anyhow::bail!(
+            "give --authorized-keys FILE (OpenSSH format) to let people in by key, or --open to let anyone in as a guest"
+        ),
+    };
+    let shared = Arc::new(Shared {
+        db: db.to_path_buf(),
+        products: Mutex::new(products),
+        engine: Arc::new(std::sync::RwLock::new(None)),
+        keys: authorized,
+        open: opts.open,
+        opts: opts.clone(),
+        per_address: Mutex::new(HashMap::new()),
+        total: AtomicUsize::new(0),
+        next_id: AtomicU64::new(1),
+        sessions: Mutex::new(HashMap::new()),
+        stopping: AtomicBool::new(false),
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(serve(shared, host_key))
+}
+
+async fn serve(shared: Arc<Shared>, host_key: russh::keys::PrivateKey) -> Result<()> {
+    let mut methods = vec![russh::MethodKind::PublicKey];
+    if shared.open {
+        methods.push(russh::MethodKind::None);
+    }
+    let config = Arc::new(russh::server::Config {
+        methods: russh::MethodSet::from(&methods[..]),
+        auth_rejection_time: Duration::from_secs(1),
+        auth_rejection_time_initial: Some(Duration::ZERO),
+        inactivity_timeout: Some(shared.opts.idle_timeout),
+        keepalive_interval: Some(Duration::from_secs(30)),
+        max_auth_attempts: 6,
+        keys: vec![host_key],
+        nodelay: true,
+        ..Default::default()
+    });
+    let listener = tokio::net::TcpListener::bind(&shared.opts.listen)
+        .await
+        .with_context(|| format!("listening on {}", shared.opts.listen))?;
+    let local = listener.local_addr()?;
+    log(format_args!("listening on {local} for {}", shared.db.display()));
+    let watcher = tokio::spawn(watch_catalogue(Arc::clone(&shared)));
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(v) => v,
+                    Err(e) => { log(format_args!("accept failed: {e}")); continue; }
+                };
+                if let Some(why) = admit(&shared, peer) {
+                    log(format_args!("refused {peer}: {why}"));
+                    drop(stream);
+                    continue;
+                }
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(connection(Arc::clone(&shared), Arc::clone(&config), stream, peer));
+            }
+            _ = term.recv() => break,
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    log(format_args!(
+        "shutting down: telling {} connection(s)",
+        shared.total.load(Ordering::SeqCst)
+    ));
+    shared.stopping.store(true, Ordering::SeqCst);
+    shared.broadcast(|| Input::Shutdown);
+    watcher.abort();
+    // Give the sessions a moment to say goodbye and restore the clients' terminals.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while shared.total.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+/// Why a new connection is turned away, if it is.
+fn admit(shared: &Shared, peer: SocketAddr) -> Option<&'static str> {
+    if shared.total.load(Ordering::SeqCst) >= shared.opts.max_connections {
+        return Some("too many connections");
+    }
+    let Ok(mut per) = shared.per_address.lock() else {
+        return Some("internal lock poisoned");
+    };
+    let n = per.entry(peer.ip()).or_insert(0);
+    if *n >= shared.opts.max_per_address {
+        return Some("too many connections from this address");
+    }
+    *n += 1;
+    shared.total.fetch_add(1, Ordering::SeqCst);
+    None
+}
+
+async fn connection(
+    shared: Arc<Shared>,
+    config: Arc<russh::server::Config>,
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+) {
+    let id = shared.next_id.fetch_add(1, Ordering::SeqCst);
+    let logged_in = Arc::new(AtomicBool::new(false));
+    let conn = Conn {
+        shared: Arc::clone(&shared),
+        id,
+        peer,
+        user: None,
+        guest: false,
+        logged_in: Arc::clone(&logged_in),
+        channel: None,
+        term: String::from("xterm"),
+        size: (80, 24),
+        env: HashMap::new(),
+        input: None,
+        rate: (Instant::now(), 0),
+    };
+    log(format_args!("#{id} connected from {peer}"));
+    match russh::server::run_stream(config, stream, conn).await {
+        Ok(running) => {
+            let handle = running.handle();
+            let login_timeout = shared.opts.login_timeout;
+            let watchdog = tokio::spawn(async move {
+                tokio::time::sleep(login_timeout).await;
+                if !logged_in.load(Ordering::SeqCst) {
+                    let _ = handle
+                        .disconnect(
+                            russh::Disconnect::ByApplication,
+                            "login took too long".into(),
+                            String::new(),
+                        )
+                        .await;
+                }
+            });
+            if let Err(e) = running.await {
+                log(format_args!("#{id} ended with an error: {e}"));
+            }
+            watchdog.abort();
+        }
+        Err(e) => log(format_args!("#{id} handshake failed: {e}")),
+    }
+    if let Ok(mut s) = shared.sessions.lock()
+        && let Some(tx) = s.remove(&id)
+    {
+        let _ = tx.send(Input::Close);
+    }
+    if let Ok(mut per) = shared.per_address.lock()
+        && let Some(n) = per.get_mut(&peer.ip())
+    {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            per.remove(&peer.ip());
+        }
+    }
+    shared.total.fetch_sub(1, Ordering::SeqCst);
+    log(format_args!("#{id} disconnected"));
+}
+
+/// Polls the catalogue for changes made by other processes (`import`, `embed`, `train`) and
+/// hands every session the new products and engine. Likes do not count as a change: sessions
+/// read their own user's likes.
+async fn watch_catalogue(shared: Arc<Shared>) {
+    let signature = |db: &Path| -> Option<(i64, i64, i64, Option<i64>)> {
+        let cat = Catalog::open_existing(db).ok()?;
+        cat.change_signature().ok()
+    };
+    let db = shared.db.clone();
+    let mut last = tokio::task::spawn_blocking(move || signature(&db)).await.ok().flatten();
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let db = shared.db.clone();
+        let now = tokio::task::spawn_blocking(move || signature(&db)).await.ok().flatten();
+        if now.is_none() || now == last {
+            continue;
+        }
+        last = now;
+        let shared2 = Arc::clone(&shared);
+        let reloaded = tokio::task::spawn_blocking(move || -> lookbook::Result<()> {
+            let cat = Catalog::open_existing(&shared2.db)?;
+            let products = Arc::new(cat.products()?);
+            let engine = lookbook::recommend::Engine::load(&cat).ok().map(Arc::new);
+            if let Ok(mut p) = shared2.products.lock() {
+                *p = products;
+            }
+            if let Ok(mut e) = shared2.engine.write() {
+                *e = engine;
+            }
+            Ok(())
+        })
+        .await;
+        match reloaded {
+            Ok(Ok(())) => {
+                log(format_args!("the catalogue changed; sessions reload it"));
+                shared.broadcast(|| Input::Reload);
+            }
+            Ok(Err(e)) => log(format_args!("reloading the catalogue failed: {e}")),
+            Err(e) => log(format_args!("reloading the catalogue failed: {e}")),
+        }
+    }
+}
+
+/// One line to stderr with a timestamp. Never product names or keys: addresses, ids, users.
+pub(crate) fn log(args: std::fmt::Arguments) {
+    let secs = lookbook::now_ms() / 1000;
+    let line = format!("{} lookbook serve: {args}\n", secs);
+    crate::cli::out::stderr(&line);
+}
+
+/// One SSH connection.
+struct Conn {
+    shared: Arc<Shared>,
+    id: u64,
+    peer: SocketAddr,
+    /// The lookbook user, once logged in.
+    user: Option<String>,
+    guest: bool,
+    logged_in: Arc<AtomicBool>,
+    channel: Option<ChannelId>,
+    term: String,
+    size: (u16, u16),
+    env: HashMap<String, String>,
+    input: Option<std::sync::mpsc::Sender<Input>>,
+    /// Input rate window: when it started, bytes in it.
+    rate: (Instant, usize),
+}
+
+impl Conn {
+    fn accept_user(&mut self, user: String, guest: bool, how: &str) -> Auth {
+        log(format_args!(
+            "#{} logged in as {} ({how})",
+            self.id,
+            lookbook::text::sanitize(&user)
+        ));
+        self.user = Some(user);
+        self.guest = guest;
+        self.logged_in.store(true, Ordering::SeqCst);
+        Auth::Accept
+    }
+
+    fn guest(&mut self) -> Auth {
+        let name = format!("guest-{}-{}", self.id, lookbook::now_ms() % 100_000);
+        self.accept_user(name, true, "guest")
+    }
+
+    fn send(&self, input: Input) {
+        if let Some(tx) = &self.input {
+            let _ = tx.send(input);
+        }
+    }
+}
+
+/// Environment variables a client may send that choose how pictures are drawn.
+const IMAGE_ENV: [&str; 4] = ["LOOKBOOK_IMAGES", "TERM_PROGRAM", "LC_TERMINAL", "COLORTERM"];
+
+impl Handler for Conn {
+    type Error = anyhow::Error;
+
+    async fn auth_none(&mut self, _user: &str) -> Result<Auth, Self::Error> {
+        Ok(if self.shared.open { self.guest() } else { Auth::reject() })
+    }
+
+    async fn auth_publickey(
+        &mut self,
+        user: &str,
+        key: russh::server::VerifiedPublicKey<'_>,
+    ) -> Result<Auth, Self::Error> {
+        match self.shared.keys.user_for(key.public_key, user) {
+            Some(name) => Ok(self.accept_user(name, false, "public key")),
+            None if self.shared.open => Ok(self.guest()),
+            None => {
+                log(format_args!("#{} from {}: refused an unknown key", self.id, self.peer));
+                Ok(Auth::reject())
+            }
+        }
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        channel: Channel<Msg>,
+        reply: russh::server::ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        if self.channel.is_some() {
+            reply.reject(ChannelOpenFailure::ResourceShortage).await;
+        } else {
+            self.channel = Some(channel.id());
+            reply.accept().await;
+        }
+        Ok(())
+    }
+
+    async fn pty_request(
+        &mut self,
+        channel: ChannelId,
+        term: &str,
+        col_width: u32,
+        row_height: u32,
+        _pix_width: u32,
+        _pix_height: u32,
+        _modes: &[(Pty, u32)],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.term = term.chars().take(64).collect();
+        self.size = (clamp_size(col_width), clamp_size(row_height));
+        session.channel_success(channel)?;
+        Ok(())
+    }
+
+    async fn env_request(
+        &mut self,
+        channel: ChannelId,
+        name: &str,
+        value: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        if IMAGE_ENV.contains(&name) && value.len() <= 64 {
+            self.env.insert(name.to_string(), value.to_string());
+            session.channel_success(channel)?;
+        } else {
+            session.channel_failure(channel)?;
+        }
+        Ok(())
+    }
+
+    async fn shell_request(&mut self, channel: ChannelId, session: &mut Session) -> Result<(), Self::Error> {
+        let (Some(user), Some(ch), None) = (self.user.clone(), self.channel, self.input.as_ref()) else {
+            session.channel_failure(channel)?;
+            return Ok(());
+        };
+        if ch != channel || self.shared.stopping.load(Ordering::SeqCst) {
+            session.channel_failure(channel)?;
+            return Ok(());
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        if let Ok(mut s) = self.shared.sessions.lock() {
+            s.insert(self.id, tx.clone());
+        }
+        self.input = Some(tx);
+        session.channel_success(channel)?;
+        let start = session::Start {
+            shared: Arc::clone(&self.shared),
+            id: self.id,
+            user,
+            guest: self.guest,
+            handle: session.handle(),
+            channel,
+            size: self.size,
+            picker: session::picker_for(&self.term, &self.env),
+            runtime: tokio::runtime::Handle::current(),
+        };
+        std::thread::Builder::new()
+            .name(format!("lookbook-session-{}", self.id))
+            .spawn(move || session::run(start, rx))?;
+        Ok(())
+    }
+
+    async fn exec_request(
+        &mut self,
+        channel: ChannelId,
+        _data: &[u8],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        log(format_args!("#{}: refused an exec request", self.id));
+        session.channel_failure(channel)?;
+        Ok(())
+    }
+
+    async fn subsystem_request(
+        &mut self,
+        channel: ChannelId,
+        name: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        log(format_args!(
+            "#{}: refused subsystem {}",
+            self.id,
+            lookbook::text::sanitize(&name.chars().take(32).collect::<String>())
+        ));
+        session.channel_failure(channel)?;
+        Ok(())
+    }
+
+    async fn x11_request(
+        &mut self,
+        channel: ChannelId,
+        _single: bool,
+        _protocol: &str,
+        _cookie: &str,
+        _screen: u32,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_failure(channel)?;
+        Ok(())
+    }
+
+    async fn agent_request(&mut self, _channel: ChannelId, _session: &mut Session) -> Result<bool, Self::Error> {
+        Ok(false)
+    }
+
+    async fn tcpip_forward(
+        &mut self,
+        _address: &str,
+        _port: &mut u32,
+        _session: &mut Session,
+    ) -> Result<bool, Self::Error> {
+        log(format_args!("#{}: refused remote port forwarding", self.id));
+        Ok(false)
+    }
+
+    async fn channel_open_direct_tcpip(
+        &mut self,
+        _channel: Channel<Msg>,
+        _host: &str,
+        _port: u32,
+        _originator: &str,
+        _originator_port: u32,
+        reply: russh::server::ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        log(format_args!("#{}: refused local port forwarding", self.id));
+        reply.reject(ChannelOpenFailure::AdministrativelyProhibited).await;
+        Ok(())
+    }
+
+    async fn data(&mut self, _channel: ChannelId, data: &[u8], _session: &mut Session) -> Result<(), Self::Error> {
+        // A window of one second: input past the rate is dropped, so a paste flood or a
+        // script cannot make the server re-rank thousands of times a second.
+        if self.rate.0.elapsed() >= Duration::from_secs(1) {
+            self.rate = (Instant::now(), 0);
+        }
+        let room = self.shared.opts.max_input_rate.saturating_sub(self.rate.1);
+        let take = data.len().min(room);
+        self.rate.1 += take;
+        if take > 0 {
+            self.send(Input::Bytes(data[..take].to_vec()));
+        }
+        Ok(())
+    }
+
+    async fn window_change_request(
+        &mut self,
+        _channel: ChannelId,
+        col_width: u32,
+        row_height: u32,
+        _pix_width: u32,
+        _pix_height: u32,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.size = (clamp_size(col_width), clamp_size(row_height));
+        self.send(Input::Resize(self.size.0, self.size.1));
+        Ok(())
+    }
+
+    async fn channel_eof(&mut self, _channel: ChannelId, _session: &mut Session) -> Result<(), Self::Error> {
+        self.send(Input::Close);
+        Ok(())
+    }
+
+    async fn channel_close(&mut self, _channel: ChannelId, _session: &mut Session) -> Result<(), Self::Error> {
+        self.send(Input::Close);
+        Ok(())
+    }
+}
+
+/// Terminal sizes from the client, kept within what a frame buffer should ever hold.
+fn clamp_size(v: u32) -> u16 {
+    v.clamp(1, 1000) as u16
+}
