@@ -189,6 +189,19 @@ pub enum Command {
         /// Also time embedding on this catalogue's photos (needs weights).
         #[arg(long)]
         embed: bool,
+        /// Instead: load `lookbook serve` with SSH clients (memory, key-to-frame latency, likes),
+        /// on a copy of --db, or on --products synthetic products.
+        #[arg(long)]
+        serve: bool,
+        /// With --serve: connections at once.
+        #[arg(long, default_value_t = 50)]
+        connections: usize,
+        /// With --serve: serve this many synthetic products instead of a copy of --db.
+        #[arg(long)]
+        products: Option<usize>,
+        /// With --serve: seconds of key presses.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
         /// JSON output.
         #[arg(long)]
         json: bool,

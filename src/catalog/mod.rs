@@ -92,6 +92,13 @@ impl Catalog {
         Self::open(path)
     }
 
+    /// Caps this connection's SQLite page cache (KiB): a server holds one connection per
+    /// session, and each would otherwise keep up to 2 MiB of pages it rarely needs.
+    pub fn limit_cache(&self, kib: u32) -> Result<()> {
+        self.conn.pragma_update(None, "cache_size", -i64::from(kib))?;
+        Ok(())
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path

@@ -96,7 +96,45 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             };
             train_head(&db, &s, force, json)
         }
-        Command::Bench { quick, embed, json } => crate::cli_bench::run(&db, quick, embed, json),
+        Command::Bench {
+            serve: true,
+            connections,
+            products,
+            seconds,
+            json,
+            ..
+        } => {
+            let r = crate::serve::bench::run(&db, products, connections, seconds)?;
+            if json {
+                print_json(&r)?;
+            } else {
+                outln!(
+                    "lookbook serve, {} products, {} connections on loopback",
+                    r.products,
+                    r.connections
+                );
+                outln!(
+                    "resident memory: {:.0} MiB with 1 connection, {:.0} MiB with {} ({:.2}x)",
+                    r.rss_one_mib,
+                    r.rss_all_mib,
+                    r.connections,
+                    r.rss_all_mib / r.rss_one_mib
+                );
+                outln!(
+                    "key press to frame, every connection pressing j each 200 ms: p50 {:.1} ms, p95 {:.1} ms ({} presses)",
+                    r.key_to_frame_p50_ms,
+                    r.key_to_frame_p95_ms,
+                    r.presses
+                );
+                outln!(
+                    "likes: {} sent, {} stored under their own users",
+                    r.likes_sent,
+                    r.likes_stored
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench { quick, embed, json, .. } => crate::cli_bench::run(&db, quick, embed, json),
         Command::Demo { from } => {
             match (
                 from.as_deref(),

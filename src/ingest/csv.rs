@@ -28,40 +28,69 @@ pub struct BadRecord {
 /// another width is taken for a broken quote, reported on its first line, and reading resumes
 /// on the line after it so the rows it swallowed are kept.
 pub fn records(text: &str) -> Vec<Result<Record, BadRecord>> {
-    let mut expected: Option<usize> = None;
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    let (mut pos, mut line) = (0usize, 1usize);
-    while pos < bytes.len() {
-        match parse_record(text, pos) {
-            Ok((fields, _, lines)) if lines > 1 && expected.is_some_and(|n| n != fields.len()) => {
-                out.push(Err(BadRecord {
-                    line,
-                    reason: format!("quoted field runs over {lines} lines; probably a missing quote"),
-                }));
-                pos = text[pos..].find('\n').map(|i| pos + i + 1).unwrap_or(bytes.len());
-                line += 1;
-            }
-            Ok((fields, next, lines)) => {
-                // Blank lines are not records.
-                if !(fields.len() == 1 && fields[0].is_empty()) {
-                    expected.get_or_insert(fields.len());
-                    out.push(Ok(Record { line, fields }));
-                }
-                pos = next;
-                line += lines;
-            }
-            Err(reason) => {
-                out.push(Err(BadRecord { line, reason }));
-                // Resume on the next physical line so one bad quote costs one row.
-                let eol = text[pos..].find('\n').map(|i| pos + i + 1).unwrap_or(bytes.len());
-                pos = eol;
-                line += 1;
-            }
+    Records::new(text).collect()
+}
+
+/// The records of `text` one at a time, so an import never holds them all at once.
+pub struct Records<'a> {
+    text: &'a str,
+    expected: Option<usize>,
+    pos: usize,
+    line: usize,
+}
+
+impl<'a> Records<'a> {
+    /// Starts reading `text` (a UTF-8 byte order mark is skipped).
+    pub fn new(text: &'a str) -> Self {
+        Records {
+            text: text.strip_prefix('\u{feff}').unwrap_or(text),
+            expected: None,
+            pos: 0,
+            line: 1,
         }
     }
-    out
+
+    fn next_line(&mut self) {
+        self.pos = self.text[self.pos..]
+            .find('\n')
+            .map(|i| self.pos + i + 1)
+            .unwrap_or(self.text.len());
+        self.line += 1;
+    }
+}
+
+impl Iterator for Records<'_> {
+    type Item = Result<Record, BadRecord>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while self.pos < self.text.len() {
+            let line = self.line;
+            match parse_record(self.text, self.pos) {
+                Ok((fields, _, lines)) if lines > 1 && self.expected.is_some_and(|n| n != fields.len()) => {
+                    self.next_line();
+                    return Some(Err(BadRecord {
+                        line,
+                        reason: format!("quoted field runs over {lines} lines; probably a missing quote"),
+                    }));
+                }
+                Ok((fields, next, lines)) => {
+                    self.pos = next;
+                    self.line += lines;
+                    // Blank lines are not records.
+                    if !(fields.len() == 1 && fields[0].is_empty()) {
+                        self.expected.get_or_insert(fields.len());
+                        return Some(Ok(Record { line, fields }));
+                    }
+                }
+                Err(reason) => {
+                    // Resume on the next physical line so one bad quote costs one row.
+                    self.next_line();
+                    return Some(Err(BadRecord { line, reason }));
+                }
+            }
+        }
+        None
+    }
 }
 
 /// Parses one record starting at `start`: fields, the offset after it, and physical lines used.

@@ -72,7 +72,13 @@ pub struct ImportReport {
     pub unchanged: usize,
     /// Everything left out, in file order.
     pub skipped: Vec<Skipped>,
+    /// Peak resident memory of the process so far, in MiB (Linux only).
+    pub peak_memory_mib: Option<f64>,
 }
+
+/// Rows whose photos are checked (in parallel) and written together; the import streams the
+/// CSV in chunks of this many, so its memory does not grow with the file.
+const CHUNK: usize = 2048;
 
 /// Turns line breaks and tabs into spaces (a quoted newline separates words), drops other
 /// control characters (terminal escapes have no place in a product name), collapses runs of
@@ -133,7 +139,7 @@ pub fn import(catalog: &mut Catalog, images: &Path, metadata: &Path, progress: &
         })
     };
 
-    let mut recs = csv::records(&text).into_iter();
+    let mut recs = csv::Records::new(&text);
     let header = match recs.next() {
         Some(Ok(h)) => h.fields,
         Some(Err(e)) => {
@@ -169,7 +175,13 @@ pub fn import(catalog: &mut Catalog, images: &Path, metadata: &Path, progress: &
         _ => None,
     };
 
-    let mut pending = Vec::new();
+    let now = now_ms();
+    progress.start(
+        "importing",
+        bytes.iter().filter(|b| **b == b'\n').count().saturating_sub(1),
+    );
+    let tx = catalog.conn_mut().transaction()?;
+    let mut pending = Vec::with_capacity(CHUNK);
     let mut seen: HashMap<i64, usize> = HashMap::new();
     for rec in recs {
         let rec = match rec {
@@ -279,26 +291,50 @@ pub fn import(catalog: &mut Catalog, images: &Path, metadata: &Path, progress: &
             },
             full_path,
         });
+        if pending.len() >= CHUNK {
+            flush(&tx, &mut pending, &mut report, metadata, now, progress)?;
+        }
     }
+    flush(&tx, &mut pending, &mut report, metadata, now, progress)?;
+    if row_root.is_none() {
+        tx.execute(
+            "INSERT INTO settings(key, value) VALUES ('image_root', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [&stored_root],
+        )?;
+    }
+    tx.commit()?;
+    progress.finish();
+    report.skipped.sort_by_key(|s| s.line);
+    report.peak_memory_mib = crate::bench::peak_rss_mib();
+    Ok(report)
+}
 
-    progress.start("checking photos", pending.len());
-    let checked: Vec<Result<String, String>> = pending
-        .par_iter()
+/// Checks the photos of the pending rows (each distinct file once, in parallel) and writes the
+/// rows whose photo is usable; the others are reported as skipped.
+fn flush(
+    tx: &rusqlite::Transaction,
+    pending: &mut Vec<Pending>,
+    report: &mut ImportReport,
+    metadata: &Path,
+    now: i64,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let mut paths: Vec<PathBuf> = pending.iter().map(|p| p.full_path.clone()).collect();
+    paths.sort();
+    paths.dedup();
+    let checked: HashMap<PathBuf, Result<String, String>> = paths
+        .into_par_iter()
         .map(|p| {
-            let r = images::check(&p.full_path);
-            progress.advance(1);
-            r
+            let r = images::check(&p);
+            (p, r)
         })
         .collect();
-    progress.finish();
-
-    let now = now_ms();
-    let tx = catalog.conn_mut().transaction()?;
-    for (mut p, check) in pending.into_iter().zip(checked) {
-        match check {
+    let rows = pending.len();
+    for p in pending.iter_mut() {
+        match &checked[&p.full_path] {
             Ok(hash) => {
-                p.product.image_hash = hash;
-                match crate::catalog::products_upsert(&tx, &p.product, now)? {
+                p.product.image_hash = hash.clone();
+                match crate::catalog::products_upsert(tx, &p.product, now)? {
                     Upserted::Inserted => report.inserted += 1,
                     Upserted::Updated => report.updated += 1,
                     Upserted::Unchanged => report.unchanged += 1,
@@ -308,19 +344,13 @@ pub fn import(catalog: &mut Catalog, images: &Path, metadata: &Path, progress: &
                 file: metadata.to_path_buf(),
                 line: Some(p.line),
                 id: Some(p.product.id),
-                reason,
+                reason: reason.clone(),
             }),
         }
     }
-    if row_root.is_none() {
-        tx.execute(
-            "INSERT INTO settings(key, value) VALUES ('image_root', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            [&stored_root],
-        )?;
-    }
-    tx.commit()?;
-    report.skipped.sort_by_key(|s| s.line);
-    Ok(report)
+    pending.clear();
+    progress.advance(rows);
+    Ok(())
 }
 
 /// The image root as stored: relative to the database's folder when inside it, else absolute.

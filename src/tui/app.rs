@@ -229,6 +229,10 @@ impl App {
     ) -> anyhow::Result<Self> {
         let catalog = Catalog::open_existing(&db)?;
         let remote = shared_products.is_some();
+        if remote {
+            // A session reads and writes one user's likes; the shared engine holds the rest.
+            catalog.limit_cache(256)?;
+        }
         let products = match shared_products {
             Some(p) => p,
             None => Arc::new(catalog.products()?),

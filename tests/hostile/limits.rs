@@ -113,3 +113,33 @@ fn big_photos_do_not_multiply_memory_by_the_thread_count() {
     assert!(peak < 1000.0, "peak {peak:.0} MiB");
     eprintln!("embed of eight 49-megapixel photos with 8 threads: peak {peak:.0} MiB");
 }
+
+/// A 200,000-row CSV is streamed in chunks: the import's peak memory stays far below what
+/// holding every parsed row at once cost (about 12 times the file).
+#[test]
+fn a_large_csv_is_imported_in_bounded_memory() {
+    let fx = Fixture::mini();
+    let photos: Vec<String> = fx.ids().iter().map(|i| format!("{i}.jpg")).collect();
+    let mut csv = String::from(
+        "id,gender,masterCategory,subCategory,articleType,baseColour,season,year,usage,productDisplayName,image\n",
+    );
+    for i in 0..200_000u32 {
+        let photo = &photos[i as usize % photos.len()];
+        csv.push_str(&format!(
+            "{},Men,Apparel,Topwear,Tshirts,Blue,Summer,2012,Casual,Some Brand Men Blue Printed T-shirt {i},{photo}\n",
+            1_000_000 + i
+        ));
+    }
+    std::fs::write(fx.path("large.csv"), &csv).unwrap();
+    let mb = csv.len() as f64 / (1 << 20) as f64;
+    let out = fx
+        .cmd(&["import", "--images", "images", "--metadata", "large.csv", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = crate::common::json(&out.stdout);
+    assert_eq!(report["inserted"], 200_000);
+    let peak = report["peak_memory_mib"].as_f64().unwrap();
+    eprintln!("import of a {mb:.0} MB, 200,000-row CSV: peak {peak:.0} MiB");
+    assert!(peak < 100.0, "peak {peak:.0} MiB for a {mb:.0} MB CSV");
+}
