@@ -58,4 +58,12 @@ pub enum Action {
     Quit,
     /// Select the row at this screen position (mouse).
     ClickAt(u16, u16),
+    /// A character typed into the open search or prompt.
+    Type(char),
+    /// Delete the last character of the open search or prompt.
+    Erase,
+    /// Accept the open search or prompt.
+    Submit,
+    /// Close the open search (clearing it) or prompt.
+    Cancel,
 }

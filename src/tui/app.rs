@@ -163,13 +163,8 @@ pub struct App {
     pub browse: Vec<usize>,
     /// The Similar tab's anchor.
     pub anchor: Option<Anchor>,
-    /// Ranked look-alikes for the Similar tab.
-    pub similar: Vec<Recommendation>,
-    /// The For you feed.
-    pub feed: Vec<Recommendation>,
-    /// Look-alikes of the selected product (the strip).
-    pub strip: Vec<Recommendation>,
-    strip_for: Option<(i64, u64)>,
+    /// What the engine ranked for this session.
+    pub rankings: Rankings,
     /// Selected row per tab.
     pub selected: [usize; 4],
     /// First visible row per tab.
@@ -188,18 +183,50 @@ pub struct App {
     pub images_on: bool,
     /// A session of `lookbook serve`: no photo paths from the server's disk, no embedding runs.
     pub remote: bool,
-    /// Encoded images ready to draw.
-    pub images: lru::LruCache<ImageKey, Protocol>,
-    /// Images that could not be made (drawn as a note).
-    pub image_errors: HashMap<ImageKey, String>,
-    pending_images: HashSet<ImageKey>,
-    last_want: Vec<ImageJob>,
+    /// Photos encoded for the terminal, and those on their way.
+    pub pictures: Pictures,
     /// Set to leave the loop.
     pub quit: bool,
     /// Terminal size at the last `prepare`.
     pub size: Rect,
-    generation: u64,
     jobs: Jobs,
+}
+
+/// The session's ranked lists, recomputed on every like, alpha or filter change.
+#[derive(Default)]
+pub struct Rankings {
+    /// Ranked look-alikes for the Similar tab.
+    pub similar: Vec<Recommendation>,
+    /// The For you feed.
+    pub feed: Vec<Recommendation>,
+    /// Look-alikes of the selected product (the strip).
+    pub strip: Vec<Recommendation>,
+    /// Which product and generation the strip was ranked for.
+    strip_for: Option<(i64, u64)>,
+    /// Bumped on every re-rank, so the strip knows it is stale.
+    generation: u64,
+}
+
+/// Photos for the terminal: encoded ones (a bounded LRU cache), failures, and what the image
+/// worker was last asked for.
+pub struct Pictures {
+    /// Encoded images ready to draw.
+    pub ready: lru::LruCache<ImageKey, Protocol>,
+    /// Images that could not be made (drawn as a note).
+    pub errors: HashMap<ImageKey, String>,
+    pending: HashSet<ImageKey>,
+    last_want: Vec<ImageJob>,
+}
+
+impl Pictures {
+    fn new() -> Self {
+        Pictures {
+            ready: lru::LruCache::new(IMAGE_CACHE),
+            errors: HashMap::new(),
+            pending: HashSet::new(),
+            last_want: Vec::new(),
+        }
+    }
 }
 
 impl App {
@@ -264,10 +291,7 @@ impl App {
             search: String::new(),
             filter: ProductFilter::default(),
             anchor: None,
-            similar: Vec::new(),
-            feed: Vec::new(),
-            strip: Vec::new(),
-            strip_for: None,
+            rankings: Rankings::default(),
             selected: [0; 4],
             offset: [0; 4],
             strip_sel: 0,
@@ -277,13 +301,9 @@ impl App {
             work: None,
             images_on,
             remote,
-            images: lru::LruCache::new(IMAGE_CACHE),
-            image_errors: HashMap::new(),
-            pending_images: HashSet::new(),
-            last_want: Vec::new(),
+            pictures: Pictures::new(),
             quit: false,
             size: Rect::new(0, 0, 80, 24),
-            generation: 0,
             jobs,
         };
         app.profile = Profile {
@@ -308,8 +328,8 @@ impl App {
     pub fn rows(&self, tab: Tab) -> Vec<i64> {
         match tab {
             Tab::Browse => self.browse.iter().map(|&i| self.products[i].id).collect(),
-            Tab::Similar => self.similar.iter().map(|r| r.id).collect(),
-            Tab::ForYou => self.feed.iter().map(|r| r.id).collect(),
+            Tab::Similar => self.rankings.similar.iter().map(|r| r.id).collect(),
+            Tab::ForYou => self.rankings.feed.iter().map(|r| r.id).collect(),
             Tab::Liked => self.feedback.iter().map(|f| f.product_id).collect(),
         }
     }
@@ -318,8 +338,8 @@ impl App {
     pub fn row_count(&self, tab: Tab) -> usize {
         match tab {
             Tab::Browse => self.browse.len(),
-            Tab::Similar => self.similar.len(),
-            Tab::ForYou => self.feed.len(),
+            Tab::Similar => self.rankings.similar.len(),
+            Tab::ForYou => self.rankings.feed.len(),
             Tab::Liked => self.feedback.len(),
         }
     }
@@ -328,8 +348,8 @@ impl App {
     pub fn row_id(&self, tab: Tab, row: usize) -> Option<i64> {
         match tab {
             Tab::Browse => self.browse.get(row).map(|&i| self.products[i].id),
-            Tab::Similar => self.similar.get(row).map(|r| r.id),
-            Tab::ForYou => self.feed.get(row).map(|r| r.id),
+            Tab::Similar => self.rankings.similar.get(row).map(|r| r.id),
+            Tab::ForYou => self.rankings.feed.get(row).map(|r| r.id),
             Tab::Liked => self.feedback.get(row).map(|f| f.product_id),
         }
     }
@@ -337,8 +357,8 @@ impl App {
     /// The ranked entry (score and reason) behind a row, in ranked tabs.
     pub fn ranked(&self, tab: Tab, row: usize) -> Option<&Recommendation> {
         match tab {
-            Tab::Similar => self.similar.get(row),
-            Tab::ForYou => self.feed.get(row),
+            Tab::Similar => self.rankings.similar.get(row),
+            Tab::ForYou => self.rankings.feed.get(row),
             _ => None,
         }
     }
@@ -346,7 +366,7 @@ impl App {
     /// The product in focus: the strip's pick when the strip has focus, else the list's.
     pub fn current_id(&self) -> Option<i64> {
         if self.focus == Focus::Strip
-            && let Some(r) = self.strip.get(self.strip_sel)
+            && let Some(r) = self.rankings.strip.get(self.strip_sel)
         {
             return Some(r.id);
         }
@@ -381,7 +401,7 @@ impl App {
 
     fn move_by(&mut self, delta: isize) {
         if self.focus == Focus::Strip {
-            let n = self.strip.len();
+            let n = self.rankings.strip.len();
             if n > 0 {
                 self.strip_sel = (self.strip_sel as isize + delta).clamp(0, n as isize - 1) as usize;
             }
@@ -411,7 +431,7 @@ impl App {
             }
             Action::Bottom => {
                 if self.focus == Focus::Strip {
-                    self.strip_sel = self.strip.len().saturating_sub(1)
+                    self.strip_sel = self.rankings.strip.len().saturating_sub(1)
                 } else {
                     self.select(isize::MAX / 2)
                 }
@@ -434,6 +454,7 @@ impl App {
             }
             Action::OpenFilters => self.mode = Mode::Filters(Box::new(self.filter_picker())),
             Action::SwitchUser => self.mode = Mode::Prompt(PromptKind::User, String::new()),
+            Action::Type(_) | Action::Erase | Action::Submit | Action::Cancel => self.edit_text(action),
             Action::PhotoQuery if self.remote => {
                 self.status = "photo queries read files on this machine, so they are off over SSH".into()
             }
@@ -465,12 +486,12 @@ impl App {
             }
             Action::FocusNext => {
                 self.focus = match self.focus {
-                    Focus::List if !self.strip.is_empty() => Focus::Strip,
+                    Focus::List if !self.rankings.strip.is_empty() => Focus::Strip,
                     _ => Focus::List,
                 };
             }
             Action::Right => match self.focus {
-                Focus::List if !self.strip.is_empty() => {
+                Focus::List if !self.rankings.strip.is_empty() => {
                     self.focus = Focus::Strip;
                     self.strip_sel = 0;
                 }
@@ -524,51 +545,65 @@ impl App {
 
     /// Handles a typed character or editing key while a text mode is open; returns false if the
     /// key is not text.
+    /// Applies typed-text actions to the open search or prompt (nothing when neither is open).
+    fn edit_text(&mut self, action: Action) {
+        match (&mut self.mode, action) {
+            (Mode::Search, Action::Type(c)) => {
+                if self.search.chars().count() < 80 {
+                    self.search.push(c);
+                }
+                self.refilter();
+            }
+            (Mode::Search, Action::Erase) => {
+                self.search.pop();
+                self.refilter();
+            }
+            (Mode::Search, Action::Submit) => self.mode = Mode::Normal,
+            (Mode::Search, Action::Cancel) => {
+                self.search.clear();
+                self.mode = Mode::Normal;
+                self.refilter();
+            }
+            // Capped so a paste flood cannot grow the prompt without bound.
+            (Mode::Prompt(_, text), Action::Type(c)) if text.chars().count() < 1024 => text.push(c),
+            (Mode::Prompt(_, text), Action::Erase) => {
+                text.pop();
+            }
+            (Mode::Prompt(kind, text), Action::Submit) => {
+                let (kind, text) = (*kind, text.trim().to_string());
+                self.mode = Mode::Normal;
+                self.submit_prompt(kind, text);
+            }
+            (Mode::Prompt(..), Action::Cancel) => self.mode = Mode::Normal,
+            _ => {}
+        }
+    }
+
     pub fn input(&mut self, key: crossterm::event::KeyEvent) -> bool {
         use crossterm::event::{KeyCode, KeyModifiers};
         if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
             self.quit = true;
             return true;
         }
+        if matches!(self.mode, Mode::Search | Mode::Prompt(..)) {
+            // Typed text goes through actions like every other input, so tests and other
+            // front ends can drive prompts without key events.
+            let action = match key.code {
+                KeyCode::Char(c) => Action::Type(c),
+                KeyCode::Backspace => Action::Erase,
+                KeyCode::Enter => Action::Submit,
+                KeyCode::Esc => Action::Cancel,
+                // Arrows leave a search and move the list, as if it had been accepted.
+                KeyCode::Down | KeyCode::Up if self.mode == Mode::Search => {
+                    self.update(Action::Submit);
+                    return false;
+                }
+                _ => return true,
+            };
+            self.update(action);
+            return true;
+        }
         match &mut self.mode {
-            Mode::Search => match key.code {
-                KeyCode::Char(c) => {
-                    if self.search.chars().count() < 80 {
-                        self.search.push(c);
-                    }
-                    self.refilter();
-                }
-                KeyCode::Backspace => {
-                    self.search.pop();
-                    self.refilter();
-                }
-                KeyCode::Enter | KeyCode::Down | KeyCode::Up => {
-                    self.mode = Mode::Normal;
-                    if key.code != KeyCode::Enter {
-                        return false;
-                    }
-                }
-                KeyCode::Esc => {
-                    self.search.clear();
-                    self.mode = Mode::Normal;
-                    self.refilter();
-                }
-                _ => {}
-            },
-            Mode::Prompt(kind, text) => match key.code {
-                // Capped so a paste flood cannot grow the prompt without bound.
-                KeyCode::Char(c) if text.chars().count() < 1024 => text.push(c),
-                KeyCode::Backspace => {
-                    text.pop();
-                }
-                KeyCode::Enter => {
-                    let (kind, text) = (*kind, text.trim().to_string());
-                    self.mode = Mode::Normal;
-                    self.submit_prompt(kind, text);
-                }
-                KeyCode::Esc => self.mode = Mode::Normal,
-                _ => {}
-            },
             Mode::Filters(picker) => match key.code {
                 KeyCode::Tab | KeyCode::Right => picker.column = (picker.column + 1) % 3,
                 KeyCode::BackTab | KeyCode::Left => picker.column = (picker.column + 2) % 3,
@@ -607,6 +642,7 @@ impl App {
                 self.mode = Mode::Normal;
             }
             Mode::Normal => return false,
+            Mode::Search | Mode::Prompt(..) => {} // handled above
         }
         true
     }
@@ -762,7 +798,7 @@ impl App {
                 self.selected[i] = n.saturating_sub(1);
             }
         }
-        self.strip_sel = self.strip_sel.min(self.strip.len().saturating_sub(1));
+        self.strip_sel = self.strip_sel.min(self.rankings.strip.len().saturating_sub(1));
     }
 
     /// Rebuilds the profile and re-ranks the feed and the Similar list (cheap: one pass each).
@@ -770,7 +806,7 @@ impl App {
         if let Some(engine) = self.engine.clone() {
             self.profile = Profile::build(&self.feedback, engine.index(), ProfileSettings::default());
             match engine.recommend(&self.profile, &self.request(LIST_K)) {
-                Ok(f) => self.feed = f,
+                Ok(f) => self.rankings.feed = f,
                 Err(e) => self.status = e.to_string(),
             }
         }
@@ -790,7 +826,7 @@ impl App {
 
     /// Re-ranks the Similar list (and, through the generation, the strip) with the current profile.
     fn rerank_similar(&mut self) {
-        self.generation += 1;
+        self.rankings.generation += 1;
         let Some(engine) = self.engine.clone() else { return };
         let req = match &self.anchor {
             Some(Anchor::Item(id)) => Some(Request {
@@ -805,7 +841,7 @@ impl App {
         };
         if let Some(req) = req {
             match engine.recommend(&self.profile, &req) {
-                Ok(s) => self.similar = s,
+                Ok(s) => self.rankings.similar = s,
                 Err(e) => self.status = e.to_string(),
             }
         }
@@ -816,23 +852,23 @@ impl App {
     fn refresh_strip(&mut self) {
         let Some(engine) = self.engine.clone() else { return };
         let Some(id) = self.list_id() else {
-            self.strip.clear();
+            self.rankings.strip.clear();
             return;
         };
-        if self.strip_for == Some((id, self.generation)) {
+        if self.rankings.strip_for == Some((id, self.rankings.generation)) {
             return;
         }
-        self.strip_for = Some((id, self.generation));
+        self.rankings.strip_for = Some((id, self.rankings.generation));
         if engine.vector(id).is_none() {
-            self.strip.clear();
+            self.rankings.strip.clear();
             return;
         }
         let req = Request {
             item: Some(id),
             ..self.request(STRIP_K)
         };
-        self.strip = engine.recommend(&self.profile, &req).unwrap_or_default();
-        self.strip_sel = self.strip_sel.min(self.strip.len().saturating_sub(1));
+        self.rankings.strip = engine.recommend(&self.profile, &req).unwrap_or_default();
+        self.strip_sel = self.strip_sel.min(self.rankings.strip.len().saturating_sub(1));
     }
 
     fn click(&mut self, x: u16, y: u16) {
@@ -853,7 +889,7 @@ impl App {
                 self.select(row as isize);
             }
         } else if inside(l.strip) {
-            let cells = view::strip_cells(l.strip, self.strip.len());
+            let cells = view::strip_cells(l.strip, self.rankings.strip.len());
             if let Some(i) = cells.iter().position(|c| inside(*c)) {
                 self.focus = Focus::Strip;
                 self.strip_sel = i;
@@ -865,13 +901,13 @@ impl App {
     pub fn handle(&mut self, msg: Msg) {
         match msg {
             Msg::Image(key, result) => {
-                self.pending_images.remove(&key);
+                self.pictures.pending.remove(&key);
                 match result {
                     Ok(p) => {
-                        self.images.put(key, p);
+                        self.pictures.ready.put(key, p);
                     }
                     Err(e) => {
-                        self.image_errors.insert(key, e);
+                        self.pictures.errors.insert(key, e);
                     }
                 }
             }
@@ -935,7 +971,7 @@ impl App {
         let end = std::time::Instant::now() + timeout;
         loop {
             self.prepare(self.size);
-            if self.engine_state != EngineState::Loading && self.pending_images.is_empty() && self.work.is_none() {
+            if self.engine_state != EngineState::Loading && self.pictures.pending.is_empty() && self.work.is_none() {
                 return;
             }
             let left = end.saturating_duration_since(std::time::Instant::now());
@@ -977,8 +1013,8 @@ impl App {
                 return;
             }
             if let (Some(root), Some(p)) = (&root, self.by_id.get(&id).map(|&i| &self.products[i]))
-                && !self.images.contains(&key)
-                && !self.image_errors.contains_key(&key)
+                && !self.pictures.ready.contains(&key)
+                && !self.pictures.errors.contains_key(&key)
             {
                 want.push(ImageJob {
                     key,
@@ -989,12 +1025,17 @@ impl App {
         if let Some(id) = self.current_id() {
             push(id, l.image);
         }
-        for (r, cell) in self.strip.iter().zip(view::strip_cells(l.strip, self.strip.len())) {
+        for (r, cell) in self
+            .rankings
+            .strip
+            .iter()
+            .zip(view::strip_cells(l.strip, self.rankings.strip.len()))
+        {
             push(r.id, view::thumb_area(cell));
         }
-        if want != self.last_want {
-            self.pending_images = want.iter().map(|j| j.key).collect();
-            self.last_want = want.clone();
+        if want != self.pictures.last_want {
+            self.pictures.pending = want.iter().map(|j| j.key).collect();
+            self.pictures.last_want = want.clone();
             self.jobs.want_images(want);
         }
     }

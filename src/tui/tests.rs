@@ -104,7 +104,8 @@ fn like_updates_for_you_at_once_with_an_explanation() {
     let mut a = app(&fx, false);
     a.update(Action::Tab(2));
     assert!(
-        a.feed
+        a.rankings
+            .feed
             .iter()
             .all(|r| matches!(r.reason, Reason::Typical { .. } | Reason::Popular { .. })),
         "cold start first"
@@ -114,7 +115,7 @@ fn like_updates_for_you_at_once_with_an_explanation() {
     a.update(Action::ToggleLike);
     assert_eq!(a.opinion(liked), Some(true));
     assert!(!a.rows(Tab::ForYou).contains(&liked), "a liked item never comes back");
-    assert!(matches!(a.feed[0].reason, Reason::YouLiked { id, .. } if id == liked));
+    assert!(matches!(a.rankings.feed[0].reason, Reason::YouLiked { id, .. } if id == liked));
     a.update(Action::Tab(2));
     let t = draw(&mut a, 110, 34);
     let s = screen(&t);
@@ -175,7 +176,8 @@ fn filters_restrict_the_list_and_the_rankings() {
     assert_eq!(a.filter.category.as_deref(), Some("Watches"));
     assert_eq!(a.rows(Tab::Browse).len(), 6);
     assert!(
-        a.feed
+        a.rankings
+            .feed
             .iter()
             .all(|r| a.product(r.id).unwrap().article_type == "Watches")
     );
@@ -217,7 +219,10 @@ fn alpha_and_diversity_keys_re_rank() {
     }
     assert!((a.alpha - 1.0).abs() < 1e-6);
     assert!(
-        a.similar.iter().all(|r| matches!(r.reason, Reason::LooksLike { .. })),
+        a.rankings
+            .similar
+            .iter()
+            .all(|r| matches!(r.reason, Reason::LooksLike { .. })),
         "alpha 1 is pure look-alikes"
     );
     for _ in 0..10 {
@@ -255,12 +260,12 @@ fn mouse_click_selects_a_row() {
     a.update(Action::ClickAt(l.list.x + 3, l.list.y + 4));
     assert_eq!(a.selected_row(), 3);
     a.settle(Duration::from_secs(60));
-    let cells = view::strip_cells(l.strip, a.strip.len());
+    let cells = view::strip_cells(l.strip, a.rankings.strip.len());
     assert!(
         cells.len() >= 2,
         "the strip shows look-alikes at 100x30: {} cells for {} items",
         cells.len(),
-        a.strip.len()
+        a.rankings.strip.len()
     );
     a.update(Action::ClickAt(cells[1].x + 1, cells[1].y + 1));
     assert_eq!((a.focus, a.strip_sel), (Focus::Strip, 1));
@@ -513,4 +518,25 @@ fn photos_drawn_with_a_graphics_protocol_survive_the_sanitiser() {
         .filter(|c| c.symbol().contains("\u{1b}_G"))
         .count();
     assert!(escapes > 0, "no kitty image in the frame");
+}
+
+#[test]
+fn typed_text_is_driven_by_actions_too() {
+    let fx = fixture(true);
+    let mut a = app(&fx, false);
+    let all = a.browse.len();
+    a.update(Action::StartSearch);
+    for c in "shoe".chars() {
+        a.update(Action::Type(c));
+    }
+    a.update(Action::Submit);
+    assert_eq!(a.mode, Mode::Normal);
+    assert!(
+        a.browse.len() < all && !a.browse.is_empty(),
+        "{} of {all}",
+        a.browse.len()
+    );
+    a.update(Action::StartSearch);
+    a.update(Action::Cancel);
+    assert_eq!(a.browse.len(), all, "Cancel clears the search");
 }

@@ -120,7 +120,7 @@ pub fn draw(f: &mut Frame, app: &App) {
     // Photos go in after that pass: kitty, sixel and iTerm2 images are escape sequences by
     // design, encoded by ratatui-image from pixels, never from catalogue text.
     for (area, key) in pictures {
-        if let Some(p) = app.images.peek(&key) {
+        if let Some(p) = app.pictures.ready.peek(&key) {
             f.render_widget(Image::new(p), area);
         }
     }
@@ -346,9 +346,9 @@ fn draw_image(f: &mut Frame, app: &App, id: i64, area: Rect, pictures: &mut Pict
     if !app.images_on {
         return;
     }
-    if app.images.contains(&key) {
+    if app.pictures.ready.contains(&key) {
         pictures.push((area, key));
-    } else if let Some(e) = app.image_errors.get(&key) {
+    } else if let Some(e) = app.pictures.errors.get(&key) {
         f.render_widget(
             Paragraph::new(format!("no image: {e}"))
                 .wrap(Wrap { trim: true })
@@ -413,7 +413,7 @@ fn draw_detail(f: &mut Frame, app: &App, l: &super::view::Areas, pictures: &mut 
         None => {}
     }
     let ranked = if app.focus == Focus::Strip {
-        app.strip.get(app.strip_sel)
+        app.rankings.strip.get(app.strip_sel)
     } else {
         app.ranked(app.tab, app.selected_row())
     };
@@ -451,7 +451,7 @@ fn draw_strip(f: &mut Frame, app: &App, area: Rect, pictures: &mut Pictures) {
         });
     let inner = block.inner(area);
     f.render_widget(block, area);
-    if app.strip.is_empty() {
+    if app.rankings.strip.is_empty() {
         let msg = match app.engine_state {
             EngineState::Loading => "loading vectors…",
             EngineState::Missing(_) => "no vectors yet: press e to embed",
@@ -460,7 +460,13 @@ fn draw_strip(f: &mut Frame, app: &App, area: Rect, pictures: &mut Pictures) {
         f.render_widget(Paragraph::new(msg).fg(Color::DarkGray), inner);
         return;
     }
-    for (i, (r, cell)) in app.strip.iter().zip(strip_cells(area, app.strip.len())).enumerate() {
+    for (i, (r, cell)) in app
+        .rankings
+        .strip
+        .iter()
+        .zip(strip_cells(area, app.rankings.strip.len()))
+        .enumerate()
+    {
         draw_image(f, app, r.id, thumb_area(cell), pictures);
         let name = app
             .product(r.id)
