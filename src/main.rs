@@ -1,11 +1,14 @@
 //! The `lookbook` binary: the terminal app (no subcommand) and the scriptable commands.
-//! All work happens in the `lookbook` library; this file only parses arguments.
+//! All work happens in the `lookbook` library. This file parses arguments and sends each command
+//! to its front end: `cli` (text and JSON commands), `tui` (the app) or `serve` (the app over
+//! SSH); the front ends share library code, never each other's.
 
 mod cli;
 mod cli_bench;
 mod serve;
 mod tui;
 
+use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -331,11 +334,182 @@ pub enum ModelAction {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let db = cli.db.clone();
-    match cli::run(cli) {
+    match run(cli) {
         Ok(code) => code,
         Err(e) => {
             cli::out::stderr(&format!("error: {}\n", cli::error_message(&e, &db)));
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs one parsed command line: the commands (`cli`), the app (`tui`) or the server (`serve`).
+fn run(cli: Cli) -> Result<ExitCode> {
+    let db = cli.db.clone();
+    let Some(command) = cli.command else {
+        cli::ensure_demo(&db)?;
+        tui::run(&db, &cli.images, &cli.user)?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    match command {
+        Command::Import {
+            images,
+            metadata,
+            skipped,
+            json,
+        } => cli::import(&db, &images, &metadata, skipped.as_deref(), json),
+        Command::Embed {
+            weights,
+            batch,
+            pooling,
+            json,
+        } => cli::embed(&db, weights.as_deref(), batch, &pooling, json),
+        Command::Similar {
+            id,
+            image,
+            k,
+            filter,
+            weights,
+            json,
+        } => cli::similar(&db, id, image.as_deref(), k, &filter, weights.as_deref(), json),
+        Command::Recommend {
+            user,
+            item,
+            k,
+            alpha,
+            diversity,
+            half_life,
+            filter,
+            json,
+        } => cli::recommend(&db, &user, item, k, alpha, diversity, half_life, &filter, json),
+        Command::Users { action, json } => cli::users(&db, action, json),
+        Command::Like(a) => cli::feedback(&db, a, Some(1.0)),
+        Command::Dislike(a) => cli::feedback(&db, a, Some(-1.0)),
+        Command::Unlike(a) => cli::feedback(&db, a, None),
+        Command::Likes { user, json } => cli::likes(&db, &user, json),
+        Command::Show { id, width } => cli::show(&db, id, width, &cli.images),
+        Command::Model {
+            action: ModelAction::Info { weights, json },
+        } => cli::model_info(&db, weights.as_deref(), json),
+        Command::Model {
+            action: ModelAction::Fetch,
+        } => cli::model_fetch(),
+        Command::Eval(args) => cli::evaluate(&db, args),
+        Command::Train {
+            dim,
+            epochs,
+            lr,
+            patience,
+            seed,
+            force,
+            json,
+        } => {
+            let s = lookbook::train::Settings {
+                dim,
+                epochs,
+                lr,
+                patience,
+                seed,
+                ..Default::default()
+            };
+            cli::train_head(&db, &s, force, json)
+        }
+        Command::Bench {
+            serve: true,
+            connections,
+            products,
+            seconds,
+            json,
+            ..
+        } => {
+            let r = serve::bench::run(&db, products, connections, seconds)?;
+            if json {
+                cli::print_json(&r)?;
+            } else {
+                cli::out::outln!(
+                    "lookbook serve, {} products, {} connections on loopback",
+                    r.products,
+                    r.connections
+                );
+                cli::out::outln!(
+                    "resident memory: {:.0} MiB with 1 connection, {:.0} MiB with {} ({:.2}x)",
+                    r.rss_one_mib,
+                    r.rss_all_mib,
+                    r.connections,
+                    r.rss_all_mib / r.rss_one_mib
+                );
+                cli::out::outln!(
+                    "key press to frame, every connection pressing j each 200 ms: p50 {:.1} ms, p95 {:.1} ms ({} presses)",
+                    r.key_to_frame_p50_ms,
+                    r.key_to_frame_p95_ms,
+                    r.presses
+                );
+                cli::out::outln!(
+                    "likes: {} sent, {} stored under their own users",
+                    r.likes_sent,
+                    r.likes_stored
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench { quick, embed, json, .. } => cli_bench::run(&db, quick, embed, json),
+        Command::Demo { from } => {
+            match (
+                from.as_deref(),
+                lookbook::bundled::source_dir(),
+                lookbook::bundled::installed_demo(),
+            ) {
+                (None, None, Some(demo)) => cli::out::errln!("using the installed demo ({})", demo.display()),
+                (from, _, _) => {
+                    let installed = lookbook::bundled::install(from)?;
+                    cli::out::errln!(
+                        "{} the demo ({}) and the model ({})",
+                        if installed.copied {
+                            "installed"
+                        } else {
+                            "already installed:"
+                        },
+                        installed.demo.display(),
+                        installed.model.display()
+                    );
+                }
+            }
+            cli::ensure_demo(&db)?;
+            cli::out::outln!(
+                "{} is ready; open it with `lookbook --db {}`",
+                db.display(),
+                db.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve {
+            listen,
+            host_key,
+            authorized_keys,
+            open,
+            max_connections,
+            max_per_address,
+            login_timeout,
+            idle_timeout,
+            max_input_rate,
+        } => {
+            let opts = serve::Options {
+                listen,
+                host_key,
+                authorized_keys,
+                open,
+                max_connections,
+                max_per_address,
+                login_timeout: std::time::Duration::from_secs(login_timeout),
+                idle_timeout: std::time::Duration::from_secs(idle_timeout),
+                max_input_rate,
+            };
+            serve::run(&db, opts)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys => {
+            cli::out::out!("{}", tui::keys::markdown_table());
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

@@ -11,7 +11,7 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::{Cli, Command, EvalArgs, FeedbackArgs, FilterArgs, ModelAction, UsersAction};
+use crate::{EvalArgs, FeedbackArgs, FilterArgs, UsersAction};
 use lookbook::catalog::{Catalog, Product, ProductFilter};
 use lookbook::recommend::{Engine, Profile, ProfileSettings, Reason, Recommendation, Request};
 use lookbook::text::truncate;
@@ -25,177 +25,6 @@ use table::render;
 /// or in the JSON report).
 const EXIT_SKIPPED: u8 = 3;
 
-/// Runs one parsed command line.
-pub fn run(cli: Cli) -> Result<ExitCode> {
-    let db = cli.db.clone();
-    let Some(command) = cli.command else {
-        ensure_demo(&db)?;
-        crate::tui::run(&db, &cli.images, &cli.user)?;
-        return Ok(ExitCode::SUCCESS);
-    };
-    match command {
-        Command::Import {
-            images,
-            metadata,
-            skipped,
-            json,
-        } => import(&db, &images, &metadata, skipped.as_deref(), json),
-        Command::Embed {
-            weights,
-            batch,
-            pooling,
-            json,
-        } => embed(&db, weights.as_deref(), batch, &pooling, json),
-        Command::Similar {
-            id,
-            image,
-            k,
-            filter,
-            weights,
-            json,
-        } => similar(&db, id, image.as_deref(), k, &filter, weights.as_deref(), json),
-        Command::Recommend {
-            user,
-            item,
-            k,
-            alpha,
-            diversity,
-            half_life,
-            filter,
-            json,
-        } => recommend(&db, &user, item, k, alpha, diversity, half_life, &filter, json),
-        Command::Users { action, json } => users(&db, action, json),
-        Command::Like(a) => feedback(&db, a, Some(1.0)),
-        Command::Dislike(a) => feedback(&db, a, Some(-1.0)),
-        Command::Unlike(a) => feedback(&db, a, None),
-        Command::Likes { user, json } => likes(&db, &user, json),
-        Command::Show { id, width } => show(&db, id, width, &cli.images),
-        Command::Model {
-            action: ModelAction::Info { weights, json },
-        } => model_info(&db, weights.as_deref(), json),
-        Command::Model {
-            action: ModelAction::Fetch,
-        } => model_fetch(),
-        Command::Eval(args) => evaluate(&db, args),
-        Command::Train {
-            dim,
-            epochs,
-            lr,
-            patience,
-            seed,
-            force,
-            json,
-        } => {
-            let s = train::Settings {
-                dim,
-                epochs,
-                lr,
-                patience,
-                seed,
-                ..Default::default()
-            };
-            train_head(&db, &s, force, json)
-        }
-        Command::Bench {
-            serve: true,
-            connections,
-            products,
-            seconds,
-            json,
-            ..
-        } => {
-            let r = crate::serve::bench::run(&db, products, connections, seconds)?;
-            if json {
-                print_json(&r)?;
-            } else {
-                outln!(
-                    "lookbook serve, {} products, {} connections on loopback",
-                    r.products,
-                    r.connections
-                );
-                outln!(
-                    "resident memory: {:.0} MiB with 1 connection, {:.0} MiB with {} ({:.2}x)",
-                    r.rss_one_mib,
-                    r.rss_all_mib,
-                    r.connections,
-                    r.rss_all_mib / r.rss_one_mib
-                );
-                outln!(
-                    "key press to frame, every connection pressing j each 200 ms: p50 {:.1} ms, p95 {:.1} ms ({} presses)",
-                    r.key_to_frame_p50_ms,
-                    r.key_to_frame_p95_ms,
-                    r.presses
-                );
-                outln!(
-                    "likes: {} sent, {} stored under their own users",
-                    r.likes_sent,
-                    r.likes_stored
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Bench { quick, embed, json, .. } => crate::cli_bench::run(&db, quick, embed, json),
-        Command::Demo { from } => {
-            match (
-                from.as_deref(),
-                lookbook::bundled::source_dir(),
-                lookbook::bundled::installed_demo(),
-            ) {
-                (None, None, Some(demo)) => errln!("using the installed demo ({})", demo.display()),
-                (from, _, _) => {
-                    let installed = lookbook::bundled::install(from)?;
-                    errln!(
-                        "{} the demo ({}) and the model ({})",
-                        if installed.copied {
-                            "installed"
-                        } else {
-                            "already installed:"
-                        },
-                        installed.demo.display(),
-                        installed.model.display()
-                    );
-                }
-            }
-            ensure_demo(&db)?;
-            outln!(
-                "{} is ready; open it with `lookbook --db {}`",
-                db.display(),
-                db.display()
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Serve {
-            listen,
-            host_key,
-            authorized_keys,
-            open,
-            max_connections,
-            max_per_address,
-            login_timeout,
-            idle_timeout,
-            max_input_rate,
-        } => {
-            let opts = crate::serve::Options {
-                listen,
-                host_key,
-                authorized_keys,
-                open,
-                max_connections,
-                max_per_address,
-                login_timeout: std::time::Duration::from_secs(login_timeout),
-                idle_timeout: std::time::Duration::from_secs(idle_timeout),
-                max_input_rate,
-            };
-            crate::serve::run(&db, opts)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Keys => {
-            out!("{}", crate::tui::keys::markdown_table());
-            Ok(ExitCode::SUCCESS)
-        }
-    }
-}
-
 fn filter_of(f: &FilterArgs) -> ProductFilter {
     let norm = |s: &Option<String>| s.as_ref().map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
     ProductFilter {
@@ -205,14 +34,14 @@ fn filter_of(f: &FilterArgs) -> ProductFilter {
     }
 }
 
-fn print_json<T: Serialize>(v: &T) -> Result<()> {
+pub(crate) fn print_json<T: Serialize>(v: &T) -> Result<()> {
     out::raw(&format!("{}\n", serde_json::to_string_pretty(v)?));
     Ok(())
 }
 
 /// Creates `db` from the bundled demo catalogue if it does not exist (or is empty), and embeds
 /// it. An existing catalogue is left alone: the app offers to embed what is missing.
-pub fn ensure_demo(db: &Path) -> Result<()> {
+pub(crate) fn ensure_demo(db: &Path) -> Result<()> {
     let fresh = !db.exists();
     let mut cat = Catalog::open(db)?;
     if !fresh && cat.product_count()? > 0 {
@@ -249,7 +78,13 @@ fn load_embedder(path: &Path, pooling: Pooling) -> Result<(Embedder, PathBuf)> {
 /// Skipped rows shown on the terminal before the rest is summarised as a count.
 const SHOW_SKIPPED: usize = 20;
 
-fn import(db: &Path, images: &Path, metadata: &Path, skipped_file: Option<&Path>, json: bool) -> Result<ExitCode> {
+pub(crate) fn import(
+    db: &Path,
+    images: &Path,
+    metadata: &Path,
+    skipped_file: Option<&Path>,
+    json: bool,
+) -> Result<ExitCode> {
     let mut cat = Catalog::open(db)?;
     let report = ingest::import(&mut cat, images, metadata, &KdamProgress::new())?;
     if let Some(f) = skipped_file {
@@ -291,7 +126,13 @@ fn import(db: &Path, images: &Path, metadata: &Path, skipped_file: Option<&Path>
     })
 }
 
-fn embed(db: &Path, weights_arg: Option<&Path>, batch: usize, pooling: &str, json: bool) -> Result<ExitCode> {
+pub(crate) fn embed(
+    db: &Path,
+    weights_arg: Option<&Path>,
+    batch: usize,
+    pooling: &str,
+    json: bool,
+) -> Result<ExitCode> {
     let pooling: Pooling = pooling.parse()?;
     let mut cat = Catalog::open_existing(db)?;
     let path = weights::locate(weights_arg, &cat.dir())?;
@@ -412,7 +253,7 @@ fn describe(p: &Product) -> String {
     format!("{} {} ({}, {}, {})", p.id, p.name, p.article_type, p.colour, p.gender)
 }
 
-fn similar(
+pub(crate) fn similar(
     db: &Path,
     id: Option<i64>,
     image: Option<&Path>,
@@ -454,7 +295,7 @@ fn similar(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn recommend(
+pub(crate) fn recommend(
     db: &Path,
     user: &str,
     item: Option<i64>,
@@ -520,7 +361,7 @@ fn recommend(
     Ok(ExitCode::SUCCESS)
 }
 
-fn users(db: &Path, action: Option<UsersAction>, json: bool) -> Result<ExitCode> {
+pub(crate) fn users(db: &Path, action: Option<UsersAction>, json: bool) -> Result<ExitCode> {
     let mut cat = Catalog::open_existing(db)?;
     match action.unwrap_or(UsersAction::List) {
         UsersAction::List => {
@@ -549,7 +390,7 @@ fn users(db: &Path, action: Option<UsersAction>, json: bool) -> Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
-fn feedback(db: &Path, a: FeedbackArgs, weight: Option<f32>) -> Result<ExitCode> {
+pub(crate) fn feedback(db: &Path, a: FeedbackArgs, weight: Option<f32>) -> Result<ExitCode> {
     let mut cat = Catalog::open_existing(db)?;
     match weight {
         Some(w) => {
@@ -571,7 +412,7 @@ fn feedback(db: &Path, a: FeedbackArgs, weight: Option<f32>) -> Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
-fn likes(db: &Path, user: &str, json: bool) -> Result<ExitCode> {
+pub(crate) fn likes(db: &Path, user: &str, json: bool) -> Result<ExitCode> {
     let cat = Catalog::open_existing(db)?;
     let uid = cat.require_user(user)?;
     let fb = cat.feedback(uid)?;
@@ -610,7 +451,7 @@ fn likes(db: &Path, user: &str, json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn show(db: &Path, id: i64, width: u32, images: &str) -> Result<ExitCode> {
+pub(crate) fn show(db: &Path, id: i64, width: u32, images: &str) -> Result<ExitCode> {
     use std::io::IsTerminal;
     let cat = Catalog::open_existing(db)?;
     let p = cat.require_product(id)?;
@@ -652,7 +493,7 @@ fn show(db: &Path, id: i64, width: u32, images: &str) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn model_info(db: &Path, weights_arg: Option<&Path>, json: bool) -> Result<ExitCode> {
+pub(crate) fn model_info(db: &Path, weights_arg: Option<&Path>, json: bool) -> Result<ExitCode> {
     let cat = Catalog::open_existing(db)?;
     let active = cat.active_model()?;
     let located = weights::locate(weights_arg, &cat.dir());
@@ -744,7 +585,7 @@ fn model_info(db: &Path, weights_arg: Option<&Path>, json: bool) -> Result<ExitC
 }
 
 #[cfg(feature = "fetch")]
-fn model_fetch() -> Result<ExitCode> {
+pub(crate) fn model_fetch() -> Result<ExitCode> {
     use std::net::ToSocketAddrs;
     use std::time::Duration;
     const REPO: (&str, &str) = ("timm", "resnet50.tv_in1k");
@@ -784,13 +625,13 @@ fn model_fetch() -> Result<ExitCode> {
 }
 
 #[cfg(not(feature = "fetch"))]
-fn model_fetch() -> Result<ExitCode> {
+pub(crate) fn model_fetch() -> Result<ExitCode> {
     bail!(
         "this lookbook was built without the `fetch` feature; rebuild with `cargo install --path . --features fetch` (or `cargo run --features fetch -- model fetch`), or download a torchvision ResNet50 in safetensors yourself and pass --weights FILE"
     )
 }
 
-fn evaluate(db: &Path, a: EvalArgs) -> Result<ExitCode> {
+pub(crate) fn evaluate(db: &Path, a: EvalArgs) -> Result<ExitCode> {
     let cat = Catalog::open_existing(db)?;
     let progress = KdamProgress::new();
     if a.k == 0 {
@@ -916,7 +757,7 @@ fn evaluate(db: &Path, a: EvalArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn train_head(db: &Path, s: &train::Settings, force: bool, json: bool) -> Result<ExitCode> {
+pub(crate) fn train_head(db: &Path, s: &train::Settings, force: bool, json: bool) -> Result<ExitCode> {
     if s.dim < 2 || s.epochs == 0 {
         bail!("--dim must be at least 2 and --epochs at least 1");
     }

@@ -299,8 +299,11 @@ async fn watch_catalogue(shared: Arc<Shared>) {
 /// One line to stderr with a timestamp. Never product names or keys: addresses, ids, users.
 pub(crate) fn log(args: std::fmt::Arguments) {
     let secs = lookbook::now_ms() / 1000;
-    let line = format!("{} lookbook serve: {args}\n", secs);
-    crate::cli::out::stderr(&line);
+    let line = format!("{secs} lookbook serve: {args}\n");
+    let _ = std::io::Write::write_all(
+        &mut std::io::stderr().lock(),
+        lookbook::text::sanitize_lines(&line).as_bytes(),
+    );
 }
 
 /// One SSH connection.
