@@ -219,37 +219,7 @@ pub enum Command {
     /// Print the app's key bindings (the same table the app's help shows).
     Keys,
     /// Serve the app over SSH to many people at once from this process (see the README).
-    Serve {
-        /// Address and port to listen on.
-        #[arg(long, default_value = "127.0.0.1:2222")]
-        listen: String,
-        /// The server's host key (an ed25519 key is made there on first start, mode 0600;
-        /// default: lookbook-host-key beside the database).
-        #[arg(long)]
-        host_key: Option<PathBuf>,
-        /// Public keys allowed in (OpenSSH authorized_keys; the SSH user name is the lookbook
-        /// user, or `NAME ssh-ed25519 AAAA...` pins a key to a user).
-        #[arg(long)]
-        authorized_keys: Option<PathBuf>,
-        /// Let anyone in as a guest whose likes last only for the connection.
-        #[arg(long)]
-        open: bool,
-        /// Connections at once.
-        #[arg(long, default_value_t = 100)]
-        max_connections: usize,
-        /// Connections at once from one address.
-        #[arg(long, default_value_t = 10)]
-        max_per_address: usize,
-        /// Seconds a connection may take to log in.
-        #[arg(long, default_value_t = 20)]
-        login_timeout: u64,
-        /// Seconds without traffic before a connection is closed.
-        #[arg(long, default_value_t = 1800)]
-        idle_timeout: u64,
-        /// Input bytes per second a connection may send; more is dropped.
-        #[arg(long, default_value_t = 2048)]
-        max_input_rate: usize,
-    },
+    Serve(serve::Options),
 }
 
 /// Arguments of `eval`.
@@ -482,28 +452,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve {
-            listen,
-            host_key,
-            authorized_keys,
-            open,
-            max_connections,
-            max_per_address,
-            login_timeout,
-            idle_timeout,
-            max_input_rate,
-        } => {
-            let opts = serve::Options {
-                listen,
-                host_key,
-                authorized_keys,
-                open,
-                max_connections,
-                max_per_address,
-                login_timeout: std::time::Duration::from_secs(login_timeout),
-                idle_timeout: std::time::Duration::from_secs(idle_timeout),
-                max_input_rate,
-            };
+        Command::Serve(opts) => {
             serve::run(&db, opts)?;
             Ok(ExitCode::SUCCESS)
         }

@@ -222,15 +222,7 @@ fn other_weights_never_mix_with_existing_vectors() {
 #[test]
 fn missing_weights_say_how_to_get_them() {
     let fx = Fixture::mini();
-    fx.cmd(&[
-        "import",
-        "--images",
-        fx.images().to_str().unwrap(),
-        "--metadata",
-        fx.csv().to_str().unwrap(),
-    ])
-    .assert()
-    .success();
+    fx.import();
     fx.cmd(&["embed", "--weights", "absent.safetensors"])
         .assert()
         .failure()

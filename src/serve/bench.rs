@@ -128,8 +128,8 @@ pub fn run(db: &Path, synthetic: Option<usize>, connections: usize, seconds: u64
         Ok(stored)
     };
     let (mut stored, mut still) = (count()?, Instant::now());
-    let give_up = Instant::now() + Duration::from_secs(120);
-    while stored < connections * 20 && still.elapsed() < Duration::from_secs(5) && Instant::now() < give_up {
+    let give_up = Instant::now() + Duration::from_secs(300);
+    while stored < connections * 20 && still.elapsed() < Duration::from_secs(20) && Instant::now() < give_up {
         std::thread::sleep(Duration::from_millis(250));
         let now = count()?;
         if now != stored {

@@ -26,26 +26,37 @@ use lookbook::catalog::{Catalog, Product};
 use crate::tui::jobs::SharedEngine;
 use session::Input;
 
-/// What `lookbook serve` was asked to do.
-#[derive(Debug, Clone)]
+/// What `lookbook serve` was asked to do (its command-line flags).
+#[derive(Debug, Clone, clap::Args)]
 pub struct Options {
     /// Address and port to listen on.
+    #[arg(long, default_value = "127.0.0.1:2222")]
     pub listen: String,
-    /// The server's ed25519 host key (made on first start, mode 0600).
+    /// The server's host key (an ed25519 key is made there on first start, mode 0600;
+    /// default: lookbook-host-key beside the database).
+    #[arg(long)]
     pub host_key: Option<PathBuf>,
-    /// Public keys allowed in (OpenSSH authorized_keys format; `NAME key` lines pin a user).
+    /// Public keys allowed in (OpenSSH authorized_keys; the SSH user name is the lookbook
+    /// user, or `NAME ssh-ed25519 AAAA...` pins a key to a user).
+    #[arg(long)]
     pub authorized_keys: Option<PathBuf>,
     /// Let anyone in as a guest whose likes last only for the connection.
+    #[arg(long)]
     pub open: bool,
-    /// Connections at once, in all.
+    /// Connections at once.
+    #[arg(long, default_value_t = 100)]
     pub max_connections: usize,
     /// Connections at once from one address.
+    #[arg(long, default_value_t = 10)]
     pub max_per_address: usize,
     /// Seconds a connection may take to log in.
-    pub login_timeout: Duration,
-    /// Seconds without input before a connection is closed.
-    pub idle_timeout: Duration,
-    /// Input bytes per second a connection may send (more is dropped).
+    #[arg(long = "login-timeout", default_value_t = 20)]
+    pub login_timeout_s: u64,
+    /// Seconds without traffic before a connection is closed.
+    #[arg(long = "idle-timeout", default_value_t = 1800)]
+    pub idle_timeout_s: u64,
+    /// Input bytes per second a connection may send; more is dropped.
+    #[arg(long, default_value_t = 2048)]
     pub max_input_rate: usize,
 }
 
@@ -125,7 +136,7 @@ async fn serve(shared: Arc<Shared>, host_key: russh::keys::PrivateKey) -> Result
         methods: russh::MethodSet::from(&methods[..]),
         auth_rejection_time: Duration::from_secs(1),
         auth_rejection_time_initial: Some(Duration::ZERO),
-        inactivity_timeout: Some(shared.opts.idle_timeout),
+        inactivity_timeout: Some(Duration::from_secs(shared.opts.idle_timeout_s)),
         keepalive_interval: Some(Duration::from_secs(30)),
         max_auth_attempts: 6,
         keys: vec![host_key],
@@ -216,7 +227,7 @@ async fn connection(
     match russh::server::run_stream(config, stream, conn).await {
         Ok(running) => {
             let handle = running.handle();
-            let login_timeout = shared.opts.login_timeout;
+            let login_timeout = Duration::from_secs(shared.opts.login_timeout_s);
             let watchdog = tokio::spawn(async move {
                 tokio::time::sleep(login_timeout).await;
                 if !logged_in.load(Ordering::SeqCst) {

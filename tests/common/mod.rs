@@ -80,6 +80,20 @@ impl Fixture {
         c
     }
 
+    /// Imports the fixture (no vectors yet).
+    pub fn import(&self) -> &Self {
+        self.cmd(&[
+            "import",
+            "--images",
+            self.images().to_str().unwrap(),
+            "--metadata",
+            self.csv().to_str().unwrap(),
+        ])
+        .assert()
+        .success();
+        self
+    }
+
     /// Imports the fixture and embeds it.
     pub fn ready(&self) -> &Self {
         self.cmd(&[

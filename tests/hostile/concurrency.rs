@@ -6,15 +6,7 @@ use std::sync::{Arc, Barrier};
 
 fn imported() -> Fixture {
     let fx = Fixture::mini();
-    fx.cmd(&[
-        "import",
-        "--images",
-        fx.images().to_str().unwrap(),
-        "--metadata",
-        fx.csv().to_str().unwrap(),
-    ])
-    .assert()
-    .success();
+    fx.import();
     fx
 }
 
