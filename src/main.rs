@@ -317,8 +317,9 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     let db = cli.db.clone();
     let Some(command) = cli.command else {
-        cli::ensure_demo(&db)?;
-        tui::run(&db, &cli.images, &cli.user)?;
+        // A new demo opens at once and embeds its photos in the app, off the UI thread.
+        let created = cli::ensure_demo(&db, false)?;
+        tui::run(&db, &cli.images, &cli.user, created)?;
         return Ok(ExitCode::SUCCESS);
     };
     match command {
@@ -444,7 +445,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     );
                 }
             }
-            cli::ensure_demo(&db)?;
+            cli::ensure_demo(&db, true)?;
             cli::out::outln!(
                 "{} is ready; open it with `lookbook --db {}`",
                 db.display(),

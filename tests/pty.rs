@@ -47,3 +47,33 @@ fn ctrl_c_quits_cleanly_too() {
     let out = run_keys(&["j", "\x03"]);
     assert!(out.contains("\x1b[?1049l"), "left the alternate screen after Ctrl-C");
 }
+
+/// A first run on a new database: the app opens at once on the imported demo and embeds the
+/// photos in the background, then ranks (a simulated bundled source tree with the mini photos).
+#[test]
+fn first_run_opens_the_app_and_embeds_in_the_background() {
+    let fx = common::Fixture::mini();
+    let src = fx.path("src");
+    std::fs::create_dir_all(src.join("demo/images")).unwrap();
+    std::fs::create_dir_all(src.join("models")).unwrap();
+    for e in std::fs::read_dir(fx.images()).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), src.join("demo/images").join(e.file_name())).unwrap();
+    }
+    std::fs::copy(fx.csv(), src.join("demo/styles.csv")).unwrap();
+    common::write_weights(&src.join("models/lookbook-fashion-resnet50.safetensors"), 5);
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_lookbook"));
+    cmd.arg("--db").arg(fx.path("new.db")).args(["--images", "none"]);
+    cmd.env("TERM", "xterm-256color")
+        .env("LOOKBOOK_BUNDLED_DIR", &src)
+        .env("XDG_DATA_HOME", fx.path("xdg"));
+    cmd.env_remove("LOOKBOOK_WEIGHTS");
+    let mut s = Session::spawn(cmd).expect("spawn in a pty");
+    s.set_expect_timeout(Some(Duration::from_secs(120)));
+    s.expect("Catalogue").expect("the app opens before embedding finishes");
+    // Only changed cells are redrawn (blank ones are skipped with cursor moves), so match one
+    // word of "embedded 48 photos (0 failed)".
+    s.expect("failed)").expect("the photos are embedded in the background");
+    s.send("q").unwrap();
+    s.expect(Eof).expect("the app exits");
+}

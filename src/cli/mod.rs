@@ -40,12 +40,14 @@ pub(crate) fn print_json<T: Serialize>(v: &T) -> Result<()> {
 }
 
 /// Creates `db` from the bundled demo catalogue if it does not exist (or is empty), and embeds
-/// it. An existing catalogue is left alone: the app offers to embed what is missing.
-pub(crate) fn ensure_demo(db: &Path) -> Result<()> {
+/// it now (`embed_now`) or leaves that to the app, which embeds in the background. Returns
+/// whether it created the catalogue. An existing catalogue is left alone: the app offers to
+/// embed what is missing.
+pub(crate) fn ensure_demo(db: &Path, embed_now: bool) -> Result<bool> {
     let fresh = !db.exists();
     let mut cat = Catalog::open(db)?;
     if !fresh && cat.product_count()? > 0 {
-        return Ok(());
+        return Ok(false);
     }
     let progress = KdamProgress::new();
     let demo = lookbook::bundled::demo_dir()?;
@@ -61,13 +63,20 @@ pub(crate) fn ensure_demo(db: &Path) -> Result<()> {
         report.inserted + report.updated + report.unchanged
     );
     let path = weights::locate(None, &cat.dir())?;
+    if !embed_now {
+        errln!(
+            "Opening the app; it embeds the photos with {} in the background (once)",
+            path.display()
+        );
+        return Ok(true);
+    }
     errln!(
         "Embedding the photos with {} (once; later starts are instant)",
         path.display()
     );
     let (embedder, _) = load_embedder(&path, Pooling::Avg)?;
     lookbook::embedding::embed_catalog(&mut cat, &embedder, lookbook::embedding::DEFAULT_BATCH, &progress)?;
-    Ok(())
+    Ok(true)
 }
 
 fn load_embedder(path: &Path, pooling: Pooling) -> Result<(Embedder, PathBuf)> {

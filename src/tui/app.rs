@@ -924,6 +924,9 @@ impl App {
             }
             Msg::Engine(Err(e)) => {
                 self.status = match e {
+                    lookbook::Error::NoEmbeddings { .. } if self.work.is_some() => {
+                        "embedding the photos; look-alikes and the feed appear when it finishes".into()
+                    }
                     lookbook::Error::NoEmbeddings { .. } => {
                         "no image vectors yet: press e to embed the catalogue".into()
                     }

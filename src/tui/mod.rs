@@ -105,13 +105,17 @@ fn watch_signals() -> Result<()> {
     Ok(())
 }
 
-/// Opens the app on `db` until the user quits.
-pub fn run(db: &Path, images: &str, user: &str) -> Result<()> {
+/// Opens the app on `db` until the user quits; `embed_at_start` starts embedding missing
+/// photos in the background at once (a catalogue just made from the demo).
+pub fn run(db: &Path, images: &str, user: &str, embed_at_start: bool) -> Result<()> {
     let picker = picker_for(images)?;
     let images_on = picker.is_some();
     let jobs = Jobs::start(db.to_path_buf(), picker);
     let mut app =
         App::new(db.to_path_buf(), user, jobs, images_on).with_context(|| format!("opening {}", db.display()))?;
+    if embed_at_start {
+        app.update(Action::EmbedMissing);
+    }
 
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
