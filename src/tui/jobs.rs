@@ -138,8 +138,13 @@ fn image_worker(picker: Picker, want: Arc<(Mutex<VecDeque<ImageJob>>, Condvar)>,
                 if let Some(j) = q.pop_front() {
                     break j;
                 }
-                q = match cv.wait(q) {
-                    Ok(q) => q,
+                // When the app's `Jobs` is gone (a server session ended or reloaded), this
+                // worker holds the only handle left: stop instead of waiting forever.
+                if Arc::strong_count(&want) == 1 {
+                    return;
+                }
+                q = match cv.wait_timeout(q, std::time::Duration::from_secs(1)) {
+                    Ok((q, _)) => q,
                     Err(_) => return,
                 };
             }

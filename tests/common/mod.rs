@@ -62,15 +62,10 @@ impl Fixture {
 
     /// `lookbook --db <db> args...` with weights pointed at the random file.
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::cargo_bin("lookbook").unwrap();
-        c.arg("--db").arg(self.db()).args(args);
-        c.env("LOOKBOOK_WEIGHTS", self.weights());
-        c.env("XDG_DATA_HOME", self.path("xdg"));
-        c.current_dir(self.dir.path());
-        c
+        Command::from_std(self.std_cmd(args))
     }
 
-    /// The same command as [`Fixture::cmd`], as a plain `std::process::Command` (for pipes).
+    /// The same command as a plain `std::process::Command` (for pipes and PTYs).
     pub fn std_cmd(&self, args: &[&str]) -> std::process::Command {
         let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_lookbook"));
         c.arg("--db").arg(self.db()).args(args);
@@ -96,15 +91,7 @@ impl Fixture {
 
     /// Imports the fixture and embeds it.
     pub fn ready(&self) -> &Self {
-        self.cmd(&[
-            "import",
-            "--images",
-            self.images().to_str().unwrap(),
-            "--metadata",
-            self.csv().to_str().unwrap(),
-        ])
-        .assert()
-        .success();
+        self.import();
         self.cmd(&["embed", "--batch", "8"]).assert().success();
         self
     }
