@@ -317,9 +317,10 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     let db = cli.db.clone();
     let Some(command) = cli.command else {
-        // A new demo opens at once and embeds its photos in the app, off the UI thread.
-        let created = cli::ensure_demo(&db, false)?;
-        tui::run(&db, &cli.images, &cli.user, created)?;
+        // A new demo (or a catalogue without vectors) opens at once and embeds its photos in
+        // the app, off the UI thread.
+        let embed = cli::ensure_demo(&db, false)?;
+        tui::run(&db, &cli.images, &cli.user, embed)?;
         return Ok(ExitCode::SUCCESS);
     };
     match command {

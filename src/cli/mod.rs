@@ -41,13 +41,15 @@ pub(crate) fn print_json<T: Serialize>(v: &T) -> Result<()> {
 
 /// Creates `db` from the bundled demo catalogue if it does not exist (or is empty), and embeds
 /// it now (`embed_now`) or leaves that to the app, which embeds in the background. Returns
-/// whether it created the catalogue. An existing catalogue is left alone: the app offers to
+/// whether the app should embed at start (a new catalogue, or one that has no vectors yet). An existing catalogue is left alone: the app offers to
 /// embed what is missing.
 pub(crate) fn ensure_demo(db: &Path, embed_now: bool) -> Result<bool> {
     let fresh = !db.exists();
     let mut cat = Catalog::open(db)?;
     if !fresh && cat.product_count()? > 0 {
-        return Ok(false);
+        // A first run cut short (quit before the background embedding finished) leaves
+        // products without vectors: the app picks the embedding up again.
+        return Ok(cat.active_model()?.is_none());
     }
     let progress = KdamProgress::new();
     let demo = lookbook::bundled::demo_dir()?;
