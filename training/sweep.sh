@@ -20,6 +20,7 @@ EPOCH_SIZE=${EPOCH_SIZE:-9920}
 S1=${S1:-14}
 S2=${S2:-18}
 LONG=${LONG:-2}
+S2_LONGER=${S2_LONGER:-45}
 VARIANTS=${VARIANTS:-"base base-seed8 more more-small more-small-degrade long"}
 mkdir -p "$RUN" "$OUT"
 here=$(cd "$(dirname "$0")" && pwd)
@@ -36,6 +37,23 @@ two_stage() {
       --out "$RUN/$name" "$@" >"$RUN/$name.log" 2>&1
 }
 
+# stage 1 alone: $RUN/<name>-s1
+stage1() {
+  local name=$1 e1=$2
+  shift 2
+  python3 "$here/train.py" $common --epochs "$e1" --warmup-epochs 4.5 --lr 2e-3 \
+    --out "$RUN/$name-s1" "$@" >"$RUN/$name-s1.log" 2>&1
+}
+
+# stage 2 alone, from the stage 1 of another run: name, that run, epochs, then flags
+stage2() {
+  local name=$1 from=$2 e2=$3
+  shift 3
+  python3 "$here/train.py" $common --epochs "$e2" --warmup-epochs 2 --lr 1e-3 \
+    --cosine-scale 16 --margin 0.1 --init "$RUN/$from-s1/checkpoint.pt" \
+    --out "$RUN/$name" "$@" >"$RUN/$name.log" 2>&1
+}
+
 variant() {
   case $1 in
     base) two_stage base "$S1" "$S2" --train-sets main,extra ;;
@@ -44,6 +62,13 @@ variant() {
     more-small) two_stage more-small "$S1" "$S2" --train-sets main,extra,more,small ;;
     more-small-degrade) two_stage more-small-degrade "$S1" "$S2" --train-sets main,extra,more,small --degrade 0.25 ;;
     long) two_stage long $((S1 * LONG)) $((S2 * LONG)) --train-sets main,extra,more,small --degrade 0.25 ;;
+    # `long`'s stage 1 once, then two longer stage 2s side by side: the same margin, and a larger one.
+    longer)
+      local data="--train-sets main,extra,more,small --degrade 0.25"
+      stage1 longer $((S1 * LONG)) $data &&
+        { stage2 longer-s2 longer "$S2_LONGER" $data &
+          stage2 longer-m2 longer "$S2_LONGER" $data --margin 0.2 &
+          wait; } ;;
     *) echo "unknown variant $1" >&2 ;;
   esac
 }
@@ -69,9 +94,11 @@ while :; do
 done
 echo "trained for $(($(date +%s) - start))s"
 
-python3 - "$RUN" "$OUT" $VARIANTS <<'EOF'
+python3 - "$RUN" "$OUT" <<'EOF'
 import json, os, shutil, subprocess, sys
-run, out, names = sys.argv[1], sys.argv[2], sys.argv[3:]
+run, out = sys.argv[1], sys.argv[2]
+# Every run that left a log, stage 2 names first seen as <name>.log, stage 1 as <name>-s1.log.
+names = sorted({f[:-len(".log")].removesuffix("-s1") for f in os.listdir(run) if f.endswith(".log")})
 summary = {}
 for name in names:
     for stage, log in (("stage1", f"{name}-s1.log"), ("stage2", f"{name}.log")):
