@@ -9,7 +9,9 @@ use std::time::Instant;
 use crate::cli::table::render;
 use lookbook::bench::{peak_rss_mib, synthetic_feedback, synthetic_matrix, synthetic_products, time};
 use lookbook::catalog::{Catalog, ProductFilter};
-use lookbook::recommend::{Engine, FlatIndex, Profile, ProfileSettings, Request, VectorIndex, top_k};
+use lookbook::recommend::{Engine, FlatIndex, IvfIndex, Profile, ProfileSettings, Request, VectorIndex, normalize};
+use lookbook::sample::Rng;
+use std::collections::HashSet;
 
 /// Runs the benchmarks and prints them.
 pub fn run(db: &Path, quick: bool, embed: bool, json_out: bool) -> Result<ExitCode> {
@@ -49,7 +51,40 @@ pub fn run(db: &Path, quick: bool, embed: bool, json_out: bool) -> Result<ExitCo
             cat.product_count()?,
             cat.active_model()?.map(|m| m.spec.dim).unwrap_or(0),
         );
+        // IVF's recall on real vectors, whatever the catalogue's size (the engine uses it only
+        // from IVF_MIN_ROWS rows on): synthetic clusters flatter any index.
+        let real_ivf = match cat.active_model()? {
+            Some(model) => {
+                let m = cat.load_embeddings(model.id)?;
+                (m.len() >= 100).then(|| IvfIndex::build(m)).transpose()?
+            }
+            None => None,
+        };
         drop(cat);
+        if let Some(ivf) = real_ivf {
+            let queries = blended_queries(ivf.flat(), 200, 13);
+            let recall = ivf_recall(&ivf, &queries);
+            let mut i = 0;
+            let t = time(200, || {
+                i += 1;
+                std::hint::black_box(ivf.search(&queries[i % queries.len()], 10, &|_| true));
+            });
+            rows.push(vec![
+                format!(
+                    "similar on this catalogue: IVF top-10 ({}/{} lists, recall {recall:.3})",
+                    ivf.nprobe(),
+                    ivf.lists()
+                ),
+                n.to_string(),
+                dim.to_string(),
+                format!("{:.2}", t.p50_ms),
+                format!("{:.2}", t.p95_ms),
+            ]);
+            out.push(
+                json!({ "what": "ivf-catalogue", "db": db, "items": n, "dim": dim, "recall_at_10": recall,
+                "lists": ivf.lists(), "nprobe": ivf.nprobe(), "p50_ms": t.p50_ms, "p95_ms": t.p95_ms }),
+            );
+        }
         let real = crate::tui::bench::bench_catalogue(db)?;
         let label = db
             .file_name()
@@ -74,7 +109,8 @@ pub fn run(db: &Path, quick: bool, embed: bool, json_out: bool) -> Result<ExitCo
             "rerank_frame_ms": real.rerank_frame_ms }),
         );
     }
-    let mut record = |what: String, n: usize, dim: usize, t: lookbook::bench::Timing| {
+    // One table row and one JSON record; `extra` adds fields to the record.
+    let mut record = |what: String, n: usize, dim: usize, t: lookbook::bench::Timing, extra: serde_json::Value| {
         rows.push(vec![
             what.clone(),
             n.to_string(),
@@ -82,9 +118,12 @@ pub fn run(db: &Path, quick: bool, embed: bool, json_out: bool) -> Result<ExitCo
             format!("{:.2}", t.p50_ms),
             format!("{:.2}", t.p95_ms),
         ]);
-        out.push(
-            json!({ "what": what, "items": n, "dim": dim, "p50_ms": t.p50_ms, "p95_ms": t.p95_ms, "runs": t.runs }),
-        );
+        let mut rec =
+            json!({ "what": what, "items": n, "dim": dim, "p50_ms": t.p50_ms, "p95_ms": t.p95_ms, "runs": t.runs });
+        if let (Some(r), serde_json::Value::Object(e)) = (rec.as_object_mut(), extra) {
+            r.extend(e);
+        }
+        out.push(rec);
     };
     let sizes: &[(usize, usize)] = if quick {
         &[(10_000, 256), (10_000, 2048)]
@@ -100,22 +139,47 @@ pub fn run(db: &Path, quick: bool, embed: bool, json_out: bool) -> Result<ExitCo
     };
     for &(n, dim) in sizes {
         let m = synthetic_matrix(n, dim, 1);
-        let index = FlatIndex::new(m);
-        let q = index.vector(n / 2).to_vec();
-        let runs = if n >= 1_000_000 { 10 } else { 30 };
+        let flat = FlatIndex::new(m.clone());
+        // Queries like the app's: a product blended with a taste (the mean of three others).
+        let queries = blended_queries(&flat, 64, 11);
+        let runs = if n >= 1_000_000 { 20 } else { 60 };
+        let mut i = 0;
         record(
             "similar: exact top-10".into(),
             n,
             dim,
             time(runs, || {
-                let s = index.scores(&q);
-                std::hint::black_box(top_k(&s, 10, |r| r != n / 2));
+                i += 1;
+                std::hint::black_box(flat.search(&queries[i % queries.len()], 10, &|_| true));
             }),
+            json!({}),
+        );
+        drop(flat);
+        let built = Instant::now();
+        let ivf = IvfIndex::build(m)?;
+        let build_s = built.elapsed().as_secs_f64();
+        let recall = ivf_recall(&ivf, &queries);
+        let what = format!(
+            "similar: IVF top-10 ({}/{} lists, recall {recall:.3}, built in {build_s:.1} s)",
+            ivf.nprobe(),
+            ivf.lists()
+        );
+        let t = time(runs, || {
+            i += 1;
+            std::hint::black_box(ivf.search(&queries[i % queries.len()], 10, &|_| true));
+        });
+        record(
+            what,
+            n,
+            dim,
+            t,
+            json!({ "recall_at_10": recall, "lists": ivf.lists(), "nprobe": ivf.nprobe(), "build_s": build_s }),
         );
     }
     for dim in [256usize, 2048] {
         let n = if quick { 10_000 } else { 50_000 };
-        let engine = Engine::new(synthetic_products(n), FlatIndex::new(synthetic_matrix(n, dim, 2)));
+        // The index `Engine::load` would pick at this size.
+        let engine = Engine::with_vectors(synthetic_products(n), synthetic_matrix(n, dim, 2))?;
         let fb = synthetic_feedback(n, 100, 3);
         let req = Request {
             k: 10,
@@ -129,6 +193,7 @@ pub fn run(db: &Path, quick: bool, embed: bool, json_out: bool) -> Result<ExitCo
                 let p = Profile::build(&fb, engine.index(), ProfileSettings::default());
                 std::hint::black_box(engine.recommend(&p, &req).ok());
             }),
+            json!({}),
         );
         let req = Request {
             item: Some(7),
@@ -146,6 +211,7 @@ pub fn run(db: &Path, quick: bool, embed: bool, json_out: bool) -> Result<ExitCo
                 let p = Profile::build(&fb, engine.index(), ProfileSettings::default());
                 std::hint::black_box(engine.recommend(&p, &req).ok());
             }),
+            json!({}),
         );
     }
     let mut embed_rows = Vec::new();
@@ -189,4 +255,36 @@ pub fn run(db: &Path, quick: bool, embed: bool, json_out: bool) -> Result<ExitCo
         crate::cli::out::outln!("\npeak resident memory of this run: {peak:.0} MiB");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Unit queries that mix one row with the mean of three others, as a blended feed does.
+fn blended_queries(index: &FlatIndex, count: usize, seed: u64) -> Vec<Vec<f32>> {
+    let mut rng = Rng::new(seed);
+    (0..count)
+        .map(|_| {
+            let mut q = index.vector(rng.below(index.len())).to_vec();
+            for _ in 0..3 {
+                let r = rng.below(index.len());
+                q.iter_mut().zip(index.vector(r)).for_each(|(a, b)| *a += b / 3.0);
+            }
+            normalize(&mut q);
+            q
+        })
+        .collect()
+}
+
+/// Mean recall@10 of IVF against exact search on `queries`.
+fn ivf_recall(ivf: &IvfIndex, queries: &[Vec<f32>]) -> f64 {
+    queries
+        .iter()
+        .map(|q| {
+            let exact: HashSet<usize> = ivf.flat().search(q, 10, &|_| true).iter().map(|x| x.0).collect();
+            ivf.search(q, 10, &|_| true)
+                .iter()
+                .filter(|x| exact.contains(&x.0))
+                .count() as f64
+                / 10.0
+        })
+        .sum::<f64>()
+        / queries.len().max(1) as f64
 }

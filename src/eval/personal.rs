@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use super::Rng;
 use super::metrics::intra_list_diversity;
 use crate::catalog::Feedback;
-use crate::recommend::{Engine, Profile, ProfileSettings, Request, VectorIndex};
+use crate::recommend::{Engine, Profile, ProfileSettings, Request};
 use crate::{Progress, Result};
 
 /// Simulation settings.

@@ -8,7 +8,8 @@ use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
-use super::index::{FlatIndex, VectorIndex, dot, normalize, top_k};
+use super::index::{FlatIndex, VectorIndex, dot, normalize};
+use super::ivf::{IVF_MIN_ROWS, IvfIndex};
 use super::profile::Profile;
 use crate::catalog::{Catalog, Product, ProductFilter};
 use crate::{Error, Result};
@@ -116,23 +117,40 @@ impl Default for Request {
 pub struct Engine {
     products: Vec<Product>,
     by_id: HashMap<i64, usize>,
-    index: FlatIndex,
+    index: Box<dyn VectorIndex>,
+    /// Position in `products` of each index row (`u32::MAX` for a vector without a product), so
+    /// filters cost an array read per row, not a hash lookup.
+    row_product: Vec<u32>,
     popularity: HashMap<i64, usize>,
     /// Cosine of each row with the centroid of its article type (cold start), computed on first use.
     centrality: OnceLock<Vec<f32>>,
 }
 
 impl Engine {
-    /// Builds an engine from products and the matrix of one model.
-    pub fn new(products: Vec<Product>, index: FlatIndex) -> Self {
-        let by_id = products.iter().enumerate().map(|(i, p)| (p.id, i)).collect();
+    /// Builds an engine from products and an index of one model's vectors.
+    pub fn new(products: Vec<Product>, index: impl VectorIndex + 'static) -> Self {
+        let by_id: HashMap<i64, usize> = products.iter().enumerate().map(|(i, p)| (p.id, i)).collect();
+        let row_product = (0..index.len())
+            .map(|r| by_id.get(&index.id(r)).map_or(u32::MAX, |&i| i as u32))
+            .collect();
         Engine {
             products,
             by_id,
-            index,
+            index: Box::new(index),
+            row_product,
             popularity: HashMap::new(),
             centrality: OnceLock::new(),
         }
+    }
+
+    /// Builds an engine with the index that suits the size: an exact scan up to [`IVF_MIN_ROWS`]
+    /// rows, IVF from there on (a few seconds to build at 10^6 rows).
+    pub fn with_vectors(products: Vec<Product>, matrix: crate::catalog::EmbeddingMatrix) -> Result<Self> {
+        Ok(if matrix.len() >= IVF_MIN_ROWS {
+            Engine::new(products, IvfIndex::build(matrix)?)
+        } else {
+            Engine::new(products, FlatIndex::new(matrix))
+        })
     }
 
     /// Loads products, the active model's vectors and like counts from a catalogue.
@@ -146,7 +164,7 @@ impl Engine {
                 model: Some(model.spec.name),
             });
         }
-        let mut e = Engine::new(catalog.products()?, FlatIndex::new(matrix));
+        let mut e = Engine::with_vectors(catalog.products()?, matrix)?;
         e.set_popularity(catalog.like_counts()?.into_iter().collect());
         Ok(e)
     }
@@ -166,9 +184,9 @@ impl Engine {
         self.by_id.get(&id).map(|&i| &self.products[i])
     }
 
-    /// The vector index.
-    pub fn index(&self) -> &FlatIndex {
-        &self.index
+    /// The vector index: an exact scan, or IVF from [`IVF_MIN_ROWS`] rows on.
+    pub fn index(&self) -> &dyn VectorIndex {
+        self.index.as_ref()
     }
 
     /// The stored vector of a product.
@@ -177,17 +195,17 @@ impl Engine {
     }
 
     fn product_of_row(&self, row: usize) -> Option<&Product> {
-        self.product(self.index.id(row))
+        self.row_product.get(row).and_then(|&i| self.products.get(i as usize))
+    }
+
+    /// Whether a row may be shown: not excluded, and passing the filter.
+    fn allows(&self, row: usize, filter: &ProductFilter, exclude: &HashSet<i64>) -> bool {
+        (exclude.is_empty() || !exclude.contains(&self.index.id(row)))
+            && (filter.is_empty() || self.product_of_row(row).is_some_and(|p| filter.matches(p)))
     }
 
     fn allowed(&self, filter: &ProductFilter, exclude: &HashSet<i64>) -> Vec<bool> {
-        (0..self.index.len())
-            .map(|r| {
-                let id = self.index.id(r);
-                !exclude.contains(&id)
-                    && (filter.is_empty() || self.product_of_row(r).is_some_and(|p| filter.matches(p)))
-            })
-            .collect()
+        (0..self.index.len()).map(|r| self.allows(r, filter, exclude)).collect()
     }
 
     /// Look-alikes of a product (itself excluded).
@@ -267,8 +285,6 @@ impl Engine {
                 blended.iter_mut().zip(v.iter()).for_each(|(b, x)| *b += w * x);
             }
         }
-        let scores = self.index.scores(&blended);
-        let allow = self.allowed(&req.filter, &exclude);
         let diversity = if req.diversity.is_finite() {
             req.diversity.clamp(0.0, 1.0)
         } else {
@@ -280,9 +296,10 @@ impl Engine {
         } else {
             req.k
         };
-        let cand = top_k(&scores, pool, |r| allow[r]);
+        let allow = |r: usize| self.allows(r, &req.filter, &exclude);
+        let cand = self.index.search(&blended, pool, &allow);
         let chosen = if diversity > 0.0 {
-            mmr_head(&self.index, cand, req.k, head, 1.0 - diversity)
+            mmr_head(self.index.as_ref(), cand, req.k, head, 1.0 - diversity)
         } else {
             cand
         };
@@ -570,7 +587,7 @@ mod tests {
     fn long_lists_diversify_the_head_and_keep_relevance_order_after_it() {
         let e = engine(2000);
         let idx = e.index();
-        let cand = top_k(&idx.scores(idx.vector(0)), 400, |r| r != 0);
+        let cand = idx.search(idx.vector(0), 400, &|r| r != 0);
         let out = mmr_head(idx, cand.clone(), 200, MMR_DEPTH, 0.5);
         assert_eq!(out.len(), 200);
         assert_eq!(out.iter().map(|c| c.0).collect::<HashSet<_>>().len(), 200, "no repeats");

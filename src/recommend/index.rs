@@ -1,5 +1,6 @@
-//! Exact cosine search over an in-memory matrix, behind a trait so an approximate or external
-//! index can take its place when a catalogue outgrows one machine.
+//! The vector index contract (top-k search) and its exact implementation, a scan of an
+//! in-memory matrix. [`super::ivf::IvfIndex`] is the fast one for large catalogues; an external
+//! engine (pgvector) fits the same contract.
 
 use rayon::prelude::*;
 
@@ -24,8 +25,12 @@ pub trait VectorIndex: Send + Sync {
     fn row(&self, id: i64) -> Option<usize>;
     /// The stored vector of a row.
     fn vector(&self, row: usize) -> &[f32];
-    /// Cosine of `query` with every row (rows are unit length; `query` need not be).
-    fn scores(&self, query: &[f32]) -> Vec<f32>;
+    /// The `k` rows with the highest cosine with `query` among rows where `allow` holds, best
+    /// first, as (row, cosine). `allow` is the metadata filter and the user's feedback resolved
+    /// to rows by the caller, which knows the products; rows are unit length, `query` need not be.
+    fn search(&self, query: &[f32], k: usize, allow: &(dyn Fn(usize) -> bool + Sync)) -> Vec<(usize, f32)>;
+    /// One line on what kind of index this is (for `bench` and logs).
+    fn describe(&self) -> String;
 }
 
 /// Brute-force index over one contiguous matrix: exact, and fast enough to 10^6 rows.
@@ -61,7 +66,17 @@ impl VectorIndex for FlatIndex {
     fn vector(&self, row: usize) -> &[f32] {
         self.matrix.row(row)
     }
-    fn scores(&self, query: &[f32]) -> Vec<f32> {
+    fn search(&self, query: &[f32], k: usize, allow: &(dyn Fn(usize) -> bool + Sync)) -> Vec<(usize, f32)> {
+        top_k(&self.scores(query), k, allow)
+    }
+    fn describe(&self) -> String {
+        "exact scan".into()
+    }
+}
+
+impl FlatIndex {
+    /// Cosine of `query` with every row (rows are unit length; `query` need not be).
+    pub fn scores(&self, query: &[f32]) -> Vec<f32> {
         let dim = self.matrix.dim;
         let mut out = vec![0.0f32; self.matrix.len()];
         if dim == 0 {
