@@ -21,8 +21,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use lookbook::catalog::{Catalog, Product};
+use lookbook::catalog::Catalog;
 
+use crate::tui::app::{ProductList, Remote, SharedCatalog};
 use crate::tui::jobs::SharedEngine;
 use session::Input;
 
@@ -64,7 +65,10 @@ pub struct Options {
 pub(crate) struct Shared {
     db: PathBuf,
     /// The catalogue's products, replaced when the catalogue changes.
-    products: Mutex<Arc<Vec<Product>>>,
+    products: Mutex<Arc<ProductList>>,
+    /// One connection for every session's likes and users: writes queue on its lock in this
+    /// process rather than retrying against SQLite's, and fifty sessions hold one page cache.
+    catalog: SharedCatalog,
     /// The engine, loaded by the first session that needs it, replaced on changes.
     engine: SharedEngine,
     keys: keys::Authorized,
@@ -79,8 +83,17 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    fn products(&self) -> Arc<Vec<Product>> {
-        self.products.lock().map(|p| Arc::clone(&p)).unwrap_or_default()
+    /// What a new session shares: the current products and the one connection.
+    fn remote(&self) -> Remote {
+        let products = self
+            .products
+            .lock()
+            .map(|p| Arc::clone(&p))
+            .unwrap_or_else(|_| Arc::new(ProductList::new(Vec::new())));
+        Remote {
+            products,
+            catalog: Arc::clone(&self.catalog),
+        }
     }
 
     fn broadcast(&self, make: impl Fn() -> Input) {
@@ -95,9 +108,8 @@ impl Shared {
 /// Runs the server until SIGTERM or SIGINT.
 pub fn run(db: &Path, opts: Options) -> Result<()> {
     let cat = Catalog::open_existing(db)?;
-    let products = Arc::new(cat.products()?);
+    let products = Arc::new(ProductList::new(cat.products()?));
     let dir = cat.dir();
-    drop(cat);
     let host_key_path = opts.host_key.clone().unwrap_or_else(|| dir.join("lookbook-host-key"));
     let host_key = keys::load_or_create_host_key(&host_key_path)?;
     let authorized = match &opts.authorized_keys {
@@ -110,6 +122,7 @@ pub fn run(db: &Path, opts: Options) -> Result<()> {
     let shared = Arc::new(Shared {
         db: db.to_path_buf(),
         products: Mutex::new(products),
+        catalog: Arc::new(Mutex::new(cat)),
         engine: Arc::new(std::sync::RwLock::new(None)),
         keys: authorized,
         open: opts.open,
@@ -285,7 +298,7 @@ async fn watch_catalogue(shared: Arc<Shared>) {
         let shared2 = Arc::clone(&shared);
         let reloaded = tokio::task::spawn_blocking(move || -> lookbook::Result<()> {
             let cat = Catalog::open_existing(&shared2.db)?;
-            let products = Arc::new(cat.products()?);
+            let products = Arc::new(ProductList::new(cat.products()?));
             let engine = lookbook::recommend::Engine::load(&cat).ok().map(Arc::new);
             if let Ok(mut p) = shared2.products.lock() {
                 *p = products;

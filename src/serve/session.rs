@@ -1,9 +1,9 @@
 //! One connection's app: the same `App`, event handling and view as the local one, with input
 //! parsed from the SSH channel's bytes and frames written back into it.
 
-use ratatui::backend::CrosstermBackend;
+use ratatui::backend::{Backend, CrosstermBackend};
+use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
-use ratatui::{Terminal, TerminalOptions, Viewport};
 use ratatui_image::picker::{Picker, ProtocolType};
 use std::collections::HashMap;
 use std::io::Write;
@@ -132,7 +132,7 @@ pub fn run(start: Start, rx: Receiver<Input>) {
     };
     if guest {
         // A guest's likes last only for the connection.
-        if let Ok(mut cat) = lookbook::catalog::Catalog::open_existing(&shared.db) {
+        if let Ok(mut cat) = shared.catalog.lock() {
             let _ = cat.remove_user(&user);
         }
     }
@@ -159,21 +159,15 @@ fn session_loop(
     rx: Receiver<Input>,
 ) -> anyhow::Result<Option<String>> {
     let area = |(w, h): (u16, u16)| Rect::new(0, 0, w, h);
-    // A fixed viewport of the client's size: the backend must never ask the server's own
-    // terminal (there is none) how big it is. A resize makes a new one.
-    let new_terminal = |size| {
-        Terminal::with_options(
-            CrosstermBackend::new(writer.clone()),
-            TerminalOptions {
-                viewport: Viewport::Fixed(area(size)),
-            },
-        )
-    };
-    let mut terminal = new_terminal(size)?;
+    // No ratatui Terminal: it keeps two full buffers per connection. A session keeps only what
+    // the client shows now, draws the next frame into a fresh buffer, sends the difference and
+    // keeps the new one (a third of the memory per connection at 120x40).
+    let mut backend = CrosstermBackend::new(writer);
+    let mut shown = Buffer::empty(area(size));
     let images_on = picker.is_some();
     let start_app = |tab| -> anyhow::Result<App> {
         let jobs = Jobs::start_with(shared.db.clone(), picker.clone(), Some(Arc::clone(&shared.engine)));
-        let mut app = App::new_remote(shared.db.clone(), user, jobs, images_on, shared.products())?;
+        let mut app = App::new_remote(user, jobs, images_on, &shared.remote())?;
         if let Some(tab) = tab {
             app.tab = tab;
         }
@@ -195,11 +189,9 @@ fn session_loop(
             }
             Ok(Input::Resize(w, h)) => {
                 size = (w, h);
-                terminal = new_terminal(size)?;
-                let _ = crossterm::queue!(
-                    terminal.backend_mut(),
-                    crossterm::terminal::Clear(crossterm::terminal::ClearType::All)
-                );
+                // The client clears, so the next frame is drawn whole.
+                shown = Buffer::empty(area(size));
+                let _ = crossterm::queue!(backend, crossterm::terminal::Clear(crossterm::terminal::ClearType::All));
                 dirty = true;
             }
             Ok(Input::Reload) => {
@@ -215,12 +207,13 @@ fn session_loop(
         dirty |= app.poll_jobs();
         if dirty {
             app.prepare(area(size));
-            let backend = terminal.backend_mut();
+            let mut next = Buffer::empty(area(size));
+            view::draw_into(&mut next, &app);
             let _ = crossterm::queue!(backend, crossterm::terminal::BeginSynchronizedUpdate);
-            terminal.draw(|f| view::draw(f, &app))?;
-            let backend = terminal.backend_mut();
+            backend.draw(shown.diff(&next).into_iter())?;
             let _ = crossterm::queue!(backend, crossterm::terminal::EndSynchronizedUpdate);
-            terminal.backend_mut().flush()?;
+            Backend::flush(&mut backend)?;
+            shown = next;
             dirty = false;
         }
     }

@@ -129,15 +129,84 @@ pub const STRIP_K: usize = 8;
 /// Encoded images kept.
 const IMAGE_CACHE: std::num::NonZeroUsize = std::num::NonZeroUsize::MIN.saturating_add(399);
 
+/// The catalogue's products with an id lookup, built once: a server's sessions all share one.
+pub struct ProductList {
+    list: Vec<Product>,
+    by_id: HashMap<i64, usize>,
+}
+
+impl ProductList {
+    /// Indexes `list` by id.
+    pub fn new(list: Vec<Product>) -> Self {
+        let by_id = list.iter().enumerate().map(|(i, p)| (p.id, i)).collect();
+        ProductList { list, by_id }
+    }
+
+    /// A product by id.
+    pub fn get(&self, id: i64) -> Option<&Product> {
+        self.by_id.get(&id).map(|&i| &self.list[i])
+    }
+}
+
+impl std::ops::Deref for ProductList {
+    type Target = [Product];
+    fn deref(&self) -> &[Product] {
+        &self.list
+    }
+}
+
+/// The rows of the Browse tab: every product (no search or filter, so nothing to store), or
+/// the positions in the product list of those that pass.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BrowseRows {
+    /// All of the first `n` products, in order.
+    All(usize),
+    /// These positions.
+    Some(Vec<usize>),
+}
+
+impl BrowseRows {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        match self {
+            BrowseRows::All(n) => *n,
+            BrowseRows::Some(v) => v.len(),
+        }
+    }
+    /// True when no product passes.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The product position at a row.
+    pub fn get(&self, row: usize) -> Option<usize> {
+        match self {
+            BrowseRows::All(n) => (row < *n).then_some(row),
+            BrowseRows::Some(v) => v.get(row).copied(),
+        }
+    }
+}
+
+/// A catalogue connection: the app's own, or a server's one connection that every session
+/// shares (sessions' writes then queue on its lock instead of contending for SQLite's).
+pub type SharedCatalog = Arc<std::sync::Mutex<Catalog>>;
+
+/// What a server session shares with every other.
+pub struct Remote {
+    /// The catalogue's products.
+    pub products: Arc<ProductList>,
+    /// The server's catalogue connection.
+    pub catalog: SharedCatalog,
+}
+
 /// The whole app state.
 pub struct App {
     /// Catalogue connection for feedback and users.
-    catalog: Catalog,
+    catalog: SharedCatalog,
     /// Folder the product photo paths are relative to.
     image_root: Option<PathBuf>,
     /// Every product, by id.
-    pub products: Arc<Vec<Product>>,
-    by_id: HashMap<i64, usize>,
+    pub products: Arc<ProductList>,
     /// The ranking engine once loaded.
     pub engine: Option<Arc<Engine>>,
     /// Loading state of the engine.
@@ -159,8 +228,8 @@ pub struct App {
     pub search: String,
     /// Active filters.
     pub filter: ProductFilter,
-    /// Indices into `products` shown in Browse.
-    pub browse: Vec<usize>,
+    /// The products shown in Browse.
+    pub browse: BrowseRows,
     /// The Similar tab's anchor.
     pub anchor: Option<Anchor>,
     /// What the engine ranked for this session.
@@ -232,53 +301,50 @@ impl Pictures {
 impl App {
     /// Opens the app on a catalogue: products now (for the first frame), vectors in the background.
     pub fn new(db: PathBuf, user: &str, jobs: Jobs, images_on: bool) -> anyhow::Result<Self> {
-        Self::new_session(db, user, jobs, images_on, None)
+        let catalog = Arc::new(std::sync::Mutex::new(Catalog::open_existing(&db)?));
+        Self::new_session(catalog, None, user, jobs, images_on)
     }
 
     /// A session of `lookbook serve`: `products` is the server's one copy of the catalogue, and
     /// the app neither reads photo paths typed by its user nor starts embedding runs.
-    pub fn new_remote(
-        db: PathBuf,
-        user: &str,
-        jobs: Jobs,
-        images_on: bool,
-        products: Arc<Vec<Product>>,
-    ) -> anyhow::Result<Self> {
-        Self::new_session(db, user, jobs, images_on, Some(products))
+    pub fn new_remote(user: &str, jobs: Jobs, images_on: bool, shared: &Remote) -> anyhow::Result<Self> {
+        Self::new_session(
+            Arc::clone(&shared.catalog),
+            Some(Arc::clone(&shared.products)),
+            user,
+            jobs,
+            images_on,
+        )
     }
 
     fn new_session(
-        db: PathBuf,
+        catalog: SharedCatalog,
+        shared_products: Option<Arc<ProductList>>,
         user: &str,
         jobs: Jobs,
         images_on: bool,
-        shared_products: Option<Arc<Vec<Product>>>,
     ) -> anyhow::Result<Self> {
-        let catalog = Catalog::open_existing(&db)?;
         let remote = shared_products.is_some();
-        if remote {
-            // A session reads and writes one user's likes; the shared engine holds the rest.
-            catalog.limit_cache(256)?;
-        }
-        let products = match shared_products {
-            Some(p) => p,
-            None => Arc::new(catalog.products()?),
-        };
-        let by_id = products.iter().enumerate().map(|(i, p)| (p.id, i)).collect();
-        let uid = catalog.ensure_user(user)?;
-        let feedback = catalog.feedback(uid)?;
-        let model_name = match catalog.active_model()? {
-            Some(m) => format!("{} ({}-d)", m.spec.name, m.spec.dim),
-            None => "no model yet".into(),
+        let (products, uid, feedback, model_name, image_root) = {
+            let cat = lock(&catalog)?;
+            let products = match shared_products {
+                Some(p) => p,
+                None => Arc::new(ProductList::new(cat.products()?)),
+            };
+            let uid = cat.ensure_user(user)?;
+            let feedback = cat.feedback(uid)?;
+            let model_name = match cat.active_model()? {
+                Some(m) => format!("{} ({}-d)", m.spec.name, m.spec.dim),
+                None => "no model yet".into(),
+            };
+            (products, uid, feedback, model_name, cat.image_root().ok())
         };
         jobs.load_engine();
-        let image_root = catalog.image_root().ok();
         let mut app = App {
             image_root,
             catalog,
-            browse: (0..products.len()).collect(),
+            browse: BrowseRows::All(products.len()),
             products,
-            by_id,
             engine: None,
             engine_state: EngineState::Loading,
             model_name,
@@ -315,7 +381,7 @@ impl App {
 
     /// A product by id.
     pub fn product(&self, id: i64) -> Option<&Product> {
-        self.by_id.get(&id).map(|&i| &self.products[i])
+        self.products.get(id)
     }
 
     /// Whether the user likes (Some(true)) or dislikes (Some(false)) a product.
@@ -327,7 +393,9 @@ impl App {
     #[cfg_attr(not(test), allow(dead_code))]
     pub fn rows(&self, tab: Tab) -> Vec<i64> {
         match tab {
-            Tab::Browse => self.browse.iter().map(|&i| self.products[i].id).collect(),
+            Tab::Browse => (0..self.browse.len())
+                .filter_map(|r| self.browse.get(r).map(|i| self.products[i].id))
+                .collect(),
             Tab::Similar => self.rankings.similar.iter().map(|r| r.id).collect(),
             Tab::ForYou => self.rankings.feed.iter().map(|r| r.id).collect(),
             Tab::Liked => self.feedback.iter().map(|f| f.product_id).collect(),
@@ -347,7 +415,7 @@ impl App {
     /// The id at a row of a tab.
     pub fn row_id(&self, tab: Tab, row: usize) -> Option<i64> {
         match tab {
-            Tab::Browse => self.browse.get(row).map(|&i| self.products[i].id),
+            Tab::Browse => self.browse.get(row).map(|i| self.products[i].id),
             Tab::Similar => self.rankings.similar.get(row).map(|r| r.id),
             Tab::ForYou => self.rankings.feed.get(row).map(|r| r.id),
             Tab::Liked => self.feedback.get(row).map(|f| f.product_id),
@@ -652,7 +720,7 @@ impl App {
             return;
         }
         match kind {
-            PromptKind::User => match self.catalog.ensure_user(&text) {
+            PromptKind::User => match lock(&self.catalog).and_then(|c| Ok(c.ensure_user(&text)?)) {
                 Ok(uid) => {
                     self.user = (uid, text.clone());
                     self.reload_feedback();
@@ -739,11 +807,14 @@ impl App {
         let Some(id) = self.current_id() else { return };
         let uid = self.user.0;
         let same = self.opinion(id) == Some(weight > 0.0);
-        let result = if same {
-            self.catalog.clear_feedback(uid, &[id]).map(|_| ())
-        } else {
-            self.catalog.set_feedback(uid, &[id], weight)
-        };
+        let result = lock(&self.catalog).and_then(|mut c| {
+            if same {
+                c.clear_feedback(uid, &[id])?;
+            } else {
+                c.set_feedback(uid, &[id], weight)?;
+            }
+            Ok(())
+        });
         match result {
             Ok(()) => {
                 let name = self.product(id).map(|p| p.name.clone()).unwrap_or_default();
@@ -760,7 +831,7 @@ impl App {
     }
 
     fn reload_feedback(&mut self) {
-        match self.catalog.feedback(self.user.0) {
+        match lock(&self.catalog).and_then(|c| Ok(c.feedback(self.user.0)?)) {
             Ok(f) => self.feedback = f,
             Err(e) => self.status = e.to_string(),
         }
@@ -772,20 +843,25 @@ impl App {
     fn refilter(&mut self) {
         let q = self.search.to_lowercase();
         let words: Vec<&str> = q.split_whitespace().collect();
-        self.browse = self
-            .products
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| self.filter.matches(p))
-            .filter(|(_, p)| {
-                if words.is_empty() {
-                    return true;
-                }
-                let hay = format!("{} {} {} {}", p.id, p.name, p.article_type, p.colour).to_lowercase();
-                words.iter().all(|w| hay.contains(w))
-            })
-            .map(|(i, _)| i)
-            .collect();
+        self.browse = if words.is_empty() && self.filter.is_empty() {
+            BrowseRows::All(self.products.len())
+        } else {
+            BrowseRows::Some(
+                self.products
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| self.filter.matches(p))
+                    .filter(|(_, p)| {
+                        if words.is_empty() {
+                            return true;
+                        }
+                        let hay = format!("{} {} {} {}", p.id, p.name, p.article_type, p.colour).to_lowercase();
+                        words.iter().all(|w| hay.contains(w))
+                    })
+                    .map(|(i, _)| i)
+                    .collect(),
+            )
+        };
         self.selected[Tab::Browse.index()] = 0;
         self.offset[Tab::Browse.index()] = 0;
     }
@@ -914,7 +990,7 @@ impl App {
             Msg::Engine(Ok(engine)) => {
                 self.engine = Some(engine);
                 self.engine_state = EngineState::Ready;
-                if let Ok(Some(m)) = self.catalog.active_model() {
+                if let Ok(Some(m)) = lock(&self.catalog).and_then(|c| Ok(c.active_model()?)) {
                     self.model_name = format!("{} ({}-d)", m.spec.name, m.spec.dim);
                 }
                 if self.status.starts_with("loading") {
@@ -1015,7 +1091,7 @@ impl App {
             if area.width < 2 || area.height < 2 {
                 return;
             }
-            if let (Some(root), Some(p)) = (&root, self.by_id.get(&id).map(|&i| &self.products[i]))
+            if let (Some(root), Some(p)) = (&root, self.products.get(id))
                 && !self.pictures.ready.contains(&key)
                 && !self.pictures.errors.contains_key(&key)
             {
@@ -1042,4 +1118,11 @@ impl App {
             self.jobs.want_images(want);
         }
     }
+}
+
+/// The catalogue connection, or an error when a thread panicked while holding it.
+fn lock(catalog: &SharedCatalog) -> anyhow::Result<std::sync::MutexGuard<'_, Catalog>> {
+    catalog
+        .lock()
+        .map_err(|_| anyhow::anyhow!("the catalogue connection was lost to an earlier crash; restart lookbook"))
 }

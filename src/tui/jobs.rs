@@ -66,7 +66,12 @@ pub type SharedEngine = Arc<std::sync::RwLock<Option<Arc<Engine>>>>;
 /// Handles to the worker threads.
 pub struct Jobs {
     want: Arc<(Mutex<VecDeque<ImageJob>>, Condvar)>,
-    heavy: Sender<Heavy>,
+    /// The worker for slow jobs, started on first use: a server session whose engine is
+    /// already loaded never needs one, and fifty idle threads are memory for nothing.
+    heavy: std::sync::OnceLock<Sender<Heavy>>,
+    db: PathBuf,
+    tx: Sender<Msg>,
+    shared: Option<SharedEngine>,
     /// Replies, polled by the event loop.
     pub rx: Receiver<Msg>,
 }
@@ -95,12 +100,28 @@ impl Jobs {
                 .spawn(move || image_worker(picker, want, tx))
                 .ok();
         }
-        let (htx, hrx) = channel::<Heavy>();
-        thread::Builder::new()
-            .name("lookbook-work".into())
-            .spawn(move || heavy_worker(db, hrx, tx, shared))
-            .ok();
-        Jobs { want, heavy: htx, rx }
+        Jobs {
+            want,
+            heavy: std::sync::OnceLock::new(),
+            db,
+            tx,
+            shared,
+            rx,
+        }
+    }
+
+    /// Queues a slow job, starting the worker if this is the first.
+    fn send_heavy(&self, job: Heavy) {
+        let heavy = self.heavy.get_or_init(|| {
+            let (htx, hrx) = channel::<Heavy>();
+            let (db, tx, shared) = (self.db.clone(), self.tx.clone(), self.shared.clone());
+            thread::Builder::new()
+                .name("lookbook-work".into())
+                .spawn(move || heavy_worker(db, hrx, tx, shared))
+                .ok();
+            htx
+        });
+        let _ = heavy.send(job);
     }
 
     /// Replaces the pending image requests with this frame's.
@@ -114,17 +135,22 @@ impl Jobs {
 
     /// Loads (or reloads) the engine.
     pub fn load_engine(&self) {
-        let _ = self.heavy.send(Heavy::LoadEngine);
+        // A server's engine, once loaded, is one pointer away: no worker needed.
+        if let Some(e) = self.shared.as_ref().and_then(|s| s.read().ok().and_then(|g| g.clone())) {
+            let _ = self.tx.send(Msg::Engine(Ok(e)));
+            return;
+        }
+        self.send_heavy(Heavy::LoadEngine);
     }
 
     /// Embeds missing products, then reloads the engine.
     pub fn embed(&self) {
-        let _ = self.heavy.send(Heavy::Embed);
+        self.send_heavy(Heavy::Embed);
     }
 
     /// Embeds a photo for a query.
     pub fn photo(&self, path: PathBuf) {
-        let _ = self.heavy.send(Heavy::Photo(path));
+        self.send_heavy(Heavy::Photo(path));
     }
 }
 

@@ -1,11 +1,13 @@
 //! Drawing: a pure function of the app state. No I/O, no computation beyond formatting.
 
 use ratatui::Frame;
+use ratatui::buffer::Buffer;
 use ratatui::layout::{Alignment, Constraint, Direction, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{
-    Block, BorderType, Borders, Cell, Clear, Gauge, List, ListItem, ListState, Paragraph, Row, Table, Wrap,
+    Block, BorderType, Borders, Cell, Clear, Gauge, List, ListItem, ListState, Paragraph, Row, StatefulWidget, Table,
+    Widget, Wrap,
 };
 use ratatui_image::Image;
 
@@ -106,8 +108,33 @@ fn short(s: &str, max: usize) -> String {
 /// Photos to draw once the text is in place: where, and which encoded image.
 type Pictures = Vec<(Rect, ImageKey)>;
 
-/// Draws the whole app.
+/// Where the view draws: a terminal frame's buffer, or a server session's own (see
+/// `serve::session`, which keeps one buffer between frames where a `Terminal` keeps two).
+struct Canvas<'a>(&'a mut Buffer);
+
+impl Canvas<'_> {
+    fn area(&self) -> Rect {
+        self.0.area
+    }
+    fn buffer_mut(&mut self) -> &mut Buffer {
+        self.0
+    }
+    fn render_widget<W: Widget>(&mut self, widget: W, area: Rect) {
+        widget.render(area, self.0);
+    }
+    fn render_stateful_widget<W: StatefulWidget>(&mut self, widget: W, area: Rect, state: &mut W::State) {
+        widget.render(area, self.0, state);
+    }
+}
+
+/// Draws the whole app into a terminal's frame.
 pub fn draw(f: &mut Frame, app: &App) {
+    draw_into(f.buffer_mut(), app);
+}
+
+/// Draws the whole app into a buffer (its area is the screen).
+pub fn draw_into(buf: &mut Buffer, app: &App) {
+    let f = &mut Canvas(buf);
     let mut pictures = Pictures::new();
     draw_all(f, app, &mut pictures);
     // The last line of defence: whatever path text took into the frame, a cell holding a
@@ -126,7 +153,7 @@ pub fn draw(f: &mut Frame, app: &App) {
     }
 }
 
-fn draw_all(f: &mut Frame, app: &App, pictures: &mut Pictures) {
+fn draw_all(f: &mut Canvas, app: &App, pictures: &mut Pictures) {
     let area = f.area();
     if area.width < MIN_SIZE.0 || area.height < MIN_SIZE.1 {
         let msg = format!(
@@ -183,7 +210,7 @@ pub fn tab_cells(area: Rect, titles: &[String]) -> Vec<Rect> {
         .collect()
 }
 
-fn draw_tabs(f: &mut Frame, app: &App, area: Rect) {
+fn draw_tabs(f: &mut Canvas, app: &App, area: Rect) {
     let titles = tab_titles(app);
     let sel = Tab::ALL.iter().position(|t| *t == app.tab).unwrap_or(0);
     let cells = tab_cells(area, &titles);
@@ -274,7 +301,7 @@ fn list_title(app: &App) -> String {
     }
 }
 
-fn draw_list(f: &mut Frame, app: &App, area: Rect) {
+fn draw_list(f: &mut Canvas, app: &App, area: Rect) {
     let focused = app.focus == Focus::List && matches!(app.mode, Mode::Normal | Mode::Search);
     let block = Block::bordered()
         .border_type(if focused { BorderType::Thick } else { BorderType::Plain })
@@ -334,7 +361,7 @@ pub fn reason_text(app: &App, r: &Reason) -> String {
     })
 }
 
-fn draw_image(f: &mut Frame, app: &App, id: i64, area: Rect, pictures: &mut Pictures) {
+fn draw_image(f: &mut Canvas, app: &App, id: i64, area: Rect, pictures: &mut Pictures) {
     if area.width < 2 || area.height < 2 {
         return;
     }
@@ -365,7 +392,7 @@ fn draw_image(f: &mut Frame, app: &App, id: i64, area: Rect, pictures: &mut Pict
     }
 }
 
-fn draw_detail(f: &mut Frame, app: &App, l: &super::view::Areas, pictures: &mut Pictures) {
+fn draw_detail(f: &mut Canvas, app: &App, l: &super::view::Areas, pictures: &mut Pictures) {
     let block = Block::bordered().title(" Detail ");
     f.render_widget(block, l.detail);
     let Some(id) = app.current_id() else { return };
@@ -435,7 +462,7 @@ fn draw_detail(f: &mut Frame, app: &App, l: &super::view::Areas, pictures: &mut 
     f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), l.info);
 }
 
-fn draw_strip(f: &mut Frame, app: &App, area: Rect, pictures: &mut Pictures) {
+fn draw_strip(f: &mut Canvas, app: &App, area: Rect, pictures: &mut Pictures) {
     let focused = app.focus == Focus::Strip;
     let title = match app.list_id().and_then(|id| app.product(id)) {
         Some(p) => format!(" Looks like {} ", short(&p.name, 40)),
@@ -494,7 +521,7 @@ fn draw_strip(f: &mut Frame, app: &App, area: Rect, pictures: &mut Pictures) {
     }
 }
 
-fn draw_status(f: &mut Frame, app: &App, area: Rect) {
+fn draw_status(f: &mut Canvas, app: &App, area: Rect) {
     let rows = Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).split(area);
     let likes = app.feedback.iter().filter(|x| x.is_like()).count();
     let dislikes = app.feedback.len() - likes;
@@ -554,7 +581,7 @@ fn centered(area: Rect, w: u16, h: u16) -> Rect {
     }
 }
 
-fn draw_help(f: &mut Frame, area: Rect) {
+fn draw_help(f: &mut Canvas, area: Rect) {
     let mut rows: Vec<(String, &str)> = BINDINGS.iter().map(|b| (keys::key_names(b), b.help)).collect();
     rows.push((keys::MOUSE_HELP.0.to_string(), keys::MOUSE_HELP.1));
     let per_column = rows.len().div_ceil(2);
@@ -580,7 +607,7 @@ fn draw_help(f: &mut Frame, area: Rect) {
     }
 }
 
-fn draw_filters(f: &mut Frame, p: &super::app::FilterPicker, area: Rect) {
+fn draw_filters(f: &mut Canvas, p: &super::app::FilterPicker, area: Rect) {
     let r = centered(area, 90, area.height.saturating_sub(4).max(8));
     f.render_widget(Clear, r);
     let block = Block::bordered()
