@@ -36,17 +36,20 @@ pub trait VectorIndex: Send + Sync {
 /// Brute-force index over one contiguous matrix: exact, and fast enough to 10^6 rows.
 pub struct FlatIndex {
     matrix: EmbeddingMatrix,
+    /// (id, row) sorted by id, when the rows are not in id order (IVF stores them list by list).
+    by_id: Option<Vec<(i64, u32)>>,
 }
 
 impl FlatIndex {
-    /// Wraps a loaded matrix.
+    /// Wraps a loaded matrix, its rows in any order.
     pub fn new(matrix: EmbeddingMatrix) -> Self {
-        FlatIndex { matrix }
-    }
-
-    /// The underlying matrix.
-    pub fn matrix(&self) -> &EmbeddingMatrix {
-        &self.matrix
+        let sorted = matrix.ids.windows(2).all(|w| w[0] < w[1]);
+        let by_id = (!sorted).then(|| {
+            let mut v: Vec<(i64, u32)> = matrix.ids.iter().enumerate().map(|(r, &id)| (id, r as u32)).collect();
+            v.sort_unstable();
+            v
+        });
+        FlatIndex { matrix, by_id }
     }
 }
 
@@ -61,7 +64,10 @@ impl VectorIndex for FlatIndex {
         self.matrix.ids[row]
     }
     fn row(&self, id: i64) -> Option<usize> {
-        self.matrix.position(id)
+        match &self.by_id {
+            None => self.matrix.position(id),
+            Some(v) => v.binary_search_by_key(&id, |x| x.0).ok().map(|i| v[i].1 as usize),
+        }
     }
     fn vector(&self, row: usize) -> &[f32] {
         self.matrix.row(row)
