@@ -128,7 +128,7 @@ pub fn write_synthetic_catalog(path: &std::path::Path, n: usize, dim: usize, see
     let mut cat = Catalog::open(path)?;
     let products = synthetic_products(n);
     {
-        let tx = cat.conn_mut().transaction()?;
+        let tx = cat.conn_mut()?.transaction()?;
         for p in &products {
             let u = ProductUpsert {
                 id: p.id,

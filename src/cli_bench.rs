@@ -288,3 +288,115 @@ fn ivf_recall(ivf: &IvfIndex, queries: &[Vec<f32>]) -> f64 {
         .sum::<f64>()
         / queries.len().max(1) as f64
 }
+
+/// `lookbook bench --postgres URL`: the catalogue copied into PostgreSQL, then every product
+/// (up to 500) as a query: does an exact search in the database give the in-memory index's top
+/// 10, what recall@10 does pgvector's HNSW reach, and how long each takes.
+pub fn postgres(db: &Path, url: &str, json_out: bool) -> Result<ExitCode> {
+    use lookbook::catalog::postgres as pg;
+    let cat = Catalog::open_existing(db)?;
+    let model = cat
+        .active_model()?
+        .ok_or_else(|| anyhow::anyhow!("{}: no active model; run `lookbook embed`", db.display()))?;
+    let copy = Instant::now();
+    lookbook::migrate::sqlite_to_postgres(&cat, url)?;
+    let copy_s = copy.elapsed().as_secs_f64();
+    let flat = FlatIndex::new(cat.load_embeddings(model.id)?);
+    let mut client = pg::connect(url)?;
+    let dim = model.spec.dim as i64;
+    let queries: Vec<usize> = (0..flat.len()).step_by((flat.len() / 500).max(1)).collect();
+    let (mut same, mut hits) = (0usize, 0usize);
+    let (mut t_flat, mut t_exact, mut t_hnsw) = (Vec::new(), Vec::new(), Vec::new());
+    for &row in &queries {
+        let q = flat.vector(row).to_vec();
+        let id = flat.id(row);
+        let t = Instant::now();
+        let want: Vec<i64> = flat
+            .search(&q, 10, &|r| r != row)
+            .iter()
+            .map(|&(r, _)| flat.id(r))
+            .collect();
+        t_flat.push(t.elapsed().as_secs_f64() * 1000.0);
+        let t = Instant::now();
+        let exact: Vec<i64> = pg::search(
+            &mut client,
+            &q,
+            &pg::Search {
+                model_id: model.id,
+                dim,
+                k: 10,
+                exclude: &[id],
+                method: pg::Method::Exact,
+            },
+        )?
+        .into_iter()
+        .map(|x| x.0)
+        .collect();
+        t_exact.push(t.elapsed().as_secs_f64() * 1000.0);
+        let t = Instant::now();
+        let approx = pg::search(
+            &mut client,
+            &q,
+            &pg::Search {
+                model_id: model.id,
+                dim,
+                k: 10,
+                exclude: &[id],
+                method: pg::Method::Hnsw { ef_search: 40 },
+            },
+        )?;
+        t_hnsw.push(t.elapsed().as_secs_f64() * 1000.0);
+        same += usize::from(exact == want);
+        hits += approx.iter().filter(|x| want.contains(&x.0)).count();
+    }
+    let pct = |v: &mut Vec<f64>, q: f64| {
+        v.sort_by(f64::total_cmp);
+        v.get(((v.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    let n = queries.len();
+    let recall = hits as f64 / (10 * n).max(1) as f64;
+    let report = json!({
+        "products": flat.len(), "dim": dim, "queries": n, "copy_s": copy_s,
+        "exact_equal_top10": same, "hnsw_recall_at_10": recall,
+        "flat_p50_ms": pct(&mut t_flat, 0.5), "flat_p95_ms": pct(&mut t_flat, 0.95),
+        "pg_exact_p50_ms": pct(&mut t_exact, 0.5), "pg_exact_p95_ms": pct(&mut t_exact, 0.95),
+        "pg_hnsw_p50_ms": pct(&mut t_hnsw, 0.5), "pg_hnsw_p95_ms": pct(&mut t_hnsw, 0.95),
+    });
+    if json_out {
+        crate::cli::out::outln!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let f = |k: &str| report[k].as_f64().unwrap_or(f64::NAN);
+    crate::cli::out::outln!(
+        "{} products x {dim} copied to PostgreSQL in {copy_s:.1} s; {n} queries (each product's look-alikes)",
+        flat.len()
+    );
+    crate::cli::out::outln!("exact search in PostgreSQL gives the in-memory top 10 for {same} of {n}");
+    crate::cli::out::outln!("HNSW (ef_search 40) recall@10 against exact: {recall:.3}");
+    crate::cli::out::out!(
+        "{}",
+        render(
+            &["search", "p50 ms", "p95 ms"],
+            &[
+                vec![
+                    "in memory, exact scan".into(),
+                    format!("{:.2}", f("flat_p50_ms")),
+                    format!("{:.2}", f("flat_p95_ms"))
+                ],
+                vec![
+                    "PostgreSQL exact".into(),
+                    format!("{:.2}", f("pg_exact_p50_ms")),
+                    format!("{:.2}", f("pg_exact_p95_ms"))
+                ],
+                vec![
+                    "PostgreSQL HNSW".into(),
+                    format!("{:.2}", f("pg_hnsw_p50_ms")),
+                    format!("{:.2}", f("pg_hnsw_p95_ms"))
+                ],
+            ]
+        )
+    );
+    Ok(ExitCode::SUCCESS)
+}

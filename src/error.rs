@@ -19,6 +19,9 @@ pub enum Error {
     /// SQLite failed.
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// A PostgreSQL error.
+    #[error("PostgreSQL: {0}")]
+    Postgres(#[from] postgres::Error),
     /// The catalogue was written by a newer lookbook.
     #[error(
         "{}: schema version {found} is newer than this lookbook understands ({supported}); upgrade lookbook",

@@ -12,8 +12,9 @@
 //! | [`catalog`] | SQLite schema and migrations; products, categories, users, feedback, models, embeddings |
 //! | [`files`] | bounded reads of user-named files (photos, CSV, weights): regular files only, capped |
 //! | [`ingest`] | `import`: CSV + photos into the catalogue, transactionally, with a report of what was skipped |
+//! | [`migrate`] | a whole catalogue copied between SQLite and PostgreSQL (pgvector), either way |
 //! | [`vision`] | decoding and preprocessing, the ResNet50, weight loading, the batched embedder |
-//! | [`recommend`] | the in-memory vector index, taste profiles, blended ranking, MMR, explanations |
+//! | [`recommend`] | the vector index contract (exact scan, IVF), taste profiles, blended ranking, MMR, explanations |
 //! | [`embedding`] | the active model end to end: embed a catalogue keeping a trained head, a photo's query vector |
 //! | [`eval`] | held-out split, retrieval and personalisation metrics, baselines, plots |
 //! | [`train`] | the projection head learned on frozen backbone features |
@@ -35,6 +36,7 @@ pub mod files;
 #[cfg(test)]
 mod fuzz_smoke;
 pub mod ingest;
+pub mod migrate;
 pub mod progress;
 pub mod recommend;
 pub mod sample;

@@ -205,6 +205,10 @@ pub enum Command {
         /// With --serve: seconds of key presses.
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        /// Instead: copy --db into this empty PostgreSQL database (`postgres://...`) and compare
+        /// search there (exact, and pgvector's HNSW) with the in-memory index.
+        #[arg(long)]
+        postgres: Option<String>,
         /// JSON output.
         #[arg(long)]
         json: bool,
@@ -220,6 +224,19 @@ pub enum Command {
     Keys,
     /// Serve the app over SSH to many people at once from this process (see the README).
     Serve(serve::Options),
+    /// Copy a whole catalogue between a SQLite file and a PostgreSQL database, either way
+    /// (see docs/postgres.md).
+    Migrate {
+        /// Where to copy to: `postgres://...` (an empty database) or a new SQLite file.
+        #[arg(long)]
+        to: String,
+        /// Where to copy from (default: --db).
+        #[arg(long)]
+        from: Option<String>,
+        /// Print the rows copied as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Arguments of `eval`.
@@ -387,6 +404,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             cli::train_head(&db, &s, force, json)
         }
         Command::Bench {
+            postgres: Some(url),
+            json,
+            ..
+        } => cli_bench::postgres(&db, &url, json),
+        Command::Bench {
             serve: true,
             connections,
             products,
@@ -461,6 +483,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Keys => {
             cli::out::out!("{}", tui::keys::markdown_table());
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate { to, from, json } => {
+            let from = from.unwrap_or_else(|| db.to_string_lossy().into_owned());
+            cli::migrate(&from, &to, json)
         }
     }
 }

@@ -135,19 +135,19 @@ impl Catalog {
     pub fn register_model(&self, spec: &ModelSpec) -> Result<ModelRecord> {
         let key = spec.key();
         let found: Option<i64> = self
-            .conn()
+            .conn()?
             .query_row("SELECT id FROM models WHERE key = ?1", [&key], |r| r.get(0))
             .optional()?;
         let id = match found {
             Some(id) => id,
             None => {
-                self.conn().execute(
+                self.conn()?.execute(
                     "INSERT INTO models(key, name, architecture, weights_sha256, preprocessing, pooling, dim, head_id, created_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                     params![key, spec.name, spec.architecture, spec.weights_sha256, spec.preprocessing, spec.pooling,
                         spec.dim as i64, spec.head_id, now_ms()],
                 )?;
-                self.conn().last_insert_rowid()
+                self.conn()?.last_insert_rowid()
             }
         };
         Ok(ModelRecord { id, spec: spec.clone() })
@@ -155,7 +155,16 @@ impl Catalog {
 
     /// A registered model by id.
     pub fn model(&self, id: i64) -> Result<ModelRecord> {
-        self.conn()
+        let found = match self.pg() {
+            Some(mut c) => super::postgres::sql::model(&mut c, id)?,
+            None => self.model_sqlite(id)?,
+        };
+        found.ok_or_else(|| Error::NotFound(format!("model {id} is not registered in {}", self.path().display())))
+    }
+
+    fn model_sqlite(&self, id: i64) -> Result<Option<ModelRecord>> {
+        Ok(self
+            .conn()?
             .query_row(
                 "SELECT id, name, architecture, weights_sha256, preprocessing, pooling, dim, head_id FROM models WHERE id = ?1",
                 [id],
@@ -174,21 +183,26 @@ impl Catalog {
                     })
                 },
             )
-            .optional()?
-            .ok_or_else(|| Error::NotFound(format!("model {id} is not registered in {}", self.path().display())))
+            .optional()?)
     }
 
     /// The model `similar` and `recommend` use: the last one embedded or trained.
     /// A cheap fingerprint of what rankings are built from (products, vectors, the active
     /// model): it changes when `import`, `embed` or `train` commit, and not when likes do.
     pub fn change_signature(&self) -> Result<(i64, i64, i64, Option<i64>)> {
+        if let Some(mut c) = self.pg() {
+            let (n, updated, vectors) = super::postgres::sql::signature(&mut c)?;
+            drop(c);
+            let active = self.setting("active_model")?.and_then(|v| v.parse().ok());
+            return Ok((n, updated, vectors, active));
+        }
         let (n, updated): (i64, i64) =
-            self.conn()
+            self.conn()?
                 .query_row("SELECT COUNT(*), COALESCE(MAX(updated_at), 0) FROM products", [], |r| {
                     Ok((r.get(0)?, r.get(1)?))
                 })?;
         let vectors: i64 = self
-            .conn()
+            .conn()?
             .query_row("SELECT COUNT(*) FROM embeddings", [], |r| r.get(0))?;
         let active = self.setting("active_model")?.and_then(|v| v.parse().ok());
         Ok((n, updated, vectors, active))
@@ -222,7 +236,10 @@ impl Catalog {
     }
 
     fn fresh_ids(&self, model_id: i64) -> Result<Vec<i64>> {
-        let mut st = self.conn().prepare(
+        if let Some(mut c) = self.pg() {
+            return super::postgres::sql::fresh_ids(&mut c, model_id);
+        }
+        let mut st = self.conn()?.prepare(
             "SELECT e.product_id FROM embeddings e JOIN products p ON p.id = e.product_id AND p.image_hash = e.image_hash
              WHERE e.model_id = ?1",
         )?;
@@ -232,8 +249,18 @@ impl Catalog {
 
     /// (fresh, stale) vector counts for a model; stale ones came from an older photo.
     pub fn embedding_counts(&self, model_id: i64) -> Result<(usize, usize)> {
+        if let Some(mut c) = self.pg() {
+            let total = super::postgres::sql::count(
+                &mut c,
+                "SELECT COUNT(*) FROM embeddings WHERE model_id = $1",
+                &[&model_id],
+            )?;
+            drop(c);
+            let fresh = self.fresh_ids(model_id)?.len();
+            return Ok((fresh, total as usize - fresh));
+        }
         let total: i64 =
-            self.conn()
+            self.conn()?
                 .query_row("SELECT COUNT(*) FROM embeddings WHERE model_id = ?1", [model_id], |r| {
                     r.get(0)
                 })?;
@@ -243,7 +270,11 @@ impl Catalog {
 
     /// Vectors stored under other models (another weights file, preprocessing or head).
     pub fn embeddings_of_other_models(&self, model_id: i64) -> Result<usize> {
-        let n: i64 = self.conn().query_row(
+        if let Some(mut c) = self.pg() {
+            let sql = "SELECT COUNT(*) FROM embeddings WHERE model_id <> $1";
+            return Ok(super::postgres::sql::count(&mut c, sql, &[&model_id])? as usize);
+        }
+        let n: i64 = self.conn()?.query_row(
             "SELECT COUNT(*) FROM embeddings WHERE model_id != ?1",
             [model_id],
             |r| r.get(0),
@@ -254,7 +285,7 @@ impl Catalog {
     /// Stores vectors (product id, image hash, vector) in one transaction.
     pub fn put_embeddings(&mut self, model_id: i64, rows: &[(i64, String, Vec<f32>)]) -> Result<()> {
         let now = now_ms();
-        let tx = self.conn_mut().transaction()?;
+        let tx = self.conn_mut()?.transaction()?;
         {
             let mut st = tx.prepare_cached(
                 "INSERT INTO embeddings(model_id, product_id, image_hash, vector, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -271,8 +302,11 @@ impl Catalog {
 
     /// The fresh vector of one product, if any.
     pub fn embedding(&self, model_id: i64, product_id: i64) -> Result<Option<Vec<f32>>> {
+        if let Some(mut c) = self.pg() {
+            return super::postgres::sql::embedding(&mut c, model_id, product_id);
+        }
         let blob: Option<Vec<u8>> = self
-            .conn()
+            .conn()?
             .query_row(
                 "SELECT e.vector FROM embeddings e JOIN products p ON p.id = e.product_id AND p.image_hash = e.image_hash
                  WHERE e.model_id = ?1 AND e.product_id = ?2",
@@ -298,7 +332,11 @@ impl Catalog {
             ids: Vec::with_capacity(n),
             data: Vec::with_capacity(n * dim),
         };
-        let mut st = self.conn().prepare(
+        if let Some(mut c) = self.pg() {
+            super::postgres::sql::load_embeddings(&mut c, &mut m, &model.spec.name)?;
+            return Ok(m);
+        }
+        let mut st = self.conn()?.prepare(
             "SELECT e.product_id, e.vector FROM embeddings e JOIN products p ON p.id = e.product_id AND p.image_hash = e.image_hash
              WHERE e.model_id = ?1 ORDER BY e.product_id",
         )?;
@@ -341,7 +379,7 @@ impl Catalog {
         h.update(&wb);
         h.update(&bb);
         let sha = format!("{:x}", h.finalize());
-        self.conn().execute(
+        self.conn()?.execute(
             "INSERT INTO heads(backbone_model_id, in_dim, out_dim, weight, bias, sha256, params, metrics, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
@@ -356,32 +394,17 @@ impl Catalog {
                 now_ms()
             ],
         )?;
-        Ok(self.conn().last_insert_rowid())
+        Ok(self.conn()?.last_insert_rowid())
     }
 
     /// A stored head.
     pub fn head(&self, id: i64) -> Result<StoredHead> {
-        let row = self
-            .conn()
-            .query_row(
-                "SELECT id, backbone_model_id, in_dim, out_dim, weight, bias, sha256, params, metrics FROM heads WHERE id = ?1",
-                [id],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, i64>(2)?,
-                        r.get::<_, i64>(3)?,
-                        r.get::<_, Vec<u8>>(4)?,
-                        r.get::<_, Vec<u8>>(5)?,
-                        r.get::<_, String>(6)?,
-                        r.get::<_, String>(7)?,
-                        r.get::<_, String>(8)?,
-                    ))
-                },
-            )
-            .optional()?
-            .ok_or_else(|| Error::NotFound(format!("head {id} is not stored in {}", self.path().display())))?;
+        let found = match self.pg() {
+            Some(mut c) => super::postgres::sql::head(&mut c, id)?,
+            None => self.head_sqlite(id)?,
+        };
+        let row =
+            found.ok_or_else(|| Error::NotFound(format!("head {id} is not stored in {}", self.path().display())))?;
         let (mut weight, mut bias) = (Vec::new(), Vec::new());
         from_blob(&row.4, &mut weight)?;
         from_blob(&row.5, &mut bias)?;
@@ -403,6 +426,29 @@ impl Catalog {
             params: row.7,
             metrics: row.8,
         })
+    }
+
+    fn head_sqlite(&self, id: i64) -> Result<Option<super::postgres::sql::HeadRow>> {
+        Ok(self
+            .conn()?
+            .query_row(
+                "SELECT id, backbone_model_id, in_dim, out_dim, weight, bias, sha256, params, metrics FROM heads WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, Vec<u8>>(4)?,
+                        r.get::<_, Vec<u8>>(5)?,
+                        r.get::<_, String>(6)?,
+                        r.get::<_, String>(7)?,
+                        r.get::<_, String>(8)?,
+                    ))
+                },
+            )
+            .optional()?)
     }
 }
 
@@ -427,7 +473,7 @@ mod tests {
             image_path: format!("{id}.jpg"),
             image_hash: hash.into(),
         };
-        let tx = cat.conn_mut().transaction().unwrap();
+        let tx = cat.conn_mut().unwrap().transaction().unwrap();
         upsert(&tx, &mk(1, "a"), 0).unwrap();
         upsert(&tx, &mk(2, "b"), 0).unwrap();
         tx.commit().unwrap();
@@ -450,7 +496,7 @@ mod tests {
         let mat = cat.load_embeddings(m.id).unwrap();
         assert_eq!(mat.ids, vec![1, 2]);
         assert_eq!(mat.row(1), &[0.0, -2.5]);
-        let tx = cat.conn_mut().transaction().unwrap();
+        let tx = cat.conn_mut().unwrap().transaction().unwrap();
         upsert(&tx, &mk(2, "changed"), 1).unwrap();
         tx.commit().unwrap();
         assert_eq!(cat.embedding_counts(m.id).unwrap(), (1, 1));

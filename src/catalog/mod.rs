@@ -4,11 +4,13 @@
 //! WAL mode and a busy timeout let a TUI and a CLI work on the same file at once.
 
 mod embeddings;
+pub mod postgres;
 mod products;
 mod schema;
 mod users;
 
 pub use embeddings::{EmbeddingMatrix, ModelRecord, ModelSpec, StoredHead};
+pub(crate) use embeddings::{from_blob, to_blob};
 pub(crate) use products::upsert as products_upsert;
 pub use products::{Product, ProductFilter, ProductUpsert, Upserted};
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
@@ -49,10 +51,19 @@ pub(crate) fn open_error(path: &Path, e: rusqlite::Error) -> Error {
 
 /// An open catalogue database.
 pub struct Catalog {
-    /// The SQLite connection (one per `Catalog`; open another for another thread).
-    conn: Connection,
-    /// Where the database lives, for messages and relative image paths.
+    /// The connection (one per `Catalog`; open another for another thread).
+    conn: Conn,
+    /// Where the database lives, for messages and relative image paths (for PostgreSQL, the URL
+    /// with any password hidden).
     path: PathBuf,
+}
+
+/// The two places a catalogue can live. The choice is made once, in [`Catalog::open`]; each
+/// method that works on both picks its SQL there, so nothing above this module knows which.
+enum Conn {
+    Sqlite(Connection),
+    /// The client needs `&mut` for every query while catalogue reads take `&self`.
+    Postgres(std::cell::RefCell<::postgres::Client>),
 }
 
 impl Catalog {
@@ -61,6 +72,14 @@ impl Catalog {
     /// refused before a byte of it is written.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
+        if let Some(url) = path.to_str().filter(|p| postgres::is_url(p)) {
+            // Never a file name: SQLite would create a file called "postgres:".
+            let client = postgres::open(url)?;
+            return Ok(Catalog {
+                conn: Conn::Postgres(std::cell::RefCell::new(client)),
+                path: PathBuf::from(postgres::redact(url)),
+            });
+        }
         let mut conn = Connection::open(&path).map_err(|e| open_error(&path, e))?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         // Every transaction takes the write lock when it starts: a deferred one that reads and
@@ -80,13 +99,16 @@ impl Catalog {
         conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
             .map_err(|e| open_error(&path, e))?;
         schema::migrate(&mut conn, &path)?;
-        Ok(Catalog { conn, path })
+        Ok(Catalog {
+            conn: Conn::Sqlite(conn),
+            path,
+        })
     }
 
     /// Opens an existing catalogue; a missing file is an error that says how to make one.
     pub fn open_existing(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        if !path.exists() {
+        if !path.exists() && !postgres::is_url(&path.to_string_lossy()) {
             return Err(Error::NoCatalogue(path.to_path_buf()));
         }
         Self::open(path)
@@ -95,8 +117,23 @@ impl Catalog {
     /// Caps this connection's SQLite page cache (KiB): a server holds one connection per
     /// session, and each would otherwise keep up to 2 MiB of pages it rarely needs.
     pub fn limit_cache(&self, kib: u32) -> Result<()> {
-        self.conn.pragma_update(None, "cache_size", -i64::from(kib))?;
+        if let Conn::Sqlite(c) = &self.conn {
+            c.pragma_update(None, "cache_size", -i64::from(kib))?;
+        }
         Ok(())
+    }
+
+    /// True for a catalogue in PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.conn, Conn::Postgres(_))
+    }
+
+    /// The PostgreSQL client, for the methods that have their own PostgreSQL SQL.
+    pub(crate) fn pg(&self) -> Option<std::cell::RefMut<'_, ::postgres::Client>> {
+        match &self.conn {
+            Conn::Postgres(c) => Some(c.borrow_mut()),
+            Conn::Sqlite(_) => None,
+        }
     }
 
     /// The database file.
@@ -106,33 +143,64 @@ impl Catalog {
 
     /// The folder holding the database (relative image roots are resolved against it).
     pub fn dir(&self) -> PathBuf {
+        if self.is_postgres() {
+            // A URL has no folder; `migrate` stores the image root absolute.
+            return PathBuf::from(".");
+        }
         match self.path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         }
     }
 
-    /// Raw connection, for modules of this crate that need their own queries.
-    pub(crate) fn conn(&self) -> &Connection {
-        &self.conn
+    /// The SQLite connection, for modules of this crate that need their own queries; for a
+    /// PostgreSQL catalogue, an error saying the operation is SQLite's only so far.
+    pub(crate) fn conn(&self) -> Result<&Connection> {
+        match &self.conn {
+            Conn::Sqlite(c) => Ok(c),
+            Conn::Postgres(_) => Err(self.sqlite_only()),
+        }
     }
 
-    /// Mutable raw connection, for transactions.
-    pub(crate) fn conn_mut(&mut self) -> &mut Connection {
-        &mut self.conn
+    /// Mutable SQLite connection, for transactions.
+    pub(crate) fn conn_mut(&mut self) -> Result<&mut Connection> {
+        let err = self.sqlite_only();
+        match &mut self.conn {
+            Conn::Sqlite(c) => Ok(c),
+            Conn::Postgres(_) => Err(err),
+        }
+    }
+
+    fn sqlite_only(&self) -> Error {
+        Error::Invalid(format!(
+            "{}: this command works on a SQLite catalogue so far; import, embed and train there, then `lookbook migrate --to` PostgreSQL (docs/postgres.md)",
+            self.path.display()
+        ))
     }
 
     /// Reads a setting.
     pub fn setting(&self, key: &str) -> Result<Option<String>> {
+        if let Some(mut c) = self.pg() {
+            return Ok(c
+                .query_opt("SELECT value FROM settings WHERE key = $1", &[&key])?
+                .map(|r| r.get(0)));
+        }
         Ok(self
-            .conn
+            .conn()?
             .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))
             .optional()?)
     }
 
     /// Writes a setting.
     pub fn set_setting(&self, key: &str, value: &str) -> Result<()> {
-        self.conn.execute(
+        if let Some(mut c) = self.pg() {
+            c.execute(
+                "INSERT INTO settings(key, value) VALUES ($1, $2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                &[&key, &value],
+            )?;
+            return Ok(());
+        }
+        self.conn()?.execute(
             "INSERT INTO settings(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             params![key, value],
         )?;
@@ -156,7 +224,7 @@ impl Catalog {
     /// the image root made absolute so the copy still finds the photos.
     pub fn copy_to(&self, dest: &Path) -> Result<()> {
         let root = self.image_root().ok();
-        self.conn.execute("VACUUM INTO ?1", [dest.to_string_lossy()])?;
+        self.conn()?.execute("VACUUM INTO ?1", [dest.to_string_lossy()])?;
         let copy = Catalog::open(dest)?;
         if let Some(root) = root {
             let abs = root.canonicalize().unwrap_or(root);
@@ -184,7 +252,11 @@ mod tests {
         drop(cat);
         let cat = Catalog::open_existing(&path).unwrap();
         assert_eq!(cat.setting("a").unwrap().as_deref(), Some("1"));
-        let v: i64 = cat.conn().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        let v: i64 = cat
+            .conn()
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(v, SCHEMA_VERSION);
     }
 
@@ -193,7 +265,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.db");
         let cat = Catalog::open(&path).unwrap();
-        cat.conn().pragma_update(None, "user_version", 99).unwrap();
+        cat.conn().unwrap().pragma_update(None, "user_version", 99).unwrap();
         drop(cat);
         let err = Catalog::open(&path).err().unwrap().to_string();
         assert!(err.contains("schema version 99"), "{err}");

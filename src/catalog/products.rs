@@ -132,14 +132,20 @@ fn from_row(r: &Row) -> rusqlite::Result<Product> {
 impl Catalog {
     /// Every product, ordered by id.
     pub fn products(&self) -> Result<Vec<Product>> {
-        let mut st = self.conn().prepare(&format!("{SELECT} ORDER BY p.id"))?;
+        if let Some(mut c) = self.pg() {
+            return super::postgres::sql::products(&mut c);
+        }
+        let mut st = self.conn()?.prepare(&format!("{SELECT} ORDER BY p.id"))?;
         let rows = st.query_map([], from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// One product, if it exists.
     pub fn product(&self, id: i64) -> Result<Option<Product>> {
-        let mut st = self.conn().prepare_cached(&format!("{SELECT} WHERE p.id = ?1"))?;
+        if let Some(mut c) = self.pg() {
+            return super::postgres::sql::product_by_id(&mut c, id);
+        }
+        let mut st = self.conn()?.prepare_cached(&format!("{SELECT} WHERE p.id = ?1"))?;
         Ok(st.query_row([id], from_row).optional()?)
     }
 
@@ -155,14 +161,20 @@ impl Catalog {
 
     /// Number of products.
     pub fn product_count(&self) -> Result<usize> {
+        if let Some(mut c) = self.pg() {
+            return Ok(super::postgres::sql::count(&mut c, "SELECT COUNT(*) FROM products", &[])? as usize);
+        }
         Ok(self
-            .conn()
+            .conn()?
             .query_row("SELECT COUNT(*) FROM products", [], |r| r.get::<_, i64>(0))? as usize)
     }
 
     /// Every category name at every level, with its level (0 = master) and product count.
     pub fn categories(&self) -> Result<Vec<(String, i64, usize)>> {
-        let mut st = self.conn().prepare(
+        if let Some(mut c) = self.pg() {
+            return super::postgres::sql::categories(&mut c);
+        }
+        let mut st = self.conn()?.prepare(
             "SELECT c.name, c.level,
                 (SELECT COUNT(*) FROM products p
                    JOIN categories a ON a.id = p.category_id
@@ -277,7 +289,7 @@ mod tests {
     fn upsert_reports_insert_update_unchanged_and_filters_match_any_level() {
         let dir = tempfile::tempdir().unwrap();
         let mut cat = Catalog::open(dir.path().join("c.db")).unwrap();
-        let tx = cat.conn_mut().transaction().unwrap();
+        let tx = cat.conn_mut().unwrap().transaction().unwrap();
         assert_eq!(upsert(&tx, &product(1, "Red"), 1).unwrap(), Upserted::Inserted);
         assert_eq!(upsert(&tx, &product(1, "Red"), 2).unwrap(), Upserted::Unchanged);
         assert_eq!(upsert(&tx, &product(1, "Blue"), 3).unwrap(), Upserted::Updated);

@@ -4,6 +4,7 @@ use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
 use super::Catalog;
+use super::postgres::sql;
 use crate::{Error, Result, now_ms};
 
 /// A person using the catalogue.
@@ -54,7 +55,10 @@ fn valid_name(name: &str) -> Result<&str> {
 impl Catalog {
     /// Every user with feedback counts, by name.
     pub fn users(&self) -> Result<Vec<User>> {
-        let mut st = self.conn().prepare(
+        if let Some(mut c) = self.pg() {
+            return sql::users(&mut c);
+        }
+        let mut st = self.conn()?.prepare(
             "SELECT u.id, u.name,
                 (SELECT COUNT(*) FROM feedback f WHERE f.user_id = u.id AND f.weight > 0),
                 (SELECT COUNT(*) FROM feedback f WHERE f.user_id = u.id AND f.weight < 0)
@@ -74,33 +78,44 @@ impl Catalog {
     /// Creates a user; an existing name is an error.
     pub fn add_user(&self, name: &str) -> Result<i64> {
         let name = valid_name(name)?;
+        if let Some(mut c) = self.pg() {
+            return sql::insert_user(&mut c, name, now_ms())?
+                .ok_or_else(|| Error::Invalid(format!("user {name:?} already exists")));
+        }
         // One statement, so two processes adding the same name cannot both pass a check.
-        let added = self.conn().execute(
+        let added = self.conn()?.execute(
             "INSERT INTO users(name, created_at) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING",
             params![name, now_ms()],
         )?;
         if added == 0 {
             return Err(Error::Invalid(format!("user {name:?} already exists")));
         }
-        Ok(self.conn().last_insert_rowid())
+        Ok(self.conn()?.last_insert_rowid())
     }
 
     /// The user's id, creating the user if needed (the TUI's "switch or create"); safe when
     /// several processes create the same user at once.
     pub fn ensure_user(&self, name: &str) -> Result<i64> {
         let name = valid_name(name)?;
-        self.conn().execute(
-            "INSERT INTO users(name, created_at) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING",
-            params![name, now_ms()],
-        )?;
+        if let Some(mut c) = self.pg() {
+            sql::insert_user(&mut c, name, now_ms())?;
+        } else {
+            self.conn()?.execute(
+                "INSERT INTO users(name, created_at) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING",
+                params![name, now_ms()],
+            )?;
+        }
         self.user_id(name)?
             .ok_or_else(|| Error::NotFound(format!("user {name:?} vanished while being created")))
     }
 
     /// Looks a user up by name.
     pub fn user_id(&self, name: &str) -> Result<Option<i64>> {
+        if let Some(mut c) = self.pg() {
+            return sql::user_id(&mut c, name.trim());
+        }
         Ok(self
-            .conn()
+            .conn()?
             .query_row("SELECT id FROM users WHERE name = ?1", [name.trim()], |r| r.get(0))
             .optional()?)
     }
@@ -118,7 +133,10 @@ impl Catalog {
     /// Removes a user and all their feedback in one transaction; returns how many feedback rows went.
     pub fn remove_user(&mut self, name: &str) -> Result<usize> {
         let id = self.require_user(name)?;
-        let tx = self.conn_mut().transaction()?;
+        if let Some(mut c) = self.pg() {
+            return sql::remove_user(&mut c, id);
+        }
+        let tx = self.conn_mut()?.transaction()?;
         let n = tx.execute("DELETE FROM feedback WHERE user_id = ?1", [id])?;
         tx.execute("DELETE FROM users WHERE id = ?1", [id])?;
         tx.commit()?;
@@ -129,7 +147,10 @@ impl Catalog {
     /// Unknown products are an error and nothing is written.
     pub fn set_feedback(&mut self, user: i64, products: &[i64], weight: f32) -> Result<()> {
         let now = now_ms();
-        let tx = self.conn_mut().transaction()?;
+        if let Some(mut c) = self.pg() {
+            return sql::set_feedback(&mut c, user, products, weight, now);
+        }
+        let tx = self.conn_mut()?.transaction()?;
         for &pid in products {
             let exists: bool = tx.query_row("SELECT EXISTS(SELECT 1 FROM products WHERE id = ?1)", [pid], |r| {
                 r.get(0)
@@ -149,7 +170,10 @@ impl Catalog {
 
     /// Forgets feedback on these products; returns how many rows went.
     pub fn clear_feedback(&mut self, user: i64, products: &[i64]) -> Result<usize> {
-        let tx = self.conn_mut().transaction()?;
+        if let Some(mut c) = self.pg() {
+            return sql::clear_feedback(&mut c, user, products);
+        }
+        let tx = self.conn_mut()?.transaction()?;
         let mut n = 0;
         for &pid in products {
             n += tx.execute(
@@ -163,7 +187,10 @@ impl Catalog {
 
     /// A user's feedback, newest first.
     pub fn feedback(&self, user: i64) -> Result<Vec<Feedback>> {
-        let mut st = self.conn().prepare_cached(
+        if let Some(mut c) = self.pg() {
+            return sql::feedback(&mut c, user);
+        }
+        let mut st = self.conn()?.prepare_cached(
             "SELECT product_id, weight, at FROM feedback WHERE user_id = ?1 ORDER BY at DESC, product_id",
         )?;
         let rows = st.query_map([user], |r| {
@@ -178,8 +205,11 @@ impl Catalog {
 
     /// How many users liked each product (the cold-start popularity signal).
     pub fn like_counts(&self) -> Result<Vec<(i64, usize)>> {
+        if let Some(mut c) = self.pg() {
+            return sql::like_counts(&mut c);
+        }
         let mut st = self
-            .conn()
+            .conn()?
             .prepare("SELECT product_id, COUNT(*) FROM feedback WHERE weight > 0 GROUP BY product_id")?;
         let rows = st.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as usize)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

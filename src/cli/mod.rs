@@ -831,3 +831,29 @@ pub fn error_message(e: &anyhow::Error, db: &Path) -> String {
     }
     msg.replace('\n', " ")
 }
+
+/// `lookbook migrate`: SQLite to PostgreSQL or back, one transaction on the receiving side.
+pub fn migrate(from: &str, to: &str, json: bool) -> Result<ExitCode> {
+    use lookbook::catalog::postgres::{is_url, redact};
+    let copied = match (is_url(from), is_url(to)) {
+        (false, true) => lookbook::migrate::sqlite_to_postgres(&Catalog::open_existing(from)?, to)?,
+        (true, false) => lookbook::migrate::postgres_to_sqlite(from, Path::new(to))?,
+        _ => bail!(
+            "migrate copies between a SQLite file and a PostgreSQL database: one of --from ({}) and --to ({}) must be a postgres:// URL and the other a file",
+            redact(from),
+            redact(to)
+        ),
+    };
+    if json {
+        outln!("{}", serde_json::to_string_pretty(&copied)?);
+    } else {
+        let rows: Vec<Vec<String>> = copied
+            .tables
+            .iter()
+            .map(|(t, n)| vec![t.clone(), n.to_string()])
+            .collect();
+        outln!("copied {} to {}", redact(from), redact(to));
+        out!("{}", render(&["table", "rows"], &rows));
+    }
+    Ok(ExitCode::SUCCESS)
+}

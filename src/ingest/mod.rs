@@ -180,7 +180,7 @@ pub fn import(catalog: &mut Catalog, images: &Path, metadata: &Path, progress: &
         "importing",
         bytes.iter().filter(|b| **b == b'\n').count().saturating_sub(1),
     );
-    let tx = catalog.conn_mut().transaction()?;
+    let tx = catalog.conn_mut()?.transaction()?;
     let mut pending = Vec::with_capacity(CHUNK);
     let mut seen: HashMap<i64, usize> = HashMap::new();
     for rec in recs {

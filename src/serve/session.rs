@@ -177,6 +177,9 @@ fn session_loop(
     let mut parser = InputParser::default();
     let mut size = size;
     let mut dirty = true;
+    // Likes made elsewhere (another server on the same catalogue) reach this feed within this.
+    const SYNC: Duration = Duration::from_secs(1);
+    let mut synced = std::time::Instant::now();
     loop {
         match rx.recv_timeout(Duration::from_millis(30)) {
             Ok(Input::Bytes(b)) => {
@@ -205,6 +208,10 @@ fn session_loop(
             Err(RecvTimeoutError::Timeout) => {}
         }
         dirty |= app.poll_jobs();
+        if synced.elapsed() >= SYNC {
+            dirty |= app.refresh_feedback();
+            synced = std::time::Instant::now();
+        }
         if dirty {
             app.prepare(area(size));
             let mut next = Buffer::empty(area(size));

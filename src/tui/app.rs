@@ -1035,6 +1035,20 @@ impl App {
         }
     }
 
+    /// Re-reads the user's feedback and re-ranks if another process changed it (the same user
+    /// on another server of one catalogue); true when it did.
+    pub fn refresh_feedback(&mut self) -> bool {
+        match lock(&self.catalog).and_then(|c| Ok(c.feedback(self.user.0)?)) {
+            Ok(f) if f != self.feedback => {
+                self.feedback = f;
+                self.clamp_selection();
+                self.rerank();
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Drains worker replies without blocking; true if anything arrived.
     pub fn poll_jobs(&mut self) -> bool {
         let mut any = false;

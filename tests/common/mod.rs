@@ -2,6 +2,8 @@
 //! inputs written next to it, and random ResNet50 weights with the real names and shapes.
 #![allow(dead_code)]
 
+pub mod ssh;
+
 use assert_cmd::Command;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,339 @@
+//! PostgreSQL with pgvector (issue 12): `lookbook migrate` both ways, row for row, and search in
+//! the database. Each test works in a database of its own on the server named by
+//! `LOOKBOOK_TEST_POSTGRES` (`.ci/run` starts one and sets it); without it the tests say so and
+//! pass, so `cargo test` still runs on a machine with no PostgreSQL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::Fixture;
+use lookbook::catalog::Catalog;
+use lookbook::catalog::postgres as pg;
+use lookbook::recommend::{FlatIndex, VectorIndex};
+use rusqlite::types::Value;
+
+/// A fresh database on the test server, dropped at the end.
+struct TestDb {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl TestDb {
+    fn new(tag: &str) -> Option<Self> {
+        let Ok(admin) = std::env::var("LOOKBOOK_TEST_POSTGRES") else {
+            eprintln!("skipped: LOOKBOOK_TEST_POSTGRES is not set (.ci/run starts a PostgreSQL and sets it)");
+            return None;
+        };
+        let name = format!("lookbook_{tag}_{}", std::process::id());
+        let mut c = postgres::Client::connect(&admin, postgres::NoTls).expect("the test PostgreSQL");
+        // Two statements: CREATE DATABASE cannot run inside the transaction a batch makes.
+        c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .unwrap();
+        c.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+        let url = with_database(&admin, &name);
+        Some(TestDb { admin, name, url })
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Ok(mut c) = postgres::Client::connect(&self.admin, postgres::NoTls) {
+            let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+        }
+    }
+}
+
+/// `postgres://user@host/db?params` with another database name.
+fn with_database(url: &str, db: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let slash = base.rfind('/').unwrap();
+    let mut out = format!("{}/{db}", &base[..slash]);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+/// Every row of every table, in key order, as SQLite values.
+fn dump(db: &std::path::Path) -> Vec<(String, Vec<Vec<Value>>)> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let tables = [
+        ("settings", "key"),
+        ("categories", "id"),
+        ("products", "id"),
+        ("users", "id"),
+        ("models", "id"),
+        ("heads", "id"),
+        ("feedback", "user_id, product_id"),
+        ("embeddings", "model_id, product_id"),
+    ];
+    tables
+        .iter()
+        .map(|(t, key)| {
+            let mut st = conn.prepare(&format!("SELECT * FROM {t} ORDER BY {key}")).unwrap();
+            let n = st.column_count();
+            let rows = st
+                .query_map([], |r| {
+                    (0..n).map(|i| r.get::<_, Value>(i)).collect::<Result<Vec<_>, _>>()
+                })
+                .unwrap()
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap();
+            (t.to_string(), rows)
+        })
+        .collect()
+}
+
+/// The fixture with vectors, a trained head, users, likes and a dislike: every table has rows.
+fn full_fixture() -> Fixture {
+    let f = Fixture::mini();
+    f.ready();
+    f.cmd(&["train", "--epochs", "3", "--force"]).assert().success();
+    let ids = f.ids();
+    f.cmd(&["like", "--user", "ana", &ids[0].to_string(), &ids[3].to_string()])
+        .assert()
+        .success();
+    f.cmd(&["dislike", "--user", "ana", &ids[5].to_string()])
+        .assert()
+        .success();
+    f.cmd(&["like", "--user", "bo", &ids[1].to_string()]).assert().success();
+    f
+}
+
+#[test]
+fn migrate_round_trip_is_identical_and_refuses_to_overwrite() {
+    let Some(pg) = TestDb::new("roundtrip") else { return };
+    let f = full_fixture();
+    let back = f.path("back.db");
+    let out = f.cmd(&["migrate", "--to", &pg.url, "--json"]).assert().success();
+    let copied = common::json(&out.get_output().stdout);
+    let rows = |t: &str| {
+        copied["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x[0] == t)
+            .map(|x| x[1].as_u64().unwrap())
+            .unwrap()
+    };
+    assert_eq!(rows("products"), f.ids().len() as u64);
+    assert!(rows("heads") >= 1 && rows("feedback") == 4 && rows("embeddings") > rows("products"));
+
+    f.cmd(&["migrate", "--from", &pg.url, "--to", back.to_str().unwrap()])
+        .assert()
+        .success();
+    let (a, mut b) = (dump(&f.db()), dump(&back));
+    // The copy's image root is made absolute (the copy may live elsewhere); all else is equal.
+    let abs = f.images().canonicalize().unwrap();
+    for (t, rows) in &mut b {
+        if t == "settings" {
+            for r in rows.iter_mut() {
+                if r[0] == Value::Text("image_root".into()) {
+                    assert_eq!(r[1], Value::Text(abs.to_string_lossy().into_owned()));
+                    r[1] = Value::Text("images".into());
+                }
+            }
+        }
+    }
+    let a_root: Vec<_> = a[0]
+        .1
+        .iter()
+        .filter(|r| r[0] == Value::Text("image_root".into()))
+        .collect();
+    assert_eq!(
+        a_root[0][1],
+        Value::Text("images".into()),
+        "the fixture's root is relative"
+    );
+    assert_eq!(a, b, "round trip row for row");
+
+    // The copy is a working catalogue.
+    let back_s = back.to_str().unwrap();
+    let id = f.ids()[2].to_string();
+    assert_cmd::Command::cargo_bin("lookbook")
+        .unwrap()
+        .env("LOOKBOOK_WEIGHTS", f.weights())
+        .args(["--db", back_s, "similar", &id, "-k", "3"])
+        .assert()
+        .success();
+
+    // Neither direction overwrites anything.
+    let again = f.cmd(&["migrate", "--to", &pg.url]).assert().failure();
+    let err = String::from_utf8_lossy(&again.get_output().stderr).into_owned();
+    assert!(err.contains("already holds a lookbook catalogue"), "{err}");
+    let sum = std::fs::read(&back).unwrap();
+    let again = f
+        .cmd(&["migrate", "--from", &pg.url, "--to", back_s])
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&again.get_output().stderr).into_owned();
+    assert!(err.contains("already exists"), "{err}");
+    assert_eq!(std::fs::read(&back).unwrap(), sum);
+}
+
+#[test]
+fn foreign_and_empty_databases_are_refused_with_a_clear_message() {
+    let Some(pg) = TestDb::new("foreign") else { return };
+    let f = Fixture::mini();
+    f.ready();
+    let mut c = postgres::Client::connect(&pg.url, postgres::NoTls).unwrap();
+    c.batch_execute("CREATE TABLE invoices (id INT)").unwrap();
+    let out = f.cmd(&["migrate", "--to", &pg.url]).assert().failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(err.contains("another program's tables (invoices)"), "{err}");
+    let left: i64 = c
+        .query_one(
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'public'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 1, "nothing was created beside it");
+
+    // A command on that database refuses it the same way, and never makes a file "postgres:".
+    let out = assert_cmd::Command::cargo_bin("lookbook")
+        .unwrap()
+        .current_dir(f.path(""))
+        .args(["--db", &pg.url, "users"])
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(err.contains("another program's tables (invoices)"), "{err}");
+    assert!(!f.path("postgres:").exists());
+    c.batch_execute("DROP TABLE invoices").unwrap();
+    let out = assert_cmd::Command::cargo_bin("lookbook")
+        .unwrap()
+        .args(["--db", &pg.url, "users"])
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(
+        err.contains("holds no lookbook catalogue yet") && err.contains("migrate --to"),
+        "{err}"
+    );
+    let out = f
+        .cmd(&["migrate", "--to", "postgres://nobody@127.0.0.1:1/x"])
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(err.contains("cannot connect to PostgreSQL"), "{err}");
+}
+
+#[test]
+fn exact_search_in_postgres_matches_the_flat_index_and_hnsw_finds_the_same() {
+    let Some(pg) = TestDb::new("search") else { return };
+    let f = Fixture::mini();
+    f.ready();
+    f.cmd(&["migrate", "--to", &pg.url]).assert().success();
+    let cat = Catalog::open_existing(f.db()).unwrap();
+    let model = cat.active_model().unwrap().unwrap();
+    let flat = FlatIndex::new(cat.load_embeddings(model.id).unwrap());
+    let mut c = postgres::Client::connect(&pg.url, postgres::NoTls).unwrap();
+    let (mut same, mut hits) = (0, 0);
+    for row in 0..flat.len() {
+        let q = flat.vector(row).to_vec();
+        let id = flat.id(row);
+        let want: Vec<i64> = flat
+            .search(&q, 10, &|r| r != row)
+            .iter()
+            .map(|&(r, _)| flat.id(r))
+            .collect();
+        let exact: Vec<i64> = pg::search(
+            &mut c,
+            &q,
+            &pg::Search {
+                model_id: model.id,
+                dim: model.spec.dim as i64,
+                k: 10,
+                exclude: &[id],
+                method: pg::Method::Exact,
+            },
+        )
+        .unwrap()
+        .into_iter()
+        .map(|x| x.0)
+        .collect();
+        same += usize::from(exact == want);
+        let hnsw = pg::search(
+            &mut c,
+            &q,
+            &pg::Search {
+                model_id: model.id,
+                dim: model.spec.dim as i64,
+                k: 10,
+                exclude: &[id],
+                method: pg::Method::Hnsw { ef_search: 40 },
+            },
+        )
+        .unwrap();
+        hits += hnsw.iter().filter(|x| want.contains(&x.0)).count();
+    }
+    // Ties in f32 can order two equal scores differently; allow one query in twenty.
+    assert!(
+        same * 20 >= flat.len() * 19,
+        "exact top-10 equal for {same} of {}",
+        flat.len()
+    );
+    let recall = hits as f64 / (10 * flat.len()) as f64;
+    assert!(recall >= 0.98, "HNSW recall@10 {recall}");
+}
+
+#[test]
+fn commands_and_two_servers_share_one_catalogue_in_postgres() {
+    use common::ssh::{app_session, connect, read_until, start_on};
+    use std::time::{Duration, Instant};
+    let Some(pg) = TestDb::new("serve") else { return };
+    let f = Fixture::mini();
+    f.ready();
+    f.cmd(&["migrate", "--to", &pg.url]).assert().success();
+    let on_pg = |args: &[&str]| {
+        let mut c = assert_cmd::Command::cargo_bin("lookbook").unwrap();
+        c.env("LOOKBOOK_WEIGHTS", f.weights())
+            .arg("--db")
+            .arg(&pg.url)
+            .args(args);
+        c
+    };
+    // The commands that read and like work on the copy in PostgreSQL.
+    let ids = f.ids();
+    let id = ids[4].to_string();
+    on_pg(&["similar", &id, "-k", "3"]).assert().success();
+    on_pg(&["like", "--user", "cy", &id]).assert().success();
+    let out = on_pg(&["likes", "--user", "cy", "--json"]).assert().success();
+    assert!(String::from_utf8_lossy(&out.get_output().stdout).contains(&id));
+    on_pg(&["recommend", "--user", "cy", "-k", "3"]).assert().success();
+    // Writing vectors is SQLite's only so far, and says so.
+    let out = on_pg(&["embed"]).assert().failure();
+    assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("SQLite catalogue so far"));
+
+    // Two servers on the one database: ana likes through A, and her open feed on B shows it.
+    let a = start_on(&f, std::ffi::OsStr::new(&pg.url), "a");
+    let b = start_on(&f, std::ffi::OsStr::new(&pg.url), "b");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let (on_b, ok) = connect(b.port, "ana", 1).await;
+        assert!(ok);
+        let mut feed = app_session(&on_b, 110, 30).await;
+        let _ = read_until(&mut feed, 30, |s| s.contains("Browse")).await;
+        feed.data_bytes(b"3".to_vec()).await.unwrap();
+        let before = read_until(&mut feed, 10, |s| s.contains("For you")).await;
+        assert!(!before.contains("because you liked"), "no likes yet");
+
+        let (on_a, ok) = connect(a.port, "ana", 1).await;
+        assert!(ok);
+        let mut ch = app_session(&on_a, 110, 30).await;
+        let _ = read_until(&mut ch, 30, |s| s.contains("Browse")).await;
+        ch.data_bytes(b"l".to_vec()).await.unwrap();
+        let liked = read_until(&mut ch, 10, |s| s.contains("liked")).await;
+        assert!(liked.contains("liked"), "the like through A");
+        let t = Instant::now();
+        let after = read_until(&mut feed, 10, |s| s.contains("because you liked")).await;
+        assert!(after.contains("because you liked"), "B's feed never showed A's like");
+        // The session re-reads its user's likes every second; allow for the frame on top.
+        assert!(t.elapsed() < Duration::from_secs(3), "took {:?}", t.elapsed());
+    });
+    drop((a, b));
+}
