@@ -8,6 +8,11 @@ pub trait Progress: Sync {
     fn advance(&self, n: usize);
     /// A free-form status line (e.g. the loss of an epoch).
     fn message(&self, _text: &str) {}
+    /// A line worth keeping in a log even when nobody watches a bar (a shared embedding
+    /// worker's commits).
+    fn log(&self, text: &str) {
+        self.message(text);
+    }
     /// The phase is over.
     fn finish(&self) {}
 }

@@ -305,8 +305,19 @@ fn commands_and_two_servers_share_one_catalogue_in_postgres() {
     let out = on_pg(&["likes", "--user", "cy", "--json"]).assert().success();
     assert!(String::from_utf8_lossy(&out.get_output().stdout).contains(&id));
     on_pg(&["recommend", "--user", "cy", "-k", "3"]).assert().success();
-    // Writing vectors is SQLite's only so far, and says so.
-    let out = on_pg(&["embed"]).assert().failure();
+    // Embedding finds nothing to do; importing is SQLite's only so far, and says so.
+    let out = on_pg(&["embed"]).assert().success();
+    assert!(String::from_utf8_lossy(&out.get_output().stdout).contains("48 already up to date"));
+    let (images, csv) = (f.images(), f.csv());
+    let out = on_pg(&[
+        "import",
+        "--images",
+        images.to_str().unwrap(),
+        "--metadata",
+        csv.to_str().unwrap(),
+    ])
+    .assert()
+    .failure();
     assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("SQLite catalogue so far"));
 
     // Two servers on the one database: ana likes through A, and her open feed on B shows it.
@@ -336,4 +347,66 @@ fn commands_and_two_servers_share_one_catalogue_in_postgres() {
         assert!(t.elapsed() < Duration::from_secs(3), "took {:?}", t.elapsed());
     });
     drop((a, b));
+}
+
+#[test]
+fn three_embed_workers_one_killed_embed_every_product_exactly_once() {
+    use std::process::{Command, Stdio};
+    let Some(pg) = TestDb::new("workers") else { return };
+    let f = Fixture::mini();
+    f.import();
+    f.cmd(&["migrate", "--to", &pg.url]).assert().success();
+    let worker = || {
+        Command::new(env!("CARGO_BIN_EXE_lookbook"))
+            .env("LOOKBOOK_WEIGHTS", f.weights())
+            .args(["--db", &pg.url, "embed", "--batch", "2", "--json"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut workers: Vec<_> = (0..3).map(|_| worker()).collect();
+    // Kill one once it has committed at least one batch, or after a bounded wait.
+    let victim = workers.remove(0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut c = postgres::Client::connect(&pg.url, postgres::NoTls).unwrap();
+    while std::time::Instant::now() < deadline {
+        let n: i64 = c.query_one("SELECT COUNT(*) FROM embeddings", &[]).unwrap().get(0);
+        if n >= 4 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mut victim = victim;
+    victim.kill().unwrap(); // SIGKILL: no cleanup, its open transaction dies with its connection
+    let killed = victim.wait_with_output().unwrap();
+    let committed_by_victim: usize = String::from_utf8_lossy(&killed.stderr)
+        .lines()
+        .filter_map(|l| l.strip_prefix("committed ")?.split(' ').next()?.parse::<usize>().ok())
+        .sum();
+    let mut committed_by_others = 0;
+    for w in workers {
+        let out = w.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let report = common::json(&out.stdout);
+        committed_by_others += report["embedded"].as_u64().unwrap() as usize;
+    }
+    let products = f.ids().len();
+    eprintln!("the killed worker committed {committed_by_victim}, the others {committed_by_others}");
+    let rows: i64 = c.query_one("SELECT COUNT(*) FROM embeddings", &[]).unwrap().get(0);
+    assert_eq!(rows as usize, products, "every product has a vector");
+    // Each vector was committed once: a product embedded twice would be counted twice.
+    assert_eq!(
+        committed_by_victim + committed_by_others,
+        products,
+        "victim {committed_by_victim}, others {committed_by_others}"
+    );
+    // And the catalogue works from PostgreSQL.
+    let out = assert_cmd::Command::cargo_bin("lookbook")
+        .unwrap()
+        .env("LOOKBOOK_WEIGHTS", f.weights())
+        .args(["--db", &pg.url, "similar", &f.ids()[0].to_string(), "-k", "3"])
+        .assert()
+        .success();
+    assert!(String::from_utf8_lossy(&out.get_output().stdout).contains("Look-alikes"));
 }

@@ -133,6 +133,10 @@ pub fn from_blob(blob: &[u8], out: &mut Vec<f32>) -> Result<()> {
 impl Catalog {
     /// Registers a model (or finds it by key) and returns its record.
     pub fn register_model(&self, spec: &ModelSpec) -> Result<ModelRecord> {
+        if let Some(mut c) = self.pg() {
+            let id = super::postgres::sql::register_model(&mut c, spec, now_ms())?;
+            return Ok(ModelRecord { id, spec: spec.clone() });
+        }
         let key = spec.key();
         let found: Option<i64> = self
             .conn()?

@@ -538,6 +538,96 @@ pub(crate) mod sql {
         Ok(())
     }
 
+    /// Finds or registers a model by its key; its id.
+    pub fn register_model(c: &mut Client, spec: &ModelSpec, now: i64) -> Result<i64> {
+        let key = spec.key();
+        c.execute(
+            "INSERT INTO models(key, name, architecture, weights_sha256, preprocessing, pooling, dim, head_id, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT(key) DO NOTHING",
+            &[
+                &key,
+                &spec.name,
+                &spec.architecture,
+                &spec.weights_sha256,
+                &spec.preprocessing,
+                &spec.pooling,
+                &(spec.dim as i64),
+                &spec.head_id,
+                &now,
+            ],
+        )?;
+        Ok(c.query_one("SELECT id FROM models WHERE key = $1", &[&key])?.get(0))
+    }
+
+    /// One batch's work: the products given, their (id, image hash, vector) back.
+    pub type Rows = Vec<(i64, String, Vec<f32>)>;
+
+    /// Embeds every product without a fresh vector of `model_id`, `batch` at a time, side by
+    /// side with any other process doing the same. Each batch is claimed with `FOR UPDATE SKIP
+    /// LOCKED` inside a transaction that lives until its vectors are committed: another worker
+    /// skips those rows, and a worker that dies (even by SIGKILL) loses only its transaction, so
+    /// its rows are free again at once. `work` returns the vectors it could make; products it
+    /// could not are not claimed again by this worker. Returns (vectors committed, batches).
+    pub fn embed_claims(
+        c: &mut Client,
+        model_id: i64,
+        batch: usize,
+        mut work: impl FnMut(Vec<Product>) -> Result<Rows>,
+        mut committed: impl FnMut(usize),
+    ) -> Result<usize> {
+        let mut given_up: Vec<i64> = Vec::new();
+        let mut total = 0;
+        loop {
+            let mut tx = c.transaction()?;
+            let claimed: Vec<Product> = tx
+                .query(
+                    &format!(
+                        "{SELECT_PRODUCT}
+                         WHERE NOT EXISTS (SELECT 1 FROM embeddings e
+                                            WHERE e.model_id = $1 AND e.product_id = p.id AND e.image_hash = p.image_hash)
+                           AND p.id <> ALL($2)
+                         ORDER BY p.id LIMIT $3 FOR UPDATE OF p SKIP LOCKED"
+                    ),
+                    &[&model_id, &given_up, &(batch as i64)],
+                )?
+                .iter()
+                .map(product)
+                .collect();
+            if claimed.is_empty() {
+                tx.commit()?;
+                return Ok(total);
+            }
+            // The rows are ours now; a vector committed by another worker between that query's
+            // snapshot and our lock would show here (each statement sees what is committed).
+            let ids: Vec<i64> = claimed.iter().map(|p| p.id).collect();
+            let done: Vec<i64> = tx
+                .query(
+                    "SELECT e.product_id FROM embeddings e JOIN products p ON p.id = e.product_id
+                     WHERE e.model_id = $1 AND e.product_id = ANY($2) AND e.image_hash = p.image_hash",
+                    &[&model_id, &ids],
+                )?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            let todo: Vec<Product> = claimed.into_iter().filter(|p| !done.contains(&p.id)).collect();
+            let asked: Vec<i64> = todo.iter().map(|p| p.id).collect();
+            let rows = work(todo)?;
+            given_up.extend(asked.iter().filter(|id| !rows.iter().any(|r| r.0 == **id)));
+            let now = crate::now_ms();
+            let st = tx.prepare(
+                "INSERT INTO embeddings(model_id, product_id, image_hash, vector, created_at) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT(model_id, product_id) DO UPDATE
+                 SET image_hash = excluded.image_hash, vector = excluded.vector, created_at = excluded.created_at",
+            )?;
+            for (id, hash, v) in &rows {
+                tx.execute(&st, &[&model_id, id, hash, &pgvector::Vector::from(v.clone()), &now])?;
+            }
+            tx.commit()?;
+            total += rows.len();
+            committed(rows.len());
+        }
+    }
+
     /// A stored head's row: (id, backbone, in, out, weight, bias, sha256, params, metrics).
     pub type HeadRow = (i64, i64, i64, i64, Vec<u8>, Vec<u8>, String, String, String);
 

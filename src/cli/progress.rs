@@ -58,6 +58,14 @@ impl lookbook::Progress for KdamProgress {
         }
     }
 
+    fn log(&self, text: &str) {
+        if self.enabled {
+            self.message(text);
+        } else {
+            crate::cli::out::errln!("{text}");
+        }
+    }
+
     fn finish(&self) {
         if let Ok(mut b) = self.bar.lock()
             && let Some(mut bar) = b.take()

@@ -90,6 +90,9 @@ fn meta_triplet(meta: &std::collections::HashMap<String, String>, key: &str) -> 
     v.try_into().ok()
 }
 
+/// A photo read for embedding: product id, file, and its hash and network input or why not.
+type Loaded = (i64, PathBuf, std::result::Result<(String, Vec<f32>), String>);
+
 impl Embedder {
     /// Loads weights from `path`; input size and normalisation come from the file's metadata.
     pub fn load(path: &Path, pooling: Pooling) -> Result<Self> {
@@ -185,6 +188,9 @@ impl Embedder {
         let start = Instant::now();
         let batch = batch.clamp(1, 256);
         let model = catalog.register_model(&self.spec)?;
+        if catalog.is_postgres() {
+            return self.embed_shared(catalog, model, batch, progress, start);
+        }
         let todo = catalog.products_missing_embedding(model.id)?;
         let mut report = EmbedReport {
             up_to_date: catalog.product_count()? - todo.len(),
@@ -246,6 +252,79 @@ impl Embedder {
         });
         progress.finish();
         result?;
+        catalog.set_active_model(model.id)?;
+        report.seconds = start.elapsed().as_secs_f64();
+        report.peak_memory_mib = crate::bench::peak_rss_mib();
+        Ok((model, report))
+    }
+
+    /// Embedding a catalogue in PostgreSQL, where several processes may be doing the same: the
+    /// work is claimed a batch at a time (see `catalog::postgres::sql::embed_claims`).
+    fn embed_shared(
+        &self,
+        catalog: &mut Catalog,
+        model: ModelRecord,
+        batch: usize,
+        progress: &dyn Progress,
+        start: Instant,
+    ) -> Result<(ModelRecord, EmbedReport)> {
+        let root = catalog.image_root()?;
+        let missing = catalog.products_missing_embedding(model.id)?.len();
+        let mut report = EmbedReport {
+            up_to_date: catalog.product_count()? - missing,
+            ..Default::default()
+        };
+        progress.start("embedding (shared with other workers)", missing);
+        let pre = &self.preprocess;
+        let failed = &mut report.failed;
+        let result = {
+            let Some(mut client) = catalog.pg() else {
+                return Err(crate::Error::Invalid("not a PostgreSQL catalogue".into()));
+            };
+            crate::catalog::postgres::sql::embed_claims(
+                &mut client,
+                model.id,
+                batch,
+                |products| {
+                    let loaded: Vec<Loaded> = products
+                        .par_iter()
+                        .map(|p| {
+                            let path = root.join(&p.image_path);
+                            let r = crate::files::read_capped(&path, crate::files::MAX_PHOTO_BYTES, "photo")
+                                .map_err(|e| e.to_string())
+                                .and_then(|bytes| {
+                                    let hash = format!("{:x}", Sha256::digest(&bytes));
+                                    if hash != p.image_hash {
+                                        return Err("photo changed since import; run `lookbook import` again".into());
+                                    }
+                                    Ok((hash, super::decode_with(&bytes, |img| pre.apply(&img))?))
+                                });
+                            (p.id, path, r)
+                        })
+                        .collect();
+                    let mut ok = Vec::new();
+                    for (id, path, r) in loaded {
+                        match r {
+                            Ok((hash, input)) => ok.push((id, hash, input)),
+                            Err(reason) => failed.push((id, path, reason)),
+                        }
+                    }
+                    let inputs: Vec<Vec<f32>> = ok.iter_mut().map(|(_, _, i)| std::mem::take(i)).collect();
+                    let vectors = self.embed_inputs(&inputs)?;
+                    Ok(ok
+                        .into_iter()
+                        .zip(vectors)
+                        .map(|((id, hash, _), v)| (id, hash, v))
+                        .collect())
+                },
+                |n| {
+                    progress.advance(n);
+                    progress.log(&format!("committed {n} vectors"));
+                },
+            )
+        };
+        progress.finish();
+        report.embedded = result?;
         catalog.set_active_model(model.id)?;
         report.seconds = start.elapsed().as_secs_f64();
         report.peak_memory_mib = crate::bench::peak_rss_mib();
