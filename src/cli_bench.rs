@@ -292,7 +292,24 @@ fn ivf_recall(ivf: &IvfIndex, queries: &[Vec<f32>]) -> f64 {
 /// `lookbook bench --postgres URL`: the catalogue copied into PostgreSQL, then every product
 /// (up to 500) as a query: does an exact search in the database give the in-memory index's top
 /// 10, what recall@10 does pgvector's HNSW reach, and how long each takes.
-pub fn postgres(db: &Path, url: &str, json_out: bool) -> Result<ExitCode> {
+pub fn postgres(db: &Path, url: &str, synthetic: Option<(usize, usize)>, json_out: bool) -> Result<ExitCode> {
+    // A synthetic catalogue is written to a temporary SQLite file first, then copied in.
+    let tmp = std::env::temp_dir().join(format!("lookbook-pg-bench-{}", std::process::id()));
+    let db = match synthetic {
+        Some((n, dim)) => {
+            std::fs::create_dir_all(&tmp)?;
+            let path = tmp.join("synthetic.db");
+            lookbook::bench::write_synthetic_catalog(&path, n, dim, 1)?;
+            path
+        }
+        None => db.to_path_buf(),
+    };
+    let result = postgres_on(&db, url, json_out);
+    let _ = std::fs::remove_dir_all(&tmp);
+    result
+}
+
+fn postgres_on(db: &Path, url: &str, json_out: bool) -> Result<ExitCode> {
     use lookbook::catalog::postgres as pg;
     let cat = Catalog::open_existing(db)?;
     let model = cat
@@ -304,7 +321,9 @@ pub fn postgres(db: &Path, url: &str, json_out: bool) -> Result<ExitCode> {
     let flat = FlatIndex::new(cat.load_embeddings(model.id)?);
     let mut client = pg::connect(url)?;
     let dim = model.spec.dim as i64;
-    let queries: Vec<usize> = (0..flat.len()).step_by((flat.len() / 500).max(1)).collect();
+    // An exact search in PostgreSQL reads every vector: fewer queries on large catalogues.
+    let wanted = if flat.len() > 50_000 { 100 } else { 500 };
+    let queries: Vec<usize> = (0..flat.len()).step_by((flat.len() / wanted).max(1)).collect();
     let (mut same, mut hits) = (0usize, 0usize);
     let (mut t_flat, mut t_exact, mut t_hnsw) = (Vec::new(), Vec::new(), Vec::new());
     for &row in &queries {

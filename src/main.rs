@@ -205,10 +205,14 @@ pub enum Command {
         /// With --serve: seconds of key presses.
         #[arg(long, default_value_t = 10)]
         seconds: u64,
-        /// Instead: copy --db into this empty PostgreSQL database (`postgres://...`) and compare
-        /// search there (exact, and pgvector's HNSW) with the in-memory index.
+        /// Instead: copy --db (or --products synthetic products of --dim) into this empty
+        /// PostgreSQL database (`postgres://...`) and compare search there (exact, and
+        /// pgvector's HNSW) with the in-memory exact scan.
         #[arg(long)]
         postgres: Option<String>,
+        /// With --postgres and --products: vector length of the synthetic products.
+        #[arg(long, default_value_t = 256)]
+        dim: usize,
         /// JSON output.
         #[arg(long)]
         json: bool,
@@ -405,9 +409,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Bench {
             postgres: Some(url),
+            products,
+            dim,
             json,
             ..
-        } => cli_bench::postgres(&db, &url, json),
+        } => cli_bench::postgres(&db, &url, products.map(|n| (n, dim)), json),
         Command::Bench {
             serve: true,
             connections,

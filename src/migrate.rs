@@ -49,7 +49,7 @@ pub fn sqlite_to_postgres(src: &Catalog, url: &str) -> Result<Copied> {
     let conn = src.conn()?;
     let mut copied = Copied::default();
     let mut tx = client.transaction()?;
-    pg::create(&mut tx)?;
+    pg::create_schema(&mut tx)?;
 
     let mut n = 0;
     let root = src.image_root().ok();
@@ -203,7 +203,7 @@ pub fn sqlite_to_postgres(src: &Catalog, url: &str) -> Result<Copied> {
     }
     copied.add("embeddings", n);
 
-    for table in ["users", "models", "heads"] {
+    for table in ["categories", "users", "models", "heads"] {
         // The next id a new row gets continues after the copied ones.
         tx.execute(
             &format!(
@@ -212,6 +212,8 @@ pub fn sqlite_to_postgres(src: &Catalog, url: &str) -> Result<Copied> {
             &[],
         )?;
     }
+    // HNSW builds fast only while its graph fits in maintenance memory (the default is 64 MB).
+    tx.batch_execute("SET LOCAL maintenance_work_mem = '1GB'")?;
     for (model, dim) in dims {
         pg::index_model(&mut tx, model, dim)?;
     }

@@ -305,20 +305,9 @@ fn commands_and_two_servers_share_one_catalogue_in_postgres() {
     let out = on_pg(&["likes", "--user", "cy", "--json"]).assert().success();
     assert!(String::from_utf8_lossy(&out.get_output().stdout).contains(&id));
     on_pg(&["recommend", "--user", "cy", "-k", "3"]).assert().success();
-    // Embedding finds nothing to do; importing is SQLite's only so far, and says so.
+    // Embedding finds nothing to do.
     let out = on_pg(&["embed"]).assert().success();
     assert!(String::from_utf8_lossy(&out.get_output().stdout).contains("48 already up to date"));
-    let (images, csv) = (f.images(), f.csv());
-    let out = on_pg(&[
-        "import",
-        "--images",
-        images.to_str().unwrap(),
-        "--metadata",
-        csv.to_str().unwrap(),
-    ])
-    .assert()
-    .failure();
-    assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("SQLite catalogue so far"));
 
     // Two servers on the one database: ana likes through A, and her open feed on B shows it.
     let a = start_on(&f, std::ffi::OsStr::new(&pg.url), "a");
@@ -337,14 +326,18 @@ fn commands_and_two_servers_share_one_catalogue_in_postgres() {
         assert!(ok);
         let mut ch = app_session(&on_a, 110, 30).await;
         let _ = read_until(&mut ch, 30, |s| s.contains("Browse")).await;
+        // Give the session a moment to take the shared engine before liking.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
         ch.data_bytes(b"l".to_vec()).await.unwrap();
-        let liked = read_until(&mut ch, 10, |s| s.contains("liked")).await;
+        let liked = read_until(&mut ch, 30, |s| s.contains("liked")).await;
         assert!(liked.contains("liked"), "the like through A");
         let t = Instant::now();
-        let after = read_until(&mut feed, 10, |s| s.contains("because you liked")).await;
+        let after = read_until(&mut feed, 30, |s| s.contains("because you liked")).await;
         assert!(after.contains("because you liked"), "B's feed never showed A's like");
-        // The session re-reads its user's likes every second; allow for the frame on top.
-        assert!(t.elapsed() < Duration::from_secs(3), "took {:?}", t.elapsed());
+        // The session re-reads its user's likes every second; the margin is for a loaded CI
+        // machine running the other tests beside this one.
+        assert!(t.elapsed() < Duration::from_secs(4), "took {:?}", t.elapsed());
+        eprintln!("A's like reached B's open feed in {:?}", t.elapsed());
     });
     drop((a, b));
 }
@@ -409,4 +402,60 @@ fn three_embed_workers_one_killed_embed_every_product_exactly_once() {
         .assert()
         .success();
     assert!(String::from_utf8_lossy(&out.get_output().stdout).contains("Look-alikes"));
+}
+
+#[test]
+fn import_embed_and_train_in_postgres_give_what_sqlite_gives() {
+    let Some(pg) = TestDb::new("write") else { return };
+    let f = Fixture::mini();
+    let on_pg = |args: &[&str]| {
+        let mut c = assert_cmd::Command::cargo_bin("lookbook").unwrap();
+        c.env("LOOKBOOK_WEIGHTS", f.weights())
+            .arg("--db")
+            .arg(&pg.url)
+            .args(args);
+        c
+    };
+    let (images, csv) = (f.images(), f.csv());
+    let import = [
+        "import",
+        "--images",
+        images.to_str().unwrap(),
+        "--metadata",
+        csv.to_str().unwrap(),
+    ];
+    let out = on_pg(&import).assert().success();
+    assert!(String::from_utf8_lossy(&out.get_output().stdout).contains("48 new"));
+    let out = on_pg(&import).assert().success();
+    assert!(String::from_utf8_lossy(&out.get_output().stdout).contains("48 unchanged"));
+    on_pg(&["embed", "--batch", "8"]).assert().success();
+    f.ready();
+    let id = f.ids()[6].to_string();
+    let similar = |out: &[u8]| -> Vec<i64> {
+        common::json(out)["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_i64().unwrap())
+            .collect()
+    };
+    let pg_ids = similar(
+        &on_pg(&["similar", &id, "-k", "5", "--json"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout,
+    );
+    let lite_ids = similar(
+        &f.cmd(&["similar", &id, "-k", "5", "--json"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout,
+    );
+    assert_eq!(pg_ids, lite_ids, "the same vectors rank the same in both");
+    on_pg(&["train", "--epochs", "3", "--force"]).assert().success();
+    let out = on_pg(&["model", "info"]).assert().success();
+    assert!(String::from_utf8_lossy(&out.get_output().stdout).contains("head"));
+    on_pg(&["similar", &id, "-k", "5"]).assert().success();
 }

@@ -289,6 +289,9 @@ impl Catalog {
     /// Stores vectors (product id, image hash, vector) in one transaction.
     pub fn put_embeddings(&mut self, model_id: i64, rows: &[(i64, String, Vec<f32>)]) -> Result<()> {
         let now = now_ms();
+        if let Some(mut c) = self.pg() {
+            return super::postgres::sql::put_embeddings(&mut c, model_id, rows, now);
+        }
         let tx = self.conn_mut()?.transaction()?;
         {
             let mut st = tx.prepare_cached(
@@ -383,6 +386,20 @@ impl Catalog {
         h.update(&wb);
         h.update(&bb);
         let sha = format!("{:x}", h.finalize());
+        if let Some(mut c) = self.pg() {
+            let row = (
+                0,
+                backbone_model_id,
+                in_dim as i64,
+                out_dim as i64,
+                wb,
+                bb,
+                sha,
+                params_json.to_string(),
+                metrics_json.to_string(),
+            );
+            return super::postgres::sql::store_head(&mut c, &row, now_ms());
+        }
         self.conn()?.execute(
             "INSERT INTO heads(backbone_model_id, in_dim, out_dim, weight, bias, sha256, params, metrics, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",

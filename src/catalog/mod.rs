@@ -71,10 +71,15 @@ impl Catalog {
     /// needed. Any other SQLite file (one without lookbook's `application_id` and tables) is
     /// refused before a byte of it is written.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref().to_path_buf();
+        Self::open_with(path.as_ref(), true)
+    }
+
+    fn open_with(path: &Path, create: bool) -> Result<Self> {
+        let path = path.to_path_buf();
         if let Some(url) = path.to_str().filter(|p| postgres::is_url(p)) {
-            // Never a file name: SQLite would create a file called "postgres:".
-            let client = postgres::open(url)?;
+            // Never a file name: SQLite would create a file called "postgres:". An empty
+            // database gets the schema only where a new file would get it (`import`).
+            let client = postgres::open(url, create)?;
             return Ok(Catalog {
                 conn: Conn::Postgres(std::cell::RefCell::new(client)),
                 path: PathBuf::from(postgres::redact(url)),
@@ -111,7 +116,7 @@ impl Catalog {
         if !path.exists() && !postgres::is_url(&path.to_string_lossy()) {
             return Err(Error::NoCatalogue(path.to_path_buf()));
         }
-        Self::open(path)
+        Self::open_with(path, false)
     }
 
     /// Caps this connection's SQLite page cache (KiB): a server holds one connection per
@@ -126,6 +131,14 @@ impl Catalog {
     /// True for a catalogue in PostgreSQL.
     pub fn is_postgres(&self) -> bool {
         matches!(self.conn, Conn::Postgres(_))
+    }
+
+    /// The PostgreSQL client for work that holds a transaction (an import).
+    pub(crate) fn pg_mut(&mut self) -> Option<&mut ::postgres::Client> {
+        match &mut self.conn {
+            Conn::Postgres(c) => Some(c.get_mut()),
+            Conn::Sqlite(_) => None,
+        }
     }
 
     /// The PostgreSQL client, for the methods that have their own PostgreSQL SQL.
@@ -154,7 +167,7 @@ impl Catalog {
     }
 
     /// The SQLite connection, for modules of this crate that need their own queries; for a
-    /// PostgreSQL catalogue, an error saying the operation is SQLite's only so far.
+    /// PostgreSQL catalogue, an error saying the operation needs a SQLite file.
     pub(crate) fn conn(&self) -> Result<&Connection> {
         match &self.conn {
             Conn::Sqlite(c) => Ok(c),
@@ -173,7 +186,7 @@ impl Catalog {
 
     fn sqlite_only(&self) -> Error {
         Error::Invalid(format!(
-            "{}: this command works on a SQLite catalogue so far; import, embed and train there, then `lookbook migrate --to` PostgreSQL (docs/postgres.md)",
+            "{}: this works on a SQLite catalogue only (a file copy, a synthetic benchmark catalogue); `lookbook migrate --from URL --to file.db` makes one",
             self.path.display()
         ))
     }

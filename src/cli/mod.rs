@@ -44,9 +44,8 @@ pub(crate) fn print_json<T: Serialize>(v: &T) -> Result<()> {
 /// whether the app should embed at start (a new catalogue, or one that has no vectors yet). An existing catalogue is left alone: the app offers to
 /// embed what is missing.
 pub(crate) fn ensure_demo(db: &Path, embed_now: bool) -> Result<bool> {
-    let fresh = !db.exists();
     let mut cat = Catalog::open(db)?;
-    if !fresh && cat.product_count()? > 0 {
+    if cat.product_count()? > 0 {
         // A first run cut short (quit before the background embedding finished) leaves
         // products without vectors: the app picks the embedding up again.
         return Ok(cat.active_model()?.is_none());
