@@ -249,6 +249,7 @@ fn exact_search_in_postgres_matches_the_flat_index_and_hnsw_finds_the_same() {
                 dim: model.spec.dim as i64,
                 k: 10,
                 exclude: &[id],
+                filter: None,
                 method: pg::Method::Exact,
             },
         )
@@ -265,6 +266,7 @@ fn exact_search_in_postgres_matches_the_flat_index_and_hnsw_finds_the_same() {
                 dim: model.spec.dim as i64,
                 k: 10,
                 exclude: &[id],
+                filter: None,
                 method: pg::Method::Hnsw { ef_search: 40 },
             },
         )
@@ -458,4 +460,77 @@ fn import_embed_and_train_in_postgres_give_what_sqlite_gives() {
     let out = on_pg(&["model", "info"]).assert().success();
     assert!(String::from_utf8_lossy(&out.get_output().stdout).contains("head"));
     on_pg(&["similar", &id, "-k", "5"]).assert().success();
+}
+
+#[test]
+fn the_engine_ranks_the_same_through_pgvector_as_in_memory() {
+    use lookbook::catalog::ProductFilter;
+    use lookbook::catalog::postgres::Method;
+    use lookbook::recommend::{Engine, PgIndex, Profile, ProfileSettings, Request};
+    let Some(pg) = TestDb::new("index") else { return };
+    let f = Fixture::mini();
+    f.ready();
+    f.cmd(&["migrate", "--to", &pg.url]).assert().success();
+    let cat = Catalog::open_existing(f.db()).unwrap();
+    let model = cat.active_model().unwrap().unwrap();
+    let matrix = cat.load_embeddings(model.id).unwrap();
+    let products = cat.products().unwrap();
+    let memory = Engine::new(products.clone(), FlatIndex::new(matrix.clone()));
+    let exact = Engine::new(
+        products.clone(),
+        PgIndex::connect(&pg.url, matrix.clone(), Method::Exact).unwrap(),
+    );
+    let hnsw = Engine::new(
+        products.clone(),
+        PgIndex::connect(&pg.url, matrix, Method::Hnsw { ef_search: 40 }).unwrap(),
+    );
+    let ids = f.ids();
+    let feedback: Vec<lookbook::catalog::Feedback> = [ids[1], ids[9], ids[17]]
+        .iter()
+        .enumerate()
+        .map(|(i, &id)| lookbook::catalog::Feedback {
+            product_id: id,
+            weight: if i == 2 { -1.0 } else { 1.0 },
+            at: i as i64,
+        })
+        .collect();
+    let colour = products[3].colour.clone();
+    let kind = products[5].sub_category.clone();
+    let filters = [
+        ProductFilter::default(),
+        ProductFilter {
+            colour: Some(colour.to_uppercase()),
+            ..Default::default()
+        },
+        ProductFilter {
+            category: Some(kind),
+            ..Default::default()
+        },
+    ];
+    let (mut hits, mut total) = (0, 0);
+    for filter in &filters {
+        for &item in ids.iter().step_by(7) {
+            let req = Request {
+                item: Some(item),
+                filter: filter.clone(),
+                k: 10,
+                ..Default::default()
+            };
+            let p = Profile::build(&feedback, memory.index(), ProfileSettings::default());
+            let rank = |e: &Engine| -> Vec<i64> {
+                let p = Profile::build(&feedback, e.index(), ProfileSettings::default());
+                e.recommend(&p, &req).unwrap().into_iter().map(|r| r.id).collect()
+            };
+            let want: Vec<i64> = memory.recommend(&p, &req).unwrap().into_iter().map(|r| r.id).collect();
+            assert_eq!(rank(&exact), want, "exact search in PostgreSQL, filter {filter:?}");
+            let got = rank(&hnsw);
+            assert!(got.iter().all(|id| !feedback.iter().any(|f| f.product_id == *id)));
+            hits += got.iter().filter(|id| want.contains(id)).count();
+            total += want.len();
+        }
+    }
+    assert!(
+        hits as f64 >= 0.9 * total as f64,
+        "HNSW through the engine: {hits} of {total}"
+    );
 }

@@ -297,7 +297,9 @@ impl Engine {
             req.k
         };
         let allow = |r: usize| self.allows(r, &req.filter, &exclude);
-        let cand = self.index.search(&blended, pool, &allow);
+        let cand = self
+            .index
+            .search_filtered(&blended, pool, &req.filter, &exclude, &allow)?;
         let chosen = if diversity > 0.0 {
             mmr_head(self.index.as_ref(), cand, req.k, head, 1.0 - diversity)
         } else {

@@ -4,7 +4,9 @@
 
 use rayon::prelude::*;
 
-use crate::catalog::EmbeddingMatrix;
+use std::collections::HashSet;
+
+use crate::catalog::{EmbeddingMatrix, ProductFilter};
 
 /// Rows per parallel task: large enough that scheduling is noise, small enough to split 50k rows.
 const CHUNK: usize = 2048;
@@ -29,6 +31,20 @@ pub trait VectorIndex: Send + Sync {
     /// first, as (row, cosine). `allow` is the metadata filter and the user's feedback resolved
     /// to rows by the caller, which knows the products; rows are unit length, `query` need not be.
     fn search(&self, query: &[f32], k: usize, allow: &(dyn Fn(usize) -> bool + Sync)) -> Vec<(usize, f32)>;
+    /// The same search with the filter and the excluded products also given as data, for an
+    /// index in an external engine that filters in its own query language (pgvector's SQL). An
+    /// in-memory index needs only `allow`, which the engine resolves from the two.
+    fn search_filtered(
+        &self,
+        query: &[f32],
+        k: usize,
+        filter: &ProductFilter,
+        exclude: &HashSet<i64>,
+        allow: &(dyn Fn(usize) -> bool + Sync),
+    ) -> crate::Result<Vec<(usize, f32)>> {
+        let _ = (filter, exclude);
+        Ok(self.search(query, k, allow))
+    }
     /// One line on what kind of index this is (for `bench` and logs).
     fn describe(&self) -> String;
 }

@@ -4,9 +4,11 @@
 mod engine;
 mod index;
 mod ivf;
+mod pg_index;
 mod profile;
 
 pub use engine::{DEFAULT_ALPHA, DEFAULT_DIVERSITY, Engine, Reason, Recommendation, Request, mmr};
 pub use index::{FlatIndex, VectorIndex, dot, normalize, top_k};
 pub use ivf::{IVF_MIN_ROWS, IvfIndex, TARGET_RECALL};
+pub use pg_index::PgIndex;
 pub use profile::{DEFAULT_HALF_LIFE_DAYS, Profile, ProfileSettings};
