@@ -1,15 +1,16 @@
 //! # lookbook
 //!
-//! A fashion recommender: product photos and metadata go into a SQLite catalogue, a ResNet50
-//! (candle) turns each photo into a vector, and the recommender ranks look-alikes and a personal
-//! feed from those vectors and a user's likes. This crate is the engine; the `lookbook` binary
+//! A fashion recommender: product photos and metadata go into a catalogue (a SQLite file, or
+//! PostgreSQL with pgvector for several machines), a ResNet50 (candle) turns each photo into a
+//! vector, and the recommender ranks look-alikes and a personal feed from those vectors and a
+//! user's likes. This crate is the engine; the `lookbook` binary
 //! (`src/main.rs`, `src/cli/`, `src/tui/`) is a thin view over it and holds all terminal code.
 //!
 //! Data flows one way, and the modules follow it:
 //!
 //! | module | job |
 //! | --- | --- |
-//! | [`catalog`] | SQLite schema and migrations; products, categories, users, feedback, models, embeddings |
+//! | [`catalog`] | the catalogue in SQLite (default) or PostgreSQL with pgvector: schema, products, categories, users, feedback, models, embeddings |
 //! | [`files`] | bounded reads of user-named files (photos, CSV, weights): regular files only, capped |
 //! | [`ingest`] | `import`: CSV + photos into the catalogue, transactionally, with a report of what was skipped |
 //! | [`migrate`] | a whole catalogue copied between SQLite and PostgreSQL (pgvector), either way |

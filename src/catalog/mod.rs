@@ -1,7 +1,9 @@
-//! The catalogue: one SQLite file holding products, the category tree, users and their
-//! feedback, models and the embeddings each model produced.
+//! The catalogue: products, the category tree, users and their feedback, models and the
+//! embeddings each model produced, in one SQLite file (the default) or in PostgreSQL with
+//! pgvector ([`postgres`]). [`Catalog::open`] decides once, from the `--db` it is given; every
+//! method works on both, so nothing above this module knows which it has.
 //!
-//! WAL mode and a busy timeout let a TUI and a CLI work on the same file at once.
+//! For SQLite, WAL mode and a busy timeout let a TUI and a CLI work on the same file at once.
 
 mod embeddings;
 pub mod postgres;
