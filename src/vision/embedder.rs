@@ -14,7 +14,7 @@ use rayon::prelude::*;
 
 use super::resnet::{FEATURE_DIM, batch_tensor};
 use super::{Preprocess, ResNet50, weights};
-use crate::catalog::{Catalog, ModelRecord, ModelSpec};
+use crate::catalog::{Catalog, ModelRecord, ModelSpec, Product};
 use crate::{Error, Progress, Result};
 
 /// How the last feature map becomes a vector.
@@ -92,6 +92,21 @@ fn meta_triplet(meta: &std::collections::HashMap<String, String>, key: &str) -> 
 
 /// A photo read for embedding: product id, file, and its hash and network input or why not.
 type Loaded = (i64, PathBuf, std::result::Result<(String, Vec<f32>), String>);
+
+/// Reads a product's photo (capped), checks it is the one imported, and prepares the input.
+fn load_photo(pre: &Preprocess, root: &Path, p: &Product) -> Loaded {
+    let path = root.join(&p.image_path);
+    let r = crate::files::read_capped(&path, crate::files::MAX_PHOTO_BYTES, "photo")
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| {
+            let hash = format!("{:x}", Sha256::digest(&bytes));
+            if hash != p.image_hash {
+                return Err("photo changed since import; run `lookbook import` again".into());
+            }
+            Ok((hash, super::decode_with(&bytes, |img| pre.apply(&img))?))
+        });
+    (p.id, path, r)
+}
 
 impl Embedder {
     /// Loads weights from `path`; input size and normalisation come from the file's metadata.
@@ -198,31 +213,14 @@ impl Embedder {
         };
         let root = catalog.image_root()?;
         progress.start("embedding", todo.len());
-        type Item = (i64, PathBuf, std::result::Result<(String, Vec<f32>), String>);
-        let (tx, rx) = sync_channel::<Vec<Item>>(2);
+        let (tx, rx) = sync_channel::<Vec<Loaded>>(2);
         let pre = &self.preprocess;
         let todo_ref = &todo;
         let root_ref = &root;
         let result: Result<()> = std::thread::scope(|s| {
             s.spawn(move || {
                 for chunk in todo_ref.chunks(batch) {
-                    let items: Vec<Item> = chunk
-                        .par_iter()
-                        .map(|p| {
-                            let path = root_ref.join(&p.image_path);
-                            let r = crate::files::read_capped(&path, crate::files::MAX_PHOTO_BYTES, "photo")
-                                .map_err(|e| e.to_string())
-                                .and_then(|bytes| {
-                                    let hash = format!("{:x}", Sha256::digest(&bytes));
-                                    if hash != p.image_hash {
-                                        return Err("photo changed since import; run `lookbook import` again".into());
-                                    }
-                                    let input = super::decode_with(&bytes, |img| pre.apply(&img))?;
-                                    Ok((hash, input))
-                                });
-                            (p.id, path, r)
-                        })
-                        .collect();
+                    let items: Vec<Loaded> = chunk.par_iter().map(|p| load_photo(pre, root_ref, p)).collect();
                     if tx.send(items).is_err() {
                         break;
                     }
@@ -286,22 +284,7 @@ impl Embedder {
                 model.id,
                 batch,
                 |products| {
-                    let loaded: Vec<Loaded> = products
-                        .par_iter()
-                        .map(|p| {
-                            let path = root.join(&p.image_path);
-                            let r = crate::files::read_capped(&path, crate::files::MAX_PHOTO_BYTES, "photo")
-                                .map_err(|e| e.to_string())
-                                .and_then(|bytes| {
-                                    let hash = format!("{:x}", Sha256::digest(&bytes));
-                                    if hash != p.image_hash {
-                                        return Err("photo changed since import; run `lookbook import` again".into());
-                                    }
-                                    Ok((hash, super::decode_with(&bytes, |img| pre.apply(&img))?))
-                                });
-                            (p.id, path, r)
-                        })
-                        .collect();
+                    let loaded: Vec<Loaded> = products.par_iter().map(|p| load_photo(pre, &root, p)).collect();
                     let mut ok = Vec::new();
                     for (id, path, r) in loaded {
                         match r {
