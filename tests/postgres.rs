@@ -57,6 +57,22 @@ fn with_database(url: &str, db: &str) -> String {
     out
 }
 
+/// The fixture, embedded, copied into a fresh database of its own.
+fn migrated(tag: &str) -> Option<(TestDb, Fixture)> {
+    let pg = TestDb::new(tag)?;
+    let f = Fixture::mini();
+    f.ready();
+    f.cmd(&["migrate", "--to", &pg.url]).assert().success();
+    Some((pg, f))
+}
+
+/// `lookbook --db URL args...`, with the fixture's weights.
+fn on_pg(f: &Fixture, url: &str, args: &[&str]) -> assert_cmd::Command {
+    let mut c = assert_cmd::Command::cargo_bin("lookbook").unwrap();
+    c.env("LOOKBOOK_WEIGHTS", f.weights()).arg("--db").arg(url).args(args);
+    c
+}
+
 /// Every row of every table, in key order, as SQLite values.
 fn dump(db: &std::path::Path) -> Vec<(String, Vec<Vec<Value>>)> {
     let conn = rusqlite::Connection::open(db).unwrap();
@@ -224,10 +240,7 @@ fn foreign_and_empty_databases_are_refused_with_a_clear_message() {
 
 #[test]
 fn exact_search_in_postgres_matches_the_flat_index_and_hnsw_finds_the_same() {
-    let Some(pg) = TestDb::new("search") else { return };
-    let f = Fixture::mini();
-    f.ready();
-    f.cmd(&["migrate", "--to", &pg.url]).assert().success();
+    let Some((pg, f)) = migrated("search") else { return };
     let cat = Catalog::open_existing(f.db()).unwrap();
     let model = cat.active_model().unwrap().unwrap();
     let flat = FlatIndex::new(cat.load_embeddings(model.id).unwrap());
@@ -287,18 +300,8 @@ fn exact_search_in_postgres_matches_the_flat_index_and_hnsw_finds_the_same() {
 fn commands_and_two_servers_share_one_catalogue_in_postgres() {
     use common::ssh::{app_session, connect, read_until, start_on};
     use std::time::{Duration, Instant};
-    let Some(pg) = TestDb::new("serve") else { return };
-    let f = Fixture::mini();
-    f.ready();
-    f.cmd(&["migrate", "--to", &pg.url]).assert().success();
-    let on_pg = |args: &[&str]| {
-        let mut c = assert_cmd::Command::cargo_bin("lookbook").unwrap();
-        c.env("LOOKBOOK_WEIGHTS", f.weights())
-            .arg("--db")
-            .arg(&pg.url)
-            .args(args);
-        c
-    };
+    let Some((pg, f)) = migrated("serve") else { return };
+    let on_pg = |args: &[&str]| on_pg(&f, &pg.url, args);
     // The commands that read and like work on the copy in PostgreSQL.
     let ids = f.ids();
     let id = ids[4].to_string();
@@ -410,14 +413,7 @@ fn three_embed_workers_one_killed_embed_every_product_exactly_once() {
 fn import_embed_and_train_in_postgres_give_what_sqlite_gives() {
     let Some(pg) = TestDb::new("write") else { return };
     let f = Fixture::mini();
-    let on_pg = |args: &[&str]| {
-        let mut c = assert_cmd::Command::cargo_bin("lookbook").unwrap();
-        c.env("LOOKBOOK_WEIGHTS", f.weights())
-            .arg("--db")
-            .arg(&pg.url)
-            .args(args);
-        c
-    };
+    let on_pg = |args: &[&str]| on_pg(&f, &pg.url, args);
     let (images, csv) = (f.images(), f.csv());
     let import = [
         "import",
@@ -467,10 +463,7 @@ fn the_engine_ranks_the_same_through_pgvector_as_in_memory() {
     use lookbook::catalog::ProductFilter;
     use lookbook::catalog::postgres::Method;
     use lookbook::recommend::{Engine, PgIndex, Profile, ProfileSettings, Request};
-    let Some(pg) = TestDb::new("index") else { return };
-    let f = Fixture::mini();
-    f.ready();
-    f.cmd(&["migrate", "--to", &pg.url]).assert().success();
+    let Some((pg, f)) = migrated("index") else { return };
     let cat = Catalog::open_existing(f.db()).unwrap();
     let model = cat.active_model().unwrap().unwrap();
     let matrix = cat.load_embeddings(model.id).unwrap();
