@@ -254,36 +254,20 @@ fn exact_search_in_postgres_matches_the_flat_index_and_hnsw_finds_the_same() {
             .iter()
             .map(|&(r, _)| flat.id(r))
             .collect();
-        let exact: Vec<i64> = pg::search(
-            &mut c,
-            &q,
-            &pg::Search {
+        let mut search = |method| {
+            let s = pg::Search {
                 model_id: model.id,
                 dim: model.spec.dim as i64,
                 k: 10,
                 exclude: &[id],
                 filter: None,
-                method: pg::Method::Exact,
-            },
-        )
-        .unwrap()
-        .into_iter()
-        .map(|x| x.0)
-        .collect();
+                method,
+            };
+            pg::search(&mut c, &q, &s)
+        };
+        let exact: Vec<i64> = search(pg::Method::Exact).unwrap().into_iter().map(|x| x.0).collect();
         same += usize::from(exact == want);
-        let hnsw = pg::search(
-            &mut c,
-            &q,
-            &pg::Search {
-                model_id: model.id,
-                dim: model.spec.dim as i64,
-                k: 10,
-                exclude: &[id],
-                filter: None,
-                method: pg::Method::Hnsw { ef_search: 40 },
-            },
-        )
-        .unwrap();
+        let hnsw = search(pg::Method::Hnsw { ef_search: 40 }).unwrap();
         hits += hnsw.iter().filter(|x| want.contains(&x.0)).count();
     }
     // Ties in f32 can order two equal scores differently; allow one query in twenty.

@@ -362,12 +362,7 @@ pub(crate) mod sql {
     use crate::Result;
     use crate::catalog::{EmbeddingMatrix, Feedback, ModelRecord, ModelSpec, Product, User};
 
-    const SELECT_PRODUCT: &str = "SELECT p.id, p.name, m.name, s.name, a.name, p.gender, p.colour, p.season,
-            p.year, p.usage, p.image_path, p.image_hash
-        FROM products p
-        JOIN categories a ON a.id = p.category_id
-        JOIN categories s ON s.id = a.parent_id
-        JOIN categories m ON m.id = s.parent_id";
+    use crate::catalog::products::SELECT as SELECT_PRODUCT;
 
     fn product(r: &Row) -> Product {
         Product {
@@ -404,18 +399,10 @@ pub(crate) mod sql {
     }
 
     pub fn categories(c: &mut Client) -> Result<Vec<(String, i64, usize)>> {
-        Ok(c.query(
-            "SELECT c.name, c.level,
-                (SELECT COUNT(*) FROM products p
-                   JOIN categories a ON a.id = p.category_id
-                   JOIN categories s ON s.id = a.parent_id
-                  WHERE a.id = c.id OR s.id = c.id OR s.parent_id = c.id)
-             FROM categories c ORDER BY c.level, c.name",
-            &[],
-        )?
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get::<_, i64>(2) as usize))
-        .collect())
+        Ok(c.query(crate::catalog::products::CATEGORIES, &[])?
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get::<_, i64>(2) as usize))
+            .collect())
     }
 
     pub fn users(c: &mut Client) -> Result<Vec<User>> {

@@ -105,7 +105,9 @@ impl ProductFilter {
     }
 }
 
-const SELECT: &str = "SELECT p.id, p.name, m.name, s.name, a.name, p.gender, p.colour, p.season, p.year, p.usage,
+/// Every product column with its category path; the same SQL in SQLite and PostgreSQL.
+pub(crate) const SELECT: &str =
+    "SELECT p.id, p.name, m.name, s.name, a.name, p.gender, p.colour, p.season, p.year, p.usage,
         p.image_path, p.image_hash
     FROM products p
     JOIN categories a ON a.id = p.category_id
@@ -174,18 +176,19 @@ impl Catalog {
         if let Some(mut c) = self.pg() {
             return super::postgres::sql::categories(&mut c);
         }
-        let mut st = self.conn()?.prepare(
-            "SELECT c.name, c.level,
-                (SELECT COUNT(*) FROM products p
-                   JOIN categories a ON a.id = p.category_id
-                   JOIN categories s ON s.id = a.parent_id
-                  WHERE a.id = c.id OR s.id = c.id OR s.parent_id = c.id)
-             FROM categories c ORDER BY c.level, c.name",
-        )?;
+        let mut st = self.conn()?.prepare(CATEGORIES)?;
         let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as usize)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 }
+
+/// Every category with its level and product count; the same SQL in SQLite and PostgreSQL.
+pub(crate) const CATEGORIES: &str = "SELECT c.name, c.level,
+        (SELECT COUNT(*) FROM products p
+           JOIN categories a ON a.id = p.category_id
+           JOIN categories s ON s.id = a.parent_id
+          WHERE a.id = c.id OR s.id = c.id OR s.parent_id = c.id)
+     FROM categories c ORDER BY c.level, c.name";
 
 /// Finds or creates the category path, returning the leaf id.
 fn category_id(tx: &Transaction, path: &[String; 3]) -> Result<i64> {
