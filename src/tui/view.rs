@@ -481,6 +481,10 @@ fn draw_strip(f: &mut Canvas, app: &App, area: Rect, pictures: &mut Pictures) {
     if app.rankings.strip.is_empty() {
         let msg = match app.engine_state {
             EngineState::Loading => "loading vectors…",
+            // The first run embeds by itself: say so rather than ask for `e`.
+            EngineState::Missing(_) if app.work.is_some() => {
+                "embedding the photos; look-alikes appear when it finishes"
+            }
             EngineState::Missing(_) => "no vectors yet: press e to embed",
             EngineState::Ready => "no look-alikes (no vector for this product, or filters exclude all)",
         };
