@@ -9,12 +9,13 @@ and runs itself there. Not part of the test suite.
 --search: numpy brute force (one matrix-vector product plus argpartition), p50 and p95 over
           varied queries, at the sizes `lookbook bench` uses for search.
 --embed:  PyTorch ResNet50 with the shipped weights (models/), decode and preprocess plus
-          forward, f32 NCHW, f32 channels-last and bf16, batch 8, two threads, on the demo's
-          photos at the shipped model's input size.
+          forward, f32 NCHW, f32 channels-last and bf16, batch 8, two threads, on 200 of the
+          demo's photos at the shipped model's input size (112x84) and at 224x224.
 
 Compare with `lookbook bench` run right before or after: absolute figures drift between runs.
 """
 import argparse
+import copy
 import json
 import os
 import subprocess
@@ -83,9 +84,7 @@ def embed(results):
     paths = [os.path.join(ROOT, "demo", "images", f) for f in images]
     mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
     std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-    h, w = 112, 84
-
-    def load(path):
+    def load(path, h, w):
         # cover-resize and centre-crop to h x w, as lookbook's preprocessing does
         im = Image.open(path).convert("RGB")
         scale = max(w / im.width, h / im.height)
@@ -93,13 +92,15 @@ def embed(results):
         left, top = (im.width - w) // 2, (im.height - h) // 2
         return np.asarray(im.crop((left, top, left + w, top + h)), dtype=np.float32) / 255.0
 
-    for name, channels_last, dtype in [("f32 NCHW", False, None), ("f32 channels-last", True, None),
-                                       ("bf16 channels-last", True, torch.bfloat16)]:
-        m = model.to(memory_format=torch.channels_last) if channels_last else model
+    for (h, w), name, channels_last, dtype in [(s, *v) for s in [(112, 84), (224, 224)] for v in [
+            ("f32 NCHW", False, None), ("f32 channels-last", True, None),
+            ("bf16 channels-last", True, torch.bfloat16)]]:
+        # .to() converts a module in place: a copy keeps the NCHW rows NCHW.
+        m = copy.deepcopy(model).to(memory_format=torch.channels_last) if channels_last else model
         with torch.inference_mode():
             t = time.perf_counter()
             for i in range(0, len(paths), 8):
-                x = torch.from_numpy(np.stack([load(p) for p in paths[i:i + 8]])).permute(0, 3, 1, 2)
+                x = torch.from_numpy(np.stack([load(p, h, w) for p in paths[i:i + 8]])).permute(0, 3, 1, 2)
                 x = (x - mean) / std
                 if channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)

@@ -43,9 +43,38 @@ fn kernels(c: &mut Criterion) {
     }
 }
 
+/// ResNet50's convolution shapes at the shipped model's 112x84 input, batch 8: the GEMMs the
+/// NHWC path runs (1x1 as a plain product, 3x3 and the 7x7 stem through im2col).
+fn convolutions(c: &mut Criterion) {
+    use lookbook::vision::nhwc::{Conv, Maps};
+    let shapes = [
+        ("stem 7x7/2 3->64 at 112x84", 112, 84, 3, 64, 7, 2),
+        ("layer1 1x1 256->64 at 28x21", 28, 21, 256, 64, 1, 1),
+        ("layer1 3x3 64->64 at 28x21", 28, 21, 64, 64, 3, 1),
+        ("layer3 3x3 256->256 at 7x6", 7, 6, 256, 256, 3, 1),
+        ("layer4 1x1 512->2048 at 4x3", 4, 3, 512, 2048, 1, 1),
+    ];
+    for (name, h, w, cin, cout, k, stride) in shapes {
+        let weight: Vec<f32> = (0..cout * cin * k * k)
+            .map(|i| ((i % 17) as f32 - 8.0) * 0.01)
+            .collect();
+        let conv = Conv::new(&weight, vec![0.1; cout], cin, k, stride).unwrap();
+        let x = Maps {
+            data: (0..8 * h * w * cin).map(|i| (i % 13) as f32 * 0.05).collect(),
+            n: 8,
+            h,
+            w,
+            c: cin,
+        };
+        c.bench_function(&format!("conv {name}, batch 8"), |b| {
+            b.iter(|| black_box(conv.apply(black_box(&x))))
+        });
+    }
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20).measurement_time(std::time::Duration::from_secs(3));
-    targets = kernels
+    targets = kernels, convolutions
 }
 criterion_main!(benches);

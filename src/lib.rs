@@ -1,8 +1,8 @@
 //! # lookbook
 //!
 //! A fashion recommender: product photos and metadata go into a catalogue (a SQLite file, or
-//! PostgreSQL with pgvector for several machines), a ResNet50 (candle) turns each photo into a
-//! vector, and the recommender ranks look-alikes and a personal feed from those vectors and a
+//! PostgreSQL with pgvector for several machines), a ResNet50 turns each photo into a vector (weights
+//! loaded and checked with candle, the forward pass on lookbook's own NHWC GEMM kernels), and the recommender ranks look-alikes and a personal feed from those vectors and a
 //! user's likes. This crate is the engine; the `lookbook` binary
 //! (`src/main.rs`, `src/cli/`, `src/tui/`) is a thin view over it and holds all terminal code.
 //!
@@ -14,7 +14,7 @@
 //! | [`files`] | bounded reads of user-named files (photos, CSV, weights): regular files only, capped |
 //! | [`ingest`] | `import`: CSV + photos into the catalogue, transactionally, with a report of what was skipped |
 //! | [`migrate`] | a whole catalogue copied between SQLite and PostgreSQL (pgvector), either way |
-//! | [`vision`] | decoding and preprocessing, the ResNet50, weight loading, the batched embedder |
+//! | [`vision`] | decoding and preprocessing, weight loading, the ResNet50 (candle reference; NHWC fast path on an AVX-512 GEMM), the batched embedder |
 //! | [`recommend`] | the vector index contract (exact scan, IVF), taste profiles, blended ranking, MMR, explanations |
 //! | [`embedding`] | the active model end to end: embed a catalogue keeping a trained head, a photo's query vector |
 //! | [`eval`] | held-out split, retrieval and personalisation metrics, baselines, plots |

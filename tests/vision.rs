@@ -173,3 +173,45 @@ fn half_bits(x: f32) -> u16 {
     }
     sign | ((exp as u16) << 10) | m as u16
 }
+
+/// The NHWC fast path against the candle network it is built from, on the shipped weights and
+/// real photos, at the model's own input size and at ImageNet's 224 x 224 (other tilings).
+#[test]
+fn the_nhwc_path_matches_the_candle_reference_on_real_weights_and_photos() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let weights = root.join("models/lookbook-fashion-resnet50.safetensors");
+    let mut photos: Vec<_> = std::fs::read_dir(root.join("demo/images"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
+        .collect();
+    photos.sort();
+    let images: Vec<_> = photos
+        .iter()
+        .take(5)
+        .map(|p| lookbook::vision::load(p).unwrap())
+        .collect();
+    let reference = ResNet50::load(&weights).unwrap();
+    for pooling in [Pooling::Avg, Pooling::Max] {
+        let mut e = Embedder::load(&weights, pooling).unwrap();
+        for size in [None, Some(224)] {
+            if let Some(s) = size {
+                e.preprocess.height = s;
+                e.preprocess.width = s;
+            }
+            let fast = e.embed_images(&images).unwrap();
+            let inputs: Vec<Vec<f32>> = images.iter().map(|i| e.preprocess.apply(i)).collect();
+            let x = lookbook::vision::batch_tensor(&inputs, e.preprocess.height, e.preprocess.width).unwrap();
+            let slow = reference.features(&x, pooling).unwrap().to_vec2::<f32>().unwrap();
+            for (f, s) in fast.iter().zip(&slow) {
+                let diff = f.iter().zip(s).map(|(a, b)| (a - b) * (a - b)).sum::<f32>().sqrt();
+                let norm = s.iter().map(|b| b * b).sum::<f32>().sqrt();
+                assert!(
+                    diff <= 1e-4 * norm,
+                    "{pooling:?} at {size:?}: relative error {}",
+                    diff / norm
+                );
+            }
+        }
+    }
+}

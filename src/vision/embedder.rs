@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use super::resnet::{FEATURE_DIM, batch_tensor};
+use super::resnet::FEATURE_DIM;
 use super::{Preprocess, ResNet50, weights};
 use crate::catalog::{Catalog, ModelRecord, ModelSpec, Product};
 use crate::{Error, Progress, Result};
@@ -70,7 +70,10 @@ pub struct EmbedReport {
 
 /// A loaded network plus everything needed to reproduce its vectors.
 pub struct Embedder {
-    net: ResNet50,
+    /// The NHWC fast path, built from the folded candle network at load.
+    net: super::nhwc::Net,
+    /// The weights file's metadata (input size, class names, recipe).
+    metadata: std::collections::HashMap<String, String>,
     /// Input preparation (from the weights' metadata, ImageNet's otherwise).
     pub preprocess: Preprocess,
     /// Feature pooling.
@@ -111,8 +114,10 @@ fn load_photo(pre: &Preprocess, root: &Path, p: &Product) -> Loaded {
 impl Embedder {
     /// Loads weights from `path`; input size and normalisation come from the file's metadata.
     pub fn load(path: &Path, pooling: Pooling) -> Result<Self> {
-        let net = ResNet50::load(path)?;
-        let m = &net.metadata;
+        let reference = ResNet50::load(path)?;
+        let net = reference.to_nhwc()?;
+        let metadata = reference.metadata;
+        let m = &metadata;
         let mut pre = Preprocess::imagenet();
         if let (Some(h), Some(w)) = (
             meta_f32(m, "lookbook.input_height"),
@@ -155,6 +160,7 @@ impl Embedder {
         };
         Ok(Embedder {
             net,
+            metadata,
             preprocess: pre,
             pooling,
             spec,
@@ -164,8 +170,7 @@ impl Embedder {
 
     /// Class names stored with lookbook's own model (index = `fc` row).
     pub fn classes(&self) -> Vec<String> {
-        self.net
-            .metadata
+        self.metadata
             .get("lookbook.classes")
             .and_then(|c| serde_json::from_str(c).ok())
             .unwrap_or_default()
@@ -176,8 +181,8 @@ impl Embedder {
         if inputs.is_empty() {
             return Ok(Vec::new());
         }
-        let x = batch_tensor(inputs, self.preprocess.height, self.preprocess.width)?;
-        Ok(self.net.features(&x, self.pooling)?.to_vec2::<f32>()?)
+        let x = super::nhwc::Maps::from_chw(inputs, self.preprocess.height, self.preprocess.width)?;
+        Ok(self.net.features(&x, self.pooling))
     }
 
     /// Vectors for decoded images.

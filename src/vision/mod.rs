@@ -1,17 +1,21 @@
 //! Vision: photos in, L2-normalised feature vectors out.
 //!
 //! [`decode`] turns untrusted bytes into pixels, [`Preprocess`] makes the network input,
-//! [`weights`] finds and loads safetensors (torchvision names), [`ResNet50`] runs the network,
+//! [`weights`] finds and loads safetensors (torchvision names), [`ResNet50`] is the network in
+//! candle with batch norm folded (the reference), [`nhwc`] is the same network as the embedder
+//! runs it (channels-last, every convolution a GEMM on `kernel`'s packed weights), and
 //! [`Embedder`] batches it over a catalogue.
 
 mod embedder;
+mod kernel;
+pub mod nhwc;
 mod preprocess;
 mod resnet;
 pub mod weights;
 
 pub use embedder::{EmbedReport, Embedder, Pooling};
 pub use preprocess::Preprocess;
-pub use resnet::{FEATURE_DIM, ResNet50, l2_normalize, tensor_shapes, write_random_weights};
+pub use resnet::{FEATURE_DIM, ResNet50, batch_tensor, l2_normalize, tensor_shapes, write_random_weights};
 
 use image::{ImageDecoder, ImageReader, Limits, RgbImage};
 use std::io::Cursor;

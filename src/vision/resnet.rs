@@ -46,6 +46,13 @@ impl ConvBn {
         })
     }
 
+    /// The same convolution laid out for the NHWC path.
+    fn to_nhwc(&self) -> Result<super::nhwc::Conv> {
+        let (_, cin, k, _) = self.weight.dims4()?;
+        let w = self.weight.flatten_all()?.to_vec1::<f32>()?;
+        super::nhwc::Conv::new(&w, self.bias.flatten_all()?.to_vec1::<f32>()?, cin, k, self.stride)
+    }
+
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         x.conv2d(&self.weight, self.padding, self.stride, 1, 1)?
             .broadcast_add(&self.bias)
@@ -169,6 +176,26 @@ impl ResNet50 {
             super::Pooling::Max => map.max(D::Minus1)?.max(D::Minus1)?,
         };
         Ok(l2_normalize(&pooled)?)
+    }
+
+    /// The same network for the NHWC path (its weights copied into GEMM layout).
+    pub fn to_nhwc(&self) -> Result<super::nhwc::Net> {
+        Ok(super::nhwc::Net {
+            stem: self.stem.to_nhwc()?,
+            blocks: self
+                .blocks
+                .iter()
+                .map(|b| {
+                    Ok(super::nhwc::Block {
+                        c1: b.c1.to_nhwc()?,
+                        c2: b.c2.to_nhwc()?,
+                        c3: b.c3.to_nhwc()?,
+                        down: b.down.as_ref().map(ConvBn::to_nhwc).transpose()?,
+                    })
+                })
+                .collect::<Result<_>>()?,
+            pool: Default::default(),
+        })
     }
 
     /// Class scores from the `fc` layer for un-normalised pooled features, if the file had one.
