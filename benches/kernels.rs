@@ -7,7 +7,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 
 use lookbook::bench::{synthetic_feedback, synthetic_matrix, synthetic_products};
-use lookbook::recommend::{Engine, FlatIndex, Profile, ProfileSettings, Request, VectorIndex, mmr, top_k};
+use lookbook::recommend::{Engine, FlatIndex, Profile, ProfileSettings, Request, mmr, top_k};
 
 fn kernels(c: &mut Criterion) {
     for dim in [256usize, 2048] {

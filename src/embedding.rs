@@ -49,27 +49,58 @@ pub fn embed_with_located_weights(
 /// active), with weights found as [`weights::locate`] does; they must be the ones the
 /// catalogue was embedded with.
 pub fn photo_vector(cat: &Catalog, photo: &Path, weights_arg: Option<&Path>) -> Result<Vec<f32>> {
-    let active = cat.active_model()?.ok_or_else(|| Error::NoEmbeddings { model: None })?;
-    let (backbone, head) = match active.spec.head_id {
-        Some(h) => {
-            let stored = cat.head(h)?;
-            (cat.model(stored.backbone_model_id)?, Some(Head::from_stored(&stored)))
+    PhotoEncoder::for_catalog(cat, weights_arg)?.vector(photo)
+}
+
+/// Photos to query vectors for a catalogue's active model, loaded once: the app keeps one, so a
+/// photo query costs one forward pass (tens of ms) instead of loading 100 MB of weights.
+pub struct PhotoEncoder {
+    embedder: Embedder,
+    head: Option<Head>,
+    /// The active model it was built for.
+    model_id: i64,
+}
+
+impl PhotoEncoder {
+    /// Loads the backbone (and head) of `cat`'s active model, checking the weights are the
+    /// ones its vectors were made with.
+    pub fn for_catalog(cat: &Catalog, weights_arg: Option<&Path>) -> Result<Self> {
+        let active = cat.active_model()?.ok_or_else(|| Error::NoEmbeddings { model: None })?;
+        let (backbone, head) = match active.spec.head_id {
+            Some(h) => {
+                let stored = cat.head(h)?;
+                (cat.model(stored.backbone_model_id)?, Some(Head::from_stored(&stored)))
+            }
+            None => (active.clone(), None),
+        };
+        let path = weights::locate(weights_arg, &cat.dir())?;
+        let embedder = Embedder::load(&path, Pooling::of_model(&backbone))?;
+        if embedder.spec.key() != backbone.spec.key() {
+            return Err(Error::Invalid(format!(
+                "{}: not the model this catalogue was embedded with ({}, sha256 {}); pass the same --weights or run `lookbook embed` again",
+                path.display(),
+                backbone.spec.name,
+                &backbone.spec.weights_sha256[..12.min(backbone.spec.weights_sha256.len())]
+            )));
         }
-        None => (active.clone(), None),
-    };
-    let path = weights::locate(weights_arg, &cat.dir())?;
-    let embedder = Embedder::load(&path, Pooling::of_model(&backbone))?;
-    if embedder.spec.key() != backbone.spec.key() {
-        return Err(Error::Invalid(format!(
-            "{}: not the model this catalogue was embedded with ({}, sha256 {}); pass the same --weights or run `lookbook embed` again",
-            path.display(),
-            backbone.spec.name,
-            &backbone.spec.weights_sha256[..12.min(backbone.spec.weights_sha256.len())]
-        )));
+        Ok(PhotoEncoder {
+            embedder,
+            head,
+            model_id: active.id,
+        })
     }
-    let v = embedder.embed_file(photo)?;
-    Ok(match head {
-        Some(h) => h.project(&v),
-        None => v,
-    })
+
+    /// True while `cat`'s active model is still the one this was built for.
+    pub fn is_current(&self, cat: &Catalog) -> Result<bool> {
+        Ok(cat.active_model()?.is_some_and(|m| m.id == self.model_id))
+    }
+
+    /// The query vector of a photo file.
+    pub fn vector(&self, photo: &Path) -> Result<Vec<f32>> {
+        let v = self.embedder.embed_file(photo)?;
+        Ok(match &self.head {
+            Some(h) => h.project(&v),
+            None => v,
+        })
+    }
 }

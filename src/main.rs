@@ -189,6 +189,10 @@ pub enum Command {
         /// Smaller sizes, for a quick look.
         #[arg(long)]
         quick: bool,
+        /// Internal: measure the app on --db in this process and print JSON (the parent
+        /// `bench` runs it in a fresh process so memory figures are the app's own).
+        #[arg(long, hide = true)]
+        app_child: bool,
         /// Also time embedding on this catalogue's photos (needs weights).
         #[arg(long)]
         embed: bool,
@@ -450,6 +454,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     r.likes_stored
                 );
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench { app_child: true, .. } => {
+            tui::bench::app_child(&db)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench { quick, embed, json, .. } => cli_bench::run(&db, quick, embed, json),

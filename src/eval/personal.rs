@@ -185,8 +185,8 @@ pub fn evaluate(engine: &Engine, opts: &Options, progress: &dyn Progress) -> Res
                 .filter(|p| u.tastes.iter().any(|(t, c)| *t == p.article_type && *c == p.colour))
                 .count();
             taste += matches as f64 / opts.k.max(1) as f64;
-            let vecs: Vec<&[f32]> = ids.iter().filter_map(|id| engine.vector(*id)).collect();
-            div += intra_list_diversity(&vecs);
+            let vecs: Vec<_> = ids.iter().filter_map(|id| engine.vector(*id)).collect();
+            div += intra_list_diversity(&vecs.iter().map(|v| v.as_ref()).collect::<Vec<&[f32]>>());
             shown.extend(ids);
             progress.advance(1);
         }

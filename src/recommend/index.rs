@@ -4,6 +4,7 @@
 
 use rayon::prelude::*;
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use crate::catalog::{EmbeddingMatrix, ProductFilter};
@@ -25,8 +26,9 @@ pub trait VectorIndex: Send + Sync {
     fn id(&self, row: usize) -> i64;
     /// Row of a product id.
     fn row(&self, id: i64) -> Option<usize>;
-    /// The stored vector of a row.
-    fn vector(&self, row: usize) -> &[f32];
+    /// The stored vector of a row: borrowed where rows are kept as f32, rebuilt where an index
+    /// keeps them compressed (an int8 IVF).
+    fn vector(&self, row: usize) -> Cow<'_, [f32]>;
     /// The `k` rows with the highest cosine with `query` among rows where `allow` holds, best
     /// first, as (row, cosine). `allow` is the metadata filter and the user's feedback resolved
     /// to rows by the caller, which knows the products; rows are unit length, `query` need not be.
@@ -85,8 +87,8 @@ impl VectorIndex for FlatIndex {
             Some(v) => v.binary_search_by_key(&id, |x| x.0).ok().map(|i| v[i].1 as usize),
         }
     }
-    fn vector(&self, row: usize) -> &[f32] {
-        self.matrix.row(row)
+    fn vector(&self, row: usize) -> Cow<'_, [f32]> {
+        Cow::Borrowed(self.matrix.row(row))
     }
     fn search(&self, query: &[f32], k: usize, allow: &(dyn Fn(usize) -> bool + Sync)) -> Vec<(usize, f32)> {
         top_k(&self.scores(query), k, allow)
@@ -97,6 +99,16 @@ impl VectorIndex for FlatIndex {
 }
 
 impl FlatIndex {
+    /// Gives the matrix back (rows in this index's order).
+    pub fn into_matrix(self) -> EmbeddingMatrix {
+        self.matrix
+    }
+
+    /// A row's vector, borrowed (what the trait's `vector` gives, without the `Cow`).
+    pub fn vector(&self, row: usize) -> &[f32] {
+        self.matrix.row(row)
+    }
+
     /// Cosine of `query` with every row (rows are unit length; `query` need not be).
     pub fn scores(&self, query: &[f32]) -> Vec<f32> {
         let dim = self.matrix.dim;

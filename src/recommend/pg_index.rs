@@ -71,8 +71,8 @@ impl VectorIndex for PgIndex {
     fn row(&self, id: i64) -> Option<usize> {
         self.flat.row(id)
     }
-    fn vector(&self, row: usize) -> &[f32] {
-        self.flat.vector(row)
+    fn vector(&self, row: usize) -> std::borrow::Cow<'_, [f32]> {
+        std::borrow::Cow::Borrowed(self.flat.vector(row))
     }
     /// Without the filter as data, the database returns its best rows and `allow` picks from
     /// them, asking again for more while too few pass; the exact scan answers past that.

@@ -49,7 +49,7 @@ fn weighted_mean(index: &dyn VectorIndex, rows: &[(usize, f32)]) -> Option<Vec<f
     }
     let mut v = vec![0.0f32; index.dim()];
     for &(r, w) in rows {
-        for (a, b) in v.iter_mut().zip(index.vector(r)) {
+        for (a, b) in v.iter_mut().zip(index.vector(r).iter()) {
             *a += w * b;
         }
     }

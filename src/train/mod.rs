@@ -12,7 +12,7 @@ use serde::Serialize;
 use std::collections::HashMap;
 
 use crate::catalog::{Catalog, EmbeddingMatrix, ModelRecord, ModelSpec, StoredHead};
-use crate::recommend::{FlatIndex, VectorIndex, normalize, top_k};
+use crate::recommend::{FlatIndex, normalize, top_k};
 use crate::sample::{Rng, is_held_out, splitmix64};
 use crate::{Error, Progress, Result};
 

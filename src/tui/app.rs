@@ -131,15 +131,21 @@ const IMAGE_CACHE: std::num::NonZeroUsize = std::num::NonZeroUsize::MIN.saturati
 
 /// The catalogue's products with an id lookup, built once: a server's sessions all share one.
 pub struct ProductList {
-    list: Vec<Product>,
+    list: Arc<Vec<Product>>,
     by_id: HashMap<i64, usize>,
 }
 
 impl ProductList {
     /// Indexes `list` by id.
-    pub fn new(list: Vec<Product>) -> Self {
+    pub fn new(list: impl Into<Arc<Vec<Product>>>) -> Self {
+        let list = list.into();
         let by_id = list.iter().enumerate().map(|(i, p)| (p.id, i)).collect();
         ProductList { list, by_id }
+    }
+
+    /// True when `other` lists the same products in the same order (rows stay valid).
+    fn same_as(&self, other: &[Product]) -> bool {
+        self.list.len() == other.len() && self.list.iter().zip(other).all(|(a, b)| a == b)
     }
 
     /// A product by id.
@@ -988,6 +994,13 @@ impl App {
                 }
             }
             Msg::Engine(Ok(engine)) => {
+                // The engine loaded the same products: show its list and drop this copy.
+                if !self.remote
+                    && !Arc::ptr_eq(&self.products.list, &engine.products_shared())
+                    && self.products.same_as(engine.products())
+                {
+                    self.products = Arc::new(ProductList::new(engine.products_shared()));
+                }
                 self.engine = Some(engine);
                 self.engine_state = EngineState::Ready;
                 if let Ok(Some(m)) = lock(&self.catalog).and_then(|c| Ok(c.active_model()?)) {

@@ -14,6 +14,7 @@ use super::jobs::Jobs;
 use super::view;
 
 /// Start-up and re-rank timings of the app on a synthetic catalogue (for `lookbook bench`).
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct StartupBench {
     /// Open the catalogue, load products, draw the first frame.
     pub first_frame_ms: f64,
@@ -28,7 +29,7 @@ pub fn bench_startup(n: usize) -> Result<StartupBench> {
     let dir = tempfile_dir()?;
     let db = dir.join("bench.db");
     lookbook::bench::write_synthetic_catalog(&db, n, 2048, 5)?;
-    let r = bench_app(&db);
+    let r = in_child(&db);
     let _ = std::fs::remove_dir_all(&dir);
     r
 }
@@ -38,9 +39,33 @@ pub fn bench_catalogue(db: &Path) -> Result<StartupBench> {
     let dir = tempfile_dir()?;
     let copy = dir.join("copy.db");
     lookbook::catalog::Catalog::open_existing(db)?.copy_to(&copy)?;
-    let r = bench_app(&copy);
+    let r = in_child(&copy);
     let _ = std::fs::remove_dir_all(&dir);
     r
+}
+
+/// Runs [`bench_app`] in a fresh `lookbook` process, so the resident memory is the app's alone
+/// (not what this process kept from writing the synthetic catalogue or earlier benchmarks).
+fn in_child(db: &Path) -> Result<StartupBench> {
+    let out = std::process::Command::new(std::env::current_exe()?)
+        .arg("--db")
+        .arg(db)
+        .args(["bench", "--app-child"])
+        .output()?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "the app benchmark (a child lookbook process) failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+/// The child's side of [`in_child`]: measures the app on `db` and prints the figures as JSON.
+pub fn app_child(db: &Path) -> Result<()> {
+    let r = bench_app(db)?;
+    println!("{}", serde_json::to_string(&r)?);
+    Ok(())
 }
 
 fn bench_app(db: &Path) -> Result<StartupBench> {

@@ -16,6 +16,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 
 use lookbook::catalog::Catalog;
+use lookbook::embedding::PhotoEncoder;
 use lookbook::recommend::Engine;
 
 /// An image at a size in terminal cells.
@@ -238,22 +239,30 @@ impl ChannelProgress {
 }
 
 fn heavy_worker(db: PathBuf, rx: Receiver<Heavy>, tx: Sender<Msg>, shared: Option<SharedEngine>) {
+    // Kept between photo queries: loading the network is most of a query's cost.
+    let mut encoder: Option<PhotoEncoder> = None;
     while let Ok(mut job) = rx.recv() {
         // Latest photo request wins: skip photo queries superseded by newer ones.
         while let Ok(next) = rx.try_recv() {
             match (&job, &next) {
                 (Heavy::Photo(_), Heavy::Photo(_)) => job = next,
                 _ => {
-                    run_heavy(&db, job, &tx, shared.as_ref());
+                    run_heavy(&db, job, &tx, shared.as_ref(), &mut encoder);
                     job = next;
                 }
             }
         }
-        run_heavy(&db, job, &tx, shared.as_ref());
+        run_heavy(&db, job, &tx, shared.as_ref(), &mut encoder);
     }
 }
 
-fn run_heavy(db: &std::path::Path, job: Heavy, tx: &Sender<Msg>, shared: Option<&SharedEngine>) {
+fn run_heavy(
+    db: &std::path::Path,
+    job: Heavy,
+    tx: &Sender<Msg>,
+    shared: Option<&SharedEngine>,
+    encoder: &mut Option<PhotoEncoder>,
+) {
     let load = || -> Result<Arc<Engine>, lookbook::Error> {
         let Some(shared) = shared else {
             return Ok(Arc::new(Engine::load(&Catalog::open_existing(db)?)?));
@@ -284,7 +293,15 @@ fn run_heavy(db: &std::path::Path, job: Heavy, tx: &Sender<Msg>, shared: Option<
             Msg::Engine(load())
         }
         Heavy::Photo(path) => {
-            let r = Catalog::open_existing(db).and_then(|cat| lookbook::embedding::photo_vector(&cat, &path, None));
+            let r = Catalog::open_existing(db).and_then(|cat| {
+                if !encoder.as_ref().is_some_and(|e| e.is_current(&cat).unwrap_or(false)) {
+                    *encoder = Some(PhotoEncoder::for_catalog(&cat, None)?);
+                }
+                match encoder.as_ref() {
+                    Some(e) => e.vector(&path),
+                    None => Err(lookbook::Error::NoEmbeddings { model: None }),
+                }
+            });
             Msg::Photo(path, r)
         }
     };
