@@ -65,27 +65,69 @@ impl Packed {
     }
 }
 
-/// `C[rows, panels j0..j1] = A[rows] x B[.., panels j0..j1]` for `m` rows of `A` (row stride
+/// The tail of a convolution, applied to each block of `C` as its last slice of the shared
+/// dimension is added, so `C` is written once: plus `bias` (one per column), plus `skip` (a
+/// residual laid out like `C`: row stride `ldc`, from `C`'s first row), then a ReLU.
+#[derive(Clone, Copy, Default)]
+pub struct Epilogue<'a> {
+    /// One value per column of `C`.
+    pub bias: Option<&'a [f32]>,
+    /// A residual shaped like `C`.
+    pub skip: Option<&'a [f32]>,
+    /// Clamp at zero last.
+    pub relu: bool,
+}
+
+impl Epilogue<'_> {
+    /// The scalar form, for one value of row `r`, column `col`.
+    fn apply(&self, v: f32, r: usize, col: usize, ldc: usize) -> f32 {
+        let v = v + self.bias.map_or(0.0, |b| b[col]) + self.skip.map_or(0.0, |s| s[r * ldc + col]);
+        if self.relu { v.max(0.0) } else { v }
+    }
+}
+
+/// `C[rows, panels j0..j1] = A[rows] x B[.., panels j0..j1]`, then `epi`, for `m` rows of `A` (row stride
 /// `lda`, `b.k` values used per row) into `C` (row stride `ldc`, columns beyond `b.n` untouched).
 ///
 /// # Safety
 /// `a` must hold `m` rows of stride `lda >= b.k`; `c` must be valid for `m` rows of stride `ldc`
-/// covering columns `j0 * NR .. min(j1 * NR, b.n)`, written by no other thread meanwhile.
+/// covering columns `j0 * NR .. min(j1 * NR, b.n)`, written by no other thread meanwhile;
+/// `epi.bias` holds `b.n` values and `epi.skip` `m` rows of stride `ldc`.
 #[allow(clippy::too_many_arguments)]
-pub unsafe fn gemm(m: usize, a: *const f32, lda: usize, b: &Packed, j0: usize, j1: usize, c: *mut f32, ldc: usize) {
+pub unsafe fn gemm(
+    m: usize,
+    a: *const f32,
+    lda: usize,
+    b: &Packed,
+    j0: usize,
+    j1: usize,
+    c: *mut f32,
+    ldc: usize,
+    epi: Epilogue,
+) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx512f") {
         // SAFETY: the CPU has AVX-512F; the extents are the caller's promise.
-        unsafe { avx512::gemm(m, a, lda, b, j0, j1, c, ldc) };
+        unsafe { avx512::gemm(m, a, lda, b, j0, j1, c, ldc, epi) };
         return;
     }
     // SAFETY: as above.
-    unsafe { portable(m, a, lda, b, j0, j1, c, ldc) };
+    unsafe { portable(m, a, lda, b, j0, j1, c, ldc, epi) };
 }
 
 /// Each panel through the `gemm` crate (whatever SIMD it finds), into a scratch block.
 #[allow(clippy::too_many_arguments)]
-unsafe fn portable(m: usize, a: *const f32, lda: usize, b: &Packed, j0: usize, j1: usize, c: *mut f32, ldc: usize) {
+unsafe fn portable(
+    m: usize,
+    a: *const f32,
+    lda: usize,
+    b: &Packed,
+    j0: usize,
+    j1: usize,
+    c: *mut f32,
+    ldc: usize,
+    epi: Epilogue,
+) {
     let mut block = vec![0.0f32; m * NR];
     for j in j0..j1 {
         let width = NR.min(b.n - j * NR);
@@ -113,7 +155,10 @@ unsafe fn portable(m: usize, a: *const f32, lda: usize, b: &Packed, j0: usize, j
                 gemm::Parallelism::None,
             );
         }
-        for (r, row) in block.chunks_exact(NR).enumerate() {
+        for (r, row) in block.chunks_exact_mut(NR).enumerate() {
+            for (q, v) in row[..width].iter_mut().enumerate() {
+                *v = epi.apply(*v, r, j * NR + q, ldc);
+            }
             // SAFETY: row r, columns j*NR .. j*NR + width of C are the caller's to write.
             unsafe { std::ptr::copy_nonoverlapping(row.as_ptr(), c.add(r * ldc + j * NR), width) };
         }
@@ -122,7 +167,7 @@ unsafe fn portable(m: usize, a: *const f32, lda: usize, b: &Packed, j0: usize, j
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{KC, MR, NR, Packed};
+    use super::{Epilogue, KC, MR, NR, Packed};
     use std::arch::x86_64::*;
 
     /// The blocked loop: for each slice of the shared dimension and each panel, every group of
@@ -138,6 +183,7 @@ mod avx512 {
         j1: usize,
         c: *mut f32,
         ldc: usize,
+        epi: Epilogue,
     ) {
         let mut k0 = 0;
         while k0 < b.k {
@@ -153,7 +199,8 @@ mod avx512 {
                     unsafe {
                         let a = a.add(r0 * lda + k0);
                         let c = c.add(r0 * ldc + j * NR);
-                        dispatch(mr, kc, a, lda, panel.as_ptr(), c, ldc, k0 > 0, width);
+                        let last = (k0 + kc == b.k).then_some((&epi, r0, j * NR));
+                        dispatch(mr, kc, a, lda, panel.as_ptr(), c, ldc, k0 > 0, width, last);
                     }
                     r0 += mr;
                 }
@@ -174,6 +221,7 @@ mod avx512 {
         ldc: usize,
         add: bool,
         width: usize,
+        last: Option<(&Epilogue, usize, usize)>,
     ) {
         // A last panel narrower than NR columns writes only its own.
         let mut masks = [0u16; 4];
@@ -183,25 +231,55 @@ mod avx512 {
         }
         // SAFETY (every arm): forwarded from the caller.
         unsafe {
+            let mut acc = [0.0f32; MR * NR];
+            let out = acc.as_mut_ptr();
             match mr {
-                1 => tile!(kc, a, lda, b, c, ldc, add, masks; 0),
-                2 => tile!(kc, a, lda, b, c, ldc, add, masks; 0 1),
-                3 => tile!(kc, a, lda, b, c, ldc, add, masks; 0 1 2),
-                4 => tile!(kc, a, lda, b, c, ldc, add, masks; 0 1 2 3),
-                5 => tile!(kc, a, lda, b, c, ldc, add, masks; 0 1 2 3 4),
-                _ => {
-                    let mut acc = [0.0f32; MR * NR];
-                    full(kc, a, lda, b, acc.as_mut_ptr());
-                    for (r, v) in acc.chunks_exact(NR).enumerate() {
-                        let row = c.wrapping_add(r * ldc);
-                        for (q, v) in v.chunks_exact(16).enumerate() {
-                            let mut v = _mm512_loadu_ps(v.as_ptr());
-                            if add {
-                                v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(masks[q], row.wrapping_add(16 * q)));
-                            }
-                            _mm512_mask_storeu_ps(row.wrapping_add(16 * q), masks[q], v);
+                1 => tile!(kc, a, lda, b, out; 0),
+                2 => tile!(kc, a, lda, b, out; 0 1),
+                3 => tile!(kc, a, lda, b, out; 0 1 2),
+                4 => tile!(kc, a, lda, b, out; 0 1 2 3),
+                5 => tile!(kc, a, lda, b, out; 0 1 2 3 4),
+                _ => full(kc, a, lda, b, out),
+            }
+            write_back(&acc[..mr * NR], c, ldc, add, masks, last);
+        }
+    }
+
+    /// Adds a block's sums to `C` (or writes them, on the first slice), with the epilogue on
+    /// the last slice: `last` is the epilogue and the block's first row and column in `C`.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn write_back(
+        acc: &[f32],
+        c: *mut f32,
+        ldc: usize,
+        add: bool,
+        masks: [u16; 4],
+        last: Option<(&Epilogue, usize, usize)>,
+    ) {
+        for (r, sums) in acc.chunks_exact(NR).enumerate() {
+            // SAFETY: row r of the block, masked to the columns C has; bias and skip are read
+            // at the same columns (the caller's promise covers them).
+            unsafe {
+                let row = c.wrapping_add(r * ldc);
+                for (q, &m) in masks.iter().enumerate() {
+                    let at = 16 * q;
+                    let mut v = _mm512_loadu_ps(sums.as_ptr().add(at));
+                    if add {
+                        v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, row.wrapping_add(at)));
+                    }
+                    if let Some((epi, row0, col0)) = last {
+                        if let Some(bias) = epi.bias {
+                            v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, bias.as_ptr().wrapping_add(col0 + at)));
+                        }
+                        if let Some(skip) = epi.skip {
+                            let s = skip.as_ptr().wrapping_add((row0 + r) * ldc + col0 + at);
+                            v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, s));
+                        }
+                        if epi.relu {
+                            v = _mm512_max_ps(v, _mm512_setzero_ps());
                         }
                     }
+                    _mm512_mask_storeu_ps(row.wrapping_add(at), m, v);
                 }
             }
         }
@@ -290,12 +368,12 @@ mod avx512 {
         }
     }
 
-    /// An `R x 64` block of `C` (plus what it held when `add`) from `R` rows of `A` and a panel,
-    /// one row per listed index. Written out per row, not as a loop, so that the 4R accumulators
+    /// The sums of an `R x 64` block (into `out`, row stride 64) from `R` rows of `A` and a
+    /// panel, one row per listed index. Written out per row, not as a loop, so that the 4R accumulators
     /// are registers; the pointers step with `wrapping_add` and values are read unaligned, so
     /// debug builds put no checks inside the loop.
     macro_rules! tile {
-        ($kc:expr, $a:expr, $lda:expr, $b:expr, $c:expr, $ldc:expr, $add:expr, $masks:expr; $($r:literal)+) => {{
+        ($kc:expr, $a:expr, $lda:expr, $b:expr, $out:expr; $($r:literal)+) => {{
             const R: usize = [$($r),+].len();
             let mut acc = [[_mm512_setzero_ps(); 4]; R];
             let rows: [*const f32; R] = [$($a.wrapping_add($r * $lda)),+];
@@ -314,15 +392,9 @@ mod avx512 {
                 )+
                 bp = bp.wrapping_add(NR);
             }
-            let m = $masks;
             $(
-                let row = $c.wrapping_add($r * $ldc);
                 for q in 0..4 {
-                    let mut v = acc[$r][q];
-                    if $add {
-                        v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m[q], row.wrapping_add(16 * q)));
-                    }
-                    _mm512_mask_storeu_ps(row.wrapping_add(16 * q), m[q], v);
+                    _mm512_storeu_ps($out.wrapping_add($r * NR + 16 * q), acc[$r][q]);
                 }
             )+
         }};
@@ -345,18 +417,26 @@ mod tests {
         n: usize,
         lda: usize,
         ldc: usize,
-        run: unsafe fn(usize, *const f32, usize, &Packed, usize, usize, *mut f32, usize),
+        run: unsafe fn(usize, *const f32, usize, &Packed, usize, usize, *mut f32, usize, Epilogue),
     ) {
         let a = noise(m * lda, 1);
         let w = noise(k * n, 2);
         let b = Packed::new(&w, k, n);
         let mut c = vec![7.0f32; m * ldc];
-        // SAFETY: a is m x lda, c is m x ldc, ldc >= n.
-        unsafe { run(m, a.as_ptr(), lda, &b, 0, b.panels(), c.as_mut_ptr(), ldc) };
+        let bias = noise(n, 3);
+        let skip = noise(m * ldc, 4);
+        let epi = Epilogue {
+            bias: Some(&bias),
+            skip: Some(&skip),
+            relu: true,
+        };
+        // SAFETY: a is m x lda, c and skip are m x ldc, ldc >= n, bias has n values.
+        unsafe { run(m, a.as_ptr(), lda, &b, 0, b.panels(), c.as_mut_ptr(), ldc, epi) };
         for r in 0..m {
             for j in 0..ldc {
                 let want = if j < n {
-                    (0..k).map(|p| a[r * lda + p] * w[p * n + j]).sum::<f32>()
+                    let sum = (0..k).map(|p| a[r * lda + p] * w[p * n + j]).sum::<f32>();
+                    (sum + bias[j] + skip[r * ldc + j]).max(0.0)
                 } else {
                     7.0
                 };

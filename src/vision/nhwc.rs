@@ -11,7 +11,7 @@
 use rayon::prelude::*;
 use std::cell::RefCell;
 
-use super::kernel::{self, Packed};
+use super::kernel::{self, Epilogue, Packed};
 use crate::{Error, Result};
 
 /// A batch of feature maps, `n x h x w x c`, row-major (channels innermost).
@@ -193,25 +193,15 @@ impl Conv {
         }
     }
 
-    /// Bias, residual and ReLU on output rows starting at `r0`.
-    fn finish(&self, out: &mut [f32], r0: usize, then: Then) {
-        let n = self.cout;
-        match then {
-            Then::Bias => out.chunks_exact_mut(n).for_each(|row| {
-                row.iter_mut().zip(&self.bias).for_each(|(o, b)| *o += b);
-            }),
-            Then::Relu => out.chunks_exact_mut(n).for_each(|row| {
-                row.iter_mut().zip(&self.bias).for_each(|(o, b)| *o = (*o + b).max(0.0));
-            }),
-            Then::AddRelu(skip) => {
-                let skip = &skip.data[r0 * n..r0 * n + out.len()];
-                out.chunks_exact_mut(n).zip(skip.chunks_exact(n)).for_each(|(row, s)| {
-                    row.iter_mut()
-                        .zip(&self.bias)
-                        .zip(s)
-                        .for_each(|((o, b), s)| *o = (*o + b + s).max(0.0));
-                })
-            }
+    /// The epilogue for `then`, with the residual's rows from `r0` on.
+    fn epilogue<'a>(&'a self, then: Then<'a>, r0: usize) -> Epilogue<'a> {
+        Epilogue {
+            bias: Some(&self.bias),
+            skip: match then {
+                Then::AddRelu(skip) => Some(&skip.data[r0 * self.cout..]),
+                _ => None,
+            },
+            relu: !matches!(then, Then::Bias),
         }
     }
 
@@ -233,26 +223,23 @@ impl Conv {
             out.par_chunks_mut(rows * n).enumerate().for_each(|(t, block)| {
                 let r0 = t * rows;
                 let mt = block.len() / n;
+                let epi = self.epilogue(then, r0);
                 if direct {
                     let lhs = &x.data[r0 * kk..(r0 + mt) * kk];
-                    // SAFETY: lhs is mt x kk and block mt x n, row-major.
-                    unsafe { kernel::gemm(mt, lhs.as_ptr(), kk, &self.w, 0, panels, block.as_mut_ptr(), n) };
+                    // SAFETY: lhs is mt x kk and block mt x n, row-major; the residual too.
+                    unsafe { kernel::gemm(mt, lhs.as_ptr(), kk, &self.w, 0, panels, block.as_mut_ptr(), n, epi) };
                 } else {
                     TILE.with(|t| {
                         let mut tile = t.borrow_mut();
                         tile.resize(mt * kk, 0.0);
                         self.im2col(x, r0, mt, &mut tile);
-                        // SAFETY: tile is mt x kk and block mt x n, row-major.
-                        unsafe { kernel::gemm(mt, tile.as_ptr(), kk, &self.w, 0, panels, block.as_mut_ptr(), n) };
+                        // SAFETY: tile is mt x kk and block mt x n, row-major; the residual too.
+                        unsafe { kernel::gemm(mt, tile.as_ptr(), kk, &self.w, 0, panels, block.as_mut_ptr(), n, epi) };
                     });
                 }
-                self.finish(block, r0, then);
             });
         } else {
-            self.forward_columns(x, m, &mut out, direct, threads);
-            out.par_chunks_mut(n * 8)
-                .enumerate()
-                .for_each(|(t, block)| self.finish(block, t * 8, then));
+            self.forward_columns(x, m, &mut out, direct, threads, self.epilogue(then, 0));
         }
         Maps {
             data: out,
@@ -264,7 +251,7 @@ impl Conv {
     }
 
     /// The GEMM for few output pixels: the whole im2col at once, output channels split in blocks.
-    fn forward_columns(&self, x: &Maps, m: usize, out: &mut [f32], direct: bool, threads: usize) {
+    fn forward_columns(&self, x: &Maps, m: usize, out: &mut [f32], direct: bool, threads: usize, epi: Epilogue) {
         let kk = self.k * self.k * self.cin;
         let n = self.cout;
         let col;
@@ -283,7 +270,7 @@ impl Conv {
             let (j0, j1) = (t * per, ((t + 1) * per).min(panels));
             // SAFETY: lhs is m x kk and out m x n, row-major; this worker writes the columns of
             // panels j0..j1 only, which no other worker does.
-            unsafe { kernel::gemm(m, lhs.as_ptr(), kk, &self.w, j0, j1, dst.get(), n) };
+            unsafe { kernel::gemm(m, lhs.as_ptr(), kk, &self.w, j0, j1, dst.get(), n, epi) };
         });
     }
 }
