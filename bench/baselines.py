@@ -9,7 +9,8 @@ and runs itself there. Not part of the test suite.
 --search: numpy brute force (one matrix-vector product plus argpartition), p50 and p95 over
           varied queries, at the sizes `lookbook bench` uses for search.
 --embed:  PyTorch ResNet50 with the shipped weights (models/), decode and preprocess plus
-          forward, f32 NCHW, f32 channels-last and bf16, batch 8, two threads, on 200 of the
+          forward, f32 NCHW, f32 channels-last and bf16, and the same network exported to
+          onnxruntime (f32), batch 8, two threads, on 200 of the
           demo's photos at the shipped model's input size (112x84) and at 224x224.
 
 Compare with `lookbook bench` run right before or after: absolute figures drift between runs.
@@ -111,6 +112,27 @@ def embed(results):
                     m(x)
             rate = len(paths) / (time.perf_counter() - t)
         results.append({"what": f"PyTorch {name} decode + forward", "input": [h, w], "batch": 8,
+                        "images_per_s": rate})
+
+    # onnxruntime on the same network exported from PyTorch (f32, its default CPU provider).
+    import tempfile
+    import onnxruntime as ort
+    for h, w in [(112, 84), (224, 224)]:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "resnet50.onnx")
+            torch.onnx.export(model, torch.zeros(8, 3, h, w), path, input_names=["x"], dynamo=False)
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = 2
+            sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+            t = time.perf_counter()
+            for i in range(0, len(paths), 8):
+                x = np.stack([load(p, h, w) for p in paths[i:i + 8]]).transpose(0, 3, 1, 2)
+                x = ((x - mean.numpy()) / std.numpy()).astype(np.float32)
+                if len(x) < 8:  # the export fixed the batch; pad the last one
+                    x = np.concatenate([x, np.zeros((8 - len(x), 3, h, w), np.float32)])
+                sess.run(None, {"x": x})
+            rate = len(paths) / (time.perf_counter() - t)
+        results.append({"what": "onnxruntime f32 decode + forward", "input": [h, w], "batch": 8,
                         "images_per_s": rate})
 
 

@@ -225,7 +225,11 @@ pub fn run(db: &Path, quick: bool, embed: bool, json_out: bool) -> Result<ExitCo
     if embed {
         let cat = Catalog::open_existing(db)?;
         let path = lookbook::vision::weights::locate(None, &cat.dir())?;
-        let mut e = lookbook::vision::Embedder::load(&path, lookbook::vision::Pooling::Avg)?;
+        let e = lookbook::vision::Embedder::load_with(
+            &path,
+            lookbook::vision::Pooling::Avg,
+            lookbook::embedding::catalogue_precision(&cat)?,
+        )?;
         let root = cat.image_root()?;
         let photos: Vec<std::path::PathBuf> = cat
             .products()?
@@ -264,27 +268,35 @@ pub fn run(db: &Path, quick: bool, embed: bool, json_out: bool) -> Result<ExitCo
         // The model's own input and ImageNet's 224 x 224 (the network takes any size). Each
         // figure is the whole path a photo takes in `lookbook embed`: read, decode, crop and
         // resize (in parallel), then the forward pass, batch after batch, as the baselines time it.
-        for (h, w) in [own, (224, 224)] {
-            e.preprocess.height = h;
-            e.preprocess.width = w;
-            for batch in [1usize, 8, 16] {
-                let take = if batch == 1 { photos.len().min(32) } else { photos.len() };
-                let t = Instant::now();
-                for chunk in photos[..take].chunks(batch) {
-                    let inputs: Vec<Vec<f32>> = chunk
-                        .par_iter()
-                        .filter_map(|p| lookbook::vision::load(p).ok())
-                        .map(|img| e.preprocess.apply(&img))
-                        .collect();
-                    e.embed_inputs(&inputs)?;
+        for precision in [lookbook::vision::Precision::Bf16, lookbook::vision::Precision::F32] {
+            let mut e = lookbook::vision::Embedder::load_with(&path, lookbook::vision::Pooling::Avg, precision)?;
+            let arith = if precision == lookbook::vision::Precision::F32 {
+                "f32"
+            } else {
+                "bf16"
+            };
+            for (h, w) in [own, (224, 224)] {
+                e.preprocess.height = h;
+                e.preprocess.width = w;
+                for batch in [1usize, 8, 16] {
+                    let take = if batch == 1 { photos.len().min(32) } else { photos.len() };
+                    let t = Instant::now();
+                    for chunk in photos[..take].chunks(batch) {
+                        let inputs: Vec<Vec<f32>> = chunk
+                            .par_iter()
+                            .filter_map(|p| lookbook::vision::load(p).ok())
+                            .map(|img| e.preprocess.apply(&img))
+                            .collect();
+                        e.embed_inputs(&inputs)?;
+                    }
+                    let rate = take as f64 / t.elapsed().as_secs_f64();
+                    embed_rows.push(vec![
+                        format!("decode + embed {arith} {h}x{w}"),
+                        batch.to_string(),
+                        format!("{rate:.1}"),
+                    ]);
+                    out.push(json!({ "what": "embed", "precision": arith, "batch": batch, "images_per_s": rate, "input": [h, w], "includes": "read, decode, preprocess, forward" }));
                 }
-                let rate = take as f64 / t.elapsed().as_secs_f64();
-                embed_rows.push(vec![
-                    format!("decode + embed {h}x{w}"),
-                    batch.to_string(),
-                    format!("{rate:.1}"),
-                ]);
-                out.push(json!({ "what": "embed", "batch": batch, "images_per_s": rate, "input": [h, w], "includes": "read, decode, preprocess, forward" }));
             }
         }
     }

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::catalog::Catalog;
 use crate::train::{self, Head};
-use crate::vision::{EmbedReport, Embedder, Pooling, weights};
+use crate::vision::{EmbedReport, Embedder, Pooling, Precision, weights};
 use crate::{Error, Progress, Result};
 
 /// Images per forward pass when nobody says otherwise.
@@ -34,15 +34,29 @@ pub fn embed_catalog(
 }
 
 /// Finds the weights (see [`weights::locate`]) and embeds the catalogue with them, as
-/// [`embed_catalog`] does.
+/// [`embed_catalog`] does, in the catalogue's precision ([`catalogue_precision`]).
 pub fn embed_with_located_weights(
     cat: &mut Catalog,
     weights_arg: Option<&Path>,
     progress: &dyn Progress,
 ) -> Result<EmbedReport> {
     let path = weights::locate(weights_arg, &cat.dir())?;
-    let embedder = Embedder::load(&path, Pooling::Avg)?;
+    let embedder = Embedder::load_with(&path, Pooling::Avg, catalogue_precision(cat)?)?;
     embed_catalog(cat, &embedder, DEFAULT_BATCH, progress)
+}
+
+/// The arithmetic of the active model's backbone, so that embedding new products keeps adding
+/// to the same model (and its trained head) rather than starting another; the default
+/// ([`Precision::Bf16`]) for a catalogue with no model yet.
+pub fn catalogue_precision(cat: &Catalog) -> Result<Precision> {
+    let Some(active) = cat.active_model()? else {
+        return Ok(Precision::default());
+    };
+    let backbone = match active.spec.head_id {
+        Some(h) => cat.model(cat.head(h)?.backbone_model_id)?,
+        None => active,
+    };
+    Ok(Precision::of_model(&backbone))
 }
 
 /// The vector of a photo file in the active model's space (backbone, then the head if one is
@@ -74,7 +88,7 @@ impl PhotoEncoder {
             None => (active.clone(), None),
         };
         let path = weights::locate(weights_arg, &cat.dir())?;
-        let embedder = Embedder::load(&path, Pooling::of_model(&backbone))?;
+        let embedder = Embedder::load_with(&path, Pooling::of_model(&backbone), Precision::of_model(&backbone))?;
         if embedder.spec.key() != backbone.spec.key() {
             return Err(Error::Invalid(format!(
                 "{}: not the model this catalogue was embedded with ({}, sha256 {}); pass the same --weights or run `lookbook embed` again",

@@ -14,7 +14,7 @@
 //! | [`files`] | bounded reads of user-named files (photos, CSV, weights): regular files only, capped |
 //! | [`ingest`] | `import`: CSV + photos into the catalogue, transactionally, with a report of what was skipped |
 //! | [`migrate`] | a whole catalogue copied between SQLite and PostgreSQL (pgvector), either way |
-//! | [`vision`] | decoding and preprocessing, weight loading, the ResNet50 (candle reference; NHWC fast path on an AVX-512 GEMM), the batched embedder |
+//! | [`vision`] | decoding and preprocessing, weight loading, the ResNet50 (candle reference; NHWC fast path: bf16 on AMX tiles or f32 on an AVX-512 GEMM), the batched embedder |
 //! | [`recommend`] | the vector index contract (exact scan, IVF), taste profiles, blended ranking, MMR, explanations |
 //! | [`embedding`] | the active model end to end: embed a catalogue keeping a trained head, a photo's query vector |
 //! | [`eval`] | held-out split, retrieval and personalisation metrics, baselines, plots |

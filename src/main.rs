@@ -73,6 +73,11 @@ pub enum Command {
         /// Feature pooling: avg or max.
         #[arg(long, default_value = "avg")]
         pooling: String,
+        /// Arithmetic: bf16 (AMX tiles where the CPU has them; no loss in `eval`) or f32. Each
+        /// is its own model: switching embeds the catalogue again. Default: what the catalogue's
+        /// active model uses, bf16 for a new one.
+        #[arg(long)]
+        precision: Option<String>,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -359,8 +364,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             weights,
             batch,
             pooling,
+            precision,
             json,
-        } => cli::embed(&db, weights.as_deref(), batch, &pooling, json),
+        } => cli::embed(&db, weights.as_deref(), batch, &pooling, precision.as_deref(), json),
         Command::Similar {
             id,
             image,

@@ -173,7 +173,7 @@ fn model_info_names_weights_and_counts() {
         .stdout
         .clone();
     let v = json(&out);
-    assert_eq!(v["active_model"]["architecture"], "resnet50");
+    assert_eq!(v["active_model"]["architecture"], "resnet50-bf16");
     assert_eq!(v["active_model"]["dim"], 2048);
     assert_eq!(v["embedded"], 48);
     assert_eq!(v["stale"], 0);

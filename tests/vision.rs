@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::HashMap;
 
-use lookbook::vision::{Embedder, Pooling, ResNet50};
+use lookbook::vision::{Embedder, Pooling, Precision, ResNet50};
 
 fn rewrite_without(src: &std::path::Path, dst: &std::path::Path, drop: &str, reshape: Option<(&str, Vec<usize>)>) {
     let bytes = std::fs::read(src).unwrap();
@@ -193,7 +193,7 @@ fn the_nhwc_path_matches_the_candle_reference_on_real_weights_and_photos() {
         .collect();
     let reference = ResNet50::load(&weights).unwrap();
     for pooling in [Pooling::Avg, Pooling::Max] {
-        let mut e = Embedder::load(&weights, pooling).unwrap();
+        let mut e = Embedder::load_with(&weights, pooling, Precision::F32).unwrap();
         for size in [None, Some(224)] {
             if let Some(s) = size {
                 e.preprocess.height = s;
@@ -212,6 +212,47 @@ fn the_nhwc_path_matches_the_candle_reference_on_real_weights_and_photos() {
                     diff / norm
                 );
             }
+        }
+    }
+}
+
+/// bf16 (the default; AMX tiles on this machine, the f32 kernel on rounded values elsewhere)
+/// against the f32 candle reference on the shipped weights and real photos: the same direction
+/// up to bf16's 8-bit mantissa, at the model's input size and at 224 x 224.
+#[test]
+fn bf16_vectors_point_where_the_f32_reference_does() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let weights = root.join("models/lookbook-fashion-resnet50.safetensors");
+    let mut photos: Vec<_> = std::fs::read_dir(root.join("demo/images"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
+        .collect();
+    photos.sort();
+    let images: Vec<_> = photos
+        .iter()
+        .skip(5)
+        .take(6)
+        .map(|p| lookbook::vision::load(p).unwrap())
+        .collect();
+    let reference = ResNet50::load(&weights).unwrap();
+    let mut e = Embedder::load(&weights, Pooling::Avg).unwrap();
+    assert_eq!(
+        e.spec.architecture, "resnet50-bf16",
+        "bf16 is the default and names its vectors"
+    );
+    for size in [None, Some(224)] {
+        if let Some(s) = size {
+            e.preprocess.height = s;
+            e.preprocess.width = s;
+        }
+        let fast = e.embed_images(&images).unwrap();
+        let inputs: Vec<Vec<f32>> = images.iter().map(|i| e.preprocess.apply(i)).collect();
+        let x = lookbook::vision::batch_tensor(&inputs, e.preprocess.height, e.preprocess.width).unwrap();
+        let slow = reference.features(&x, Pooling::Avg).unwrap().to_vec2::<f32>().unwrap();
+        for (f, s) in fast.iter().zip(&slow) {
+            let cos: f32 = f.iter().zip(s).map(|(a, b)| a * b).sum();
+            assert!(cos > 0.999, "at {size:?}: cosine {cos} with the f32 reference");
         }
     }
 }

@@ -141,12 +141,18 @@ pub(crate) fn embed(
     weights_arg: Option<&Path>,
     batch: usize,
     pooling: &str,
+    precision: Option<&str>,
     json: bool,
 ) -> Result<ExitCode> {
     let pooling: Pooling = pooling.parse()?;
     let mut cat = Catalog::open_existing(db)?;
+    let precision = match precision {
+        Some(p) => p.parse()?,
+        None => lookbook::embedding::catalogue_precision(&cat)?,
+    };
     let path = weights::locate(weights_arg, &cat.dir())?;
-    let (embedder, _) = load_embedder(&path, pooling)?;
+    let embedder = lookbook::vision::Embedder::load_with(&path, pooling, precision)
+        .with_context(|| format!("loading weights {}", path.display()))?;
     if !json {
         errln!(
             "model {} ({}, {}x{} input, {} pooling), batch {batch}",

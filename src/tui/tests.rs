@@ -42,7 +42,11 @@ fn fixture(embed: bool) -> Fx {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         lookbook::vision::write_random_weights(&w, 11, 8, meta).unwrap();
-        let e = lookbook::vision::Embedder::load(&w, lookbook::vision::Pooling::Avg).unwrap();
+        // f32: random weights make every cosine nearly 1.00, so the snapshots' orders are
+        // near-ties, and f32 is the arithmetic that does not depend on AMX being there.
+        let e =
+            lookbook::vision::Embedder::load_with(&w, lookbook::vision::Pooling::Avg, lookbook::vision::Precision::F32)
+                .unwrap();
         e.embed_catalog(&mut cat, 16, &lookbook::NoProgress).unwrap();
     }
     Fx { _dir: dir, db }

@@ -60,6 +60,16 @@ impl Packed {
         self.n.div_ceil(NR)
     }
 
+    /// Element `(k, col)` of the matrix.
+    pub fn get(&self, k: usize, col: usize) -> f32 {
+        self.data[(col / NR) * self.k * NR + k * NR + col % NR]
+    }
+
+    /// Applies `f` to every element (padding stays zero for any `f` with `f(0) = 0`).
+    pub fn map(&mut self, f: impl Fn(f32) -> f32) {
+        self.data.iter_mut().for_each(|v| *v = f(*v));
+    }
+
     fn panel(&self, j: usize) -> &[f32] {
         &self.data[j * self.k * NR..(j + 1) * self.k * NR]
     }
@@ -80,7 +90,7 @@ pub struct Epilogue<'a> {
 
 impl Epilogue<'_> {
     /// The scalar form, for one value of row `r`, column `col`.
-    fn apply(&self, v: f32, r: usize, col: usize, ldc: usize) -> f32 {
+    pub fn apply(&self, v: f32, r: usize, col: usize, ldc: usize) -> f32 {
         let v = v + self.bias.map_or(0.0, |b| b[col]) + self.skip.map_or(0.0, |s| s[r * ldc + col]);
         if self.relu { v.max(0.0) } else { v }
     }

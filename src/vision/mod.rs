@@ -3,9 +3,10 @@
 //! [`decode`] turns untrusted bytes into pixels, [`Preprocess`] makes the network input,
 //! [`weights`] finds and loads safetensors (torchvision names), [`ResNet50`] is the network in
 //! candle with batch norm folded (the reference), [`nhwc`] is the same network as the embedder
-//! runs it (channels-last, every convolution a GEMM on `kernel`'s packed weights), and
-//! [`Embedder`] batches it over a catalogue.
+//! runs it (channels-last, every convolution a GEMM on `kernel`'s packed f32 weights, or on
+//! `amx`'s bf16 tiles), and [`Embedder`] batches it over a catalogue in a [`Precision`].
 
+mod amx;
 mod embedder;
 mod kernel;
 pub mod nhwc;
@@ -13,7 +14,7 @@ mod preprocess;
 mod resnet;
 pub mod weights;
 
-pub use embedder::{EmbedReport, Embedder, Pooling};
+pub use embedder::{EmbedReport, Embedder, Pooling, Precision};
 pub use preprocess::Preprocess;
 pub use resnet::{FEATURE_DIM, ResNet50, batch_tensor, l2_normalize, tensor_shapes, write_random_weights};
 

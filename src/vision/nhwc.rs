@@ -11,6 +11,7 @@
 use rayon::prelude::*;
 use std::cell::RefCell;
 
+use super::amx::{self, PackedBf16};
 use super::kernel::{self, Epilogue, Packed};
 use crate::{Error, Result};
 
@@ -88,13 +89,30 @@ impl Buffers {
 /// A convolution with its batch norm folded in, weights laid out for `im2col x weights`.
 pub struct Conv {
     /// `k*k*cin x cout`, rows in (ky, kx, ci) order to match an im2col row, packed once.
-    w: Packed,
+    w: Weights,
+    /// Operands rounded to bf16 (products and sums stay f32).
+    bf16: bool,
     bias: Vec<f32>,
     cin: usize,
     cout: usize,
     k: usize,
     stride: usize,
     pad: usize,
+}
+
+/// A convolution's packed weights: f32 (exact, or holding bf16-rounded values), or bf16 for AMX.
+enum Weights {
+    F32(Packed),
+    Amx(PackedBf16),
+}
+
+impl Weights {
+    fn panels(&self) -> usize {
+        match self {
+            Weights::F32(w) => w.panels(),
+            Weights::Amx(w) => w.panels(),
+        }
+    }
 }
 
 /// What runs after a convolution's GEMM, on each block while it is in cache.
@@ -111,6 +129,8 @@ enum Then<'a> {
 thread_local! {
     /// Each worker's im2col tile, kept between calls so a batch allocates it once.
     static TILE: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    /// The same in bf16 for the AMX path.
+    static TILE16: RefCell<Vec<u16>> = const { RefCell::new(Vec::new()) };
 }
 
 /// A raw output pointer handed to the workers that write disjoint column blocks of it.
@@ -147,7 +167,8 @@ impl Conv {
             }
         });
         Ok(Conv {
-            w,
+            w: Weights::F32(w),
+            bf16: false,
             bias,
             cin,
             cout,
@@ -155,6 +176,19 @@ impl Conv {
             stride,
             pad: k / 2,
         })
+    }
+
+    /// The same convolution with operands rounded to bf16 (sums in f32): on AMX tiles where the
+    /// CPU has them, else through the f32 kernel on rounded values.
+    pub fn into_bf16(self) -> Self {
+        let Weights::F32(mut w) = self.w else { return self };
+        w.map(amx::round_bf16);
+        let w = if amx::available() {
+            Weights::Amx(PackedBf16::from_packed(&w))
+        } else {
+            Weights::F32(w)
+        };
+        Conv { w, bf16: true, ..self }
     }
 
     /// The convolution plus bias alone, into a fresh buffer (benchmarks and tests).
@@ -167,6 +201,27 @@ impl Conv {
             (x.h + 2 * self.pad - self.k) / self.stride + 1,
             (x.w + 2 * self.pad - self.k) / self.stride + 1,
         )
+    }
+
+    /// One im2col row (output pixel `r`) into `row`: `seg(Some(at), dst)` copies the `cin`
+    /// values of `x` from `at` into `dst`, `seg(None, dst)` zeroes `dst` (padding).
+    fn im2col_row<T>(&self, x: &Maps, r: usize, mut seg: impl FnMut(Option<usize>, &mut [T]), row: &mut [T]) {
+        let (ho, wo) = self.out_size(x);
+        let (k, cin, s, p) = (self.k, self.cin, self.stride, self.pad);
+        let (b, rem) = (r / (ho * wo), r % (ho * wo));
+        let (oy, ox) = (rem / wo, rem % wo);
+        for ky in 0..k {
+            let iy = (oy * s + ky) as isize - p as isize;
+            for kx in 0..k {
+                let ix = (ox * s + kx) as isize - p as isize;
+                let dst = &mut row[(ky * k + kx) * cin..(ky * k + kx + 1) * cin];
+                if iy < 0 || ix < 0 || iy >= x.h as isize || ix >= x.w as isize {
+                    seg(None, dst);
+                } else {
+                    seg(Some(((b * x.h + iy as usize) * x.w + ix as usize) * cin), dst);
+                }
+            }
+        }
     }
 
     /// Writes the im2col rows `r0..r0 + rows` (output pixels) of `x` into `tile`.
@@ -212,34 +267,35 @@ impl Conv {
         let kk = self.k * self.k * self.cin;
         let n = self.cout;
         let mut out = pool.take(m * n);
-        let direct = self.k == 1 && self.stride == 1;
         let threads = rayon::current_num_threads().max(1);
-        let panels = self.w.panels();
         // Blocks of output pixels when there are enough of them to keep every core busy with a
         // few blocks each; otherwise (the last stages at small inputs) blocks of output channels.
-        // (At most about 2 MB of im2col per block, so it stays in cache for its GEMM.)
-        let rows = (m / (2 * threads)).clamp(32, ((1 << 18) / kk.max(1)).max(32));
+        // At most about 1 MB of im2col per block, so it stays in cache for its GEMM, and a
+        // multiple of the core count of blocks of equal size, so no core waits for another's
+        // last block.
+        let cap = ((1 << 18) / kk.max(1)).max(32);
+        let blocks = threads * m.div_ceil(threads * cap);
+        let tile_rows = if matches!(self.w, Weights::Amx(_)) { 32 } else { 6 };
+        let rows = m.div_ceil(blocks).next_multiple_of(tile_rows);
         if m >= 2 * threads * 32 {
             out.par_chunks_mut(rows * n).enumerate().for_each(|(t, block)| {
                 let r0 = t * rows;
                 let mt = block.len() / n;
                 let epi = self.epilogue(then, r0);
-                if direct {
-                    let lhs = &x.data[r0 * kk..(r0 + mt) * kk];
-                    // SAFETY: lhs is mt x kk and block mt x n, row-major; the residual too.
-                    unsafe { kernel::gemm(mt, lhs.as_ptr(), kk, &self.w, 0, panels, block.as_mut_ptr(), n, epi) };
-                } else {
-                    TILE.with(|t| {
-                        let mut tile = t.borrow_mut();
-                        tile.resize(mt * kk, 0.0);
-                        self.im2col(x, r0, mt, &mut tile);
-                        // SAFETY: tile is mt x kk and block mt x n, row-major; the residual too.
-                        unsafe { kernel::gemm(mt, tile.as_ptr(), kk, &self.w, 0, panels, block.as_mut_ptr(), n, epi) };
-                    });
-                }
+                let dst = OutPtr(block.as_mut_ptr());
+                // SAFETY: the block is rows r0..r0 + mt of the output, all panels, this task's.
+                unsafe { self.product(x, r0, mt, dst, 0, usize::MAX, epi) };
             });
         } else {
-            self.forward_columns(x, m, &mut out, direct, threads, self.epilogue(then, 0));
+            let epi = self.epilogue(then, 0);
+            let panels = self.w.panels();
+            let per = panels.div_ceil(2 * threads).max(1);
+            let dst = OutPtr(out.as_mut_ptr());
+            (0..panels.div_ceil(per)).into_par_iter().for_each(|t| {
+                // SAFETY: every output row, and the columns of panels t*per.. only, which no
+                // other task writes. (Each task builds the few rows' im2col itself.)
+                unsafe { self.product(x, 0, m, dst, t * per, (t + 1) * per, epi) };
+            });
         }
         Maps {
             data: out,
@@ -250,27 +306,72 @@ impl Conv {
         }
     }
 
-    /// The GEMM for few output pixels: the whole im2col at once, output channels split in blocks.
-    fn forward_columns(&self, x: &Maps, m: usize, out: &mut [f32], direct: bool, threads: usize, epi: Epilogue) {
+    /// Output rows `r0..r0 + mt` (pixels), panels `j0..j1` (clamped), into `dst` (the block's
+    /// first row, stride `cout`): im2col (or the activation itself for a 1x1 convolution), then
+    /// the f32 kernel, or the AMX tile kernel on bf16 operands, or the f32 kernel on operands
+    /// rounded to bf16 where the CPU has no AMX (the same arithmetic, so the same vectors).
+    ///
+    /// # Safety
+    /// `dst` is valid for `mt` rows of `cout` values, and those columns of them are this call's.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn product(&self, x: &Maps, r0: usize, mt: usize, dst: OutPtr, j0: usize, j1: usize, epi: Epilogue) {
         let kk = self.k * self.k * self.cin;
         let n = self.cout;
-        let col;
-        let lhs: &[f32] = if direct {
-            &x.data
-        } else {
-            let mut c = vec![0.0f32; m * kk];
-            self.im2col(x, 0, m, &mut c);
-            col = c;
-            &col
-        };
-        let panels = self.w.panels();
-        let per = panels.div_ceil(2 * threads).max(1);
-        let dst = OutPtr(out.as_mut_ptr());
-        (0..panels.div_ceil(per)).into_par_iter().for_each(|t| {
-            let (j0, j1) = (t * per, ((t + 1) * per).min(panels));
-            // SAFETY: lhs is m x kk and out m x n, row-major; this worker writes the columns of
-            // panels j0..j1 only, which no other worker does.
-            unsafe { kernel::gemm(m, lhs.as_ptr(), kk, &self.w, j0, j1, dst.get(), n, epi) };
+        let direct = self.k == 1 && self.stride == 1;
+        #[cfg(target_arch = "x86_64")]
+        if let Weights::Amx(wb) = &self.w {
+            // Straight to bf16: the activation's rows, or im2col rows, converted as copied.
+            TILE16.with(|t16| {
+                let mut a = t16.borrow_mut();
+                if direct {
+                    amx::bf16_tile(mt, wb.kp, &mut a, |r, row| {
+                        amx::convert(&x.data[(r0 + r) * kk..(r0 + r + 1) * kk], row);
+                        kk
+                    });
+                } else {
+                    amx::bf16_tile(mt, wb.kp, &mut a, |r, row| {
+                        self.im2col_row(
+                            x,
+                            r0 + r,
+                            |at, seg| match at {
+                                Some(at) => amx::convert(&x.data[at..at + self.cin], seg),
+                                None => seg.fill(0),
+                            },
+                            row,
+                        );
+                        kk
+                    });
+                }
+                let j1 = j1.min(wb.panels());
+                // SAFETY: a holds mt rows padded as amx::gemm needs; dst as promised.
+                unsafe { amx::gemm(mt, a.as_ptr(), wb.kp, wb, j0, j1, dst.get(), n, epi) };
+            });
+            return;
+        }
+        let Weights::F32(w) = &self.w else { return };
+        TILE.with(|t| {
+            let mut tile = t.borrow_mut();
+            let lhs: &[f32] = if direct && !self.bf16 {
+                &x.data[r0 * kk..(r0 + mt) * kk]
+            } else if direct {
+                tile.clear();
+                tile.extend_from_slice(&x.data[r0 * kk..(r0 + mt) * kk]);
+                &tile
+            } else {
+                tile.resize(mt * kk, 0.0);
+                self.im2col(x, r0, mt, &mut tile);
+                &tile
+            };
+            let rounded;
+            let lhs = if self.bf16 {
+                rounded = lhs.iter().map(|v| amx::round_bf16(*v)).collect::<Vec<f32>>();
+                &rounded[..]
+            } else {
+                lhs
+            };
+            let j1 = j1.min(w.panels());
+            // SAFETY: lhs is mt x kk, row-major; dst as promised.
+            unsafe { kernel::gemm(mt, lhs.as_ptr(), kk, w, j0, j1, dst.get(), n, epi) };
         });
     }
 }
@@ -414,6 +515,52 @@ mod tests {
     fn noise(n: usize, seed: u64) -> Vec<f32> {
         let mut r = crate::sample::Rng::new(seed);
         (0..n).map(|_| r.unit() - 0.5).collect()
+    }
+
+    /// bf16 on AMX tiles and bf16 emulated in the f32 kernel (what a CPU without AMX runs) give
+    /// the same outputs up to summation order, on both tiling paths and with padding.
+    #[test]
+    fn bf16_on_amx_equals_bf16_emulated_in_f32() {
+        if !amx::available() {
+            eprintln!("skipped: no AMX on this CPU");
+            return;
+        }
+        for &(n, h, w, cin, cout, k, stride) in &[
+            (2, 9, 7, 5, 40, 3, 1),
+            (3, 11, 10, 64, 96, 3, 2),
+            (1, 13, 9, 3, 64, 7, 2),
+            (2, 6, 5, 64, 70, 1, 1),
+            (8, 3, 3, 128, 256, 1, 1),
+        ] {
+            let weight = noise(cout * cin * k * k, 1);
+            let conv = Conv::new(&weight, noise(cout, 2), cin, k, stride).unwrap();
+            let Weights::F32(mut rounded) = Conv::new(&weight, vec![0.0; cout], cin, k, stride).unwrap().w else {
+                unreachable!()
+            };
+            rounded.map(amx::round_bf16);
+            let emulated = Conv {
+                w: Weights::F32(rounded),
+                bf16: true,
+                bias: conv.bias.clone(),
+                ..Conv::new(&weight, vec![0.0; cout], cin, k, stride).unwrap()
+            };
+            let tiles = conv.into_bf16();
+            assert!(matches!(tiles.w, Weights::Amx(_)));
+            let x = Maps {
+                data: noise(n * h * w * cin, 3),
+                n,
+                h,
+                w,
+                c: cin,
+            };
+            let (a, b) = (tiles.apply(&x), emulated.apply(&x));
+            for (p, q) in a.data.iter().zip(&b.data) {
+                assert!(
+                    (p - q).abs() < 1e-4 * (1.0 + q.abs()),
+                    "{p} vs {q} for k {k} stride {stride}"
+                );
+            }
+        }
     }
 
     #[test]

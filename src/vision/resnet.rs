@@ -178,19 +178,27 @@ impl ResNet50 {
         Ok(l2_normalize(&pooled)?)
     }
 
-    /// The same network for the NHWC path (its weights copied into GEMM layout).
-    pub fn to_nhwc(&self) -> Result<super::nhwc::Net> {
+    /// The same network for the NHWC path (its weights copied into GEMM layout), in `precision`.
+    pub fn to_nhwc(&self, precision: super::Precision) -> Result<super::nhwc::Net> {
+        let conv = |c: &ConvBn| -> Result<super::nhwc::Conv> {
+            let c = c.to_nhwc()?;
+            Ok(if precision == super::Precision::Bf16 {
+                c.into_bf16()
+            } else {
+                c
+            })
+        };
         Ok(super::nhwc::Net {
-            stem: self.stem.to_nhwc()?,
+            stem: conv(&self.stem)?,
             blocks: self
                 .blocks
                 .iter()
                 .map(|b| {
                     Ok(super::nhwc::Block {
-                        c1: b.c1.to_nhwc()?,
-                        c2: b.c2.to_nhwc()?,
-                        c3: b.c3.to_nhwc()?,
-                        down: b.down.as_ref().map(ConvBn::to_nhwc).transpose()?,
+                        c1: conv(&b.c1)?,
+                        c2: conv(&b.c2)?,
+                        c3: conv(&b.c3)?,
+                        down: b.down.as_ref().map(conv).transpose()?,
                     })
                 })
                 .collect::<Result<_>>()?,
