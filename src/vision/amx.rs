@@ -62,18 +62,20 @@ pub struct PackedBf16 {
 }
 
 impl PackedBf16 {
-    /// From f32 packed weights.
+    /// From f32 packed weights (panels in parallel: this is most of a model load).
     pub fn from_packed(b: &Packed) -> Self {
+        use rayon::prelude::*;
         let kp = b.k.next_multiple_of(32);
         let panels = b.n.div_ceil(NR);
         let mut data = vec![0u16; panels * kp * NR];
-        for (jb, panel) in data.chunks_exact_mut(kp * NR).enumerate() {
-            for k in 0..b.k {
-                for c in 0..NR.min(b.n - jb * NR) {
-                    panel[((k / 2) * NR + c) * 2 + k % 2] = bf16(b.get(k, jb * NR + c));
+        data.par_chunks_mut(kp * NR).enumerate().for_each(|(jb, panel)| {
+            for c in 0..NR.min(b.n - jb * NR) {
+                let col = jb * NR + c;
+                for k in 0..b.k {
+                    panel[((k / 2) * NR + c) * 2 + k % 2] = bf16(b.get(k, col));
                 }
             }
-        }
+        });
         PackedBf16 { data, kp, n: b.n }
     }
 

@@ -66,8 +66,9 @@ impl Packed {
     }
 
     /// Applies `f` to every element (padding stays zero for any `f` with `f(0) = 0`).
-    pub fn map(&mut self, f: impl Fn(f32) -> f32) {
-        self.data.iter_mut().for_each(|v| *v = f(*v));
+    pub fn map(&mut self, f: impl Fn(f32) -> f32 + Sync) {
+        use rayon::prelude::*;
+        self.data.par_iter_mut().for_each(|v| *v = f(*v));
     }
 
     fn panel(&self, j: usize) -> &[f32] {
