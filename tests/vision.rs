@@ -174,23 +174,29 @@ fn half_bits(x: f32) -> u16 {
     sign | ((exp as u16) << 10) | m as u16
 }
 
-/// The NHWC fast path against the candle network it is built from, on the shipped weights and
-/// real photos, at the model's own input size and at ImageNet's 224 x 224 (other tilings).
-#[test]
-fn the_nhwc_path_matches_the_candle_reference_on_real_weights_and_photos() {
+/// The shipped model's weights file and `take` demo photos after the first `skip` (by name).
+fn shipped_model_and_demo_photos(skip: usize, take: usize) -> (std::path::PathBuf, Vec<image::RgbImage>) {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let weights = root.join("models/lookbook-fashion-resnet50.safetensors");
     let mut photos: Vec<_> = std::fs::read_dir(root.join("demo/images"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
         .collect();
     photos.sort();
-    let images: Vec<_> = photos
+    let images = photos
         .iter()
-        .take(5)
+        .skip(skip)
+        .take(take)
         .map(|p| lookbook::vision::load(p).unwrap())
         .collect();
+    (root.join("models/lookbook-fashion-resnet50.safetensors"), images)
+}
+
+/// The NHWC fast path against the candle network it is built from, on the shipped weights and
+/// real photos, at the model's own input size and at ImageNet's 224 x 224 (other tilings).
+#[test]
+fn the_nhwc_path_matches_the_candle_reference_on_real_weights_and_photos() {
+    let (weights, images) = shipped_model_and_demo_photos(0, 5);
     let reference = ResNet50::load(&weights).unwrap();
     for pooling in [Pooling::Avg, Pooling::Max] {
         let mut e = Embedder::load_with(&weights, pooling, Precision::F32).unwrap();
@@ -221,20 +227,7 @@ fn the_nhwc_path_matches_the_candle_reference_on_real_weights_and_photos() {
 /// up to bf16's 8-bit mantissa, at the model's input size and at 224 x 224.
 #[test]
 fn bf16_vectors_point_where_the_f32_reference_does() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let weights = root.join("models/lookbook-fashion-resnet50.safetensors");
-    let mut photos: Vec<_> = std::fs::read_dir(root.join("demo/images"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
-        .collect();
-    photos.sort();
-    let images: Vec<_> = photos
-        .iter()
-        .skip(5)
-        .take(6)
-        .map(|p| lookbook::vision::load(p).unwrap())
-        .collect();
+    let (weights, images) = shipped_model_and_demo_photos(5, 6);
     let reference = ResNet50::load(&weights).unwrap();
     let mut e = Embedder::load(&weights, Pooling::Avg).unwrap();
     assert_eq!(

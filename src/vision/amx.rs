@@ -294,10 +294,7 @@ unsafe fn block32(kp: usize, a: *const u16, lda: usize, b: *const u16, out: *mut
 mod tests {
     use super::*;
 
-    fn noise(n: usize, seed: u64) -> Vec<f32> {
-        let mut r = crate::sample::Rng::new(seed);
-        (0..n).map(|_| r.unit() - 0.5).collect()
-    }
+    use crate::vision::kernel::noise;
 
     #[test]
     fn bf16_rounds_to_nearest_even() {

@@ -413,14 +413,16 @@ mod avx512 {
     use tile;
 }
 
+/// Seeded values in -0.5..0.5, for the vision kernels' tests.
+#[cfg(test)]
+pub(crate) fn noise(n: usize, seed: u64) -> Vec<f32> {
+    let mut r = crate::sample::Rng::new(seed);
+    (0..n).map(|_| r.unit() - 0.5).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn noise(n: usize, seed: u64) -> Vec<f32> {
-        let mut r = crate::sample::Rng::new(seed);
-        (0..n).map(|_| r.unit() - 0.5).collect()
-    }
 
     fn check(
         m: usize,

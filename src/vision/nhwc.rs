@@ -353,21 +353,19 @@ impl Conv {
             let mut tile = t.borrow_mut();
             let lhs: &[f32] = if direct && !self.bf16 {
                 &x.data[r0 * kk..(r0 + mt) * kk]
-            } else if direct {
-                tile.clear();
-                tile.extend_from_slice(&x.data[r0 * kk..(r0 + mt) * kk]);
-                &tile
             } else {
-                tile.resize(mt * kk, 0.0);
-                self.im2col(x, r0, mt, &mut tile);
+                if direct {
+                    tile.clear();
+                    tile.extend_from_slice(&x.data[r0 * kk..(r0 + mt) * kk]);
+                } else {
+                    tile.resize(mt * kk, 0.0);
+                    self.im2col(x, r0, mt, &mut tile);
+                }
+                if self.bf16 {
+                    // bf16 without AMX: the same rounding, in this tile, for the f32 kernel.
+                    tile.iter_mut().for_each(|v| *v = amx::round_bf16(*v));
+                }
                 &tile
-            };
-            let rounded;
-            let lhs = if self.bf16 {
-                rounded = lhs.iter().map(|v| amx::round_bf16(*v)).collect::<Vec<f32>>();
-                &rounded[..]
-            } else {
-                lhs
             };
             let j1 = j1.min(w.panels());
             // SAFETY: lhs is mt x kk, row-major; dst as promised.
@@ -512,10 +510,7 @@ mod tests {
         out
     }
 
-    fn noise(n: usize, seed: u64) -> Vec<f32> {
-        let mut r = crate::sample::Rng::new(seed);
-        (0..n).map(|_| r.unit() - 0.5).collect()
-    }
+    use crate::vision::kernel::noise;
 
     /// bf16 on AMX tiles and bf16 emulated in the f32 kernel (what a CPU without AMX runs) give
     /// the same outputs up to summation order, on both tiling paths and with padding.
