@@ -277,6 +277,17 @@ impl Conv {
         let blocks = threads * m.div_ceil(threads * cap);
         let tile_rows = if matches!(self.w, Weights::Amx(_)) { 32 } else { 6 };
         let rows = m.div_ceil(blocks).next_multiple_of(tile_rows);
+        // For bf16 im2col, the input converted once (a 3x3 convolution reads each value 9 times).
+        let xb: Vec<u16> = if matches!(self.w, Weights::Amx(_)) && !(self.k == 1 && self.stride == 1) {
+            let mut xb = vec![0u16; x.data.len()];
+            xb.par_chunks_mut(1 << 14)
+                .zip(x.data.par_chunks(1 << 14))
+                .for_each(|(d, s)| amx::convert(s, d));
+            xb
+        } else {
+            Vec::new()
+        };
+        let xb = &xb[..];
         if m >= 2 * threads * 32 {
             out.par_chunks_mut(rows * n).enumerate().for_each(|(t, block)| {
                 let r0 = t * rows;
@@ -284,7 +295,7 @@ impl Conv {
                 let epi = self.epilogue(then, r0);
                 let dst = OutPtr(block.as_mut_ptr());
                 // SAFETY: the block is rows r0..r0 + mt of the output, all panels, this task's.
-                unsafe { self.product(x, r0, mt, dst, 0, usize::MAX, epi) };
+                unsafe { self.product(x, xb, r0, mt, dst, 0, usize::MAX, epi) };
             });
         } else {
             let epi = self.epilogue(then, 0);
@@ -294,7 +305,7 @@ impl Conv {
             (0..panels.div_ceil(per)).into_par_iter().for_each(|t| {
                 // SAFETY: every output row, and the columns of panels t*per.. only, which no
                 // other task writes. (Each task builds the few rows' im2col itself.)
-                unsafe { self.product(x, 0, m, dst, t * per, (t + 1) * per, epi) };
+                unsafe { self.product(x, xb, 0, m, dst, t * per, (t + 1) * per, epi) };
             });
         }
         Maps {
@@ -307,20 +318,31 @@ impl Conv {
     }
 
     /// Output rows `r0..r0 + mt` (pixels), panels `j0..j1` (clamped), into `dst` (the block's
-    /// first row, stride `cout`): im2col (or the activation itself for a 1x1 convolution), then
+    /// first row, stride `cout`; `xb` is `x` in bf16 where the AMX im2col reads it): im2col (or the activation itself for a 1x1 convolution), then
     /// the f32 kernel, or the AMX tile kernel on bf16 operands, or the f32 kernel on operands
     /// rounded to bf16 where the CPU has no AMX (the same arithmetic, so the same vectors).
     ///
     /// # Safety
     /// `dst` is valid for `mt` rows of `cout` values, and those columns of them are this call's.
     #[allow(clippy::too_many_arguments)]
-    unsafe fn product(&self, x: &Maps, r0: usize, mt: usize, dst: OutPtr, j0: usize, j1: usize, epi: Epilogue) {
+    unsafe fn product(
+        &self,
+        x: &Maps,
+        xb: &[u16],
+        r0: usize,
+        mt: usize,
+        dst: OutPtr,
+        j0: usize,
+        j1: usize,
+        epi: Epilogue,
+    ) {
         let kk = self.k * self.k * self.cin;
         let n = self.cout;
         let direct = self.k == 1 && self.stride == 1;
         #[cfg(target_arch = "x86_64")]
         if let Weights::Amx(wb) = &self.w {
-            // Straight to bf16: the activation's rows, or im2col rows, converted as copied.
+            // Straight to bf16: the activation's rows converted as copied, or im2col rows copied
+            // from `xb`, the input already in bf16.
             TILE16.with(|t16| {
                 let mut a = t16.borrow_mut();
                 if direct {
@@ -334,7 +356,7 @@ impl Conv {
                             x,
                             r0 + r,
                             |at, seg| match at {
-                                Some(at) => amx::convert(&x.data[at..at + self.cin], seg),
+                                Some(at) => seg.copy_from_slice(&xb[at..at + self.cin]),
                                 None => seg.fill(0),
                             },
                             row,
