@@ -192,6 +192,19 @@ fn shipped_model_and_demo_photos(skip: usize, take: usize) -> (std::path::PathBu
     (root.join("models/lookbook-fashion-resnet50.safetensors"), images)
 }
 
+/// The embedder's vectors for `images` and the candle reference's for the same inputs.
+fn fast_and_reference(
+    e: &Embedder,
+    reference: &ResNet50,
+    images: &[image::RgbImage],
+    pooling: Pooling,
+) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
+    let fast = e.embed_images(images).unwrap();
+    let inputs: Vec<Vec<f32>> = images.iter().map(|i| e.preprocess.apply(i)).collect();
+    let x = lookbook::vision::batch_tensor(&inputs, e.preprocess.height, e.preprocess.width).unwrap();
+    (fast, reference.features(&x, pooling).unwrap().to_vec2::<f32>().unwrap())
+}
+
 /// The NHWC fast path against the candle network it is built from, on the shipped weights and
 /// real photos, at the model's own input size and at ImageNet's 224 x 224 (other tilings).
 #[test]
@@ -205,10 +218,7 @@ fn the_nhwc_path_matches_the_candle_reference_on_real_weights_and_photos() {
                 e.preprocess.height = s;
                 e.preprocess.width = s;
             }
-            let fast = e.embed_images(&images).unwrap();
-            let inputs: Vec<Vec<f32>> = images.iter().map(|i| e.preprocess.apply(i)).collect();
-            let x = lookbook::vision::batch_tensor(&inputs, e.preprocess.height, e.preprocess.width).unwrap();
-            let slow = reference.features(&x, pooling).unwrap().to_vec2::<f32>().unwrap();
+            let (fast, slow) = fast_and_reference(&e, &reference, &images, pooling);
             for (f, s) in fast.iter().zip(&slow) {
                 let diff = f.iter().zip(s).map(|(a, b)| (a - b) * (a - b)).sum::<f32>().sqrt();
                 let norm = s.iter().map(|b| b * b).sum::<f32>().sqrt();
@@ -239,10 +249,7 @@ fn bf16_vectors_point_where_the_f32_reference_does() {
             e.preprocess.height = s;
             e.preprocess.width = s;
         }
-        let fast = e.embed_images(&images).unwrap();
-        let inputs: Vec<Vec<f32>> = images.iter().map(|i| e.preprocess.apply(i)).collect();
-        let x = lookbook::vision::batch_tensor(&inputs, e.preprocess.height, e.preprocess.width).unwrap();
-        let slow = reference.features(&x, Pooling::Avg).unwrap().to_vec2::<f32>().unwrap();
+        let (fast, slow) = fast_and_reference(&e, &reference, &images, Pooling::Avg);
         for (f, s) in fast.iter().zip(&slow) {
             let cos: f32 = f.iter().zip(s).map(|(a, b)| a * b).sum();
             assert!(cos > 0.999, "at {size:?}: cosine {cos} with the f32 reference");

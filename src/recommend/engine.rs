@@ -464,6 +464,8 @@ pub fn mmr(index: &dyn VectorIndex, cand: &[(usize, f32)], k: usize, lambda: f32
     let mut chosen: Vec<(usize, f32)> = Vec::with_capacity(k);
     let mut max_sim = vec![f32::NEG_INFINITY; cand.len()];
     let mut used = vec![false; cand.len()];
+    // Each candidate's vector once: an int8 index rebuilds a row on every `vector` call.
+    let vectors: Vec<_> = cand.iter().map(|&(r, _)| index.vector(r)).collect();
     while chosen.len() < k.min(cand.len()) {
         let mut best: Option<(usize, f32)> = None;
         for (i, &(_, rel)) in cand.iter().enumerate() {
@@ -479,10 +481,9 @@ pub fn mmr(index: &dyn VectorIndex, cand: &[(usize, f32)], k: usize, lambda: f32
         let Some((i, _)) = best else { break };
         used[i] = true;
         chosen.push(cand[i]);
-        let picked = index.vector(cand[i].0);
-        for (j, &(r, _)) in cand.iter().enumerate() {
+        for j in 0..cand.len() {
             if !used[j] {
-                max_sim[j] = max_sim[j].max(dot(&picked, &index.vector(r)));
+                max_sim[j] = max_sim[j].max(dot(&vectors[i], &vectors[j]));
             }
         }
     }

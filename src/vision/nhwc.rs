@@ -534,6 +534,17 @@ mod tests {
 
     use crate::vision::kernel::noise;
 
+    /// A batch of `n` random `h x w x c` maps.
+    fn noise_maps(n: usize, h: usize, w: usize, c: usize) -> Maps {
+        Maps {
+            data: noise(n * h * w * c, 3),
+            n,
+            h,
+            w,
+            c,
+        }
+    }
+
     /// bf16 on AMX tiles and bf16 emulated in the f32 kernel (what a CPU without AMX runs) give
     /// the same outputs up to summation order, on both tiling paths and with padding.
     #[test]
@@ -563,13 +574,7 @@ mod tests {
             };
             let tiles = conv.into_bf16();
             assert!(matches!(tiles.w, Weights::Amx(_)));
-            let x = Maps {
-                data: noise(n * h * w * cin, 3),
-                n,
-                h,
-                w,
-                c: cin,
-            };
+            let x = noise_maps(n, h, w, cin);
             let (a, b) = (tiles.apply(&x), emulated.apply(&x));
             for (p, q) in a.data.iter().zip(&b.data) {
                 assert!(
@@ -593,13 +598,7 @@ mod tests {
         ] {
             let weight = noise(cout * cin * k * k, 1);
             let conv = Conv::new(&weight, noise(cout, 2), cin, k, stride).unwrap();
-            let x = Maps {
-                data: noise(n * h * w * cin, 3),
-                n,
-                h,
-                w,
-                c: cin,
-            };
+            let x = noise_maps(n, h, w, cin);
             let got = conv.forward(&x, Then::Bias, &Buffers::default());
             let want = naive(&conv, &weight, &x);
             assert_eq!(got.data.len(), want.len());
