@@ -20,7 +20,7 @@ pub enum Error {
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
     /// A PostgreSQL error.
-    #[error("PostgreSQL: {0}")]
+    #[error("PostgreSQL: {}", postgres_detail(.0))]
     Postgres(#[from] postgres::Error),
     /// The catalogue was written by a newer lookbook.
     #[error(
@@ -93,4 +93,27 @@ impl Error {
             source,
         }
     }
+}
+
+/// A PostgreSQL error as its server or cause says it: the client's own `Display` stops at "db
+/// error", which cannot tell a wrong password from a missing database.
+pub fn postgres_detail(e: &postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let mut s = db.message().to_string();
+        if let Some(hint) = db.hint() {
+            s.push_str(&format!(" ({hint})"));
+        }
+        return s;
+    }
+    if e.is_closed() {
+        return "the connection to the database is closed (is the server running? lookbook reconnects by itself)"
+            .into();
+    }
+    let mut s = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        s.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    s
 }

@@ -21,6 +21,7 @@
 //! | [`train`] | the projection head learned on frozen backbone features |
 //! | [`bundled`] | the shipped demo and model: found in the data folder, installed there from the source tree |
 //! | [`bench`] | synthetic workloads behind `lookbook bench` |
+//! | [`memory`] | the process's memory as the library manages it (freed memory back to the system) |
 //! | [`sample`] | seeded randomness and the held-out split (shared with the Python recipe) |
 //! | [`text`] | the sanitiser every piece of text passes on its way to a terminal, and truncation |
 //!
@@ -37,6 +38,7 @@ pub mod files;
 #[cfg(test)]
 mod fuzz_smoke;
 pub mod ingest;
+pub mod memory;
 pub mod migrate;
 pub mod progress;
 pub mod recommend;

@@ -491,8 +491,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             cli::ensure_demo(&db, true)?;
             cli::out::outln!(
                 "{} is ready; open it with `lookbook --db {}`",
-                db.display(),
-                db.display()
+                lookbook::catalog::postgres::display_db(&db),
+                lookbook::catalog::postgres::display_db(&db)
             );
             Ok(ExitCode::SUCCESS)
         }

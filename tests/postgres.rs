@@ -511,3 +511,137 @@ fn the_engine_ranks_the_same_through_pgvector_as_in_memory() {
         "HNSW through the engine: {hits} of {total}"
     );
 }
+
+/// A PostgreSQL of this test's own (restarted by it), made by `.ci/postgres` with a password.
+struct OwnServer {
+    env: Vec<(String, String)>,
+    url: String,
+}
+
+impl OwnServer {
+    fn start(password: &str) -> Option<Self> {
+        if std::env::var("LOOKBOOK_PG_BIN").is_err() {
+            eprintln!("skipped: LOOKBOOK_PG_BIN is not set (.ci/run starts PostgreSQL with .ci/postgres)");
+            return None;
+        }
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/.ci/postgres");
+        let out = std::process::Command::new("bash")
+            .arg(script)
+            .arg("start")
+            .env("LOOKBOOK_PG_PASSWORD", password)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let mut env = Vec::new();
+        let mut url = String::new();
+        for word in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+            if let Some((k, v)) = word.split_once('=') {
+                let v = v.trim_matches('\'').to_string();
+                if k == "LOOKBOOK_TEST_POSTGRES" {
+                    url = v;
+                } else if k.starts_with("LOOKBOOK_PG_") {
+                    env.push((k.to_string(), v));
+                }
+            }
+        }
+        Some(OwnServer { env, url })
+    }
+
+    fn ctl(&self, what: &str) {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/.ci/postgres");
+        let st = std::process::Command::new("bash")
+            .arg(script)
+            .arg(what)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .status()
+            .unwrap();
+        assert!(st.success(), ".ci/postgres {what}");
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        self.ctl("stop");
+    }
+}
+
+#[test]
+fn connection_errors_say_which_and_never_print_the_password() {
+    let Some(db) = TestDb::new("errors") else { return };
+    let f = Fixture::mini();
+    let stderr = |url: &str| {
+        let out = on_pg(&f, url, &["users"]).output().unwrap();
+        assert!(!out.status.success(), "{url}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let missing = with_database(&db.url, "no_such_database_here");
+    let e = stderr(&missing);
+    assert!(e.contains("database \"no_such_database_here\" does not exist"), "{e}");
+    let role = db.url.replacen("lookbook@", "nobody_by_this_name@", 1);
+    let e = stderr(&role);
+    assert!(e.contains("role \"nobody_by_this_name\" does not exist"), "{e}");
+    let Some(own) = OwnServer::start("s3cretPW") else {
+        return;
+    };
+    let wrong = own.url.replacen("s3cretPW", "hunter2", 1);
+    let e = stderr(&wrong);
+    assert!(e.contains("password authentication failed"), "{e}");
+    assert!(!e.contains("hunter2"), "{e}");
+}
+
+#[test]
+fn serve_comes_back_after_a_postgres_restart_and_refuses_likes_while_it_is_away() {
+    use common::ssh::{app_session, connect, read_until, start_on};
+    use std::time::{Duration, Instant};
+    let Some(own) = OwnServer::start("s3cretPW") else {
+        return;
+    };
+    let f = Fixture::mini();
+    f.ready();
+    f.cmd(&["migrate", "--to", &own.url]).assert().success();
+    let server = start_on(&f, std::ffi::OsStr::new(&own.url), "pg");
+    assert!(
+        !server.log().contains("s3cretPW"),
+        "the log names the password: {}",
+        server.log()
+    );
+    // The synchronous client runs a runtime of its own: off the test's async threads.
+    let likes = |user: &str| -> usize {
+        tokio::task::block_in_place(|| {
+            let cat = Catalog::open(&own.url).unwrap();
+            cat.user_id(user).unwrap().map_or(0, |u| cat.feedback(u).unwrap().len())
+        })
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let (ana, ok) = connect(server.port, "ana", 1).await;
+        assert!(ok);
+        let mut ch = app_session(&ana, 120, 40).await;
+        let _ = read_until(&mut ch, 30, |s| s.contains("Browse")).await;
+        ch.data_bytes(b"jl".to_vec()).await.unwrap();
+        let _ = read_until(&mut ch, 10, |s| s.contains("liked")).await;
+        tokio::task::block_in_place(|| own.ctl("pause"));
+        // While the database is away: the session stays, says so, and confirms no like.
+        ch.data_bytes(b"jl".to_vec()).await.unwrap();
+        let away = read_until(&mut ch, 15, |s| s.contains("cannot reach") || s.contains("closed")).await;
+        assert!(away.contains("cannot reach") || away.contains("closed"), "{away:?}");
+        assert!(
+            !away.contains("liked "),
+            "a like was confirmed while the database was away: {away:?}"
+        );
+        tokio::task::block_in_place(|| own.ctl("resume"));
+        // Back: the same session likes again, and a new session starts.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while likes("ana") < 2 && Instant::now() < deadline {
+            ch.data_bytes(b"jl".to_vec()).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+        }
+        assert!(likes("ana") >= 2, "likes are saved again after the restart");
+        let (bob, ok) = connect(server.port, "bob", 1).await;
+        assert!(ok);
+        let mut ch2 = app_session(&bob, 100, 30).await;
+        let frame = read_until(&mut ch2, 30, |s| s.contains("Browse")).await;
+        assert!(frame.contains("Browse"), "a new session after the restart: {frame:?}");
+    });
+    assert!(!server.log().contains("s3cretPW"), "{}", server.log());
+}

@@ -16,7 +16,7 @@ pub(crate) use embeddings::{from_blob, to_blob};
 pub(crate) use products::upsert as products_upsert;
 pub use products::{Product, ProductFilter, ProductUpsert, Upserted};
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
-pub use users::{Feedback, MAX_USER_NAME, User};
+pub use users::{Feedback, MAX_USER_NAME, User, check_user_name};
 
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
@@ -65,7 +65,7 @@ pub struct Catalog {
 enum Conn {
     Sqlite(Connection),
     /// The client needs `&mut` for every query while catalogue reads take `&self`.
-    Postgres(std::cell::RefCell<::postgres::Client>),
+    Postgres(Box<std::cell::RefCell<postgres::Link>>),
 }
 
 impl Catalog {
@@ -81,14 +81,30 @@ impl Catalog {
         if let Some(url) = path.to_str().filter(|p| postgres::is_url(p)) {
             // Never a file name: SQLite would create a file called "postgres:". An empty
             // database gets the schema only where a new file would get it (`import`).
-            let client = postgres::open(url, create)?;
+            let link = postgres::Link::open(url, create)?;
             return Ok(Catalog {
-                conn: Conn::Postgres(std::cell::RefCell::new(client)),
+                conn: Conn::Postgres(Box::new(std::cell::RefCell::new(link))),
                 path: PathBuf::from(postgres::redact(url)),
             });
         }
         let mut conn = Connection::open(&path).map_err(|e| open_error(&path, e))?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
+        // On a full disk the first read of a WAL database fails: SQLite cannot make the shared
+        // index (-shm) beside it. A connection in exclusive locking mode needs none, so reads
+        // still work (other processes wait while it is open, and writes say the disk is full).
+        let first_read = conn.query_row("PRAGMA schema_version", [], |r| r.get::<_, i64>(0));
+        if let Err(e) = first_read
+            && matches!(
+                e.sqlite_error_code(),
+                Some(ErrorCode::DiskFull | ErrorCode::SystemIoFailure)
+            )
+        {
+            drop(conn);
+            conn = Connection::open(&path).map_err(|e| open_error(&path, e))?;
+            conn.busy_timeout(BUSY_TIMEOUT)?;
+            conn.pragma_update(None, "locking_mode", "EXCLUSIVE")
+                .map_err(|e| open_error(&path, e))?;
+        }
         // Every transaction takes the write lock when it starts: a deferred one that reads and
         // then writes gets SQLITE_BUSY at once, without waiting, when another writer got there
         // first, which is how concurrent likes were lost.
@@ -138,7 +154,7 @@ impl Catalog {
     /// The PostgreSQL client for work that holds a transaction (an import).
     pub(crate) fn pg_mut(&mut self) -> Option<&mut ::postgres::Client> {
         match &mut self.conn {
-            Conn::Postgres(c) => Some(c.get_mut()),
+            Conn::Postgres(c) => Some(c.get_mut().client()),
             Conn::Sqlite(_) => None,
         }
     }
@@ -146,7 +162,7 @@ impl Catalog {
     /// The PostgreSQL client, for the methods that have their own PostgreSQL SQL.
     pub(crate) fn pg(&self) -> Option<std::cell::RefMut<'_, ::postgres::Client>> {
         match &self.conn {
-            Conn::Postgres(c) => Some(c.borrow_mut()),
+            Conn::Postgres(c) => Some(std::cell::RefMut::map(c.borrow_mut(), postgres::Link::client)),
             Conn::Sqlite(_) => None,
         }
     }

@@ -41,7 +41,9 @@ impl Feedback {
 /// Longest user name, in characters.
 pub const MAX_USER_NAME: usize = 64;
 
-fn valid_name(name: &str) -> Result<&str> {
+/// The name trimmed, or an error when it is empty, longer than [`MAX_USER_NAME`] characters or
+/// holds a control or bidi character. Every way a user comes to be (CLI, app, SSH login) asks this.
+pub fn check_user_name(name: &str) -> Result<&str> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > MAX_USER_NAME || name.chars().any(crate::text::is_unsafe) {
         return Err(Error::Invalid(format!(
@@ -77,7 +79,7 @@ impl Catalog {
 
     /// Creates a user; an existing name is an error.
     pub fn add_user(&self, name: &str) -> Result<i64> {
-        let name = valid_name(name)?;
+        let name = check_user_name(name)?;
         if let Some(mut c) = self.pg() {
             return sql::insert_user(&mut c, name, now_ms())?
                 .ok_or_else(|| Error::Invalid(format!("user {name:?} already exists")));
@@ -96,7 +98,7 @@ impl Catalog {
     /// The user's id, creating the user if needed (the TUI's "switch or create"); safe when
     /// several processes create the same user at once.
     pub fn ensure_user(&self, name: &str) -> Result<i64> {
-        let name = valid_name(name)?;
+        let name = check_user_name(name)?;
         if let Some(mut c) = self.pg() {
             sql::insert_user(&mut c, name, now_ms())?;
         } else {

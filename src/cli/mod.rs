@@ -6,6 +6,7 @@ mod progress;
 pub mod table;
 
 use anyhow::{Context, Result, bail};
+use lookbook::catalog::postgres::display_db;
 use serde::Serialize;
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -54,7 +55,7 @@ pub(crate) fn ensure_demo(db: &Path, embed_now: bool) -> Result<bool> {
     let demo = lookbook::bundled::demo_dir()?;
     errln!(
         "Creating {} from the bundled demo catalogue ({})",
-        db.display(),
+        display_db(db),
         demo.display()
     );
     let report = ingest::import(&mut cat, &demo.join("images"), &demo.join("styles.csv"), &progress)
@@ -129,7 +130,10 @@ pub(crate) fn import(
             }
         }
     }
-    Ok(if report.skipped.is_empty() {
+    if let Some(why) = &report.no_rows {
+        errln!("{}: no rows: {why}", metadata.display());
+    }
+    Ok(if report.skipped.is_empty() && report.no_rows.is_none() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_SKIPPED)
@@ -823,7 +827,7 @@ pub fn error_message(e: &anyhow::Error, db: &Path) -> String {
             continue; // "Error code 1: SQL logic error" adds nothing to SQLite's own message
         }
         let text = match cause.downcast_ref::<lookbook::Error>() {
-            Some(lookbook::Error::Sqlite(inner)) => format!("{}: {inner}", db.display()),
+            Some(lookbook::Error::Sqlite(inner)) => format!("{}: {inner}", display_db(db)),
             _ => cause.to_string(),
         };
         if msg.contains(&text) {
@@ -834,7 +838,8 @@ pub fn error_message(e: &anyhow::Error, db: &Path) -> String {
         }
         msg.push_str(&text);
     }
-    msg.replace('\n', " ")
+    // Whatever put the URL into a message, its password never reaches the terminal.
+    lookbook::catalog::postgres::scrub(&msg.replace('\n', " "), &db.to_string_lossy())
 }
 
 /// `lookbook migrate`: SQLite to PostgreSQL or back, one transaction on the receiving side.

@@ -74,6 +74,41 @@ pub struct ImportReport {
     pub skipped: Vec<Skipped>,
     /// Peak resident memory of the process so far, in MiB (Linux only).
     pub peak_memory_mib: Option<f64>,
+    /// Why the file held no rows at all, when it held none (`import` then exits 3).
+    pub no_rows: Option<String>,
+}
+
+/// Refuses text that is not UTF-8 in a way that names the encoding (a UTF-16 export from a
+/// spreadsheet otherwise reads as a header without an `id` column).
+fn check_encoding(path: &Path, bytes: &[u8]) -> Result<()> {
+    let head = &bytes[..bytes.len().min(4096)];
+    let utf16 = head.starts_with(&[0xFF, 0xFE])
+        || head.starts_with(&[0xFE, 0xFF])
+        || (head.len() >= 8 && head.iter().filter(|b| **b == 0).count() * 4 >= head.len());
+    if utf16 {
+        return Err(Error::Metadata {
+            path: path.into(),
+            message: "the file is UTF-16 text; lookbook reads UTF-8: save it as UTF-8 (\"CSV UTF-8\" in a spreadsheet)"
+                .into(),
+        });
+    }
+    Ok(())
+}
+
+/// Why a file with a header yielded no rows, in words a user can act on.
+fn why_no_rows(bytes: &[u8]) -> String {
+    let newlines = bytes.iter().filter(|b| **b == b'\n').count();
+    let crs = bytes.iter().filter(|b| **b == b'\r').count();
+    if newlines == 0 && crs > 0 {
+        "its lines end in CR only (old Mac line ends); save it with LF or CRLF line ends".into()
+    } else if newlines == 0 && bytes.len() > 64 * 1024 {
+        format!(
+            "the file is one line of {:.1} MB with no line end; is it really a CSV?",
+            bytes.len() as f64 / 1e6
+        )
+    } else {
+        "the file has a header and no rows".into()
+    }
 }
 
 /// Rows whose photos are checked (in parallel) and written together; the import streams the
@@ -127,6 +162,7 @@ pub fn import(catalog: &mut Catalog, images: &Path, metadata: &Path, progress: &
         return Err(Error::Invalid(format!("{}: not a folder of images", images.display())));
     }
     let bytes = crate::files::read_capped(metadata, crate::files::MAX_METADATA_BYTES, "metadata CSV")?;
+    check_encoding(metadata, &bytes)?;
     let bad_lines = invalid_utf8_lines(&bytes);
     let text = String::from_utf8_lossy(&bytes);
     let mut report = ImportReport::default();
@@ -183,7 +219,9 @@ pub fn import(catalog: &mut Catalog, images: &Path, metadata: &Path, progress: &
     let mut tx = ImportTx::begin(catalog)?;
     let mut pending = Vec::with_capacity(CHUNK);
     let mut seen: HashMap<i64, usize> = HashMap::new();
+    let mut rows = 0usize;
     for rec in recs {
+        rows += 1;
         let rec = match rec {
             Ok(r) => r,
             Err(e) => {
@@ -303,6 +341,9 @@ pub fn import(catalog: &mut Catalog, images: &Path, metadata: &Path, progress: &
     progress.finish();
     report.skipped.sort_by_key(|s| s.line);
     report.peak_memory_mib = crate::bench::peak_rss_mib();
+    if rows == 0 {
+        report.no_rows = Some(why_no_rows(&bytes));
+    }
     Ok(report)
 }
 

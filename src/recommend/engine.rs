@@ -172,7 +172,7 @@ impl Engine {
         }
         let mut e = Engine::with_vectors(catalog.products()?, matrix)?;
         e.set_popularity(catalog.like_counts()?.into_iter().collect());
-        release_freed_memory();
+        crate::memory::release_freed();
         Ok(e)
     }
 
@@ -488,17 +488,6 @@ pub fn mmr(index: &dyn VectorIndex, cand: &[(usize, f32)], k: usize, lambda: f32
         }
     }
     chosen
-}
-
-/// Hands memory freed by the index build (the f32 matrix, k-means blocks, spread over the
-/// allocator's per-thread arenas) back to the system: glibc keeps it otherwise, and a loaded
-/// 50,000 x 2048 catalogue then looks 20 MB bigger than it is for as long as the app runs.
-fn release_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns free pages of glibc's heaps to the kernel.
-    unsafe {
-        libc::malloc_trim(0);
-    }
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use crate::{Error, Result};
 /// Search through pgvector for one model's vectors.
 pub struct PgIndex {
     flat: FlatIndex,
-    client: Mutex<postgres::Client>,
+    client: Mutex<pg::Link>,
     model_id: i64,
     method: Method,
 }
@@ -22,7 +22,7 @@ impl PgIndex {
     /// Searches the model of `matrix` (its vectors, loaded from the same catalogue) in the
     /// PostgreSQL database at `url`.
     pub fn connect(url: &str, matrix: EmbeddingMatrix, method: Method) -> Result<Self> {
-        let client = pg::open(url, false)?;
+        let client = pg::Link::open(url, false)?;
         Ok(PgIndex {
             model_id: matrix.model_id,
             flat: FlatIndex::new(matrix),
@@ -51,7 +51,7 @@ impl PgIndex {
             .client
             .lock()
             .map_err(|_| Error::Invalid("the PostgreSQL connection was lost to an earlier crash".into()))?;
-        Ok(pg::search(&mut client, query, &search)?
+        Ok(pg::search(client.client(), query, &search)?
             .into_iter()
             .filter_map(|(id, score)| self.flat.row(id).map(|r| (r, score)))
             .collect())

@@ -46,10 +46,19 @@ pub struct Authorized {
     keys: Vec<(PublicKey, Option<String>)>,
 }
 
+/// Why a key may not log in under the name it gave.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The key is not in the file.
+    Unknown,
+    /// The key is pinned to another user.
+    PinnedTo(String),
+}
+
 impl Authorized {
-    /// Reads an authorized_keys file: OpenSSH lines (`ssh-ed25519 AAAA... comment`, options
-    /// allowed), where the SSH user name becomes the lookbook user, or `NAME ssh-ed25519 AAAA...`
-    /// lines, where that key always logs in as NAME.
+    /// Reads an authorized_keys file. Each line is `[NAME] [OPTIONS] KEYTYPE BASE64 [COMMENT]`:
+    /// without NAME the SSH login name is the lookbook user; with it the key logs in only as
+    /// NAME. OPTIONS are OpenSSH's (`from="..."`, `no-pty`, ...), accepted and not enforced.
     pub fn read(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let mut keys = Vec::new();
@@ -58,19 +67,8 @@ impl Authorized {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            if let Some(k) = parse_key(line) {
-                keys.push((k, None));
-                continue;
-            }
-            let (name, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
-            match parse_key(rest.trim()) {
-                Some(k) => keys.push((k, Some(name.to_string()))),
-                None => bail!(
-                    "{}:{}: not a public key (expected `ssh-ed25519 AAAA...`, optionally after a user name)",
-                    path.display(),
-                    i + 1
-                ),
-            }
+            let entry = parse_line(line).map_err(|why| anyhow::anyhow!("{}:{}: {why}", path.display(), i + 1))?;
+            keys.push(entry);
         }
         if keys.is_empty() {
             bail!("{}: no public keys in it", path.display());
@@ -78,22 +76,197 @@ impl Authorized {
         Ok(Authorized { keys })
     }
 
-    /// The lookbook user a key logs in as (the SSH user name unless the key is pinned), or
-    /// `None` for a key that is not allowed.
-    pub fn user_for(&self, key: &PublicKey, ssh_user: &str) -> Option<String> {
-        self.keys
-            .iter()
-            .find(|(k, _)| k.key_data() == key.key_data())
-            .map(|(_, pinned)| pinned.clone().unwrap_or_else(|| ssh_user.to_string()))
+    /// The lookbook user a key logs in as: the SSH login name for a key that is not pinned, the
+    /// pinned name when the login name is that name, and a refusal otherwise.
+    pub fn user_for(&self, key: &PublicKey, ssh_user: &str) -> std::result::Result<String, Refusal> {
+        let mut pinned = None;
+        for (k, name) in &self.keys {
+            if k.key_data() != key.key_data() {
+                continue;
+            }
+            match name {
+                None => return Ok(ssh_user.to_string()),
+                Some(n) if n == ssh_user => return Ok(n.clone()),
+                Some(n) => pinned = pinned.or(Some(n.clone())),
+            }
+        }
+        Err(pinned.map_or(Refusal::Unknown, Refusal::PinnedTo))
     }
 }
 
-/// A public key from an authorized_keys line, skipping any leading options.
-fn parse_key(line: &str) -> Option<PublicKey> {
-    if let Ok(k) = PublicKey::from_openssh(line) {
-        return Some(k);
+/// Key types OpenSSH writes in authorized_keys, certificates included.
+fn is_key_type(word: &str) -> bool {
+    matches!(
+        word.strip_suffix("-cert-v01@openssh.com").unwrap_or(word),
+        "ssh-ed25519"
+            | "ssh-rsa"
+            | "ssh-dss"
+            | "ecdsa-sha2-nistp256"
+            | "ecdsa-sha2-nistp384"
+            | "ecdsa-sha2-nistp521"
+            | "sk-ssh-ed25519@openssh.com"
+            | "sk-ecdsa-sha2-nistp256@openssh.com"
+    )
+}
+
+/// The option keywords of OpenSSH's authorized_keys format (sshd(8), AUTHORIZED_KEYS FILE FORMAT).
+const OPTIONS: [&str; 23] = [
+    "agent-forwarding",
+    "cert-authority",
+    "command",
+    "environment",
+    "expiry-time",
+    "from",
+    "no-agent-forwarding",
+    "no-port-forwarding",
+    "no-pty",
+    "no-user-rc",
+    "no-x11-forwarding",
+    "no-touch-required",
+    "permitlisten",
+    "permitopen",
+    "port-forwarding",
+    "principals",
+    "pty",
+    "restrict",
+    "tunnel",
+    "user-rc",
+    "verify-required",
+    "x11-forwarding",
+    "touch-required",
+];
+
+/// True when `word` is an OpenSSH option list: comma-separated known keywords, some `="..."`.
+fn is_option_list(word: &str) -> bool {
+    split_outside_quotes(word, |c| c == ',').iter().all(|opt| {
+        let keyword = opt.split('=').next().unwrap_or("").to_ascii_lowercase();
+        OPTIONS.contains(&keyword.as_str())
+    })
+}
+
+/// Splits at `sep` characters that are not inside double quotes (`\"` escapes a quote).
+fn split_outside_quotes(s: &str, sep: impl Fn(char) -> bool) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut quoted, mut escaped, mut start) = (false, false, 0);
+    for (i, c) in s.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            c if !quoted && sep(c) => {
+                if i > start {
+                    parts.push(&s[start..i]);
+                }
+                start = i + c.len_utf8();
+            }
+            _ => {}
+        }
     }
-    // `from="...",no-pty ssh-ed25519 AAAA...`: try from each key-type-looking word on.
-    line.match_indices(|c: char| c.is_whitespace())
-        .find_map(|(i, _)| PublicKey::from_openssh(line[i..].trim()).ok())
+    if start < s.len() {
+        parts.push(&s[start..]);
+    }
+    parts
+}
+
+/// One line: the key and the user it is pinned to, if any.
+fn parse_line(line: &str) -> std::result::Result<(PublicKey, Option<String>), String> {
+    let words = split_outside_quotes(line, char::is_whitespace);
+    let Some(at) = words.iter().position(|w| is_key_type(w)) else {
+        return Err("not a public key (expected `ssh-ed25519 AAAA...`, optionally after a user name)".into());
+    };
+    let Some(data) = words.get(at + 1) else {
+        return Err(format!("the {} key has no key data after its type", words[at]));
+    };
+    let key = PublicKey::from_openssh(&format!("{} {data}", words[at]))
+        .map_err(|e| format!("the {} key does not parse ({e})", words[at]))?;
+    let name = match &words[..at] {
+        [] => None,
+        [options] if is_option_list(options) => None,
+        [name] => Some(*name),
+        [name, options] if is_option_list(options) => Some(*name),
+        _ => {
+            return Err(
+                "expected `[NAME] [OPTIONS] KEYTYPE KEY [COMMENT]`; the words before the key are neither a user name nor OpenSSH options"
+                    .into(),
+            );
+        }
+    };
+    let name = name
+        .map(|n| lookbook::catalog::check_user_name(n).map(str::to_string))
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    Ok((key, name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pubkey(seed: u8) -> PublicKey {
+        PrivateKey::from(Ed25519Keypair::from_seed(&[seed; 32]))
+            .public_key()
+            .clone()
+    }
+
+    fn file(text: &str) -> Authorized {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("ak");
+        std::fs::write(&p, text).unwrap();
+        Authorized::read(&p).unwrap()
+    }
+
+    #[test]
+    fn a_pinned_key_logs_in_only_as_its_name() {
+        let k = pubkey(3).to_openssh().unwrap();
+        for line in [
+            format!("carol {k}"),
+            format!("carol {k} carol@laptop"),
+            format!("carol no-pty,from=\"10.0.0.1\" {k}"),
+            format!("carol command=\"echo hi there\",restrict {k}"),
+        ] {
+            let ak = file(&format!("{line}\n"));
+            assert_eq!(ak.user_for(&pubkey(3), "carol"), Ok("carol".into()), "{line}");
+            assert_eq!(
+                ak.user_for(&pubkey(3), "mallory"),
+                Err(Refusal::PinnedTo("carol".into())),
+                "{line}"
+            );
+            assert_eq!(ak.user_for(&pubkey(4), "carol"), Err(Refusal::Unknown), "{line}");
+        }
+    }
+
+    #[test]
+    fn an_unpinned_key_logs_in_as_its_login_name_with_or_without_options() {
+        let k = pubkey(5).to_openssh().unwrap();
+        for line in [
+            k.clone(),
+            format!("{k} me@laptop"),
+            format!("no-pty {k}"),
+            format!("from=\"127.0.0.1,::1\",no-agent-forwarding {k} comment with spaces"),
+        ] {
+            let ak = file(&format!("# keys\n\n{line}\n"));
+            assert_eq!(ak.user_for(&pubkey(5), "ana"), Ok("ana".into()), "{line}");
+            assert_eq!(ak.user_for(&pubkey(5), "bob"), Ok("bob".into()), "{line}");
+        }
+    }
+
+    #[test]
+    fn bad_lines_name_the_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("ak");
+        let k = pubkey(6).to_openssh().unwrap();
+        for (text, want) in [
+            (format!("{k}\nnot a key\n"), ":2: not a public key"),
+            (format!("a b {k}\n"), ":1: expected `[NAME] [OPTIONS]"),
+            (format!("bad\u{1b}name {k}\n"), ":1: user name"),
+            (
+                "ssh-ed25519 AAAAnope\n".to_string(),
+                ":1: the ssh-ed25519 key does not parse",
+            ),
+        ] {
+            std::fs::write(&p, text).unwrap();
+            let e = Authorized::read(&p).err().unwrap().to_string();
+            assert!(e.contains(want), "{e}");
+        }
+    }
 }

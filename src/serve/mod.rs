@@ -59,6 +59,60 @@ pub struct Options {
     /// Input bytes per second a connection may send; more is dropped.
     #[arg(long, default_value_t = 2048)]
     pub max_input_rate: usize,
+    /// New connections a second from one address (bursts of as many); more are closed before
+    /// key exchange, so nobody can make the server do key exchanges for them (DHEat).
+    #[arg(long, default_value_t = 10)]
+    pub max_new_per_second: u32,
+}
+
+/// The only algorithms offered: hybrid post-quantum ML-KEM and curve25519 key exchange (kept
+/// for clients older than OpenSSH 9.9), ed25519 host keys, AEAD ciphers and encrypt-then-MAC
+/// MACs. Finite-field groups, NIST curves, CBC and encrypt-and-MAC are never offered.
+fn algorithms() -> russh::Preferred {
+    use russh::{cipher, compression, kex, mac};
+    use std::borrow::Cow;
+    russh::Preferred {
+        kex: Cow::Borrowed(&[
+            kex::MLKEM768X25519_SHA256,
+            kex::CURVE25519,
+            kex::CURVE25519_PRE_RFC_8731,
+            kex::EXTENSION_SUPPORT_AS_SERVER,
+            // Strict key exchange (the Terrapin fix) is on only when it is listed.
+            kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER,
+        ]),
+        key: Cow::Borrowed(&[russh::keys::Algorithm::Ed25519]),
+        host_key_certificates: Cow::Borrowed(&[]),
+        cipher: Cow::Borrowed(&[cipher::CHACHA20_POLY1305, cipher::AES_256_GCM, cipher::AES_128_GCM]),
+        mac: Cow::Borrowed(&[mac::HMAC_SHA256_ETM, mac::HMAC_SHA512_ETM]),
+        compression: Cow::Borrowed(&[compression::NONE]),
+    }
+}
+
+/// New connections per address: a token bucket that refills at `max_new_per_second` and holds
+/// as many. Addresses whose bucket is full again are forgotten, so the map stays small.
+#[derive(Default)]
+struct Arrivals {
+    buckets: HashMap<IpAddr, (Instant, f64)>,
+}
+
+impl Arrivals {
+    /// Takes a token for `ip`; false when its bucket is empty.
+    fn admit(&mut self, ip: IpAddr, rate: u32, now: Instant) -> bool {
+        let cap = f64::from(rate.max(1));
+        if self.buckets.len() > 4096 {
+            self.buckets
+                .retain(|_, (at, tokens)| *tokens + now.duration_since(*at).as_secs_f64() * cap < cap);
+        }
+        let (at, tokens) = self.buckets.entry(ip).or_insert((now, cap));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * cap).min(cap);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 /// State shared by every connection.
@@ -75,6 +129,7 @@ pub(crate) struct Shared {
     open: bool,
     opts: Options,
     per_address: Mutex<HashMap<IpAddr, usize>>,
+    arrivals: Mutex<Arrivals>,
     total: AtomicUsize,
     next_id: AtomicU64,
     /// Every running session's input, to tell it about catalogue changes and shutdown.
@@ -107,7 +162,9 @@ impl Shared {
 
 /// Runs the server until SIGTERM or SIGINT.
 pub fn run(db: &Path, opts: Options) -> Result<()> {
-    let cat = Catalog::open_existing(db)?;
+    let _ = DB.set(db.to_string_lossy().into_owned());
+    let mut cat = Catalog::open_existing(db)?;
+    remove_stale_guests(&mut cat)?;
     let products = Arc::new(ProductList::new(cat.products()?));
     let dir = cat.dir();
     let host_key_path = opts.host_key.clone().unwrap_or_else(|| dir.join("lookbook-host-key"));
@@ -128,6 +185,7 @@ pub fn run(db: &Path, opts: Options) -> Result<()> {
         open: opts.open,
         opts: opts.clone(),
         per_address: Mutex::new(HashMap::new()),
+        arrivals: Mutex::new(Arrivals::default()),
         total: AtomicUsize::new(0),
         next_id: AtomicU64::new(1),
         sessions: Mutex::new(HashMap::new()),
@@ -138,6 +196,27 @@ pub fn run(db: &Path, opts: Options) -> Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(serve(shared, host_key))
+}
+
+/// Removes the guests that servers before this version stored (`guest-N-M`, with their likes)
+/// and left behind when they were killed. Guests are no longer stored at all.
+fn remove_stale_guests(cat: &mut Catalog) -> Result<()> {
+    let stale = |name: &str| {
+        let mut parts = name.strip_prefix("guest-").unwrap_or("").split('-');
+        let digits = |p: Option<&str>| p.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        digits(parts.next()) && digits(parts.next()) && parts.next().is_none()
+    };
+    let names: Vec<String> = cat.users()?.into_iter().map(|u| u.name).filter(|n| stale(n)).collect();
+    for name in &names {
+        cat.remove_user(name)?;
+    }
+    if !names.is_empty() {
+        log(format_args!(
+            "removed {} guest(s) left by an earlier server",
+            names.len()
+        ));
+    }
+    Ok(())
 }
 
 async fn serve(shared: Arc<Shared>, host_key: russh::keys::PrivateKey) -> Result<()> {
@@ -153,6 +232,7 @@ async fn serve(shared: Arc<Shared>, host_key: russh::keys::PrivateKey) -> Result
         keepalive_interval: Some(Duration::from_secs(30)),
         max_auth_attempts: 6,
         keys: vec![host_key],
+        preferred: algorithms(),
         nodelay: true,
         ..Default::default()
     });
@@ -160,8 +240,12 @@ async fn serve(shared: Arc<Shared>, host_key: russh::keys::PrivateKey) -> Result
         .await
         .with_context(|| format!("listening on {}", shared.opts.listen))?;
     let local = listener.local_addr()?;
-    log(format_args!("listening on {local} for {}", shared.db.display()));
+    log(format_args!(
+        "listening on {local} for {}",
+        lookbook::catalog::postgres::display_db(&shared.db)
+    ));
     let watcher = tokio::spawn(watch_catalogue(Arc::clone(&shared)));
+    let mut refused_log = (0i64, 0u64);
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     loop {
         tokio::select! {
@@ -171,7 +255,15 @@ async fn serve(shared: Arc<Shared>, host_key: russh::keys::PrivateKey) -> Result
                     Err(e) => { log(format_args!("accept failed: {e}")); continue; }
                 };
                 if let Some(why) = admit(&shared, peer) {
-                    log(format_args!("refused {peer}: {why}"));
+                    // At most one line a second, so a flood of connections is no flood of logs.
+                    let now = lookbook::now_ms() / 1000;
+                    if refused_log.0 == now {
+                        refused_log.1 += 1;
+                    } else {
+                        let more = std::mem::replace(&mut refused_log, (now, 0)).1;
+                        let more = if more > 0 { format!(" ({more} more refused since the last such line)") } else { String::new() };
+                        log(format_args!("refused {peer}: {why}{more}"));
+                    }
                     drop(stream);
                     continue;
                 }
@@ -199,6 +291,13 @@ async fn serve(shared: Arc<Shared>, host_key: russh::keys::PrivateKey) -> Result
 
 /// Why a new connection is turned away, if it is.
 fn admit(shared: &Shared, peer: SocketAddr) -> Option<&'static str> {
+    let Ok(mut arrivals) = shared.arrivals.lock() else {
+        return Some("internal lock poisoned");
+    };
+    if !arrivals.admit(peer.ip(), shared.opts.max_new_per_second, Instant::now()) {
+        return Some("too many new connections a second from this address");
+    }
+    drop(arrivals);
     if shared.total.load(Ordering::SeqCst) >= shared.opts.max_connections {
         return Some("too many connections");
     }
@@ -237,29 +336,69 @@ async fn connection(
         rate: (Instant::now(), 0),
     };
     log(format_args!("#{id} connected from {peer}"));
-    match russh::server::run_stream(config, stream, conn).await {
-        Ok(running) => {
-            let handle = running.handle();
-            let login_timeout = Duration::from_secs(shared.opts.login_timeout_s);
-            let watchdog = tokio::spawn(async move {
-                tokio::time::sleep(login_timeout).await;
-                if !logged_in.load(Ordering::SeqCst) {
-                    let _ = handle
-                        .disconnect(
-                            russh::Disconnect::ByApplication,
-                            "login took too long".into(),
-                            String::new(),
-                        )
-                        .await;
-                }
-            });
-            if let Err(e) = running.await {
-                log(format_args!("#{id} ended with an error: {e}"));
-            }
-            watchdog.abort();
+    // A second handle on the socket: russh's session task outlives a dropped future and stops
+    // taking orders while a client's output is stuck, so a connection that must end is shut
+    // down here, under it.
+    let (stream, killer) = match split_killer(stream) {
+        Ok(v) => v,
+        Err(e) => {
+            log(format_args!("#{id}: {e}"));
+            forget(&shared, id, peer);
+            return;
         }
-        Err(e) => log(format_args!("#{id} handshake failed: {e}")),
+    };
+    // The login timeout runs from accept: it covers the banner, key exchange and
+    // authentication, so a socket that sends nothing (or only a banner) is closed as soon as
+    // one that fails to log in.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(shared.opts.login_timeout_s);
+    match tokio::time::timeout_at(deadline, russh::server::run_stream(config, stream, conn)).await {
+        Err(_) => log(format_args!("#{id}: no SSH handshake within the login timeout; closed")),
+        Ok(Err(e)) => log(format_args!("#{id} handshake failed: {e}")),
+        Ok(Ok(running)) => {
+            let handle = running.handle();
+            tokio::pin!(running);
+            let mut watching = true;
+            loop {
+                tokio::select! {
+                    ended = &mut running => {
+                        if let Err(e) = ended {
+                            log(format_args!("#{id} ended with an error: {e}"));
+                        }
+                        break;
+                    }
+                    _ = tokio::time::sleep_until(deadline), if watching => {
+                        watching = false;
+                        if !logged_in.load(Ordering::SeqCst) {
+                            log(format_args!("#{id}: not logged in within the login timeout; closed"));
+                            // Say why if the client still listens; the socket closes either way
+                            // when `running` is dropped.
+                            let bye = handle.disconnect(
+                                russh::Disconnect::ByApplication,
+                                "login took too long".into(),
+                                String::new(),
+                            );
+                            let _ = tokio::time::timeout(Duration::from_millis(500), bye).await;
+                            let _ = killer.shutdown(std::net::Shutdown::Both);
+                            break;
+                        }
+                    }
+                }
+            }
+        }
     }
+    let _ = killer.shutdown(std::net::Shutdown::Both);
+    forget(&shared, id, peer);
+}
+
+/// The socket, and a clone of it that can shut it down from outside the SSH session.
+fn split_killer(stream: tokio::net::TcpStream) -> std::io::Result<(tokio::net::TcpStream, std::net::TcpStream)> {
+    let std_stream = stream.into_std()?;
+    let killer = std_stream.try_clone()?;
+    Ok((tokio::net::TcpStream::from_std(std_stream)?, killer))
+}
+
+/// Forgets a connection that ended: its session, its address's count, the total.
+fn forget(shared: &Shared, id: u64, peer: SocketAddr) {
     if let Ok(mut s) = shared.sessions.lock()
         && let Some(tx) = s.remove(&id)
     {
@@ -274,6 +413,7 @@ async fn connection(
         }
     }
     shared.total.fetch_sub(1, Ordering::SeqCst);
+    lookbook::memory::release_freed();
     log(format_args!("#{id} disconnected"));
 }
 
@@ -320,10 +460,17 @@ async fn watch_catalogue(shared: Arc<Shared>) {
     }
 }
 
-/// One line to stderr with a timestamp. Never product names or keys: addresses, ids, users.
+/// The `--db` this server runs on, so that [`log`] can keep its password out of every line.
+static DB: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// One line to stderr with a timestamp. Never product names, keys or passwords: addresses, ids,
+/// users.
 pub(crate) fn log(args: std::fmt::Arguments) {
     let secs = lookbook::now_ms() / 1000;
-    let line = format!("{secs} lookbook serve: {args}\n");
+    let mut line = format!("{secs} lookbook serve: {args}\n");
+    if let Some(db) = DB.get() {
+        line = lookbook::catalog::postgres::scrub(&line, db);
+    }
     let _ = std::io::Write::write_all(
         &mut std::io::stderr().lock(),
         lookbook::text::sanitize_lines(&line).as_bytes(),
@@ -361,9 +508,27 @@ impl Conn {
         Auth::Accept
     }
 
+    /// A guest's name is only shown: guests have no row in the catalogue.
     fn guest(&mut self) -> Auth {
-        let name = format!("guest-{}-{}", self.id, lookbook::now_ms() % 100_000);
+        let name = format!("guest-{}", self.id);
         self.accept_user(name, true, "guest")
+    }
+
+    /// Whether a login name could be a lookbook user; logs why not. Checked before any key, so a
+    /// name that would fail later (when the session creates its user) never gets a session.
+    fn valid_login_name(&self, user: &str) -> bool {
+        match lookbook::catalog::check_user_name(user) {
+            Ok(_) => true,
+            Err(e) => {
+                log(format_args!(
+                    "#{} from {}: refused login name {:?}: {e}",
+                    self.id,
+                    self.peer,
+                    lookbook::text::clip(&lookbook::text::sanitize(user), 80)
+                ));
+                false
+            }
+        }
     }
 
     fn send(&self, input: Input) {
@@ -379,7 +544,10 @@ const IMAGE_ENV: [&str; 4] = ["LOOKBOOK_IMAGES", "TERM_PROGRAM", "LC_TERMINAL", 
 impl Handler for Conn {
     type Error = anyhow::Error;
 
-    async fn auth_none(&mut self, _user: &str) -> Result<Auth, Self::Error> {
+    async fn auth_none(&mut self, user: &str) -> Result<Auth, Self::Error> {
+        if !self.valid_login_name(user) {
+            return Ok(Auth::reject());
+        }
         Ok(if self.shared.open { self.guest() } else { Auth::reject() })
     }
 
@@ -388,10 +556,24 @@ impl Handler for Conn {
         user: &str,
         key: russh::server::VerifiedPublicKey<'_>,
     ) -> Result<Auth, Self::Error> {
+        if !self.valid_login_name(user) {
+            return Ok(Auth::reject());
+        }
         match self.shared.keys.user_for(key.public_key, user) {
-            Some(name) => Ok(self.accept_user(name, false, "public key")),
-            None if self.shared.open => Ok(self.guest()),
-            None => {
+            Ok(name) => Ok(self.accept_user(name, false, "public key")),
+            Err(keys::Refusal::PinnedTo(pinned)) => {
+                // A known key used under another name is refused, never downgraded to a guest.
+                log(format_args!(
+                    "#{} from {}: refused login name {:?}: the key is pinned to {:?}",
+                    self.id,
+                    self.peer,
+                    lookbook::text::sanitize(user),
+                    lookbook::text::sanitize(&pinned)
+                ));
+                Ok(Auth::reject())
+            }
+            Err(keys::Refusal::Unknown) if self.shared.open => Ok(self.guest()),
+            Err(keys::Refusal::Unknown) => {
                 log(format_args!("#{} from {}: refused an unknown key", self.id, self.peer));
                 Ok(Auth::reject())
             }
@@ -425,7 +607,7 @@ impl Handler for Conn {
         session: &mut Session,
     ) -> Result<(), Self::Error> {
         self.term = term.chars().take(64).collect();
-        self.size = (clamp_size(col_width), clamp_size(row_height));
+        self.size = clamp_size(col_width, row_height);
         session.channel_success(channel)?;
         Ok(())
     }
@@ -570,7 +752,7 @@ impl Handler for Conn {
         _pix_height: u32,
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
-        self.size = (clamp_size(col_width), clamp_size(row_height));
+        self.size = clamp_size(col_width, row_height);
         self.send(Input::Resize(self.size.0, self.size.1));
         Ok(())
     }
@@ -586,7 +768,17 @@ impl Handler for Conn {
     }
 }
 
-/// Terminal sizes from the client, kept within what a frame buffer should ever hold.
-fn clamp_size(v: u32) -> u16 {
-    v.clamp(1, 1000) as u16
+/// The widest window a session draws (columns): wider than a 5K screen full of 10-pixel
+/// characters. A larger window shows the app at this size in its top-left corner.
+pub const MAX_COLUMNS: u16 = 512;
+/// The tallest window a session draws (rows).
+pub const MAX_ROWS: u16 = 256;
+
+/// A window size from the client, within [`MAX_COLUMNS`] x [`MAX_ROWS`]: the cells a session
+/// holds (two frames of them) are bounded whatever the client claims.
+fn clamp_size(cols: u32, rows: u32) -> (u16, u16) {
+    (
+        cols.clamp(1, u32::from(MAX_COLUMNS)) as u16,
+        rows.clamp(1, u32::from(MAX_ROWS)) as u16,
+    )
 }

@@ -50,11 +50,29 @@ const ENTER: &[u8] = b"\x1b[?1049h\x1b[?25l\x1b[?1000h\x1b[?1002h\x1b[?1006h";
 /// And back.
 const LEAVE: &[u8] = b"\x1b[?1006l\x1b[?1002l\x1b[?1000l\x1b[?25h\x1b[?1049l";
 
-/// Frames go into a buffer; each flush sends it down the channel (in order, off this thread).
-#[derive(Clone)]
+/// Frames waiting for a client at most: while they are, the session draws nothing new (the
+/// frame drawn when the client reads again supersedes everything in between).
+const QUEUED_FRAMES: usize = 2;
+
+/// Bytes per SSH data message. russh queues a few messages per connection and holds back what
+/// the client's window does not take; small messages keep both bounded for a client that
+/// stops reading.
+const MESSAGE_BYTES: usize = 32 * 1024;
+
+/// Frames go into a buffer; each flush queues it (bounded) for the channel, sent in order off
+/// this thread.
 struct ChannelWriter {
-    tx: tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
+    tx: tokio::sync::mpsc::Sender<Vec<u8>>,
     buf: Vec<u8>,
+}
+
+/// Whether the client has taken enough of what was sent for another frame to be queued.
+struct Room(tokio::sync::mpsc::Sender<Vec<u8>>);
+
+impl Room {
+    fn free(&self) -> bool {
+        self.0.capacity() > 0
+    }
 }
 
 impl Write for ChannelWriter {
@@ -67,9 +85,19 @@ impl Write for ChannelWriter {
         if self.buf.is_empty() {
             return Ok(());
         }
-        self.tx
-            .send(std::mem::take(&mut self.buf))
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the connection is gone"))
+        match self.tx.try_send(std::mem::take(&mut self.buf)) {
+            Ok(()) => Ok(()),
+            // Kept for the next flush; frames are drawn only when there is room, so this holds
+            // at most the few bytes written outside a frame.
+            Err(tokio::sync::mpsc::error::TrySendError::Full(bytes)) => {
+                self.buf = bytes;
+                Ok(())
+            }
+            Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => Err(std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "the connection is gone",
+            )),
+        }
     }
 }
 
@@ -111,34 +139,34 @@ pub fn run(start: Start, rx: Receiver<Input>) {
         picker,
         runtime,
     } = start;
-    let (tx, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+    let (tx, mut out_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(QUEUED_FRAMES);
     let sender = handle.clone();
     runtime.spawn(async move {
+        // One message at a time: each waits until russh takes it, which it does only while the
+        // client keeps reading.
         while let Some(bytes) = out_rx.recv().await {
-            if sender.data(channel, bytes).await.is_err() {
-                break;
+            for piece in bytes.chunks(MESSAGE_BYTES) {
+                if sender.data(channel, piece.to_vec()).await.is_err() {
+                    return;
+                }
             }
         }
     });
     let mut writer = ChannelWriter { tx, buf: Vec::new() };
     let _ = writer.write_all(ENTER).and_then(|_| writer.flush());
-    let goodbye = match session_loop(&shared, &user, writer, size, picker, rx) {
+    let goodbye = match session_loop(&shared, &user, guest, writer, size, picker, rx) {
         Ok(Some(msg)) => msg,
         Ok(None) => String::new(),
         Err(e) => {
             log(format_args!("#{id}: the app stopped: {e}"));
-            "lookbook stopped on an error; please reconnect\r\n".into()
+            "lookbook stopped on an error (the server's log says which); please reconnect in a moment\r\n".into()
         }
     };
-    if guest {
-        // A guest's likes last only for the connection.
-        if let Ok(mut cat) = shared.catalog.lock() {
-            let _ = cat.remove_user(&user);
-        }
-    }
     if let Ok(mut s) = shared.sessions.lock() {
         s.remove(&id);
     }
+    drop(shared);
+    lookbook::memory::release_freed();
     runtime.spawn(async move {
         let mut bye = LEAVE.to_vec();
         bye.extend_from_slice(goodbye.as_bytes());
@@ -149,10 +177,19 @@ pub fn run(start: Start, rx: Receiver<Input>) {
     });
 }
 
+/// What one input did to the session.
+enum Step {
+    /// Keep going.
+    Go,
+    /// Leave, with a last message for the client (empty for none).
+    Leave(String),
+}
+
 /// The event loop; returns a last message for the client, if any.
 fn session_loop(
     shared: &Shared,
     user: &str,
+    guest: bool,
     writer: ChannelWriter,
     size: (u16, u16),
     picker: Option<Picker>,
@@ -162,12 +199,13 @@ fn session_loop(
     // No ratatui Terminal: it keeps two full buffers per connection. A session keeps only what
     // the client shows now, draws the next frame into a fresh buffer, sends the difference and
     // keeps the new one (a third of the memory per connection at 120x40).
+    let room = Room(writer.tx.clone());
     let mut backend = CrosstermBackend::new(writer);
     let mut shown = Buffer::empty(area(size));
     let images_on = picker.is_some();
     let start_app = |tab| -> anyhow::Result<App> {
         let jobs = Jobs::start_with(shared.db.clone(), picker.clone(), Some(Arc::clone(&shared.engine)));
-        let mut app = App::new_remote(user, jobs, images_on, &shared.remote())?;
+        let mut app = App::new_remote(user, guest, jobs, images_on, &shared.remote())?;
         if let Some(tab) = tab {
             app.tab = tab;
         }
@@ -177,42 +215,64 @@ fn session_loop(
     let mut parser = InputParser::default();
     let mut size = size;
     let mut dirty = true;
+    let mut resized = false;
     // Likes made elsewhere (another server on the same catalogue) reach this feed within this.
     const SYNC: Duration = Duration::from_secs(1);
     let mut synced = std::time::Instant::now();
     loop {
-        match rx.recv_timeout(Duration::from_millis(30)) {
-            Ok(Input::Bytes(b)) => {
-                for ev in parser.feed(&b) {
-                    dirty |= handle_event(&mut app, ev);
-                    if app.quit {
-                        return Ok(None);
+        // Everything that has arrived is applied before the next frame: a storm of resizes
+        // draws once, at the last size.
+        let mut next = match rx.recv_timeout(Duration::from_millis(30)) {
+            Ok(input) => Some(input),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => return Ok(None),
+        };
+        while let Some(input) = next.take() {
+            let step = match input {
+                Input::Bytes(b) => {
+                    let mut step = Step::Go;
+                    for ev in parser.feed(&b) {
+                        dirty |= handle_event(&mut app, ev);
+                        if app.quit {
+                            step = Step::Leave(String::new());
+                            break;
+                        }
                     }
+                    step
                 }
+                Input::Resize(w, h) => {
+                    size = (w, h);
+                    resized = true;
+                    dirty = true;
+                    Step::Go
+                }
+                Input::Reload => {
+                    app = start_app(Some(app.tab))?;
+                    dirty = true;
+                    Step::Go
+                }
+                Input::Close => Step::Leave(String::new()),
+                Input::Shutdown => Step::Leave("lookbook is restarting; please reconnect in a moment\r\n".into()),
+            };
+            if let Step::Leave(msg) = step {
+                return Ok((!msg.is_empty()).then_some(msg));
             }
-            Ok(Input::Resize(w, h)) => {
-                size = (w, h);
-                // The client clears, so the next frame is drawn whole.
-                shown = Buffer::empty(area(size));
-                let _ = crossterm::queue!(backend, crossterm::terminal::Clear(crossterm::terminal::ClearType::All));
-                dirty = true;
-            }
-            Ok(Input::Reload) => {
-                app = start_app(Some(app.tab))?;
-                dirty = true;
-            }
-            Ok(Input::Close) | Err(RecvTimeoutError::Disconnected) => return Ok(None),
-            Ok(Input::Shutdown) => {
-                return Ok(Some("lookbook is restarting; please reconnect in a moment\r\n".into()));
-            }
-            Err(RecvTimeoutError::Timeout) => {}
+            next = rx.try_recv().ok();
         }
         dirty |= app.poll_jobs();
         if synced.elapsed() >= SYNC {
             dirty |= app.refresh_feedback();
             synced = std::time::Instant::now();
         }
-        if dirty {
+        // A client that has not taken the frames already queued gets no new one: the frame drawn
+        // once it reads again supersedes everything in between, and the queue stays bounded.
+        if dirty && room.free() {
+            if resized {
+                // The client clears, so the next frame is drawn whole.
+                shown = Buffer::empty(area(size));
+                let _ = crossterm::queue!(backend, crossterm::terminal::Clear(crossterm::terminal::ClearType::All));
+                resized = false;
+            }
             app.prepare(area(size));
             let mut next = Buffer::empty(area(size));
             view::draw_into(&mut next, &app);

@@ -67,3 +67,12 @@ pub enum Action {
     /// Close the open search (clearing it) or prompt.
     Cancel,
 }
+
+impl Action {
+    /// Actions a `lookbook serve` session may not take: a session is the user it logged in as
+    /// (switching would let anyone act as anyone), and it may neither read files on the server
+    /// nor start embedding there. The help overlay of such a session leaves them out.
+    pub fn local_only(&self) -> bool {
+        matches!(self, Action::SwitchUser | Action::PhotoQuery | Action::EmbedMissing)
+    }
+}

@@ -219,8 +219,8 @@ pub struct App {
     pub engine_state: EngineState,
     /// Active model's display name.
     pub model_name: String,
-    /// Current user id and name.
-    pub user: (i64, String),
+    /// Current user: catalogue id (none for a guest of `serve --open`) and name.
+    pub user: (Option<i64>, String),
     /// The user's feedback, newest first.
     pub feedback: Vec<Feedback>,
     profile: Profile,
@@ -262,6 +262,8 @@ pub struct App {
     pub pictures: Pictures,
     /// Set to leave the loop.
     pub quit: bool,
+    /// The last feedback refresh failed: the catalogue's database is away.
+    catalog_away: bool,
     /// Terminal size at the last `prepare`.
     pub size: Rect,
     jobs: Jobs,
@@ -308,25 +310,29 @@ impl App {
     /// Opens the app on a catalogue: products now (for the first frame), vectors in the background.
     pub fn new(db: PathBuf, user: &str, jobs: Jobs, images_on: bool) -> anyhow::Result<Self> {
         let catalog = Arc::new(std::sync::Mutex::new(Catalog::open_existing(&db)?));
-        Self::new_session(catalog, None, user, jobs, images_on)
+        Self::new_session(catalog, None, Some(user), jobs, images_on)
     }
 
     /// A session of `lookbook serve`: `products` is the server's one copy of the catalogue, and
     /// the app neither reads photo paths typed by its user nor starts embedding runs.
-    pub fn new_remote(user: &str, jobs: Jobs, images_on: bool, shared: &Remote) -> anyhow::Result<Self> {
-        Self::new_session(
+    /// A guest (`serve --open`) has no row in the catalogue: their likes live in this app only.
+    pub fn new_remote(user: &str, guest: bool, jobs: Jobs, images_on: bool, shared: &Remote) -> anyhow::Result<Self> {
+        let mut app = Self::new_session(
             Arc::clone(&shared.catalog),
             Some(Arc::clone(&shared.products)),
-            user,
+            if guest { None } else { Some(user) },
             jobs,
             images_on,
-        )
+        )?;
+        app.user.1 = user.trim().to_string();
+        Ok(app)
     }
 
+    /// `user` is `None` for a guest, who gets no row in the catalogue.
     fn new_session(
         catalog: SharedCatalog,
         shared_products: Option<Arc<ProductList>>,
-        user: &str,
+        user: Option<&str>,
         jobs: Jobs,
         images_on: bool,
     ) -> anyhow::Result<Self> {
@@ -337,8 +343,13 @@ impl App {
                 Some(p) => p,
                 None => Arc::new(ProductList::new(cat.products()?)),
             };
-            let uid = cat.ensure_user(user)?;
-            let feedback = cat.feedback(uid)?;
+            let (uid, feedback) = match user {
+                Some(name) => {
+                    let uid = cat.ensure_user(name)?;
+                    (Some(uid), cat.feedback(uid)?)
+                }
+                None => (None, Vec::new()),
+            };
             let model_name = match cat.active_model()? {
                 Some(m) => format!("{} ({}-d)", m.spec.name, m.spec.dim),
                 None => "no model yet".into(),
@@ -354,7 +365,7 @@ impl App {
             engine: None,
             engine_state: EngineState::Loading,
             model_name,
-            user: (uid, user.trim().to_string()),
+            user: (uid, user.unwrap_or_default().trim().to_string()),
             feedback,
             profile: Profile::default(),
             tab: Tab::Browse,
@@ -375,6 +386,7 @@ impl App {
             remote,
             pictures: Pictures::new(),
             quit: false,
+            catalog_away: false,
             size: Rect::new(0, 0, 80, 24),
             jobs,
         };
@@ -527,6 +539,9 @@ impl App {
                 self.mode = Mode::Search;
             }
             Action::OpenFilters => self.mode = Mode::Filters(Box::new(self.filter_picker())),
+            Action::SwitchUser if self.remote => {
+                self.status = format!("over SSH you are {}, the name you logged in as", self.user.1)
+            }
             Action::SwitchUser => self.mode = Mode::Prompt(PromptKind::User, String::new()),
             Action::Type(_) | Action::Erase | Action::Submit | Action::Cancel => self.edit_text(action),
             Action::PhotoQuery if self.remote => {
@@ -726,9 +741,12 @@ impl App {
             return;
         }
         match kind {
+            // Never reached over SSH (the action is refused); checked again since who a
+            // session acts as is the one thing serve must never get wrong.
+            PromptKind::User if self.remote => {}
             PromptKind::User => match lock(&self.catalog).and_then(|c| Ok(c.ensure_user(&text)?)) {
                 Ok(uid) => {
-                    self.user = (uid, text.clone());
+                    self.user = (Some(uid), text.clone());
                     self.reload_feedback();
                     self.status = format!("now {text}");
                 }
@@ -811,16 +829,33 @@ impl App {
 
     fn toggle_feedback(&mut self, weight: f32) {
         let Some(id) = self.current_id() else { return };
-        let uid = self.user.0;
         let same = self.opinion(id) == Some(weight > 0.0);
-        let result = lock(&self.catalog).and_then(|mut c| {
-            if same {
-                c.clear_feedback(uid, &[id])?;
-            } else {
-                c.set_feedback(uid, &[id], weight)?;
+        let result = match self.user.0 {
+            Some(uid) => lock(&self.catalog).and_then(|mut c| {
+                if same {
+                    c.clear_feedback(uid, &[id])?;
+                } else {
+                    c.set_feedback(uid, &[id], weight)?;
+                }
+                Ok(())
+            }),
+            None => {
+                // A guest: the likes live here only.
+                self.feedback.retain(|f| f.product_id != id);
+                if !same {
+                    // Newest first, as the catalogue lists feedback.
+                    self.feedback.insert(
+                        0,
+                        Feedback {
+                            product_id: id,
+                            weight,
+                            at: lookbook::now_ms(),
+                        },
+                    );
+                }
+                Ok(())
             }
-            Ok(())
-        });
+        };
         match result {
             Ok(()) => {
                 let name = self.product(id).map(|p| p.name.clone()).unwrap_or_default();
@@ -837,9 +872,11 @@ impl App {
     }
 
     fn reload_feedback(&mut self) {
-        match lock(&self.catalog).and_then(|c| Ok(c.feedback(self.user.0)?)) {
-            Ok(f) => self.feedback = f,
-            Err(e) => self.status = e.to_string(),
+        if let Some(uid) = self.user.0 {
+            match lock(&self.catalog).and_then(|c| Ok(c.feedback(uid)?)) {
+                Ok(f) => self.feedback = f,
+                Err(e) => self.status = e.to_string(),
+            }
         }
         self.clamp_selection();
         self.rerank();
@@ -1050,15 +1087,30 @@ impl App {
 
     /// Re-reads the user's feedback and re-ranks if another process changed it (the same user
     /// on another server of one catalogue); true when it did.
+    ///
+    /// While the catalogue cannot be read (a database server that went away) the status line
+    /// says so, and says again when it is back.
     pub fn refresh_feedback(&mut self) -> bool {
-        match lock(&self.catalog).and_then(|c| Ok(c.feedback(self.user.0)?)) {
-            Ok(f) if f != self.feedback => {
-                self.feedback = f;
-                self.clamp_selection();
-                self.rerank();
-                true
+        let Some(uid) = self.user.0 else { return false };
+        match lock(&self.catalog).and_then(|c| Ok(c.feedback(uid)?)) {
+            Ok(f) => {
+                let back = std::mem::take(&mut self.catalog_away);
+                if back {
+                    self.status = "the catalogue is back; likes are saved again".into();
+                }
+                if f != self.feedback {
+                    self.feedback = f;
+                    self.clamp_selection();
+                    self.rerank();
+                    return true;
+                }
+                back
             }
-            _ => false,
+            Err(e) => {
+                let was = std::mem::replace(&mut self.catalog_away, true);
+                self.status = format!("cannot reach the catalogue, so likes are not saved: {e}");
+                !was
+            }
         }
     }
 

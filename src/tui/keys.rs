@@ -237,6 +237,12 @@ pub fn action_for(key: KeyEvent) -> Option<Action> {
         .map(|b| b.action.clone())
 }
 
+/// The bindings a session can use: all of them locally, those that are not
+/// [`Action::local_only`] over SSH.
+pub fn available(remote: bool) -> impl Iterator<Item = &'static Binding> {
+    BINDINGS.iter().filter(move |b| !(remote && b.action.local_only()))
+}
+
 /// The keys of a binding as shown in help: `j, ↓`.
 pub fn key_names(b: &Binding) -> String {
     b.keys.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")

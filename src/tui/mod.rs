@@ -111,8 +111,8 @@ pub fn run(db: &Path, images: &str, user: &str, embed_at_start: bool) -> Result<
     let picker = picker_for(images)?;
     let images_on = picker.is_some();
     let jobs = Jobs::start(db.to_path_buf(), picker);
-    let mut app =
-        App::new(db.to_path_buf(), user, jobs, images_on).with_context(|| format!("opening {}", db.display()))?;
+    let mut app = App::new(db.to_path_buf(), user, jobs, images_on)
+        .with_context(|| format!("opening {}", lookbook::catalog::postgres::display_db(db)))?;
     if embed_at_start {
         app.update(Action::EmbedMissing);
     }

@@ -544,3 +544,51 @@ fn typed_text_is_driven_by_actions_too() {
     a.update(Action::Cancel);
     assert_eq!(a.browse.len(), all, "Cancel clears the search");
 }
+
+/// An app as `lookbook serve` makes it for a session (a guest when `guest`).
+fn remote_app(fx: &Fx, user: &str, guest: bool) -> App {
+    let cat = Catalog::open(&fx.db).unwrap();
+    let shared = super::app::Remote {
+        products: std::sync::Arc::new(super::app::ProductList::new(cat.products().unwrap())),
+        catalog: std::sync::Arc::new(std::sync::Mutex::new(cat)),
+    };
+    let jobs = Jobs::start(fx.db.clone(), None);
+    let mut app = App::new_remote(user, guest, jobs, false, &shared).unwrap();
+    app.size = Rect::new(0, 0, 110, 34);
+    app.settle(Duration::from_secs(60));
+    app
+}
+
+#[test]
+fn a_serve_session_cannot_switch_user_and_its_help_leaves_local_keys_out() {
+    let fx = fixture(true);
+    let mut a = remote_app(&fx, "ana", false);
+    key(&mut a, KeyCode::Char('u'));
+    assert_eq!(a.mode, Mode::Normal, "u opened a prompt over SSH");
+    assert!(a.status.contains("ana"), "{}", a.status);
+    // Even a prompt forced open cannot switch: the submit is refused too.
+    a.mode = Mode::Prompt(super::app::PromptKind::User, "alice".into());
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.user.1, "ana");
+    key(&mut a, KeyCode::Char('?'));
+    let s = screen(&draw(&mut a, 110, 34));
+    for b in super::keys::BINDINGS {
+        assert_eq!(s.contains(b.help), !b.action.local_only(), "{}", b.help);
+    }
+}
+
+#[test]
+fn a_guest_likes_in_memory_and_the_catalogue_gets_no_user() {
+    let fx = fixture(true);
+    let users_before = Catalog::open(&fx.db).unwrap().users().unwrap();
+    let mut a = remote_app(&fx, "guest-1", true);
+    key(&mut a, KeyCode::Char('j'));
+    key(&mut a, KeyCode::Char('l'));
+    key(&mut a, KeyCode::Char('j'));
+    key(&mut a, KeyCode::Char('d'));
+    assert_eq!(a.feedback.len(), 2, "{}", a.status);
+    assert!(a.feedback[0].weight < 0.0 && a.feedback[1].weight > 0.0, "newest first");
+    assert!(!a.refresh_feedback(), "nothing to refresh for a guest");
+    assert_eq!(a.feedback.len(), 2);
+    assert_eq!(Catalog::open(&fx.db).unwrap().users().unwrap(), users_before);
+}

@@ -13,7 +13,7 @@ use ratatui_image::Image;
 
 use super::app::{Anchor, App, EngineState, Focus, Mode, PromptKind, STRIP_K, Tab};
 use super::jobs::ImageKey;
-use super::keys::{self, BINDINGS};
+use super::keys;
 use lookbook::recommend::Reason;
 use lookbook::text::{is_unsafe, sanitize, truncate};
 
@@ -175,7 +175,7 @@ fn draw_all(f: &mut Canvas, app: &App, pictures: &mut Pictures) {
     draw_strip(f, app, l.strip, pictures);
     draw_status(f, app, l.status);
     match &app.mode {
-        Mode::Help => draw_help(f, area),
+        Mode::Help => draw_help(f, area, app.remote),
         Mode::Filters(p) => draw_filters(f, p, area),
         _ => {}
     }
@@ -585,8 +585,8 @@ fn centered(area: Rect, w: u16, h: u16) -> Rect {
     }
 }
 
-fn draw_help(f: &mut Canvas, area: Rect) {
-    let mut rows: Vec<(String, &str)> = BINDINGS.iter().map(|b| (keys::key_names(b), b.help)).collect();
+fn draw_help(f: &mut Canvas, area: Rect, remote: bool) {
+    let mut rows: Vec<(String, &str)> = keys::available(remote).map(|b| (keys::key_names(b), b.help)).collect();
     rows.push((keys::MOUSE_HELP.0.to_string(), keys::MOUSE_HELP.1));
     let per_column = rows.len().div_ceil(2);
     let key_w = rows.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(8) as u16;

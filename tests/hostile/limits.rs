@@ -143,3 +143,85 @@ fn a_large_csv_is_imported_in_bounded_memory() {
     eprintln!("import of a {mb:.0} MB, 200,000-row CSV: peak {peak:.0} MiB");
     assert!(peak < 100.0, "peak {peak:.0} MiB for a {mb:.0} MB CSV");
 }
+
+/// A small file system of its own (tmpfs, which needs root), unmounted when dropped.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(at: std::path::PathBuf, size: &str) -> Option<Self> {
+        std::fs::create_dir_all(&at).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&at)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(SmallDisk(at))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn reads_work_while_the_disk_is_full() {
+    let fx = Fixture::mini();
+    fx.ready();
+    let ids = fx.ids();
+    fx.cmd(&["like", "--user", "ana", &ids[0].to_string()])
+        .assert()
+        .success();
+    let Some(disk) = SmallDisk::mount(fx.path("small"), "16m") else {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let db = disk.0.join("catalog.db");
+    std::fs::copy(fx.db(), &db).unwrap();
+    // Fill the disk to the last byte.
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(disk.0.join("filler")).unwrap();
+        let block = vec![0u8; 64 << 10];
+        while f.write_all(&block).is_ok() {}
+        let byte = [0u8; 1];
+        while f.write_all(&byte).is_ok() {}
+    }
+    let on_full = |args: &[&str]| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_lookbook"));
+        c.arg("--db").arg(&db).args(args);
+        c.env("LOOKBOOK_WEIGHTS", fx.weights())
+            .env("XDG_DATA_HOME", fx.path("xdg"));
+        assert_cmd::Command::from_std(c)
+            .timeout(Duration::from_secs(60))
+            .output()
+            .unwrap()
+    };
+    let id = ids[1].to_string();
+    for args in [
+        vec!["users"],
+        vec!["show", &id],
+        vec!["similar", &id, "-k", "3"],
+        vec!["recommend", "--user", "ana", "-k", "3"],
+        vec!["likes", "--user", "ana"],
+        vec!["model", "info"],
+    ] {
+        let out = on_full(&args);
+        assert!(
+            out.status.success(),
+            "{args:?} failed on a full disk: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // A write says the disk is full, and nothing is lost.
+    let out = on_full(&["like", "--user", "ana", &id]);
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a like was confirmed on a full disk");
+    assert!(e.contains("full"), "{e}");
+    std::fs::remove_file(disk.0.join("filler")).unwrap();
+    let out = on_full(&["likes", "--user", "ana", "--json"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&ids[0].to_string()));
+}

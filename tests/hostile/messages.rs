@@ -169,3 +169,110 @@ fn a_flood_of_missing_photos_is_summarised() {
         5_000
     );
 }
+
+#[test]
+fn a_postgres_password_is_never_printed() {
+    let fx = Fixture::mini();
+    fx.ready();
+    // Unreachable on purpose: every command fails on its way in, with the URL in the message.
+    let secrets = ["s3cretPW!", "s3cretPW%21", "hunter2"];
+    let urls = [
+        "postgres://lookbook:s3cretPW%21@127.0.0.1:1/shop".to_string(),
+        "postgresql://lookbook@127.0.0.1:1/shop?password=hunter2&connect_timeout=2".to_string(),
+    ];
+    let csv = fx.csv();
+    let images = fx.images();
+    let commands: Vec<Vec<&str>> = vec![
+        vec![
+            "import",
+            "--images",
+            images.to_str().unwrap(),
+            "--metadata",
+            csv.to_str().unwrap(),
+        ],
+        vec!["embed"],
+        vec!["similar", "1"],
+        vec!["recommend", "--user", "ana"],
+        vec!["users"],
+        vec!["users", "add", "ana"],
+        vec!["like", "--user", "ana", "1"],
+        vec!["likes", "--user", "ana"],
+        vec!["show", "1"],
+        vec!["model", "info"],
+        vec!["eval"],
+        vec!["train"],
+        vec!["serve", "--open", "--listen", "127.0.0.1:0"],
+    ];
+    for url in &urls {
+        for args in &commands {
+            let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_lookbook"));
+            c.arg("--db").arg(url).args(args);
+            c.env("LOOKBOOK_WEIGHTS", fx.weights())
+                .env("XDG_DATA_HOME", fx.path("xdg"));
+            let out = assert_cmd::Command::from_std(c)
+                .timeout(std::time::Duration::from_secs(60))
+                .output()
+                .unwrap();
+            let all = format!("{}{}", stderr(&out), String::from_utf8_lossy(&out.stdout));
+            assert!(!out.status.success(), "{args:?} succeeded on an unreachable server");
+            for s in secrets {
+                assert!(!all.contains(s), "{args:?} printed the password: {all}");
+            }
+            assert!(all.contains("127.0.0.1"), "{args:?} names the server: {all}");
+        }
+    }
+}
+
+#[test]
+fn files_that_hold_no_rows_say_why_and_exit_3() {
+    let fx = Fixture::mini();
+    let header = "id,gender,masterCategory,subCategory,articleType,baseColour,season,year,usage,productDisplayName";
+    let first = std::fs::read_to_string(fx.csv())
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("cr.csv", format!("{header}\r{first}\r").into_bytes(), "CR only"),
+        (
+            "long.csv",
+            format!("{header},{}", "x".repeat(50 << 20)).into_bytes(),
+            "no line end",
+        ),
+        ("header.csv", format!("{header}\n").into_bytes(), "a header and no rows"),
+    ];
+    for (name, bytes, want) in cases {
+        let path = fx.path(name);
+        std::fs::write(&path, bytes).unwrap();
+        let out = fx
+            .cmd(&["import", "--images", "images", "--metadata", path.to_str().unwrap()])
+            .timeout(std::time::Duration::from_secs(120))
+            .output()
+            .unwrap();
+        let e = stderr(&out);
+        assert_eq!(out.status.code(), Some(3), "{name}: {e}");
+        assert!(
+            e.contains(name) && e.contains("no rows") && e.contains(want),
+            "{name}: {e}"
+        );
+    }
+    // UTF-16, with and without its byte order mark: named as such.
+    let text = std::fs::read_to_string(fx.csv()).unwrap();
+    for (name, bom) in [("utf16.csv", true), ("utf16-nobom.csv", false)] {
+        let mut bytes: Vec<u8> = if bom { vec![0xFF, 0xFE] } else { Vec::new() };
+        bytes.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+        let path = fx.path(name);
+        std::fs::write(&path, bytes).unwrap();
+        let out = fx
+            .cmd(&["import", "--images", "images", "--metadata", path.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let e = stderr(&out);
+        assert!(!out.status.success(), "{name}");
+        assert!(
+            e.contains(name) && e.contains("UTF-16") && e.contains("UTF-8"),
+            "{name}: {e}"
+        );
+    }
+}
