@@ -128,7 +128,7 @@ pub fn write_synthetic_catalog(path: &std::path::Path, n: usize, dim: usize, see
     let mut cat = Catalog::open(path)?;
     let products = synthetic_products(n);
     {
-        let tx = cat.conn_mut()?.transaction()?;
+        let mut tx = cat.tx()?;
         for p in &products {
             let u = ProductUpsert {
                 id: p.id,
@@ -146,7 +146,7 @@ pub fn write_synthetic_catalog(path: &std::path::Path, n: usize, dim: usize, see
                 image_path: p.image_path.clone(),
                 image_hash: "synthetic".into(),
             };
-            crate::catalog::products_upsert(&tx, &u, 0)?;
+            crate::catalog::products_upsert(&mut tx, &u, 0)?;
         }
         tx.commit()?;
     }

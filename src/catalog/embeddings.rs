@@ -4,9 +4,9 @@
 //! changed photo or a different model/preprocessing makes it stale, and stale vectors are never
 //! loaded.
 
-use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
+use super::sql::{Db, Row, params};
 use super::{Catalog, Product};
 use crate::{Error, Result, now_ms};
 
@@ -130,88 +130,89 @@ pub fn from_blob(blob: &[u8], out: &mut Vec<f32>) -> Result<()> {
     Ok(())
 }
 
+/// A model record from `SELECT id, name, architecture, weights_sha256, preprocessing, pooling,
+/// dim, head_id`.
+fn model_from(r: &Row) -> Result<ModelRecord> {
+    Ok(ModelRecord {
+        id: r.get(0)?,
+        spec: ModelSpec {
+            name: r.get(1)?,
+            architecture: r.get(2)?,
+            weights_sha256: r.get(3)?,
+            preprocessing: r.get(4)?,
+            pooling: r.get(5)?,
+            dim: r.get(6)?,
+            head_id: r.get(7)?,
+        },
+    })
+}
+
+/// Fresh vectors: the photo a vector came from is the product's photo now.
+const FRESH: &str = "FROM embeddings e JOIN products p ON p.id = e.product_id AND p.image_hash = e.image_hash";
+
 impl Catalog {
     /// Registers a model (or finds it by key) and returns its record.
     pub fn register_model(&self, spec: &ModelSpec) -> Result<ModelRecord> {
-        if let Some(mut c) = self.pg() {
-            let id = super::postgres::sql::register_model(&mut c, spec, now_ms())?;
-            return Ok(ModelRecord { id, spec: spec.clone() });
-        }
         let key = spec.key();
-        let found: Option<i64> = self
-            .conn()?
-            .query_row("SELECT id FROM models WHERE key = ?1", [&key], |r| r.get(0))
-            .optional()?;
-        let id = match found {
-            Some(id) => id,
-            None => {
-                self.conn()?.execute(
-                    "INSERT INTO models(key, name, architecture, weights_sha256, preprocessing, pooling, dim, head_id, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                    params![key, spec.name, spec.architecture, spec.weights_sha256, spec.preprocessing, spec.pooling,
-                        spec.dim as i64, spec.head_id, now_ms()],
-                )?;
-                self.conn()?.last_insert_rowid()
+        let id: i64 = {
+            let mut db = self.db()?;
+            // Looked up first: registering a known model writes nothing (a read command stays
+            // a read, also on a full disk).
+            let select = "SELECT id FROM models WHERE key = ?1";
+            if let Some(r) = db.row(select, params![&key])? {
+                r.get(0)?
+            } else {
+                db.execute(
+                "INSERT INTO models(key, name, architecture, weights_sha256, preprocessing, pooling, dim, head_id, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT(key) DO NOTHING",
+                params![
+                    &key,
+                    &spec.name,
+                    &spec.architecture,
+                    &spec.weights_sha256,
+                    &spec.preprocessing,
+                    &spec.pooling,
+                    spec.dim,
+                    spec.head_id,
+                    now_ms()
+                ],
+            )?;
+                db.scalar(select, params![&key])?
             }
         };
+        // Vectors embedded straight into PostgreSQL get the same HNSW index a migrated model has.
+        if let Some(mut c) = self.pg() {
+            super::postgres::index_model(&mut *c, id, spec.dim as i64)?;
+        }
         Ok(ModelRecord { id, spec: spec.clone() })
     }
 
     /// A registered model by id.
     pub fn model(&self, id: i64) -> Result<ModelRecord> {
-        let found = match self.pg() {
-            Some(mut c) => super::postgres::sql::model(&mut c, id)?,
-            None => self.model_sqlite(id)?,
-        };
-        found.ok_or_else(|| Error::NotFound(format!("model {id} is not registered in {}", self.path().display())))
-    }
-
-    fn model_sqlite(&self, id: i64) -> Result<Option<ModelRecord>> {
-        Ok(self
-            .conn()?
-            .query_row(
+        self.db()?
+            .row(
                 "SELECT id, name, architecture, weights_sha256, preprocessing, pooling, dim, head_id FROM models WHERE id = ?1",
-                [id],
-                |r| {
-                    Ok(ModelRecord {
-                        id: r.get(0)?,
-                        spec: ModelSpec {
-                            name: r.get(1)?,
-                            architecture: r.get(2)?,
-                            weights_sha256: r.get(3)?,
-                            preprocessing: r.get(4)?,
-                            pooling: r.get(5)?,
-                            dim: r.get::<_, i64>(6)? as usize,
-                            head_id: r.get(7)?,
-                        },
-                    })
-                },
-            )
-            .optional()?)
+                params![id],
+            )?
+            .map(|r| model_from(&r))
+            .transpose()?
+            .ok_or_else(|| Error::NotFound(format!("model {id} is not registered in {}", self.path().display())))
     }
 
-    /// The model `similar` and `recommend` use: the last one embedded or trained.
     /// A cheap fingerprint of what rankings are built from (products, vectors, the active
     /// model): it changes when `import`, `embed` or `train` commit, and not when likes do.
     pub fn change_signature(&self) -> Result<(i64, i64, i64, Option<i64>)> {
-        if let Some(mut c) = self.pg() {
-            let (n, updated, vectors) = super::postgres::sql::signature(&mut c)?;
-            drop(c);
-            let active = self.setting("active_model")?.and_then(|v| v.parse().ok());
-            return Ok((n, updated, vectors, active));
-        }
-        let (n, updated): (i64, i64) =
-            self.conn()?
-                .query_row("SELECT COUNT(*), COALESCE(MAX(updated_at), 0) FROM products", [], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })?;
-        let vectors: i64 = self
-            .conn()?
-            .query_row("SELECT COUNT(*) FROM embeddings", [], |r| r.get(0))?;
+        let r = self.db()?.row(
+            "SELECT (SELECT COUNT(*) FROM products), (SELECT COALESCE(MAX(updated_at), 0) FROM products),
+                    (SELECT COUNT(*) FROM embeddings)",
+            &[],
+        )?;
+        let r = r.ok_or_else(|| Error::Invalid("the change signature query returned no row".into()))?;
         let active = self.setting("active_model")?.and_then(|v| v.parse().ok());
-        Ok((n, updated, vectors, active))
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, active))
     }
 
+    /// The model `similar` and `recommend` use: the last one embedded or trained.
     pub fn active_model(&self) -> Result<Option<ModelRecord>> {
         match self.setting("active_model")? {
             Some(v) => {
@@ -240,92 +241,52 @@ impl Catalog {
     }
 
     fn fresh_ids(&self, model_id: i64) -> Result<Vec<i64>> {
-        if let Some(mut c) = self.pg() {
-            return super::postgres::sql::fresh_ids(&mut c, model_id);
-        }
-        let mut st = self.conn()?.prepare(
-            "SELECT e.product_id FROM embeddings e JOIN products p ON p.id = e.product_id AND p.image_hash = e.image_hash
-             WHERE e.model_id = ?1",
-        )?;
-        let rows = st.query_map([model_id], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.db()?
+            .rows(
+                &format!("SELECT e.product_id {FRESH} WHERE e.model_id = ?1"),
+                params![model_id],
+            )?
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
     }
 
     /// (fresh, stale) vector counts for a model; stale ones came from an older photo.
     pub fn embedding_counts(&self, model_id: i64) -> Result<(usize, usize)> {
-        if let Some(mut c) = self.pg() {
-            let total = super::postgres::sql::count(
-                &mut c,
-                "SELECT COUNT(*) FROM embeddings WHERE model_id = $1",
-                &[&model_id],
-            )?;
-            drop(c);
-            let fresh = self.fresh_ids(model_id)?.len();
-            return Ok((fresh, total as usize - fresh));
-        }
-        let total: i64 =
-            self.conn()?
-                .query_row("SELECT COUNT(*) FROM embeddings WHERE model_id = ?1", [model_id], |r| {
-                    r.get(0)
-                })?;
+        let total: usize = self
+            .db()?
+            .scalar("SELECT COUNT(*) FROM embeddings WHERE model_id = ?1", params![model_id])?;
         let fresh = self.fresh_ids(model_id)?.len();
-        Ok((fresh, total as usize - fresh))
+        Ok((fresh, total - fresh))
     }
 
     /// Vectors stored under other models (another weights file, preprocessing or head).
     pub fn embeddings_of_other_models(&self, model_id: i64) -> Result<usize> {
-        if let Some(mut c) = self.pg() {
-            let sql = "SELECT COUNT(*) FROM embeddings WHERE model_id <> $1";
-            return Ok(super::postgres::sql::count(&mut c, sql, &[&model_id])? as usize);
-        }
-        let n: i64 = self.conn()?.query_row(
-            "SELECT COUNT(*) FROM embeddings WHERE model_id != ?1",
-            [model_id],
-            |r| r.get(0),
-        )?;
-        Ok(n as usize)
+        self.db()?.scalar(
+            "SELECT COUNT(*) FROM embeddings WHERE model_id <> ?1",
+            params![model_id],
+        )
     }
 
     /// Stores vectors (product id, image hash, vector) in one transaction.
     pub fn put_embeddings(&mut self, model_id: i64, rows: &[(i64, String, Vec<f32>)]) -> Result<()> {
         let now = now_ms();
-        if let Some(mut c) = self.pg() {
-            return super::postgres::sql::put_embeddings(&mut c, model_id, rows, now);
+        let mut tx = self.tx()?;
+        for (pid, hash, v) in rows {
+            put_embedding(&mut tx, model_id, *pid, hash, v, now)?;
         }
-        let tx = self.conn_mut()?.transaction()?;
-        {
-            let mut st = tx.prepare_cached(
-                "INSERT INTO embeddings(model_id, product_id, image_hash, vector, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT(model_id, product_id) DO UPDATE SET image_hash = excluded.image_hash,
-                    vector = excluded.vector, created_at = excluded.created_at",
-            )?;
-            for (pid, hash, v) in rows {
-                st.execute(params![model_id, pid, hash, to_blob(v), now])?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
+        tx.commit()
     }
 
     /// The fresh vector of one product, if any.
     pub fn embedding(&self, model_id: i64, product_id: i64) -> Result<Option<Vec<f32>>> {
-        if let Some(mut c) = self.pg() {
-            return super::postgres::sql::embedding(&mut c, model_id, product_id);
-        }
-        let blob: Option<Vec<u8>> = self
-            .conn()?
-            .query_row(
-                "SELECT e.vector FROM embeddings e JOIN products p ON p.id = e.product_id AND p.image_hash = e.image_hash
-                 WHERE e.model_id = ?1 AND e.product_id = ?2",
+        self.db()?
+            .row(
+                &format!("SELECT e.vector {FRESH} WHERE e.model_id = ?1 AND e.product_id = ?2"),
                 params![model_id, product_id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        blob.map(|b| {
-            let mut v = Vec::new();
-            from_blob(&b, &mut v).map(|_| v)
-        })
-        .transpose()
+            )?
+            .map(|r| r.get(0))
+            .transpose()
     }
 
     /// Loads every fresh vector of a model into one contiguous matrix.
@@ -339,32 +300,21 @@ impl Catalog {
             ids: Vec::with_capacity(n),
             data: Vec::with_capacity(n * dim),
         };
-        if let Some(mut c) = self.pg() {
-            super::postgres::sql::load_embeddings(&mut c, &mut m, &model.spec.name)?;
-            return Ok(m);
-        }
-        let mut st = self.conn()?.prepare(
-            "SELECT e.product_id, e.vector FROM embeddings e JOIN products p ON p.id = e.product_id AND p.image_hash = e.image_hash
-             WHERE e.model_id = ?1 ORDER BY e.product_id",
-        )?;
-        let mut rows = st.query([model_id])?;
-        while let Some(r) = rows.next()? {
+        let sql = format!("SELECT e.product_id, e.vector {FRESH} WHERE e.model_id = ?1 ORDER BY e.product_id");
+        self.db()?.each(&sql, params![model_id], &mut |r| {
             let id: i64 = r.get(0)?;
-            let blob = r
-                .get_ref(1)?
-                .as_blob()
+            let got = r
+                .vector_into(1, &mut m.data)
                 .map_err(|e| Error::Invalid(format!("vector of product {id}: {e}")))?;
-            if blob.len() != dim * 4 {
+            if got != dim {
                 return Err(Error::Invalid(format!(
-                    "vector of product {id} has {} bytes, model {} expects {}",
-                    blob.len(),
-                    model.spec.name,
-                    dim * 4
+                    "vector of product {id} has {got} values, model {} expects {dim}",
+                    model.spec.name
                 )));
             }
-            from_blob(blob, &mut m.data)?;
             m.ids.push(id);
-        }
+            Ok(())
+        })?;
         Ok(m)
     }
 
@@ -386,27 +336,13 @@ impl Catalog {
         h.update(&wb);
         h.update(&bb);
         let sha = format!("{:x}", h.finalize());
-        if let Some(mut c) = self.pg() {
-            let row = (
-                0,
-                backbone_model_id,
-                in_dim as i64,
-                out_dim as i64,
-                wb,
-                bb,
-                sha,
-                params_json.to_string(),
-                metrics_json.to_string(),
-            );
-            return super::postgres::sql::store_head(&mut c, &row, now_ms());
-        }
-        self.conn()?.execute(
+        self.db()?.scalar(
             "INSERT INTO heads(backbone_model_id, in_dim, out_dim, weight, bias, sha256, params, metrics, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING id",
             params![
                 backbone_model_id,
-                in_dim as i64,
-                out_dim as i64,
+                in_dim,
+                out_dim,
                 wb,
                 bb,
                 sha,
@@ -414,22 +350,22 @@ impl Catalog {
                 metrics_json,
                 now_ms()
             ],
-        )?;
-        Ok(self.conn()?.last_insert_rowid())
+        )
     }
 
     /// A stored head.
     pub fn head(&self, id: i64) -> Result<StoredHead> {
-        let found = match self.pg() {
-            Some(mut c) => super::postgres::sql::head(&mut c, id)?,
-            None => self.head_sqlite(id)?,
-        };
-        let row =
-            found.ok_or_else(|| Error::NotFound(format!("head {id} is not stored in {}", self.path().display())))?;
+        let row = self
+            .db()?
+            .row(
+                "SELECT id, backbone_model_id, in_dim, out_dim, weight, bias, sha256, params, metrics FROM heads WHERE id = ?1",
+                params![id],
+            )?
+            .ok_or_else(|| Error::NotFound(format!("head {id} is not stored in {}", self.path().display())))?;
         let (mut weight, mut bias) = (Vec::new(), Vec::new());
-        from_blob(&row.4, &mut weight)?;
-        from_blob(&row.5, &mut bias)?;
-        let (in_dim, out_dim) = (row.2 as usize, row.3 as usize);
+        from_blob(&row.get::<Vec<u8>>(4)?, &mut weight)?;
+        from_blob(&row.get::<Vec<u8>>(5)?, &mut bias)?;
+        let (in_dim, out_dim): (usize, usize) = (row.get(2)?, row.get(3)?);
         if weight.len() != in_dim * out_dim || bias.len() != out_dim {
             return Err(Error::Invalid(format!(
                 "head {id} is corrupt: {} weights for {out_dim}x{in_dim}",
@@ -437,40 +373,36 @@ impl Catalog {
             )));
         }
         Ok(StoredHead {
-            id: row.0,
-            backbone_model_id: row.1,
+            id: row.get(0)?,
+            backbone_model_id: row.get(1)?,
             in_dim,
             out_dim,
             weight,
             bias,
-            sha256: row.6,
-            params: row.7,
-            metrics: row.8,
+            sha256: row.get(6)?,
+            params: row.get(7)?,
+            metrics: row.get(8)?,
         })
     }
+}
 
-    fn head_sqlite(&self, id: i64) -> Result<Option<super::postgres::sql::HeadRow>> {
-        Ok(self
-            .conn()?
-            .query_row(
-                "SELECT id, backbone_model_id, in_dim, out_dim, weight, bias, sha256, params, metrics FROM heads WHERE id = ?1",
-                [id],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, i64>(2)?,
-                        r.get::<_, i64>(3)?,
-                        r.get::<_, Vec<u8>>(4)?,
-                        r.get::<_, Vec<u8>>(5)?,
-                        r.get::<_, String>(6)?,
-                        r.get::<_, String>(7)?,
-                        r.get::<_, String>(8)?,
-                    ))
-                },
-            )
-            .optional()?)
-    }
+/// Writes one vector (replacing the product's earlier one of that model), on a connection or in
+/// a transaction: the one embedding upsert, for `embed`, the embed workers and the benchmarks.
+pub(crate) fn put_embedding(
+    db: &mut impl Db,
+    model_id: i64,
+    product_id: i64,
+    image_hash: &str,
+    vector: &[f32],
+    now: i64,
+) -> Result<()> {
+    db.execute(
+        "INSERT INTO embeddings(model_id, product_id, image_hash, vector, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT(model_id, product_id) DO UPDATE SET image_hash = excluded.image_hash,
+            vector = excluded.vector, created_at = excluded.created_at",
+        params![model_id, product_id, image_hash, vector, now],
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -494,9 +426,9 @@ mod tests {
             image_path: format!("{id}.jpg"),
             image_hash: hash.into(),
         };
-        let tx = cat.conn_mut().unwrap().transaction().unwrap();
-        upsert(&tx, &mk(1, "a"), 0).unwrap();
-        upsert(&tx, &mk(2, "b"), 0).unwrap();
+        let mut tx = cat.tx().unwrap();
+        upsert(&mut tx, &mk(1, "a"), 0).unwrap();
+        upsert(&mut tx, &mk(2, "b"), 0).unwrap();
         tx.commit().unwrap();
         let spec = ModelSpec {
             name: "m".into(),
@@ -517,8 +449,8 @@ mod tests {
         let mat = cat.load_embeddings(m.id).unwrap();
         assert_eq!(mat.ids, vec![1, 2]);
         assert_eq!(mat.row(1), &[0.0, -2.5]);
-        let tx = cat.conn_mut().unwrap().transaction().unwrap();
-        upsert(&tx, &mk(2, "changed"), 1).unwrap();
+        let mut tx = cat.tx().unwrap();
+        upsert(&mut tx, &mk(2, "changed"), 1).unwrap();
         tx.commit().unwrap();
         assert_eq!(cat.embedding_counts(m.id).unwrap(), (1, 1));
         assert_eq!(cat.products_missing_embedding(m.id).unwrap().len(), 1);

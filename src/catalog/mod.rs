@@ -9,16 +9,20 @@ mod embeddings;
 pub mod postgres;
 mod products;
 mod schema;
+pub mod sql;
+pub mod tables;
 mod users;
 
 pub use embeddings::{EmbeddingMatrix, ModelRecord, ModelSpec, StoredHead};
-pub(crate) use embeddings::{from_blob, to_blob};
+pub(crate) use embeddings::{from_blob, put_embedding, to_blob};
 pub(crate) use products::upsert as products_upsert;
 pub use products::{Product, ProductFilter, ProductUpsert, Upserted};
-pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
+pub use schema::APPLICATION_ID;
+pub use tables::SCHEMA_VERSION;
 pub use users::{Feedback, MAX_USER_NAME, User, check_user_name};
 
-use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, ErrorCode, TransactionBehavior};
+use sql::{Db, Handle, Tx, params};
 use std::path::{Path, PathBuf};
 
 use crate::{Error, Result};
@@ -151,20 +155,33 @@ impl Catalog {
         matches!(self.conn, Conn::Postgres(_))
     }
 
-    /// The PostgreSQL client for work that holds a transaction (an import).
-    pub(crate) fn pg_mut(&mut self) -> Option<&mut ::postgres::Client> {
-        match &mut self.conn {
-            Conn::Postgres(c) => Some(c.get_mut().client()),
-            Conn::Sqlite(_) => None,
-        }
-    }
-
-    /// The PostgreSQL client, for the methods that have their own PostgreSQL SQL.
+    /// The PostgreSQL client, for the work only PostgreSQL does (vector search, HNSW indexes,
+    /// the embed workers' claims).
     pub(crate) fn pg(&self) -> Option<std::cell::RefMut<'_, ::postgres::Client>> {
         match &self.conn {
             Conn::Postgres(c) => Some(std::cell::RefMut::map(c.borrow_mut(), postgres::Link::client)),
             Conn::Sqlite(_) => None,
         }
+    }
+
+    /// The store, for statements written once for both dialects.
+    pub(crate) fn db(&self) -> Result<Handle<'_>> {
+        Ok(match &self.conn {
+            Conn::Sqlite(c) => Handle::Sqlite(c),
+            Conn::Postgres(c) => Handle::Postgres(
+                c.try_borrow_mut()
+                    .map(|l| std::cell::RefMut::map(l, postgres::Link::client))
+                    .map_err(|_| Error::Invalid("the catalogue's connection is already in use".into()))?,
+            ),
+        })
+    }
+
+    /// A transaction on the store; nothing it writes is seen until [`Tx::commit`].
+    pub(crate) fn tx(&mut self) -> Result<Tx<'_>> {
+        Ok(match &mut self.conn {
+            Conn::Sqlite(c) => Tx::Sqlite(c.transaction()?),
+            Conn::Postgres(c) => Tx::Postgres(c.get_mut().client().transaction()?),
+        })
     }
 
     /// The database file.
@@ -193,15 +210,6 @@ impl Catalog {
         }
     }
 
-    /// Mutable SQLite connection, for transactions.
-    pub(crate) fn conn_mut(&mut self) -> Result<&mut Connection> {
-        let err = self.sqlite_only();
-        match &mut self.conn {
-            Conn::Sqlite(c) => Ok(c),
-            Conn::Postgres(_) => Err(err),
-        }
-    }
-
     fn sqlite_only(&self) -> Error {
         Error::Invalid(format!(
             "{}: this works on a SQLite catalogue only (a file copy, a synthetic benchmark catalogue); `lookbook migrate --from URL --to file.db` makes one",
@@ -211,31 +219,12 @@ impl Catalog {
 
     /// Reads a setting.
     pub fn setting(&self, key: &str) -> Result<Option<String>> {
-        if let Some(mut c) = self.pg() {
-            return Ok(c
-                .query_opt("SELECT value FROM settings WHERE key = $1", &[&key])?
-                .map(|r| r.get(0)));
-        }
-        Ok(self
-            .conn()?
-            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))
-            .optional()?)
+        setting(&mut self.db()?, key)
     }
 
     /// Writes a setting.
     pub fn set_setting(&self, key: &str, value: &str) -> Result<()> {
-        if let Some(mut c) = self.pg() {
-            c.execute(
-                "INSERT INTO settings(key, value) VALUES ($1, $2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                &[&key, &value],
-            )?;
-            return Ok(());
-        }
-        self.conn()?.execute(
-            "INSERT INTO settings(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            params![key, value],
-        )?;
-        Ok(())
+        set_setting(&mut self.db()?, key, value)
     }
 
     /// Folder the product image paths are relative to.
@@ -268,6 +257,22 @@ impl Catalog {
     pub fn image_path(&self, product: &Product) -> Result<PathBuf> {
         Ok(self.image_root()?.join(&product.image_path))
     }
+}
+
+/// A setting, on a connection or inside a transaction.
+pub(crate) fn setting(db: &mut impl Db, key: &str) -> Result<Option<String>> {
+    db.row("SELECT value FROM settings WHERE key = ?1", params![key])?
+        .map(|r| r.get(0))
+        .transpose()
+}
+
+/// Writes a setting, on a connection or inside a transaction.
+pub(crate) fn set_setting(db: &mut impl Db, key: &str, value: &str) -> Result<()> {
+    db.execute(
+        "INSERT INTO settings(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        params![key, value],
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]

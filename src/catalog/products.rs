@@ -1,9 +1,9 @@
 //! Products and the category tree (masterCategory > subCategory > articleType).
 
-use rusqlite::{OptionalExtension, Row, Transaction, params};
 use serde::Serialize;
 
 use super::Catalog;
+use super::sql::{Db, Row, Value, params};
 use crate::Result;
 
 /// One product of the catalogue, with its category path resolved.
@@ -105,7 +105,7 @@ impl ProductFilter {
     }
 }
 
-/// Every product column with its category path; the same SQL in SQLite and PostgreSQL.
+/// Every product column with its category path.
 pub(crate) const SELECT: &str =
     "SELECT p.id, p.name, m.name, s.name, a.name, p.gender, p.colour, p.season, p.year, p.usage,
         p.image_path, p.image_hash
@@ -114,7 +114,8 @@ pub(crate) const SELECT: &str =
     JOIN categories s ON s.id = a.parent_id
     JOIN categories m ON m.id = s.parent_id";
 
-fn from_row(r: &Row) -> rusqlite::Result<Product> {
+/// A product from a row of [`SELECT`].
+pub(crate) fn from_row(r: &Row) -> Result<Product> {
     Ok(Product {
         id: r.get(0)?,
         name: r.get(1)?,
@@ -134,21 +135,20 @@ fn from_row(r: &Row) -> rusqlite::Result<Product> {
 impl Catalog {
     /// Every product, ordered by id.
     pub fn products(&self) -> Result<Vec<Product>> {
-        if let Some(mut c) = self.pg() {
-            return super::postgres::sql::products(&mut c);
-        }
-        let mut st = self.conn()?.prepare(&format!("{SELECT} ORDER BY p.id"))?;
-        let rows = st.query_map([], from_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let mut out = Vec::new();
+        self.db()?.each(&format!("{SELECT} ORDER BY p.id"), &[], &mut |r| {
+            out.push(from_row(&r)?);
+            Ok(())
+        })?;
+        Ok(out)
     }
 
     /// One product, if it exists.
     pub fn product(&self, id: i64) -> Result<Option<Product>> {
-        if let Some(mut c) = self.pg() {
-            return super::postgres::sql::product_by_id(&mut c, id);
-        }
-        let mut st = self.conn()?.prepare_cached(&format!("{SELECT} WHERE p.id = ?1"))?;
-        Ok(st.query_row([id], from_row).optional()?)
+        self.db()?
+            .row(&format!("{SELECT} WHERE p.id = ?1"), params![id])?
+            .map(|r| from_row(&r))
+            .transpose()
     }
 
     /// One product, or an error naming the id.
@@ -163,27 +163,21 @@ impl Catalog {
 
     /// Number of products.
     pub fn product_count(&self) -> Result<usize> {
-        if let Some(mut c) = self.pg() {
-            return Ok(super::postgres::sql::count(&mut c, "SELECT COUNT(*) FROM products", &[])? as usize);
-        }
-        Ok(self
-            .conn()?
-            .query_row("SELECT COUNT(*) FROM products", [], |r| r.get::<_, i64>(0))? as usize)
+        self.db()?.scalar("SELECT COUNT(*) FROM products", &[])
     }
 
     /// Every category name at every level, with its level (0 = master) and product count.
     pub fn categories(&self) -> Result<Vec<(String, i64, usize)>> {
-        if let Some(mut c) = self.pg() {
-            return super::postgres::sql::categories(&mut c);
-        }
-        let mut st = self.conn()?.prepare(CATEGORIES)?;
-        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as usize)))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.db()?
+            .rows(CATEGORIES, &[])?
+            .iter()
+            .map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .collect()
     }
 }
 
-/// Every category with its level and product count; the same SQL in SQLite and PostgreSQL.
-pub(crate) const CATEGORIES: &str = "SELECT c.name, c.level,
+/// Every category with its level and product count.
+const CATEGORIES: &str = "SELECT c.name, c.level,
         (SELECT COUNT(*) FROM products p
            JOIN categories a ON a.id = p.category_id
            JOIN categories s ON s.id = a.parent_id
@@ -191,79 +185,75 @@ pub(crate) const CATEGORIES: &str = "SELECT c.name, c.level,
      FROM categories c ORDER BY c.level, c.name";
 
 /// Finds or creates the category path, returning the leaf id.
-fn category_id(tx: &Transaction, path: &[String; 3]) -> Result<i64> {
+fn category_id(db: &mut impl Db, path: &[String; 3]) -> Result<i64> {
     let mut parent: Option<i64> = None;
     for (level, name) in path.iter().enumerate() {
-        let found: Option<i64> = tx
-            .prepare_cached("SELECT id FROM categories WHERE IFNULL(parent_id, 0) = IFNULL(?1, 0) AND name = ?2")?
-            .query_row(params![parent, name], |r| r.get(0))
-            .optional()?;
+        let found = db.row(
+            "SELECT id FROM categories WHERE COALESCE(parent_id, 0) = COALESCE(CAST(?1 AS BIGINT), 0) AND name = ?2",
+            params![parent, name],
+        )?;
         parent = Some(match found {
-            Some(id) => id,
-            None => {
-                tx.prepare_cached("INSERT INTO categories(parent_id, name, level) VALUES (?1, ?2, ?3)")?
-                    .execute(params![parent, name, level as i64])?;
-                tx.last_insert_rowid()
-            }
+            Some(r) => r.get(0)?,
+            None => db.scalar(
+                "INSERT INTO categories(parent_id, name, level) VALUES (?1, ?2, ?3) RETURNING id",
+                params![parent, name, level],
+            )?,
         });
     }
     // The loop ran three times, so `parent` is the leaf.
     Ok(parent.unwrap_or_default())
 }
 
-/// The stored columns an upsert compares to tell a changed product from an unchanged one.
-type StoredRow = (String, i64, String, String, String, Option<i32>, String, String, String);
+/// The columns an upsert writes and compares, in this order after `id`; the stored row equals
+/// the new one exactly when nothing changed.
+const WRITTEN: &str = "name, category_id, gender, colour, season, year, usage, image_path, image_hash";
 
-/// Inserts or updates one product inside the importer's transaction.
-pub(crate) fn upsert(tx: &Transaction, p: &ProductUpsert, now: i64) -> Result<Upserted> {
-    let cat = category_id(tx, &p.category)?;
-    let existing: Option<StoredRow> = tx
-        .prepare_cached(
-            "SELECT name, category_id, gender, colour, season, year, usage, image_path, image_hash FROM products WHERE id = ?1",
-        )?
-        .query_row([p.id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?))
-        })
-        .optional()?;
-    let new = (
-        p.name.clone(),
-        cat,
-        p.gender.clone(),
-        p.colour.clone(),
-        p.season.clone(),
-        p.year,
-        p.usage.clone(),
-        p.image_path.clone(),
-        p.image_hash.clone(),
-    );
+/// Inserts or updates one product inside the importer's transaction, on either store.
+pub(crate) fn upsert(db: &mut impl Db, p: &ProductUpsert, now: i64) -> Result<Upserted> {
+    let cat = category_id(db, &p.category)?;
+    let new: Vec<Value> = vec![
+        p.name.as_str().into(),
+        cat.into(),
+        p.gender.as_str().into(),
+        p.colour.as_str().into(),
+        p.season.as_str().into(),
+        p.year.into(),
+        p.usage.as_str().into(),
+        p.image_path.as_str().into(),
+        p.image_hash.as_str().into(),
+    ];
+    let existing = db.row(&format!("SELECT {WRITTEN} FROM products WHERE id = ?1"), params![p.id])?;
+    let mut values = vec![Value::from(p.id)];
+    values.extend(new.iter().cloned());
+    values.push(now.into());
+    let marks: Vec<String> = (2..=new.len() + 1).map(|i| format!("?{i}")).collect();
     match existing {
-        Some(old) if old == new => Ok(Upserted::Unchanged),
+        Some(old) if old.0 == new => Ok(Upserted::Unchanged),
         Some(_) => {
-            tx.prepare_cached(
-                "UPDATE products SET name=?2, category_id=?3, gender=?4, colour=?5, season=?6, year=?7, usage=?8,
-                    image_path=?9, image_hash=?10, updated_at=?11 WHERE id=?1",
-            )?
-            .execute(params![
-                p.id,
-                p.name,
-                cat,
-                p.gender,
-                p.colour,
-                p.season,
-                p.year,
-                p.usage,
-                p.image_path,
-                p.image_hash,
-                now
-            ])?;
+            let sets: Vec<String> = WRITTEN
+                .split(", ")
+                .zip(&marks)
+                .map(|(c, m)| format!("{c} = {m}"))
+                .collect();
+            db.execute(
+                &format!(
+                    "UPDATE products SET {}, updated_at = ?{} WHERE id = ?1",
+                    sets.join(", "),
+                    new.len() + 2
+                ),
+                &values,
+            )?;
             Ok(Upserted::Updated)
         }
         None => {
-            tx.prepare_cached(
-                "INSERT INTO products(id, name, category_id, gender, colour, season, year, usage, image_path, image_hash,
-                    added_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
-            )?
-            .execute(params![p.id, p.name, cat, p.gender, p.colour, p.season, p.year, p.usage, p.image_path, p.image_hash, now])?;
+            let n = new.len() + 2;
+            db.execute(
+                &format!(
+                    "INSERT INTO products(id, {WRITTEN}, added_at, updated_at) VALUES (?1, {}, ?{n}, ?{n})",
+                    marks.join(", ")
+                ),
+                &values,
+            )?;
             Ok(Upserted::Inserted)
         }
     }
@@ -292,10 +282,10 @@ mod tests {
     fn upsert_reports_insert_update_unchanged_and_filters_match_any_level() {
         let dir = tempfile::tempdir().unwrap();
         let mut cat = Catalog::open(dir.path().join("c.db")).unwrap();
-        let tx = cat.conn_mut().unwrap().transaction().unwrap();
-        assert_eq!(upsert(&tx, &product(1, "Red"), 1).unwrap(), Upserted::Inserted);
-        assert_eq!(upsert(&tx, &product(1, "Red"), 2).unwrap(), Upserted::Unchanged);
-        assert_eq!(upsert(&tx, &product(1, "Blue"), 3).unwrap(), Upserted::Updated);
+        let mut tx = cat.tx().unwrap();
+        assert_eq!(upsert(&mut tx, &product(1, "Red"), 1).unwrap(), Upserted::Inserted);
+        assert_eq!(upsert(&mut tx, &product(1, "Red"), 2).unwrap(), Upserted::Unchanged);
+        assert_eq!(upsert(&mut tx, &product(1, "Blue"), 3).unwrap(), Upserted::Updated);
         tx.commit().unwrap();
         let p = cat.require_product(1).unwrap();
         assert_eq!((p.article_type.as_str(), p.colour.as_str()), ("Tshirts", "Blue"));

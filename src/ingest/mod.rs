@@ -12,6 +12,7 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use crate::catalog::sql::Tx;
 use crate::catalog::{Catalog, ProductUpsert, Upserted};
 use crate::{Error, Progress, Result, now_ms};
 
@@ -216,7 +217,7 @@ pub fn import(catalog: &mut Catalog, images: &Path, metadata: &Path, progress: &
         "importing",
         bytes.iter().filter(|b| **b == b'\n').count().saturating_sub(1),
     );
-    let mut tx = ImportTx::begin(catalog)?;
+    let mut tx = catalog.tx()?;
     let mut pending = Vec::with_capacity(CHUNK);
     let mut seen: HashMap<i64, usize> = HashMap::new();
     let mut rows = 0usize;
@@ -335,7 +336,7 @@ pub fn import(catalog: &mut Catalog, images: &Path, metadata: &Path, progress: &
     }
     flush(&mut tx, &mut pending, &mut report, metadata, now, progress)?;
     if row_root.is_none() {
-        tx.set_image_root(&stored_root)?;
+        crate::catalog::set_setting(&mut tx, "image_root", &stored_root)?;
     }
     tx.commit()?;
     progress.finish();
@@ -350,7 +351,7 @@ pub fn import(catalog: &mut Catalog, images: &Path, metadata: &Path, progress: &
 /// Checks the photos of the pending rows (each distinct file once, in parallel) and writes the
 /// rows whose photo is usable; the others are reported as skipped.
 fn flush(
-    tx: &mut ImportTx,
+    tx: &mut Tx<'_>,
     pending: &mut Vec<Pending>,
     report: &mut ImportReport,
     metadata: &Path,
@@ -372,7 +373,7 @@ fn flush(
         match &checked[&p.full_path] {
             Ok(hash) => {
                 p.product.image_hash = hash.clone();
-                match tx.upsert(&p.product, now)? {
+                match crate::catalog::products_upsert(tx, &p.product, now)? {
                     Upserted::Inserted => report.inserted += 1,
                     Upserted::Updated => report.updated += 1,
                     Upserted::Unchanged => report.unchanged += 1,
@@ -389,57 +390,6 @@ fn flush(
     pending.clear();
     progress.advance(rows);
     Ok(())
-}
-
-/// The one transaction an import writes in, in whichever database the catalogue lives.
-enum ImportTx<'a> {
-    Sqlite(rusqlite::Transaction<'a>),
-    Postgres(postgres::Transaction<'a>),
-}
-
-impl<'a> ImportTx<'a> {
-    fn begin(catalog: &'a mut Catalog) -> Result<Self> {
-        if catalog.is_postgres() {
-            let c = catalog
-                .pg_mut()
-                .ok_or_else(|| Error::Invalid("the PostgreSQL connection is gone".into()))?;
-            return Ok(ImportTx::Postgres(c.transaction()?));
-        }
-        Ok(ImportTx::Sqlite(catalog.conn_mut()?.transaction()?))
-    }
-
-    fn upsert(&mut self, p: &ProductUpsert, now: i64) -> Result<Upserted> {
-        match self {
-            ImportTx::Sqlite(tx) => crate::catalog::products_upsert(tx, p, now),
-            ImportTx::Postgres(tx) => crate::catalog::postgres::sql::upsert(tx, p, now),
-        }
-    }
-
-    fn set_image_root(&mut self, root: &str) -> Result<()> {
-        match self {
-            ImportTx::Sqlite(tx) => {
-                tx.execute(
-                    "INSERT INTO settings(key, value) VALUES ('image_root', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                    [root],
-                )?;
-            }
-            ImportTx::Postgres(tx) => {
-                tx.execute(
-                    "INSERT INTO settings(key, value) VALUES ('image_root', $1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                    &[&root],
-                )?;
-            }
-        }
-        Ok(())
-    }
-
-    fn commit(self) -> Result<()> {
-        match self {
-            ImportTx::Sqlite(tx) => tx.commit()?,
-            ImportTx::Postgres(tx) => tx.commit()?,
-        }
-        Ok(())
-    }
 }
 
 /// The image root as stored: relative to the database's folder when inside it, else absolute

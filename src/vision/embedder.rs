@@ -314,7 +314,7 @@ impl Embedder {
     }
 
     /// Embedding a catalogue in PostgreSQL, where several processes may be doing the same: the
-    /// work is claimed a batch at a time (see `catalog::postgres::sql::embed_claims`).
+    /// work is claimed a batch at a time (see `catalog::postgres::claims::embed_claims`).
     fn embed_shared(
         &self,
         catalog: &mut Catalog,
@@ -336,7 +336,7 @@ impl Embedder {
             let Some(mut client) = catalog.pg() else {
                 return Err(crate::Error::Invalid("not a PostgreSQL catalogue".into()));
             };
-            crate::catalog::postgres::sql::embed_claims(
+            crate::catalog::postgres::claims::embed_claims(
                 &mut client,
                 model.id,
                 batch,

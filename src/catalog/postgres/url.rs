@@ -1,0 +1,214 @@
+//! Connecting: what a PostgreSQL `--db` looks like, the URL without its password for every
+//! message, and a connection that comes back after the server went away.
+
+use postgres::{Client, NoTls};
+
+use crate::{Error, Result};
+
+/// True when `db` names a PostgreSQL database (`postgres://...` or `postgresql://...`) rather
+/// than a SQLite file.
+pub fn is_url(db: &str) -> bool {
+    db.starts_with("postgres://") || db.starts_with("postgresql://")
+}
+
+/// The URL with any password replaced by `***`, for messages and logs: the one in the user-info
+/// part (`postgres://u:pw@h/db`) and any `password=` parameter (`?host=/tmp&password=pw`).
+pub fn redact(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_string();
+    };
+    let (head, rest) = url.split_at(scheme_end);
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let authority = match authority.rfind('@') {
+        Some(at) => {
+            let (info, host) = authority.split_at(at);
+            match info.find(':') {
+                Some(c) => format!("{}:***{host}", &info[..c]),
+                None => authority.to_string(),
+            }
+        }
+        None => authority.to_string(),
+    };
+    let tail = match tail.find('?') {
+        Some(q) => {
+            let (path, query) = tail.split_at(q + 1);
+            let params: Vec<String> = query
+                .split('&')
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => kv.to_string(),
+                })
+                .collect();
+            format!("{path}{}", params.join("&"))
+        }
+        None => tail.to_string(),
+    };
+    format!("{head}{authority}{tail}")
+}
+
+/// `text` with every password that `db` carries (as written and percent-decoded) replaced by
+/// `***`: the last gate before an error reaches the terminal, whatever put the URL into it.
+pub fn scrub(text: &str, db: &str) -> String {
+    if !is_url(db) {
+        return text.to_string();
+    }
+    let redacted = redact(db);
+    let mut out = text.replace(db, &redacted);
+    for secret in passwords(db) {
+        for form in [percent_decode(&secret), secret] {
+            if !form.is_empty() {
+                out = out.replace(&form, "***");
+            }
+        }
+    }
+    out
+}
+
+/// The passwords in a URL: the user-info one and any `password=` parameter.
+fn passwords(url: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let rest = url.split_once("://").map_or("", |(_, r)| r);
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    if let Some((info, _)) = authority.rsplit_once('@')
+        && let Some((_, pw)) = info.split_once(':')
+    {
+        found.push(pw.to_string());
+    }
+    if let Some((_, query)) = url.split_once('?') {
+        for kv in query.split('&') {
+            if let Some((k, v)) = kv.split_once('=')
+                && k.eq_ignore_ascii_case("password")
+            {
+                found.push(v.to_string());
+            }
+        }
+    }
+    found
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match (
+            b[i],
+            b.get(i + 1).copied().and_then(hex),
+            b.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// How a `--db` value is named in messages and logs: a file's path, or a URL without its password.
+pub fn display_db(db: &std::path::Path) -> String {
+    let text = db.to_string_lossy();
+    if is_url(&text) {
+        redact(&text)
+    } else {
+        db.display().to_string()
+    }
+}
+
+/// Connects, naming the server (without its password) when that fails.
+pub fn connect(url: &str) -> Result<Client> {
+    Client::connect(url, NoTls).map_err(|e| {
+        Error::Invalid(format!(
+            "{}: cannot connect to PostgreSQL ({}); check the URL, that the server runs, and docs/postgres.md",
+            redact(url),
+            crate::error::postgres_detail(&e)
+        ))
+    })
+}
+
+/// A PostgreSQL connection that comes back by itself after the server went away (a restart, a
+/// network cut): a query on a closed connection fails, and the next use after that reconnects,
+/// with a growing pause between tries while the server stays away. Nothing is retried behind
+/// the caller's back, so a write either reports success or an error, never a false success.
+pub struct Link {
+    url: String,
+    client: Client,
+    /// When the last reconnect failed, and the pause before the next try.
+    backoff: Option<(std::time::Instant, std::time::Duration)>,
+}
+
+impl Link {
+    /// The longest pause between two reconnect tries.
+    const MAX_PAUSE: std::time::Duration = std::time::Duration::from_secs(5);
+
+    /// Opens the lookbook catalogue at `url`, as [`open`] does.
+    pub fn open(url: &str, create: bool) -> Result<Self> {
+        Ok(Link {
+            url: url.to_string(),
+            client: super::schema::open(url, create)?,
+            backoff: None,
+        })
+    }
+
+    /// The client, reconnected first when the connection was found closed and the pause since
+    /// the last failed try is over.
+    pub fn client(&mut self) -> &mut Client {
+        let due = self.backoff.is_none_or(|(at, pause)| at.elapsed() >= pause);
+        if self.client.is_closed() && due {
+            match connect(&self.url) {
+                Ok(c) => {
+                    self.client = c;
+                    self.backoff = None;
+                }
+                Err(_) => {
+                    let pause = self.backoff.map_or(std::time::Duration::from_millis(250), |(_, p)| {
+                        (p * 2).min(Self::MAX_PAUSE)
+                    });
+                    self.backoff = Some((std::time::Instant::now(), pause));
+                }
+            }
+        }
+        &mut self.client
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_told_from_paths_and_passwords_hidden() {
+        assert!(is_url("postgres://u@h/db"));
+        assert!(is_url("postgresql:///db?host=/tmp"));
+        assert!(!is_url("catalog.db"));
+        assert!(!is_url("./postgres://x"));
+        assert_eq!(redact("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(
+            redact("postgres://lookbook:s3cretPW%21@127.0.0.1:5432/shop"),
+            "postgres://lookbook:***@127.0.0.1:5432/shop"
+        );
+        assert_eq!(redact("postgres://u:p@ss:w@h/db"), "postgres://u:***@h/db");
+        assert_eq!(
+            redact("postgresql:///db?host=/tmp&password=s3cret&sslmode=disable"),
+            "postgresql:///db?host=/tmp&password=***&sslmode=disable"
+        );
+        assert_eq!(redact("postgres://h/db?PASSWORD=x"), "postgres://h/db?PASSWORD=***");
+        assert_eq!(
+            redact("postgres://u:pw@h?password=x"),
+            "postgres://u:***@h?password=***"
+        );
+        let url = "postgres://lookbook:s3cretPW%21@h/db?password=other";
+        assert_eq!(
+            scrub(&format!("{url}: failed; s3cretPW! and other leaked"), url),
+            "postgres://lookbook:***@h/db?password=***: failed; *** and *** leaked"
+        );
+        assert_eq!(scrub("catalog.db: fine", "catalog.db"), "catalog.db: fine");
+    }
+}
