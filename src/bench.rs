@@ -85,40 +85,68 @@ pub struct Timing {
     pub min_ms: f64,
 }
 
-/// Runs `f` once to warm up, then `runs` times, and summarises.
-pub fn time<F: FnMut()>(runs: usize, mut f: F) -> Timing {
-    f();
-    let mut ms: Vec<f64> = (0..runs.max(1))
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed().as_secs_f64() * 1e3
-        })
-        .collect();
-    ms.sort_by(|a, b| a.total_cmp(b));
-    let pick = |q: f64| ms[((ms.len() - 1) as f64 * q).round() as usize];
-    Timing {
-        runs: ms.len(),
-        p50_ms: pick(0.5),
-        p95_ms: pick(0.95),
-        min_ms: ms[0],
+impl Timing {
+    /// The summary of measured times in milliseconds (NaN figures when there are none).
+    pub fn of(mut ms: Vec<f64>) -> Timing {
+        ms.sort_by(f64::total_cmp);
+        Timing {
+            runs: ms.len(),
+            p50_ms: percentile(&ms, 0.5),
+            p95_ms: percentile(&ms, 0.95),
+            min_ms: ms.first().copied().unwrap_or(f64::NAN),
+        }
     }
 }
 
-/// Peak resident memory of this process in MiB (Linux; `None` elsewhere).
-pub fn peak_rss_mib() -> Option<f64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
+/// The `q` quantile (0 to 1) of sorted values, nearest rank; NaN for none. The one percentile
+/// every benchmark reports.
+pub fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * q.clamp(0.0, 1.0)).round() as usize]
 }
 
-/// Current resident memory in MiB (Linux).
-pub fn rss_mib() -> Option<f64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
+/// Runs `f` once to warm up, then `runs` times, and summarises.
+pub fn time<F: FnMut()>(runs: usize, mut f: F) -> Timing {
+    f();
+    Timing::of(
+        (0..runs.max(1))
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed().as_secs_f64() * 1e3
+            })
+            .collect(),
+    )
+}
+
+/// The share of `exact`'s ids that `got` found (recall@k with k = `exact.len()`); 1 for an empty
+/// `exact`. The one recall every benchmark and index report uses.
+pub fn recall(exact: &[i64], got: &[i64]) -> f64 {
+    if exact.is_empty() {
+        return 1.0;
+    }
+    got.iter().filter(|id| exact.contains(id)).count() as f64 / exact.len() as f64
+}
+
+/// Unit queries that mix one row with the mean of three others, as a blended feed does.
+pub fn blended_queries(index: &crate::recommend::FlatIndex, count: usize, seed: u64) -> Vec<Vec<f32>> {
+    use crate::recommend::VectorIndex;
+    let mut rng = Rng::new(seed);
+    (0..count)
+        .map(|_| {
+            let mut q = index.vector(rng.below(index.len())).to_vec();
+            for _ in 0..3 {
+                let r = rng.below(index.len());
+                q.iter_mut()
+                    .zip(index.vector(r).iter())
+                    .for_each(|(a, b)| *a += b / 3.0);
+            }
+            normalize(&mut q);
+            q
+        })
+        .collect()
 }
 
 /// Writes a catalogue of `n` synthetic products with `dim`-d vectors (an active model included)
@@ -171,4 +199,18 @@ pub fn write_synthetic_catalog(path: &std::path::Path, n: usize, dim: usize, see
     }
     cat.set_active_model(model.id)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_and_recall_are_what_they_say() {
+        let t = Timing::of(vec![5.0, 1.0, 3.0, 2.0, 4.0]);
+        assert_eq!((t.runs, t.p50_ms, t.p95_ms, t.min_ms), (5, 3.0, 5.0, 1.0));
+        assert!(percentile(&[], 0.5).is_nan());
+        assert_eq!(recall(&[1, 2, 3, 4], &[4, 9, 1]), 0.5);
+        assert_eq!(recall(&[], &[1]), 1.0);
+    }
 }

@@ -3,8 +3,8 @@
 //! to its front end: `cli` (text and JSON commands), `tui` (the app) or `serve` (the app over
 //! SSH); the front ends share library code, never each other's.
 
+mod benchmarks;
 mod cli;
-mod cli_bench;
 mod serve;
 mod tui;
 
@@ -423,7 +423,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             dim,
             json,
             ..
-        } => cli_bench::postgres(&db, &url, products.map(|n| (n, dim)), json),
+        } => cli::bench::print_postgres(&benchmarks::postgres::run(&db, &url, products.map(|n| (n, dim)))?, json),
         Command::Bench {
             serve: true,
             connections,
@@ -431,42 +431,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             seconds,
             json,
             ..
-        } => {
-            let r = serve::bench::run(&db, products, connections, seconds)?;
-            if json {
-                cli::print_json(&r)?;
-            } else {
-                cli::out::outln!(
-                    "lookbook serve, {} products, {} connections on loopback",
-                    r.products,
-                    r.connections
-                );
-                cli::out::outln!(
-                    "resident memory: {:.0} MiB with 1 connection, {:.0} MiB with {} ({:.2}x)",
-                    r.rss_one_mib,
-                    r.rss_all_mib,
-                    r.connections,
-                    r.rss_all_mib / r.rss_one_mib
-                );
-                cli::out::outln!(
-                    "key press to frame, every connection pressing j each 200 ms: p50 {:.1} ms, p95 {:.1} ms ({} presses)",
-                    r.key_to_frame_p50_ms,
-                    r.key_to_frame_p95_ms,
-                    r.presses
-                );
-                cli::out::outln!(
-                    "likes: {} sent, {} stored under their own users",
-                    r.likes_sent,
-                    r.likes_stored
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        } => cli::bench::print_serve(&benchmarks::serve::run(&db, products, connections, seconds)?, json),
         Command::Bench { app_child: true, .. } => {
-            tui::bench::app_child(&db)?;
+            benchmarks::app::app_child(&db)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench { quick, embed, json, .. } => cli_bench::run(&db, quick, embed, json),
+        Command::Bench { quick, embed, json, .. } => cli::bench::print(&benchmarks::run(&db, quick, embed)?, json),
         Command::Demo { from } => {
             match (
                 from.as_deref(),

@@ -1,6 +1,7 @@
 //! Command implementations: parse nothing, print everything. Each calls the library and formats
 //! its answer as a text table or JSON.
 
+pub mod bench;
 pub mod out;
 mod progress;
 pub mod table;

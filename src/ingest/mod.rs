@@ -341,7 +341,7 @@ pub fn import(catalog: &mut Catalog, images: &Path, metadata: &Path, progress: &
     tx.commit()?;
     progress.finish();
     report.skipped.sort_by_key(|s| s.line);
-    report.peak_memory_mib = crate::bench::peak_rss_mib();
+    report.peak_memory_mib = crate::memory::peak_rss_mib();
     if rows == 0 {
         report.no_rows = Some(why_no_rows(&bytes));
     }

@@ -206,19 +206,16 @@ impl IvfIndex {
             });
         self.residuals = Some(Residuals { codes, scales, list_of });
         let queries = calibration_queries(&self.flat, rng, CALIBRATION_QUERIES);
-        let found: usize = queries
+        let rows = |found: Vec<(usize, f32)>| found.iter().map(|x| x.0 as i64).collect::<Vec<_>>();
+        let found: f64 = queries
             .iter()
             .map(|q| {
-                let exact: std::collections::HashSet<usize> =
-                    self.flat.search(q, 10, &|_| true).iter().map(|x| x.0).collect();
-                self.search(q, 10, &|_| true)
-                    .iter()
-                    .filter(|x| exact.contains(&x.0))
-                    .count()
+                let exact = rows(self.flat.search(q, 10, &|_| true));
+                crate::bench::recall(&exact, &rows(self.search(q, 10, &|_| true)))
             })
             .sum();
         if !queries.is_empty() {
-            self.recall = found as f32 / (10 * queries.len()) as f32;
+            self.recall = (found / queries.len() as f64) as f32;
         }
         let mut ids = std::mem::replace(&mut self.flat, FlatIndex::new(EmbeddingMatrix::default())).into_matrix();
         ids.data = Vec::new();
@@ -489,8 +486,9 @@ mod tests {
     /// Share of `want`'s products that `got` found; rows differ between the indexes (IVF stores
     /// them list by list), so results are compared by product id.
     fn recall(ivf: &IvfIndex, got: &[(usize, f32)], flat: &FlatIndex, want: &[(usize, f32)]) -> f32 {
-        let want: std::collections::HashSet<i64> = want.iter().map(|x| flat.id(x.0)).collect();
-        got.iter().filter(|x| want.contains(&ivf.id(x.0))).count() as f32 / want.len().max(1) as f32
+        let want: Vec<i64> = want.iter().map(|x| flat.id(x.0)).collect();
+        let got: Vec<i64> = got.iter().map(|x| ivf.id(x.0)).collect();
+        crate::bench::recall(&want, &got) as f32
     }
 
     #[test]

@@ -7,7 +7,6 @@
 //! shell request start the app, and nothing else gets in (exec, subsystems, forwarding, agent
 //! and X11 are refused). [`session`] runs one app; [`keys`] handles host and client keys.
 
-pub mod bench;
 mod keys;
 mod session;
 

@@ -7,7 +7,6 @@
 
 pub mod action;
 pub mod app;
-pub mod bench;
 pub mod input;
 pub mod jobs;
 pub mod keys;

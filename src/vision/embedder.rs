@@ -309,7 +309,7 @@ impl Embedder {
         result?;
         catalog.set_active_model(model.id)?;
         report.seconds = start.elapsed().as_secs_f64();
-        report.peak_memory_mib = crate::bench::peak_rss_mib();
+        report.peak_memory_mib = crate::memory::peak_rss_mib();
         Ok((model, report))
     }
 
@@ -367,7 +367,7 @@ impl Embedder {
         report.embedded = result?;
         catalog.set_active_model(model.id)?;
         report.seconds = start.elapsed().as_secs_f64();
-        report.peak_memory_mib = crate::bench::peak_rss_mib();
+        report.peak_memory_mib = crate::memory::peak_rss_mib();
         Ok((model, report))
     }
 }

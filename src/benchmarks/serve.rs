@@ -59,11 +59,7 @@ impl Drop for ServerProcess {
 }
 
 fn rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(str::to_string))
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
-        .map_or(0.0, |kb| kb / 1024.0)
+    lookbook::memory::status_mib(Some(pid), "VmRSS").unwrap_or(0.0)
 }
 
 /// Runs the load: `connections` clients on `db` (copied) or on `synthetic` products.
@@ -87,6 +83,9 @@ pub fn run(db: &Path, synthetic: Option<usize>, connections: usize, seconds: u64
             "--listen",
             &format!("127.0.0.1:{port}"),
             "--max-per-address",
+            "1000",
+            // The clients connect all at once, from one address.
+            "--max-new-per-second",
             "1000",
         ])
         .args(["--max-connections", "1000", "--max-input-rate", "100000"])
@@ -243,27 +242,21 @@ async fn load(
     for t in tasks {
         all.extend(t.await.unwrap_or_default());
     }
-    all.sort_by(f64::total_cmp);
-    let pick = |q: f64| {
-        all.get(((all.len() as f64 - 1.0) * q).round() as usize)
-            .copied()
-            .unwrap_or(f64::NAN)
-    };
+    let presses = all.len();
+    let t = lookbook::bench::Timing::of(all);
     Ok(Report {
         products,
         connections,
         rss_one_mib,
         rss_all_mib,
-        key_to_frame_p50_ms: pick(0.5),
-        key_to_frame_p95_ms: pick(0.95),
-        presses: all.len(),
+        key_to_frame_p50_ms: t.p50_ms,
+        key_to_frame_p95_ms: t.p95_ms,
+        presses,
         likes_sent: connections * 20,
         likes_stored: 0,
     })
 }
 
 fn tempfile_dir() -> Result<std::path::PathBuf> {
-    let dir = std::env::temp_dir().join(format!("lookbook-serve-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
+    super::temp_dir("serve")
 }

@@ -8,13 +8,13 @@ use ratatui::layout::Rect;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::action::Action;
-use super::app::App;
-use super::jobs::Jobs;
-use super::view;
+use crate::tui::action::Action;
+use crate::tui::app::App;
+use crate::tui::jobs::Jobs;
+use crate::tui::view;
 
-/// Start-up and re-rank timings of the app on a synthetic catalogue (for `lookbook bench`).
-#[derive(serde::Serialize, serde::Deserialize)]
+/// Start-up and re-rank timings of the app, and its memory.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct StartupBench {
     /// Open the catalogue, load products, draw the first frame.
     pub first_frame_ms: f64,
@@ -61,7 +61,8 @@ fn in_child(db: &Path) -> Result<StartupBench> {
     Ok(serde_json::from_slice(&out.stdout)?)
 }
 
-/// The child's side of [`in_child`]: measures the app on `db` and prints the figures as JSON.
+/// The child's side of [`in_child`]: measures the app on `db` and prints the figures as JSON
+/// (read by the parent, not by a person).
 pub fn app_child(db: &Path) -> Result<()> {
     let r = bench_app(db)?;
     println!("{}", serde_json::to_string(&r)?);
@@ -78,7 +79,7 @@ fn bench_app(db: &Path) -> Result<StartupBench> {
     term.draw(|f| view::draw(f, &app))?;
     let first_frame_ms = t.elapsed().as_secs_f64() * 1e3;
     app.settle(Duration::from_secs(120));
-    let rss_mib = lookbook::bench::rss_mib().unwrap_or(0.0);
+    let rss_mib = lookbook::memory::rss_mib().unwrap_or(0.0);
     let mut times = Vec::new();
     for i in 0..20 {
         app.update(Action::Down);
@@ -93,16 +94,13 @@ fn bench_app(db: &Path) -> Result<StartupBench> {
         term.draw(|f| view::draw(f, &app))?;
         times.push(t.elapsed().as_secs_f64() * 1e3);
     }
-    times.sort_by(|a, b| a.total_cmp(b));
     Ok(StartupBench {
         first_frame_ms,
-        rerank_frame_ms: times[times.len() / 2],
+        rerank_frame_ms: lookbook::bench::Timing::of(times).p50_ms,
         rss_mib,
     })
 }
 
 fn tempfile_dir() -> Result<std::path::PathBuf> {
-    let d = std::env::temp_dir().join(format!("lookbook-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&d)?;
-    Ok(d)
+    super::temp_dir("app")
 }

@@ -1,0 +1,171 @@
+//! `lookbook bench`: the reports of [`crate::benchmarks`] as tables, or as JSON (the same data).
+
+use anyhow::Result;
+use std::process::ExitCode;
+
+use super::out::{out, outln};
+use super::table::render;
+use crate::benchmarks::{self, postgres, serve};
+
+fn ms(x: f64) -> String {
+    format!("{x:.2}")
+}
+
+/// Prints a `lookbook bench` report.
+pub fn print(r: &benchmarks::Report, json: bool) -> Result<ExitCode> {
+    if json {
+        super::print_json(r)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for a in &r.app {
+        let on = if a.catalogue == "synthetic" {
+            "app".to_string()
+        } else {
+            format!("app on {}", a.catalogue)
+        };
+        let (n, d) = (a.items.to_string(), a.dim.to_string());
+        rows.push(vec![
+            format!("{on}: open db to first frame"),
+            n.clone(),
+            d.clone(),
+            ms(a.figures.first_frame_ms),
+            String::new(),
+        ]);
+        rows.push(vec![
+            format!("{on}: like/alpha -> re-ranked frame"),
+            n.clone(),
+            d.clone(),
+            ms(a.figures.rerank_frame_ms),
+            String::new(),
+        ]);
+        if a.catalogue == "synthetic" {
+            rows.push(vec![
+                format!("{on}: resident memory after load (MiB)"),
+                n,
+                d,
+                format!("{:.0}", a.figures.rss_mib),
+                String::new(),
+            ]);
+        }
+    }
+    for l in &r.results {
+        let what = match &l.index {
+            Some(i) => format!(
+                "{} ({}/{} lists, recall {:.3}, {} MiB{})",
+                l.what,
+                i.nprobe,
+                i.lists,
+                i.recall_at_10,
+                i.row_bytes >> 20,
+                i.build_s.map(|s| format!(", built in {s:.1} s")).unwrap_or_default()
+            ),
+            None => l.what.clone(),
+        };
+        rows.push(vec![
+            what,
+            l.items.to_string(),
+            l.dim.to_string(),
+            ms(l.timing.p50_ms),
+            ms(l.timing.p95_ms),
+        ]);
+    }
+    out!("{}", render(&["benchmark", "items", "dim", "p50 ms", "p95 ms"], &rows));
+    let mut embed: Vec<Vec<String>> = Vec::new();
+    if let Some(q) = &r.photo_query {
+        embed.push(match (&q.timing, &q.error) {
+            (Some(t), _) => vec![
+                format!("photo query {}x{} (p50 / p95 ms)", q.input[0], q.input[1]),
+                "1".into(),
+                format!("{:.1} / {:.1}", t.p50_ms, t.p95_ms),
+            ],
+            (None, e) => vec![
+                format!("photo query: {}", e.as_deref().unwrap_or("failed")),
+                String::new(),
+                String::new(),
+            ],
+        });
+    }
+    for t in &r.embedding {
+        embed.push(vec![
+            format!("decode + embed {} {}x{}", t.precision, t.input[0], t.input[1]),
+            t.batch.to_string(),
+            format!("{:.1}", t.images_per_s),
+        ]);
+    }
+    if !embed.is_empty() {
+        outln!();
+        out!("{}", render(&["embedding", "batch", "images/s"], &embed));
+    }
+    outln!("\npeak resident memory of this run: {:.0} MiB", r.peak_rss_mib);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints a `lookbook bench --serve` report.
+pub fn print_serve(r: &serve::Report, json: bool) -> Result<ExitCode> {
+    if json {
+        super::print_json(r)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    outln!(
+        "lookbook serve, {} products, {} connections on loopback",
+        r.products,
+        r.connections
+    );
+    outln!(
+        "resident memory: {:.0} MiB with 1 connection, {:.0} MiB with {} ({:.2}x)",
+        r.rss_one_mib,
+        r.rss_all_mib,
+        r.connections,
+        r.rss_all_mib / r.rss_one_mib
+    );
+    outln!(
+        "key press to frame, every connection pressing j each 200 ms: p50 {:.1} ms, p95 {:.1} ms ({} presses)",
+        r.key_to_frame_p50_ms,
+        r.key_to_frame_p95_ms,
+        r.presses
+    );
+    outln!(
+        "likes: {} sent, {} stored under their own users",
+        r.likes_sent,
+        r.likes_stored
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints a `lookbook bench --postgres` report.
+pub fn print_postgres(r: &postgres::Report, json: bool) -> Result<ExitCode> {
+    if json {
+        super::print_json(r)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    match r.copy_s {
+        Some(s) => outln!("{} products x {} copied to PostgreSQL in {s:.1} s", r.products, r.dim),
+        None => outln!("{} products x {} already in PostgreSQL", r.products, r.dim),
+    }
+    outln!("{} queries (products' look-alikes)", r.queries);
+    let mut rows = vec![
+        vec![
+            "in memory, exact scan".into(),
+            "1".into(),
+            ms(r.flat.p50_ms),
+            ms(r.flat.p95_ms),
+        ],
+        vec![
+            "PostgreSQL, exact".into(),
+            format!("top 10 equal for {} of {}", r.exact_equal_top10, r.queries),
+            ms(r.pg_exact.p50_ms),
+            ms(r.pg_exact.p95_ms),
+        ],
+    ];
+    for h in &r.hnsw {
+        rows.push(vec![
+            format!("PostgreSQL, HNSW ef_search {}", h.ef_search),
+            format!("{:.3}", h.recall_at_10),
+            ms(h.timing.p50_ms),
+            ms(h.timing.p95_ms),
+        ]);
+    }
+    out!("{}", render(&["search", "recall@10", "p50 ms", "p95 ms"], &rows));
+    Ok(ExitCode::SUCCESS)
+}
