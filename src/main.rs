@@ -471,7 +471,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Keys => {
-            cli::out::out!("{}", tui::keys::markdown_table());
+            cli::out::out!("{}", tui::keys::markdown_tables());
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate { to, from, json } => {

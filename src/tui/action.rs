@@ -64,8 +64,14 @@ pub enum Action {
     Erase,
     /// Accept the open search or prompt.
     Submit,
-    /// Close the open search (clearing it) or prompt.
+    /// Close the open search (clearing it), prompt or filter picker.
     Cancel,
+    /// The filter picker's next column.
+    NextColumn,
+    /// The filter picker's previous column.
+    PrevColumn,
+    /// Every filter column back to "any".
+    ClearChoices,
 }
 
 impl Action {

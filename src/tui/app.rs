@@ -8,7 +8,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::action::Action;
+use super::components::filters::{self, FilterPicker};
+use super::components::help::HelpOverlay;
+use super::components::list::ListPane;
+use super::components::prompt::{self, Edit};
+use super::components::strip::Strip;
 use super::jobs::{ImageJob, ImageKey, Jobs, Msg};
+use super::keys::KeyMode;
 use super::view;
 use lookbook::catalog::{Catalog, Feedback, Product, ProductFilter};
 use lookbook::recommend::{DEFAULT_DIVERSITY, Engine, Profile, ProfileSettings, Recommendation, Request};
@@ -40,7 +46,8 @@ impl Tab {
         }
     }
 
-    fn index(self) -> usize {
+    /// Position in [`Tab::ALL`].
+    pub fn index(self) -> usize {
         Tab::ALL.iter().position(|t| *t == self).unwrap_or(0)
     }
 }
@@ -63,17 +70,6 @@ pub enum PromptKind {
     Photo,
 }
 
-/// The filter picker's state.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FilterPicker {
-    /// Column in focus: 0 category, 1 gender, 2 colour.
-    pub column: usize,
-    /// Selected row in each column (row 0 is "any").
-    pub rows: [usize; 3],
-    /// Choices: (label, indent level) per column; index 0 is "any".
-    pub choices: [Vec<(String, usize)>; 3],
-}
-
 /// Input mode.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mode {
@@ -87,6 +83,18 @@ pub enum Mode {
     Filters(Box<FilterPicker>),
     /// The help overlay.
     Help,
+}
+
+impl Mode {
+    /// Which bindings of the key map apply in this mode.
+    pub fn key_mode(&self) -> KeyMode {
+        match self {
+            Mode::Normal => KeyMode::Normal,
+            Mode::Search | Mode::Prompt(..) => KeyMode::Text,
+            Mode::Filters(_) => KeyMode::Filters,
+            Mode::Help => KeyMode::Help,
+        }
+    }
 }
 
 /// Where the vectors stand.
@@ -213,8 +221,9 @@ pub struct App {
     image_root: Option<PathBuf>,
     /// Every product, by id.
     pub products: Arc<ProductList>,
-    /// The ranking engine once loaded.
-    pub engine: Option<Arc<Engine>>,
+    /// The ranking engine once loaded; set in `handle` together with `engine_state`, which
+    /// is what the view reads.
+    engine: Option<Arc<Engine>>,
     /// Loading state of the engine.
     pub engine_state: EngineState,
     /// Active model's display name.
@@ -240,12 +249,12 @@ pub struct App {
     pub anchor: Option<Anchor>,
     /// What the engine ranked for this session.
     pub rankings: Rankings,
-    /// Selected row per tab.
-    pub selected: [usize; 4],
-    /// First visible row per tab.
-    pub offset: [usize; 4],
-    /// Selected thumbnail in the strip.
-    pub strip_sel: usize,
+    /// The product list (selection and scroll per tab).
+    pub list: ListPane,
+    /// The look-alike strip (the picked thumbnail).
+    pub strip: Strip,
+    /// The help overlay (the mode it goes back to).
+    pub help: HelpOverlay,
     /// Query vs profile weight.
     pub alpha: f32,
     /// MMR diversity.
@@ -375,9 +384,9 @@ impl App {
             filter: ProductFilter::default(),
             anchor: None,
             rankings: Rankings::default(),
-            selected: [0; 4],
-            offset: [0; 4],
-            strip_sel: 0,
+            list: ListPane::default(),
+            strip: Strip::default(),
+            help: HelpOverlay::default(),
             alpha: lookbook::recommend::DEFAULT_ALPHA,
             diversity: DEFAULT_DIVERSITY,
             status: "loading vectors…".into(),
@@ -452,44 +461,38 @@ impl App {
     /// The product in focus: the strip's pick when the strip has focus, else the list's.
     pub fn current_id(&self) -> Option<i64> {
         if self.focus == Focus::Strip
-            && let Some(r) = self.rankings.strip.get(self.strip_sel)
+            && let Some(r) = self.rankings.strip.get(self.strip.sel)
         {
             return Some(r.id);
         }
-        self.row_id(self.tab, self.selected[self.tab.index()])
+        self.row_id(self.tab, self.list.selected[self.tab.index()])
     }
 
     /// The list's selected product (the strip is always about it).
     pub fn list_id(&self) -> Option<i64> {
-        self.row_id(self.tab, self.selected[self.tab.index()])
+        self.row_id(self.tab, self.list.selected[self.tab.index()])
     }
 
     /// Selected row of the current tab.
     pub fn selected_row(&self) -> usize {
-        self.selected[self.tab.index()]
+        self.list.selected[self.tab.index()]
     }
 
     /// First visible row of the current tab.
     pub fn offset_row(&self) -> usize {
-        self.offset[self.tab.index()]
+        self.list.offset[self.tab.index()]
     }
 
     fn select(&mut self, row: isize) {
-        let n = self.row_count(self.tab);
-        let i = self.tab.index();
-        self.selected[i] = if n == 0 {
-            0
-        } else {
-            row.clamp(0, n as isize - 1) as usize
-        };
-        self.strip_sel = 0;
+        self.list.select(self.tab, row, self.row_count(self.tab));
+        self.strip.sel = 0;
     }
 
     fn move_by(&mut self, delta: isize) {
         if self.focus == Focus::Strip {
             let n = self.rankings.strip.len();
             if n > 0 {
-                self.strip_sel = (self.strip_sel as isize + delta).clamp(0, n as isize - 1) as usize;
+                self.strip.sel = (self.strip.sel as isize + delta).clamp(0, n as isize - 1) as usize;
             }
             return;
         }
@@ -501,8 +504,11 @@ impl App {
         view::layout(self.size).list.height.saturating_sub(3).max(1) as isize
     }
 
-    /// Applies one action.
+    /// Applies one action: the open help, filter picker, search or prompt takes it first.
     pub fn update(&mut self, action: Action) {
+        if !matches!(action, Action::ClickAt(..)) && self.update_mode(&action) {
+            return;
+        }
         match action {
             Action::Down => self.move_by(1),
             Action::Up => self.move_by(-1),
@@ -510,14 +516,14 @@ impl App {
             Action::PageUp => self.move_by(-self.page()),
             Action::Top => {
                 if self.focus == Focus::Strip {
-                    self.strip_sel = 0
+                    self.strip.sel = 0
                 } else {
                     self.select(0)
                 }
             }
             Action::Bottom => {
                 if self.focus == Focus::Strip {
-                    self.strip_sel = self.rankings.strip.len().saturating_sub(1)
+                    self.strip.sel = self.rankings.strip.len().saturating_sub(1)
                 } else {
                     self.select(isize::MAX / 2)
                 }
@@ -527,7 +533,7 @@ impl App {
                     self.anchor = Some(Anchor::Item(id));
                     self.tab = Tab::Similar;
                     self.focus = Focus::List;
-                    self.selected[Tab::Similar.index()] = 0;
+                    self.list.selected[Tab::Similar.index()] = 0;
                     self.rerank();
                 }
             }
@@ -538,12 +544,13 @@ impl App {
                 self.focus = Focus::List;
                 self.mode = Mode::Search;
             }
-            Action::OpenFilters => self.mode = Mode::Filters(Box::new(self.filter_picker())),
+            Action::OpenFilters => self.mode = Mode::Filters(Box::new(FilterPicker::new(&self.products, &self.filter))),
             Action::SwitchUser if self.remote => {
                 self.status = format!("over SSH you are {}, the name you logged in as", self.user.1)
             }
             Action::SwitchUser => self.mode = Mode::Prompt(PromptKind::User, String::new()),
-            Action::Type(_) | Action::Erase | Action::Submit | Action::Cancel => self.edit_text(action),
+            // Text actions mean something only while typing (`update_mode`).
+            Action::Type(_) | Action::Erase | Action::Submit | Action::Cancel => {}
             Action::PhotoQuery if self.remote => {
                 self.status = "photo queries read files on this machine, so they are off over SSH".into()
             }
@@ -582,14 +589,14 @@ impl App {
             Action::Right => match self.focus {
                 Focus::List if !self.rankings.strip.is_empty() => {
                     self.focus = Focus::Strip;
-                    self.strip_sel = 0;
+                    self.strip.sel = 0;
                 }
                 Focus::Strip => self.move_by(1),
                 Focus::List => {}
             },
             Action::Left => {
                 if self.focus == Focus::Strip {
-                    if self.strip_sel == 0 {
+                    if self.strip.sel == 0 {
                         self.focus = Focus::List
                     } else {
                         self.move_by(-1)
@@ -620,120 +627,94 @@ impl App {
                 (Mode::Normal, _, _) => self.tab = Tab::Browse,
                 _ => self.mode = Mode::Normal,
             },
-            Action::Help => {
-                self.mode = if self.mode == Mode::Help {
-                    Mode::Normal
-                } else {
-                    Mode::Help
-                }
-            }
+            Action::Help => self.help.back = std::mem::replace(&mut self.mode, Mode::Help),
             Action::Quit => self.quit = true,
             Action::ClickAt(x, y) => self.click(x, y),
+            // The filter picker's own actions; they reach it through `update_mode`.
+            Action::NextColumn | Action::PrevColumn | Action::ClearChoices => {}
         }
     }
 
-    /// Handles a typed character or editing key while a text mode is open; returns false if the
-    /// key is not text.
-    /// Applies typed-text actions to the open search or prompt (nothing when neither is open).
-    fn edit_text(&mut self, action: Action) {
-        match (&mut self.mode, action) {
-            (Mode::Search, Action::Type(c)) => {
-                if self.search.chars().count() < 80 {
-                    self.search.push(c);
-                }
-                self.refilter();
-            }
-            (Mode::Search, Action::Erase) => {
-                self.search.pop();
-                self.refilter();
-            }
-            (Mode::Search, Action::Submit) => self.mode = Mode::Normal,
-            (Mode::Search, Action::Cancel) => {
-                self.search.clear();
-                self.mode = Mode::Normal;
-                self.refilter();
-            }
-            // Capped so a paste flood cannot grow the prompt without bound.
-            (Mode::Prompt(_, text), Action::Type(c)) if text.chars().count() < 1024 => text.push(c),
-            (Mode::Prompt(_, text), Action::Erase) => {
-                text.pop();
-            }
-            (Mode::Prompt(kind, text), Action::Submit) => {
-                let (kind, text) = (*kind, text.trim().to_string());
-                self.mode = Mode::Normal;
-                self.submit_prompt(kind, text);
-            }
-            (Mode::Prompt(..), Action::Cancel) => self.mode = Mode::Normal,
-            _ => {}
-        }
-    }
-
-    pub fn input(&mut self, key: crossterm::event::KeyEvent) -> bool {
-        use crossterm::event::{KeyCode, KeyModifiers};
-        if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
-            self.quit = true;
-            return true;
-        }
-        if matches!(self.mode, Mode::Search | Mode::Prompt(..)) {
-            // Typed text goes through actions like every other input, so tests and other
-            // front ends can drive prompts without key events.
-            let action = match key.code {
-                KeyCode::Char(c) => Action::Type(c),
-                KeyCode::Backspace => Action::Erase,
-                KeyCode::Enter => Action::Submit,
-                KeyCode::Esc => Action::Cancel,
-                // Arrows leave a search and move the list, as if it had been accepted.
-                KeyCode::Down | KeyCode::Up if self.mode == Mode::Search => {
-                    self.update(Action::Submit);
-                    return false;
-                }
-                _ => return true,
-            };
-            self.update(action);
-            return true;
-        }
+    /// Gives the action to the component that has the keys (help, filter picker, a search or
+    /// prompt); true when it took it. Everything else is the normal view's.
+    fn update_mode(&mut self, action: &Action) -> bool {
         match &mut self.mode {
-            Mode::Filters(picker) => match key.code {
-                KeyCode::Tab | KeyCode::Right => picker.column = (picker.column + 1) % 3,
-                KeyCode::BackTab | KeyCode::Left => picker.column = (picker.column + 2) % 3,
-                KeyCode::Char('j') | KeyCode::Down => {
-                    let c = picker.column;
-                    picker.rows[c] = (picker.rows[c] + 1).min(picker.choices[c].len().saturating_sub(1));
+            Mode::Normal => false,
+            // Any key closes the help, back to where it was opened.
+            Mode::Help if *action == Action::Quit => {
+                self.quit = true;
+                true
+            }
+            Mode::Help => {
+                self.mode = std::mem::replace(&mut self.help.back, Mode::Normal);
+                true
+            }
+            Mode::Filters(_) if *action == Action::Help => {
+                self.help.back = std::mem::replace(&mut self.mode, Mode::Help);
+                true
+            }
+            Mode::Filters(_) if *action == Action::Quit => {
+                self.quit = true;
+                true
+            }
+            Mode::Filters(picker) => {
+                match picker.handle(action) {
+                    filters::Outcome::Stay => {}
+                    filters::Outcome::Close => self.mode = Mode::Normal,
+                    filters::Outcome::Apply(filter) => {
+                        self.filter = filter;
+                        self.mode = Mode::Normal;
+                        self.refilter();
+                        self.rerank();
+                        self.status = if self.filter.is_empty() {
+                            "filters cleared".into()
+                        } else {
+                            "filters applied".into()
+                        };
+                    }
                 }
-                KeyCode::Char('k') | KeyCode::Up => {
-                    let c = picker.column;
-                    picker.rows[c] = picker.rows[c].saturating_sub(1);
-                }
-                KeyCode::Char('x') | KeyCode::Backspace => picker.rows = [0; 3],
-                KeyCode::Enter => {
-                    let pick = |c: usize| {
-                        let r = picker.rows[c];
-                        (r > 0).then(|| picker.choices[c].get(r).map(|x| x.0.clone())).flatten()
-                    };
-                    self.filter = ProductFilter {
-                        category: pick(0),
-                        gender: pick(1),
-                        colour: pick(2),
-                    };
+                true
+            }
+            // Arrows leave a search and move the list, as if it had been accepted.
+            Mode::Search if matches!(action, Action::Down | Action::Up) => {
+                self.mode = Mode::Normal;
+                false
+            }
+            Mode::Search | Mode::Prompt(..) if *action == Action::Quit => {
+                self.quit = true;
+                true
+            }
+            Mode::Search | Mode::Prompt(..) => {
+                self.edit_text(action);
+                true
+            }
+        }
+    }
+
+    /// Applies a text action to the open search or prompt.
+    fn edit_text(&mut self, action: &Action) {
+        match &mut self.mode {
+            Mode::Search => match prompt::edit(&mut self.search, action, 80) {
+                Edit::Changed => self.refilter(),
+                Edit::Submit => self.mode = Mode::Normal,
+                Edit::Cancel => {
+                    self.search.clear();
                     self.mode = Mode::Normal;
                     self.refilter();
-                    self.rerank();
-                    self.status = if self.filter.is_empty() {
-                        "filters cleared".into()
-                    } else {
-                        "filters applied".into()
-                    };
                 }
-                KeyCode::Esc | KeyCode::Char('q') => self.mode = Mode::Normal,
-                _ => {}
+                Edit::Other => {}
             },
-            Mode::Help => {
-                self.mode = Mode::Normal;
-            }
-            Mode::Normal => return false,
-            Mode::Search | Mode::Prompt(..) => {} // handled above
+            Mode::Prompt(kind, text) => match prompt::edit(text, action, 1024) {
+                Edit::Submit => {
+                    let (kind, text) = (*kind, text.trim().to_string());
+                    self.mode = Mode::Normal;
+                    self.submit_prompt(kind, text);
+                }
+                Edit::Cancel => self.mode = Mode::Normal,
+                Edit::Changed | Edit::Other => {}
+            },
+            _ => {}
         }
-        true
     }
 
     fn submit_prompt(&mut self, kind: PromptKind, text: String) {
@@ -766,52 +747,6 @@ impl App {
                 });
                 self.jobs.photo(path);
             }
-        }
-    }
-
-    fn filter_picker(&self) -> FilterPicker {
-        let mut cats: Vec<(String, usize)> = vec![("any".into(), 0)];
-        let mut tree: std::collections::BTreeMap<
-            &str,
-            std::collections::BTreeMap<&str, std::collections::BTreeSet<&str>>,
-        > = Default::default();
-        for p in self.products.iter() {
-            tree.entry(&p.master_category)
-                .or_default()
-                .entry(&p.sub_category)
-                .or_default()
-                .insert(&p.article_type);
-        }
-        for (m, subs) in &tree {
-            cats.push((m.to_string(), 0));
-            for (s, types) in subs {
-                cats.push((s.to_string(), 1));
-                for t in types {
-                    cats.push((t.to_string(), 2));
-                }
-            }
-        }
-        let distinct = |f: fn(&Product) -> &str| {
-            let set: std::collections::BTreeSet<&str> = self.products.iter().map(f).filter(|s| !s.is_empty()).collect();
-            std::iter::once(("any".to_string(), 0))
-                .chain(set.into_iter().map(|s| (s.to_string(), 0)))
-                .collect::<Vec<_>>()
-        };
-        let genders = distinct(|p| &p.gender);
-        let colours = distinct(|p| &p.colour);
-        let row_of = |list: &[(String, usize)], v: &Option<String>| {
-            v.as_ref()
-                .and_then(|v| list.iter().position(|(x, _)| x.eq_ignore_ascii_case(v)))
-                .unwrap_or(0)
-        };
-        FilterPicker {
-            column: 0,
-            rows: [
-                row_of(&cats, &self.filter.category),
-                row_of(&genders, &self.filter.gender),
-                row_of(&colours, &self.filter.colour),
-            ],
-            choices: [cats, genders, colours],
         }
     }
 
@@ -905,19 +840,13 @@ impl App {
                     .collect(),
             )
         };
-        self.selected[Tab::Browse.index()] = 0;
-        self.offset[Tab::Browse.index()] = 0;
+        self.list.selected[Tab::Browse.index()] = 0;
+        self.list.offset[Tab::Browse.index()] = 0;
     }
 
     fn clamp_selection(&mut self) {
-        for t in Tab::ALL {
-            let n = self.row_count(t);
-            let i = t.index();
-            if self.selected[i] >= n {
-                self.selected[i] = n.saturating_sub(1);
-            }
-        }
-        self.strip_sel = self.strip_sel.min(self.rankings.strip.len().saturating_sub(1));
+        self.list.clamp(Tab::ALL.map(|t| self.row_count(t)));
+        self.strip.sel = self.strip.sel.min(self.rankings.strip.len().saturating_sub(1));
     }
 
     /// Rebuilds the profile and re-ranks the feed and the Similar list (cheap: one pass each).
@@ -987,7 +916,7 @@ impl App {
             ..self.request(STRIP_K)
         };
         self.rankings.strip = engine.recommend(&self.profile, &req).unwrap_or_default();
-        self.strip_sel = self.strip_sel.min(self.rankings.strip.len().saturating_sub(1));
+        self.strip.sel = self.strip.sel.min(self.rankings.strip.len().saturating_sub(1));
     }
 
     fn click(&mut self, x: u16, y: u16) {
@@ -1011,7 +940,7 @@ impl App {
             let cells = view::strip_cells(l.strip, self.rankings.strip.len());
             if let Some(i) = cells.iter().position(|c| inside(*c)) {
                 self.focus = Focus::Strip;
-                self.strip_sel = i;
+                self.strip.sel = i;
             }
         }
     }
@@ -1075,7 +1004,7 @@ impl App {
                         self.anchor = Some(Anchor::Photo(path.clone(), v));
                         self.tab = Tab::Similar;
                         self.focus = Focus::List;
-                        self.selected[Tab::Similar.index()] = 0;
+                        self.list.selected[Tab::Similar.index()] = 0;
                         self.status = format!("look-alikes of {}", path.display());
                         self.rerank();
                     }
@@ -1147,14 +1076,9 @@ impl App {
         self.size = size;
         self.refresh_strip();
         let l = view::layout(size);
-        let i = self.tab.index();
         let visible = l.list.height.saturating_sub(2) as usize;
         if visible > 0 {
-            if self.selected[i] < self.offset[i] {
-                self.offset[i] = self.selected[i];
-            } else if self.selected[i] >= self.offset[i] + visible {
-                self.offset[i] = self.selected[i] + 1 - visible;
-            }
+            self.list.scroll(self.tab, visible);
         }
         if !self.images_on {
             return;

@@ -1,6 +1,7 @@
-//! The key map: the one list of bindings. Dispatch ([`action_for`]), the `?` overlay,
-//! `lookbook keys` and the README's key table are all derived from [`BINDINGS`] (a test keeps
-//! the README in sync), so a key cannot be bound without being documented.
+//! The key map: the one list of bindings for every mode. Dispatch ([`action_for`]), the `?`
+//! overlay (the keys of the mode it was opened from), `lookbook keys` and the README's key
+//! tables are all derived from these lists (a test keeps the README in sync), so a key cannot
+//! be bound without being documented.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
@@ -22,6 +23,15 @@ const fn k(code: KeyCode) -> Key {
     }
 }
 
+/// Any character typed without Ctrl or Alt (text modes type it).
+const ANY_CHAR: Key = k(KeyCode::Null);
+
+/// Any key at all (the help overlay closes on it).
+const ANY_KEY: Key = Key {
+    code: KeyCode::Null,
+    mods: KeyModifiers::ALT,
+};
+
 const fn c(ch: char) -> Key {
     k(KeyCode::Char(ch))
 }
@@ -36,6 +46,12 @@ const fn ctrl(ch: char) -> Key {
 impl Key {
     /// As written in help: `j`, `↓`, `Ctrl-d`, `Shift-Tab`.
     pub fn name(self) -> String {
+        if self == ANY_CHAR {
+            return "any character".into();
+        }
+        if self == ANY_KEY {
+            return "any key".into();
+        }
         let base = match self.code {
             KeyCode::Char(' ') => "Space".to_string(),
             KeyCode::Char(ch) => ch.to_string(),
@@ -51,6 +67,7 @@ impl Key {
             KeyCode::Tab => "Tab".into(),
             KeyCode::BackTab => "Shift-Tab".into(),
             KeyCode::Esc => "Esc".into(),
+            KeyCode::Backspace => "Backspace".into(),
             other => format!("{other:?}"),
         };
         if self.mods.contains(KeyModifiers::CONTROL) {
@@ -64,6 +81,12 @@ impl Key {
     /// and `+` already), Ctrl and Alt must match.
     pub fn matches(self, event: KeyEvent) -> bool {
         let relevant = KeyModifiers::CONTROL | KeyModifiers::ALT;
+        if self == ANY_KEY {
+            return true;
+        }
+        if self == ANY_CHAR {
+            return matches!(event.code, KeyCode::Char(_)) && (event.modifiers & relevant).is_empty();
+        }
         self.code == event.code && (event.modifiers & relevant) == self.mods
     }
 }
@@ -223,24 +246,169 @@ pub const BINDINGS: &[Binding] = &[
     },
 ];
 
+/// Where keys are read: each mode has its own bindings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyMode {
+    /// Browsing: keys are actions ([`BINDINGS`]).
+    Normal,
+    /// Typing a search or into a prompt ([`TEXT_BINDINGS`]).
+    Text,
+    /// The filter picker ([`FILTER_BINDINGS`]).
+    Filters,
+    /// The help overlay ([`HELP_BINDINGS`]).
+    Help,
+}
+
+impl KeyMode {
+    /// Every mode, in the order `lookbook keys` lists them.
+    pub const ALL: [KeyMode; 4] = [KeyMode::Normal, KeyMode::Filters, KeyMode::Text, KeyMode::Help];
+
+    /// Where the mode's keys apply, as a heading.
+    pub fn title(self) -> &'static str {
+        match self {
+            KeyMode::Normal => "Keys",
+            KeyMode::Text => "Keys while typing a search or prompt",
+            KeyMode::Filters => "Keys in the filter picker",
+            KeyMode::Help => "Keys in the help overlay",
+        }
+    }
+}
+
+/// The filter picker's keys.
+pub const FILTER_BINDINGS: &[Binding] = &[
+    Binding {
+        keys: &[c('j'), k(KeyCode::Down)],
+        action: Action::Down,
+        help: "next choice in the column",
+    },
+    Binding {
+        keys: &[c('k'), k(KeyCode::Up)],
+        action: Action::Up,
+        help: "previous choice in the column",
+    },
+    Binding {
+        keys: &[k(KeyCode::Tab), k(KeyCode::Right)],
+        action: Action::NextColumn,
+        help: "next column",
+    },
+    Binding {
+        keys: &[k(KeyCode::BackTab), k(KeyCode::Left)],
+        action: Action::PrevColumn,
+        help: "previous column",
+    },
+    Binding {
+        keys: &[c('x'), k(KeyCode::Backspace)],
+        action: Action::ClearChoices,
+        help: "clear every column",
+    },
+    Binding {
+        keys: &[k(KeyCode::Enter)],
+        action: Action::Submit,
+        help: "apply the filters",
+    },
+    Binding {
+        keys: &[k(KeyCode::Esc), c('q')],
+        action: Action::Cancel,
+        help: "close without applying",
+    },
+    Binding {
+        keys: &[c('?')],
+        action: Action::Help,
+        help: "show / hide this help",
+    },
+    Binding {
+        keys: &[ctrl('c')],
+        action: Action::Quit,
+        help: "quit",
+    },
+];
+
+/// The keys of a search or a prompt.
+pub const TEXT_BINDINGS: &[Binding] = &[
+    Binding {
+        keys: &[k(KeyCode::Enter)],
+        action: Action::Submit,
+        help: "accept",
+    },
+    Binding {
+        keys: &[k(KeyCode::Esc)],
+        action: Action::Cancel,
+        help: "cancel (a search is cleared)",
+    },
+    Binding {
+        keys: &[k(KeyCode::Backspace)],
+        action: Action::Erase,
+        help: "delete the last character",
+    },
+    Binding {
+        keys: &[k(KeyCode::Down)],
+        action: Action::Down,
+        help: "accept a search, move down",
+    },
+    Binding {
+        keys: &[k(KeyCode::Up)],
+        action: Action::Up,
+        help: "accept a search, move up",
+    },
+    Binding {
+        keys: &[ctrl('c')],
+        action: Action::Quit,
+        help: "quit",
+    },
+    Binding {
+        keys: &[ANY_CHAR],
+        action: Action::Type('\0'),
+        help: "typed into the search or prompt",
+    },
+];
+
+/// The help overlay's keys.
+pub const HELP_BINDINGS: &[Binding] = &[
+    Binding {
+        keys: &[ctrl('c')],
+        action: Action::Quit,
+        help: "quit",
+    },
+    Binding {
+        keys: &[ANY_KEY],
+        action: Action::Help,
+        help: "close this help",
+    },
+];
+
+/// The bindings of a mode.
+pub fn bindings(mode: KeyMode) -> &'static [Binding] {
+    match mode {
+        KeyMode::Normal => BINDINGS,
+        KeyMode::Text => TEXT_BINDINGS,
+        KeyMode::Filters => FILTER_BINDINGS,
+        KeyMode::Help => HELP_BINDINGS,
+    }
+}
+
 /// Longest help text, in characters (a test holds every binding to it).
 pub const HELP_WIDTH: usize = 34;
 
 /// What the mouse does, for the help (it has no keys to bind).
 pub const MOUSE_HELP: (&str, &str) = ("mouse", "click selects, the wheel scrolls");
 
-/// Maps a key in normal mode (no prompt open) to its action.
-pub fn action_for(key: KeyEvent) -> Option<Action> {
-    BINDINGS
+/// Maps a key in a mode to its action (a typed character carries itself).
+pub fn action_for(mode: KeyMode, key: KeyEvent) -> Option<Action> {
+    bindings(mode)
         .iter()
         .find(|b| b.keys.iter().any(|k| k.matches(key)))
-        .map(|b| b.action.clone())
+        .map(|b| match (&b.action, key.code) {
+            (Action::Type(_), KeyCode::Char(ch)) => Action::Type(ch),
+            (a, _) => a.clone(),
+        })
 }
 
-/// The bindings a session can use: all of them locally, those that are not
+/// The bindings of a mode a session can use: all of them locally, those that are not
 /// [`Action::local_only`] over SSH.
-pub fn available(remote: bool) -> impl Iterator<Item = &'static Binding> {
-    BINDINGS.iter().filter(move |b| !(remote && b.action.local_only()))
+pub fn available(mode: KeyMode, remote: bool) -> impl Iterator<Item = &'static Binding> {
+    bindings(mode)
+        .iter()
+        .filter(move |b| !(remote && b.action.local_only()))
 }
 
 /// The keys of a binding as shown in help: `j, ↓`.
@@ -248,14 +416,25 @@ pub fn key_names(b: &Binding) -> String {
     b.keys.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
 }
 
-/// The key table in Markdown, as printed by `lookbook keys` and pasted into the README.
-pub fn markdown_table() -> String {
+/// A mode's key table in Markdown (the mouse with the normal keys).
+pub fn markdown_table(mode: KeyMode) -> String {
     let mut s = String::from("| keys | action |\n| --- | --- |\n");
-    for b in BINDINGS {
+    for b in bindings(mode) {
         s.push_str(&format!("| {} | {} |\n", key_names(b).replace('|', "\\|"), b.help));
     }
-    s.push_str(&format!("| {} | {} |\n", MOUSE_HELP.0, MOUSE_HELP.1));
+    if mode == KeyMode::Normal {
+        s.push_str(&format!("| {} | {} |\n", MOUSE_HELP.0, MOUSE_HELP.1));
+    }
     s
+}
+
+/// Every mode's key table, as printed by `lookbook keys` and pasted into the README.
+pub fn markdown_tables() -> String {
+    KeyMode::ALL
+        .iter()
+        .map(|m| format!("{}:\n\n{}", m.title(), markdown_table(*m)))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[cfg(test)]
@@ -266,27 +445,39 @@ mod tests {
     fn readme_key_table_matches_the_key_map() {
         let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
         assert!(
-            readme.contains(&markdown_table()),
-            "README key table is out of date; paste `lookbook keys` output"
+            readme.contains(&markdown_tables()),
+            "README key tables are out of date; paste `lookbook keys` output"
         );
     }
 
     #[test]
-    fn every_bound_key_dispatches_to_its_own_action() {
-        for b in BINDINGS {
-            for key in b.keys {
-                let mut event = KeyEvent::new(key.code, key.mods);
-                if matches!(key.code, KeyCode::Char(ch) if ch.is_ascii_uppercase() || "?+".contains(ch)) {
-                    event.modifiers |= KeyModifiers::SHIFT; // as terminals report them
+    fn every_bound_key_dispatches_to_its_own_action_in_every_mode() {
+        for mode in KeyMode::ALL {
+            for b in bindings(mode) {
+                for key in b.keys.iter().filter(|k| **k != ANY_CHAR && **k != ANY_KEY) {
+                    let mut event = KeyEvent::new(key.code, key.mods);
+                    if matches!(key.code, KeyCode::Char(ch) if ch.is_ascii_uppercase() || "?+".contains(ch)) {
+                        event.modifiers |= KeyModifiers::SHIFT; // as terminals report them
+                    }
+                    assert_eq!(
+                        action_for(mode, event),
+                        Some(b.action.clone()),
+                        "{mode:?} {}",
+                        key.name()
+                    );
                 }
-                assert_eq!(action_for(event), Some(b.action.clone()), "{}", key.name());
             }
         }
+        // Text modes type what is typed; the help closes on anything.
+        let typed = KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE);
+        assert_eq!(action_for(KeyMode::Text, typed), Some(Action::Type('q')));
+        assert_eq!(action_for(KeyMode::Help, typed), Some(Action::Help));
+        assert_eq!(action_for(KeyMode::Filters, typed), Some(Action::Cancel));
     }
 
     #[test]
     fn help_texts_fit_the_overlay() {
-        for b in BINDINGS {
+        for b in KeyMode::ALL.iter().flat_map(|m| bindings(*m)) {
             assert!(
                 b.help.chars().count() <= HELP_WIDTH,
                 "{:?} is longer than {HELP_WIDTH}",
@@ -297,15 +488,25 @@ mod tests {
     }
 
     #[test]
-    fn no_key_is_bound_twice_and_unbound_keys_do_nothing() {
-        let all: Vec<Key> = BINDINGS.iter().flat_map(|b| b.keys.iter().copied()).collect();
-        for (i, a) in all.iter().enumerate() {
-            assert!(!all[i + 1..].contains(a), "{} is bound twice", a.name());
+    fn no_key_is_bound_twice_in_a_mode_and_unbound_keys_do_nothing() {
+        for mode in KeyMode::ALL {
+            let all: Vec<Key> = bindings(mode).iter().flat_map(|b| b.keys.iter().copied()).collect();
+            for (i, a) in all.iter().enumerate() {
+                assert!(!all[i + 1..].contains(a), "{mode:?}: {} is bound twice", a.name());
+            }
         }
-        assert_eq!(action_for(KeyEvent::from(KeyCode::Char('z'))), None);
+        assert_eq!(action_for(KeyMode::Normal, KeyEvent::from(KeyCode::Char('z'))), None);
         assert_eq!(
-            action_for(KeyEvent::new(KeyCode::Char('j'), KeyModifiers::CONTROL)),
+            action_for(
+                KeyMode::Normal,
+                KeyEvent::new(KeyCode::Char('j'), KeyModifiers::CONTROL)
+            ),
             None
+        );
+        assert_eq!(
+            action_for(KeyMode::Text, KeyEvent::new(KeyCode::Char('j'), KeyModifiers::CONTROL)),
+            None,
+            "Ctrl-j is not text"
         );
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod action;
 pub mod app;
+pub mod components;
 pub mod input;
 pub mod jobs;
 pub mod keys;
@@ -173,9 +174,8 @@ where
 pub fn handle_event(app: &mut App, ev: Event) -> bool {
     match ev {
         Event::Key(k) if k.kind != KeyEventKind::Release => {
-            if !app.input(k)
-                && let Some(a) = keys::action_for(k)
-            {
+            // Every key of every mode goes through the one key map.
+            if let Some(a) = keys::action_for(app.mode.key_mode(), k) {
                 app.update(a);
             }
             true

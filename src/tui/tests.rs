@@ -272,7 +272,7 @@ fn mouse_click_selects_a_row() {
         a.rankings.strip.len()
     );
     a.update(Action::ClickAt(cells[1].x + 1, cells[1].y + 1));
-    assert_eq!((a.focus, a.strip_sel), (Focus::Strip, 1));
+    assert_eq!((a.focus, a.strip.sel), (Focus::Strip, 1));
 }
 
 #[test]
@@ -591,4 +591,35 @@ fn a_guest_likes_in_memory_and_the_catalogue_gets_no_user() {
     assert!(!a.refresh_feedback(), "nothing to refresh for a guest");
     assert_eq!(a.feedback.len(), 2);
     assert_eq!(Catalog::open(&fx.db).unwrap().users().unwrap(), users_before);
+}
+
+#[test]
+fn help_shows_the_keys_of_the_mode_it_was_opened_from_and_goes_back_there() {
+    let fx = fixture(true);
+    let mut a = app(&fx, false);
+    key(&mut a, KeyCode::Char('f'));
+    key(&mut a, KeyCode::Char('j'));
+    let Mode::Filters(before) = a.mode.clone() else {
+        panic!("filters did not open")
+    };
+    key(&mut a, KeyCode::Char('?'));
+    assert_eq!(a.mode, Mode::Help);
+    let s = screen(&draw(&mut a, 100, 30));
+    for b in super::keys::FILTER_BINDINGS {
+        assert!(s.contains(b.help), "the picker's help misses {}", b.help);
+    }
+    assert!(s.contains("Keys in the filter picker"), "{s}");
+    assert!(!s.contains("like / unlike"), "the normal keys are not the picker's");
+    key(&mut a, KeyCode::Char('x'));
+    assert_eq!(a.mode, Mode::Filters(before), "back in the picker, as it was");
+    // Typing in a search goes through the key map too: `q` is text there, not quit.
+    key(&mut a, KeyCode::Esc);
+    key(&mut a, KeyCode::Char('/'));
+    for c in "qj".chars() {
+        key(&mut a, KeyCode::Char(c));
+    }
+    assert!(!a.quit);
+    assert_eq!(a.search, "qj");
+    key(&mut a, KeyCode::Down);
+    assert_eq!(a.mode, Mode::Normal, "an arrow accepts the search");
 }

@@ -5,16 +5,12 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::{Alignment, Constraint, Direction, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{
-    Block, BorderType, Borders, Cell, Clear, Gauge, List, ListItem, ListState, Paragraph, Row, StatefulWidget, Table,
-    Widget, Wrap,
-};
+use ratatui::widgets::{Block, Gauge, Paragraph, StatefulWidget, Widget, Wrap};
 use ratatui_image::Image;
 
-use super::app::{Anchor, App, EngineState, Focus, Mode, PromptKind, STRIP_K, Tab};
+use super::app::{App, Mode, STRIP_K, Tab};
+use super::components::{detail, prompt};
 use super::jobs::ImageKey;
-use super::keys;
-use lookbook::recommend::Reason;
 use lookbook::text::{is_unsafe, sanitize, truncate};
 
 /// Smallest terminal the layout works in.
@@ -101,28 +97,31 @@ pub fn thumb_area(cell: Rect) -> Rect {
 }
 
 /// Data text for a column: made safe (see `lookbook::text`), then shortened to `max` characters.
-fn short(s: &str, max: usize) -> String {
+pub fn short(s: &str, max: usize) -> String {
     truncate(&sanitize(s), max)
 }
 
 /// Photos to draw once the text is in place: where, and which encoded image.
-type Pictures = Vec<(Rect, ImageKey)>;
+pub type Pictures = Vec<(Rect, ImageKey)>;
 
 /// Where the view draws: a terminal frame's buffer, or a server session's own (see
 /// `serve::session`, which keeps one buffer between frames where a `Terminal` keeps two).
-struct Canvas<'a>(&'a mut Buffer);
+pub struct Canvas<'a>(pub &'a mut Buffer);
 
 impl Canvas<'_> {
-    fn area(&self) -> Rect {
+    /// The whole screen.
+    pub fn area(&self) -> Rect {
         self.0.area
     }
     fn buffer_mut(&mut self) -> &mut Buffer {
         self.0
     }
-    fn render_widget<W: Widget>(&mut self, widget: W, area: Rect) {
+    /// Draws a widget.
+    pub fn render_widget<W: Widget>(&mut self, widget: W, area: Rect) {
         widget.render(area, self.0);
     }
-    fn render_stateful_widget<W: StatefulWidget>(&mut self, widget: W, area: Rect, state: &mut W::State) {
+    /// Draws a widget with state (a list's selection).
+    pub fn render_stateful_widget<W: StatefulWidget>(&mut self, widget: W, area: Rect, state: &mut W::State) {
         widget.render(area, self.0, state);
     }
 }
@@ -170,13 +169,13 @@ fn draw_all(f: &mut Canvas, app: &App, pictures: &mut Pictures) {
     }
     let l = layout(area);
     draw_tabs(f, app, l.tabs);
-    draw_list(f, app, l.list);
-    draw_detail(f, app, &l, pictures);
-    draw_strip(f, app, l.strip, pictures);
+    app.list.draw(f, app, l.list);
+    detail::draw(f, app, &l, pictures);
+    app.strip.draw(f, app, l.strip, pictures);
     draw_status(f, app, l.status);
     match &app.mode {
-        Mode::Help => draw_help(f, area, app.remote),
-        Mode::Filters(p) => draw_filters(f, p, area),
+        Mode::Help => app.help.draw(f, area, app.remote),
+        Mode::Filters(p) => p.draw(f, area),
         _ => {}
     }
 }
@@ -247,284 +246,6 @@ fn draw_tabs(f: &mut Canvas, app: &App, area: Rect) {
     );
 }
 
-fn marker(app: &App, id: i64) -> Span<'static> {
-    match app.opinion(id) {
-        Some(true) => Span::styled("♥ ", Style::new().fg(Color::Red)),
-        Some(false) => Span::styled("✗ ", Style::new().fg(Color::DarkGray)),
-        None => Span::raw("  "),
-    }
-}
-
-fn list_title(app: &App) -> String {
-    let n = app.row_count(app.tab);
-    match app.tab {
-        Tab::Browse => {
-            let mut t = format!(" Catalogue · {n} of {} ", app.products.len());
-            if !app.search.is_empty() {
-                t.push_str(&format!("· \"{}\" ", app.search));
-            }
-            for (k, v) in [
-                ("", &app.filter.category),
-                ("", &app.filter.gender),
-                ("", &app.filter.colour),
-            ] {
-                if let Some(v) = v {
-                    t.push_str(&format!("· {k}{v} "));
-                }
-            }
-            t
-        }
-        Tab::Similar => match &app.anchor {
-            Some(Anchor::Item(id)) => {
-                format!(
-                    " Looks like {} · α {:.1} ",
-                    app.product(*id).map(|p| short(&p.name, 28)).unwrap_or_default(),
-                    app.alpha
-                )
-            }
-            Some(Anchor::Photo(p, _)) => format!(
-                " Looks like {} · α {:.1} ",
-                short(&p.display().to_string(), 28),
-                app.alpha
-            ),
-            None => " Similar: press Enter on a product ".into(),
-        },
-        Tab::ForYou => {
-            let likes = app.feedback.iter().filter(|f| f.is_like()).count();
-            if likes == 0 {
-                " For you · starter picks (like something!) ".into()
-            } else {
-                format!(" For you · from {likes} like{} ", if likes == 1 { "" } else { "s" })
-            }
-        }
-        Tab::Liked => format!(" Liked and disliked · {n} "),
-    }
-}
-
-fn draw_list(f: &mut Canvas, app: &App, area: Rect) {
-    let focused = app.focus == Focus::List && matches!(app.mode, Mode::Normal | Mode::Search);
-    let block = Block::bordered()
-        .border_type(if focused { BorderType::Thick } else { BorderType::Plain })
-        .title(list_title(app))
-        .border_style(if focused {
-            Style::new().fg(Color::Cyan)
-        } else {
-            Style::new()
-        });
-    let inner = block.inner(area);
-    f.render_widget(block, area);
-    let n = app.row_count(app.tab);
-    if n == 0 {
-        let msg = match (app.tab, &app.engine_state) {
-            (Tab::Browse, _) => "No products match. Esc clears the search and filters.",
-            (_, EngineState::Loading) => "Loading vectors…",
-            (_, EngineState::Missing(_)) => "No image vectors yet. Press e to embed the catalogue.",
-            (Tab::Similar, _) => "Select a product and press Enter to see look-alikes, or o for a photo.",
-            (Tab::Liked, _) => "Nothing liked yet. Press l on products you like, d on those you don't.",
-            _ => "Nothing to show with these filters.",
-        };
-        f.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }).fg(Color::DarkGray), inner);
-        return;
-    }
-    let visible = inner.height as usize;
-    let start = app.offset_row().min(n.saturating_sub(1));
-    let end = (start + visible).min(n);
-    let width = inner.width as usize;
-    let items: Vec<ListItem> = (start..end)
-        .filter_map(|row| {
-            let id = app.row_id(app.tab, row)?;
-            let p = app.product(id)?;
-            let mut spans = vec![marker(app, id)];
-            let score = app.ranked(app.tab, row).map(|r| format!("{:.2} ", r.score));
-            if let Some(s) = &score {
-                spans.push(Span::styled(s.clone(), Style::new().fg(Color::Yellow)));
-            }
-            let used = 2 + score.as_ref().map(|s| s.len()).unwrap_or(0);
-            let ty = format!(" {}", p.article_type);
-            let name_w = width.saturating_sub(used + ty.chars().count().min(16));
-            spans.push(Span::raw(short(&p.name, name_w.max(4))));
-            spans.push(Span::styled(short(&ty, 16), Style::new().fg(Color::DarkGray)));
-            Some(ListItem::new(Line::from(spans)))
-        })
-        .collect();
-    let mut state = ListState::default().with_selected(Some(app.selected_row().saturating_sub(start)));
-    let list = List::new(items).highlight_style(Style::new().bg(Color::Blue).add_modifier(Modifier::BOLD));
-    f.render_stateful_widget(list, inner, &mut state);
-}
-
-/// One line explaining a ranked result (the wording lives with [`Reason`]).
-pub fn reason_text(app: &App, r: &Reason) -> String {
-    r.describe(|id| {
-        app.product(id)
-            .map(|p| short(&p.name, 36))
-            .unwrap_or_else(|| id.to_string())
-    })
-}
-
-fn draw_image(f: &mut Canvas, app: &App, id: i64, area: Rect, pictures: &mut Pictures) {
-    if area.width < 2 || area.height < 2 {
-        return;
-    }
-    let key = ImageKey {
-        id,
-        cols: area.width,
-        rows: area.height,
-    };
-    if !app.images_on {
-        return;
-    }
-    if app.pictures.ready.contains(&key) {
-        pictures.push((area, key));
-    } else if let Some(e) = app.pictures.errors.get(&key) {
-        f.render_widget(
-            Paragraph::new(format!("no image: {e}"))
-                .wrap(Wrap { trim: true })
-                .fg(Color::Red),
-            area,
-        );
-    } else {
-        f.render_widget(
-            Paragraph::new("loading…")
-                .fg(Color::DarkGray)
-                .alignment(Alignment::Center),
-            area,
-        );
-    }
-}
-
-fn draw_detail(f: &mut Canvas, app: &App, l: &super::view::Areas, pictures: &mut Pictures) {
-    let block = Block::bordered().title(" Detail ");
-    f.render_widget(block, l.detail);
-    let Some(id) = app.current_id() else { return };
-    let Some(p) = app.product(id) else { return };
-    draw_image(f, app, id, l.image, pictures);
-    let mut lines = vec![
-        Line::from(Span::styled(
-            sanitize(&p.name).into_owned(),
-            Style::new().add_modifier(Modifier::BOLD),
-        )),
-        Line::from(vec![Span::styled(
-            format!("#{}", p.id),
-            Style::new().fg(Color::DarkGray),
-        )]),
-        Line::from(
-            sanitize(&format!(
-                "{} › {} › {}",
-                p.master_category, p.sub_category, p.article_type
-            ))
-            .into_owned(),
-        ),
-        Line::from(
-            [
-                p.gender.as_str(),
-                p.colour.as_str(),
-                p.season.as_str(),
-                &p.year.map(|y| y.to_string()).unwrap_or_default(),
-                p.usage.as_str(),
-            ]
-            .iter()
-            .filter(|s| !s.is_empty())
-            .copied()
-            .map(|s| sanitize(s).into_owned())
-            .collect::<Vec<_>>()
-            .join(" · "),
-        ),
-        Line::from(""),
-    ];
-    match app.opinion(id) {
-        Some(true) => lines.push(Line::from(Span::styled("♥ you like this", Style::new().fg(Color::Red)))),
-        Some(false) => lines.push(Line::from(Span::styled(
-            "✗ you dislike this",
-            Style::new().fg(Color::DarkGray),
-        ))),
-        None => {}
-    }
-    let ranked = if app.focus == Focus::Strip {
-        app.rankings.strip.get(app.strip_sel)
-    } else {
-        app.ranked(app.tab, app.selected_row())
-    };
-    if let Some(r) = ranked {
-        lines.push(Line::from(vec![
-            Span::raw("score "),
-            Span::styled(format!("{:.3}", r.score), Style::new().fg(Color::Yellow)),
-        ]));
-        lines.push(Line::from(Span::styled(
-            reason_text(app, &r.reason),
-            Style::new().fg(Color::Green),
-        )));
-    }
-    lines.push(Line::from(""));
-    lines.push(Line::from(Span::styled(
-        "Enter look-alikes · l like · d dislike · ? help",
-        Style::new().fg(Color::DarkGray),
-    )));
-    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), l.info);
-}
-
-fn draw_strip(f: &mut Canvas, app: &App, area: Rect, pictures: &mut Pictures) {
-    let focused = app.focus == Focus::Strip;
-    let title = match app.list_id().and_then(|id| app.product(id)) {
-        Some(p) => format!(" Looks like {} ", short(&p.name, 40)),
-        None => " Looks like ".into(),
-    };
-    let block = Block::bordered()
-        .title(title)
-        .border_type(if focused { BorderType::Thick } else { BorderType::Plain })
-        .border_style(if focused {
-            Style::new().fg(Color::Cyan)
-        } else {
-            Style::new()
-        });
-    let inner = block.inner(area);
-    f.render_widget(block, area);
-    if app.rankings.strip.is_empty() {
-        let msg = match app.engine_state {
-            EngineState::Loading => "loading vectors…",
-            // The first run embeds by itself: say so rather than ask for `e`.
-            EngineState::Missing(_) if app.work.is_some() => {
-                "embedding the photos; look-alikes appear when it finishes"
-            }
-            EngineState::Missing(_) => "no vectors yet: press e to embed",
-            EngineState::Ready => "no look-alikes (no vector for this product, or filters exclude all)",
-        };
-        f.render_widget(Paragraph::new(msg).fg(Color::DarkGray), inner);
-        return;
-    }
-    for (i, (r, cell)) in app
-        .rankings
-        .strip
-        .iter()
-        .zip(strip_cells(area, app.rankings.strip.len()))
-        .enumerate()
-    {
-        draw_image(f, app, r.id, thumb_area(cell), pictures);
-        let name = app
-            .product(r.id)
-            .map(|p| sanitize(&p.name).into_owned())
-            .unwrap_or_default();
-        let sel = focused && i == app.strip_sel;
-        let style = if sel {
-            Style::new().bg(Color::DarkGray).add_modifier(Modifier::BOLD)
-        } else {
-            Style::new()
-        };
-        let caption = vec![
-            Line::from(vec![
-                marker(app, r.id),
-                Span::styled(format!("{:.2}", r.score), Style::new().fg(Color::Yellow)),
-            ]),
-            Line::from(short(&name, cell.width as usize)),
-        ];
-        let cap = Rect {
-            y: cell.y + cell.height.saturating_sub(2),
-            height: 2.min(cell.height),
-            ..cell
-        };
-        f.render_widget(Paragraph::new(caption).style(style), cap);
-    }
-}
-
 fn draw_status(f: &mut Canvas, app: &App, area: Rect) {
     let rows = Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).split(area);
     let likes = app.feedback.iter().filter(|x| x.is_like()).count();
@@ -552,29 +273,12 @@ fn draw_status(f: &mut Canvas, app: &App, area: Rect) {
         ),
         None => f.render_widget(Paragraph::new(settings).bg(Color::Blue).fg(Color::White), rows[0]),
     }
-    let line = match &app.mode {
-        Mode::Search => Line::from(vec![
-            Span::styled("/ ", Style::new().fg(Color::Cyan)),
-            Span::raw(app.search.clone()),
-            Span::raw("█"),
-        ]),
-        Mode::Prompt(kind, text) => {
-            let label = match kind {
-                PromptKind::User => "user (new names are created): ",
-                PromptKind::Photo => "photo file: ",
-            };
-            Line::from(vec![
-                Span::styled(label, Style::new().fg(Color::Cyan)),
-                Span::raw(text.clone()),
-                Span::raw("█"),
-            ])
-        }
-        _ => Line::from(Span::raw(app.status.clone())),
-    };
+    let line = prompt::line(&app.mode, &app.search).unwrap_or_else(|| Line::from(Span::raw(app.status.clone())));
     f.render_widget(Paragraph::new(line), rows[1]);
 }
 
-fn centered(area: Rect, w: u16, h: u16) -> Rect {
+/// A `w` x `h` box in the middle of `area` (popups).
+pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
     let w = w.min(area.width);
     let h = h.min(area.height);
     Rect {
@@ -582,72 +286,5 @@ fn centered(area: Rect, w: u16, h: u16) -> Rect {
         y: area.y + (area.height - h) / 2,
         width: w,
         height: h,
-    }
-}
-
-fn draw_help(f: &mut Canvas, area: Rect, remote: bool) {
-    let mut rows: Vec<(String, &str)> = keys::available(remote).map(|b| (keys::key_names(b), b.help)).collect();
-    rows.push((keys::MOUSE_HELP.0.to_string(), keys::MOUSE_HELP.1));
-    let per_column = rows.len().div_ceil(2);
-    let key_w = rows.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(8) as u16;
-    let col_w = key_w + 1 + keys::HELP_WIDTH as u16;
-    let r = centered(area, (2 * col_w + 4).min(area.width), per_column as u16 + 3);
-    f.render_widget(Clear, r);
-    let block = Block::bordered()
-        .title(" Keys · any key closes ")
-        .border_type(BorderType::Rounded);
-    let inner = block.inner(r);
-    f.render_widget(block, r);
-    let halves = Layout::horizontal([Constraint::Length(col_w + 1), Constraint::Min(10)]).split(inner);
-    for (half, chunk) in halves.iter().zip(rows.chunks(per_column)) {
-        let lines: Vec<Row> = chunk
-            .iter()
-            .map(|(k, h)| Row::new(vec![Cell::from(k.clone()).fg(Color::Cyan), Cell::from(*h)]))
-            .collect();
-        f.render_widget(
-            Table::new(lines, [Constraint::Length(key_w), Constraint::Min(10)]),
-            *half,
-        );
-    }
-}
-
-fn draw_filters(f: &mut Canvas, p: &super::app::FilterPicker, area: Rect) {
-    let r = centered(area, 90, area.height.saturating_sub(4).max(8));
-    f.render_widget(Clear, r);
-    let block = Block::bordered()
-        .title(" Filters · Tab/←→ column · j/k choose · Enter apply · x clear · Esc cancel ")
-        .border_type(BorderType::Rounded);
-    let inner = block.inner(r);
-    f.render_widget(block, r);
-    let cols = Layout::horizontal([
-        Constraint::Percentage(50),
-        Constraint::Percentage(25),
-        Constraint::Percentage(25),
-    ])
-    .split(inner);
-    for (c, title) in ["Category", "Gender", "Colour"].iter().enumerate() {
-        let focused = p.column == c;
-        let items: Vec<ListItem> = p.choices[c]
-            .iter()
-            .map(|(label, level)| ListItem::new(format!("{}{label}", "  ".repeat(*level))))
-            .collect();
-        let mut state = ListState::default().with_selected(Some(p.rows[c]));
-        let list = List::new(items)
-            .block(
-                Block::new()
-                    .borders(Borders::TOP)
-                    .title(*title)
-                    .border_style(if focused {
-                        Style::new().fg(Color::Cyan)
-                    } else {
-                        Style::new()
-                    }),
-            )
-            .highlight_style(if focused {
-                Style::new().bg(Color::Cyan).fg(Color::Black)
-            } else {
-                Style::new().add_modifier(Modifier::REVERSED)
-            });
-        f.render_stateful_widget(list, cols[c], &mut state);
     }
 }

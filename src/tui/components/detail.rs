@@ -1,0 +1,124 @@
+//! The detail pane: the product in focus with its photo, metadata, score and why it is there.
+
+use ratatui::layout::{Alignment, Rect};
+use ratatui::style::{Color, Modifier, Style, Stylize};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph, Wrap};
+
+use crate::tui::app::{App, Focus};
+use crate::tui::jobs::ImageKey;
+use crate::tui::view::{Areas, Canvas, Pictures, short};
+use lookbook::recommend::Reason;
+use lookbook::text::sanitize;
+
+/// One line explaining a ranked result (the wording lives with [`Reason`]).
+pub fn reason_text(app: &App, r: &Reason) -> String {
+    r.describe(|id| {
+        app.product(id)
+            .map(|p| short(&p.name, 36))
+            .unwrap_or_else(|| id.to_string())
+    })
+}
+
+/// A product's photo in `area`: queued for drawing when encoded, else a note.
+pub fn draw_image(f: &mut Canvas, app: &App, id: i64, area: Rect, pictures: &mut Pictures) {
+    if area.width < 2 || area.height < 2 {
+        return;
+    }
+    let key = ImageKey {
+        id,
+        cols: area.width,
+        rows: area.height,
+    };
+    if !app.images_on {
+        return;
+    }
+    if app.pictures.ready.contains(&key) {
+        pictures.push((area, key));
+    } else if let Some(e) = app.pictures.errors.get(&key) {
+        f.render_widget(
+            Paragraph::new(format!("no image: {e}"))
+                .wrap(Wrap { trim: true })
+                .fg(Color::Red),
+            area,
+        );
+    } else {
+        f.render_widget(
+            Paragraph::new("loading…")
+                .fg(Color::DarkGray)
+                .alignment(Alignment::Center),
+            area,
+        );
+    }
+}
+
+/// The selected product, large: photo, metadata, score and reason.
+pub fn draw(f: &mut Canvas, app: &App, l: &Areas, pictures: &mut Pictures) {
+    let block = Block::bordered().title(" Detail ");
+    f.render_widget(block, l.detail);
+    let Some(id) = app.current_id() else { return };
+    let Some(p) = app.product(id) else { return };
+    draw_image(f, app, id, l.image, pictures);
+    let mut lines = vec![
+        Line::from(Span::styled(
+            sanitize(&p.name).into_owned(),
+            Style::new().add_modifier(Modifier::BOLD),
+        )),
+        Line::from(vec![Span::styled(
+            format!("#{}", p.id),
+            Style::new().fg(Color::DarkGray),
+        )]),
+        Line::from(
+            sanitize(&format!(
+                "{} › {} › {}",
+                p.master_category, p.sub_category, p.article_type
+            ))
+            .into_owned(),
+        ),
+        Line::from(
+            [
+                p.gender.as_str(),
+                p.colour.as_str(),
+                p.season.as_str(),
+                &p.year.map(|y| y.to_string()).unwrap_or_default(),
+                p.usage.as_str(),
+            ]
+            .iter()
+            .filter(|s| !s.is_empty())
+            .copied()
+            .map(|s| sanitize(s).into_owned())
+            .collect::<Vec<_>>()
+            .join(" · "),
+        ),
+        Line::from(""),
+    ];
+    match app.opinion(id) {
+        Some(true) => lines.push(Line::from(Span::styled("♥ you like this", Style::new().fg(Color::Red)))),
+        Some(false) => lines.push(Line::from(Span::styled(
+            "✗ you dislike this",
+            Style::new().fg(Color::DarkGray),
+        ))),
+        None => {}
+    }
+    let ranked = if app.focus == Focus::Strip {
+        app.rankings.strip.get(app.strip.sel)
+    } else {
+        app.ranked(app.tab, app.selected_row())
+    };
+    if let Some(r) = ranked {
+        lines.push(Line::from(vec![
+            Span::raw("score "),
+            Span::styled(format!("{:.3}", r.score), Style::new().fg(Color::Yellow)),
+        ]));
+        lines.push(Line::from(Span::styled(
+            reason_text(app, &r.reason),
+            Style::new().fg(Color::Green),
+        )));
+    }
+    lines.push(Line::from(""));
+    lines.push(Line::from(Span::styled(
+        "Enter look-alikes · l like · d dislike · ? help",
+        Style::new().fg(Color::DarkGray),
+    )));
+    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), l.info);
+}

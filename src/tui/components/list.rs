@@ -1,0 +1,156 @@
+//! The product list: the rows of the current tab, its selection and scroll position per tab.
+
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style, Stylize};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, List, ListItem, ListState, Paragraph, Wrap};
+
+use crate::tui::app::{Anchor, App, EngineState, Focus, Mode, Tab};
+use crate::tui::view::{Canvas, short};
+
+/// The list's state: the selected and the first visible row of each tab.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListPane {
+    /// Selected row per tab.
+    pub selected: [usize; 4],
+    /// First visible row per tab.
+    pub offset: [usize; 4],
+}
+
+impl ListPane {
+    /// Selects `row` of `tab` (clamped to its `n` rows).
+    pub fn select(&mut self, tab: Tab, row: isize, n: usize) {
+        self.selected[tab.index()] = if n == 0 {
+            0
+        } else {
+            row.clamp(0, n as isize - 1) as usize
+        };
+    }
+
+    /// Keeps each tab's selection within its row count.
+    pub fn clamp(&mut self, counts: [usize; 4]) {
+        for (i, n) in counts.into_iter().enumerate() {
+            if self.selected[i] >= n {
+                self.selected[i] = n.saturating_sub(1);
+            }
+        }
+    }
+
+    /// Scrolls `tab` so its selection shows in `height` rows.
+    pub fn scroll(&mut self, tab: Tab, height: usize) {
+        let i = tab.index();
+        let h = height.max(1);
+        if self.selected[i] < self.offset[i] {
+            self.offset[i] = self.selected[i];
+        } else if self.selected[i] >= self.offset[i] + h {
+            self.offset[i] = self.selected[i] + 1 - h;
+        }
+    }
+
+    /// Draws the current tab's rows.
+    pub fn draw(&self, f: &mut Canvas, app: &App, area: Rect) {
+        let focused = app.focus == Focus::List && matches!(app.mode, Mode::Normal | Mode::Search);
+        let block = Block::bordered()
+            .border_type(if focused { BorderType::Thick } else { BorderType::Plain })
+            .title(list_title(app))
+            .border_style(if focused {
+                Style::new().fg(Color::Cyan)
+            } else {
+                Style::new()
+            });
+        let inner = block.inner(area);
+        f.render_widget(block, area);
+        let n = app.row_count(app.tab);
+        if n == 0 {
+            let msg = match (app.tab, &app.engine_state) {
+                (Tab::Browse, _) => "No products match. Esc clears the search and filters.",
+                (_, EngineState::Loading) => "Loading vectors…",
+                (_, EngineState::Missing(_)) => "No image vectors yet. Press e to embed the catalogue.",
+                (Tab::Similar, _) => "Select a product and press Enter to see look-alikes, or o for a photo.",
+                (Tab::Liked, _) => "Nothing liked yet. Press l on products you like, d on those you don't.",
+                _ => "Nothing to show with these filters.",
+            };
+            f.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }).fg(Color::DarkGray), inner);
+            return;
+        }
+        let visible = inner.height as usize;
+        let start = self.offset[app.tab.index()].min(n.saturating_sub(1));
+        let end = (start + visible).min(n);
+        let width = inner.width as usize;
+        let items: Vec<ListItem> = (start..end)
+            .filter_map(|row| {
+                let id = app.row_id(app.tab, row)?;
+                let p = app.product(id)?;
+                let mut spans = vec![marker(app, id)];
+                let score = app.ranked(app.tab, row).map(|r| format!("{:.2} ", r.score));
+                if let Some(s) = &score {
+                    spans.push(Span::styled(s.clone(), Style::new().fg(Color::Yellow)));
+                }
+                let used = 2 + score.as_ref().map(|s| s.len()).unwrap_or(0);
+                let ty = format!(" {}", p.article_type);
+                let name_w = width.saturating_sub(used + ty.chars().count().min(16));
+                spans.push(Span::raw(short(&p.name, name_w.max(4))));
+                spans.push(Span::styled(short(&ty, 16), Style::new().fg(Color::DarkGray)));
+                Some(ListItem::new(Line::from(spans)))
+            })
+            .collect();
+        let mut state = ListState::default().with_selected(Some(self.selected[app.tab.index()].saturating_sub(start)));
+        let list = List::new(items).highlight_style(Style::new().bg(Color::Blue).add_modifier(Modifier::BOLD));
+        f.render_stateful_widget(list, inner, &mut state);
+    }
+}
+
+/// The like or dislike mark in front of a product.
+pub fn marker(app: &App, id: i64) -> Span<'static> {
+    match app.opinion(id) {
+        Some(true) => Span::styled("♥ ", Style::new().fg(Color::Red)),
+        Some(false) => Span::styled("✗ ", Style::new().fg(Color::DarkGray)),
+        None => Span::raw("  "),
+    }
+}
+
+fn list_title(app: &App) -> String {
+    let n = app.row_count(app.tab);
+    match app.tab {
+        Tab::Browse => {
+            let mut t = format!(" Catalogue · {n} of {} ", app.products.len());
+            if !app.search.is_empty() {
+                t.push_str(&format!("· \"{}\" ", app.search));
+            }
+            for (k, v) in [
+                ("", &app.filter.category),
+                ("", &app.filter.gender),
+                ("", &app.filter.colour),
+            ] {
+                if let Some(v) = v {
+                    t.push_str(&format!("· {k}{v} "));
+                }
+            }
+            t
+        }
+        Tab::Similar => match &app.anchor {
+            Some(Anchor::Item(id)) => {
+                format!(
+                    " Looks like {} · α {:.1} ",
+                    app.product(*id).map(|p| short(&p.name, 28)).unwrap_or_default(),
+                    app.alpha
+                )
+            }
+            Some(Anchor::Photo(p, _)) => format!(
+                " Looks like {} · α {:.1} ",
+                short(&p.display().to_string(), 28),
+                app.alpha
+            ),
+            None => " Similar: press Enter on a product ".into(),
+        },
+        Tab::ForYou => {
+            let likes = app.feedback.iter().filter(|f| f.is_like()).count();
+            if likes == 0 {
+                " For you · starter picks (like something!) ".into()
+            } else {
+                format!(" For you · from {likes} like{} ", if likes == 1 { "" } else { "s" })
+            }
+        }
+        Tab::Liked => format!(" Liked and disliked · {n} "),
+    }
+}
