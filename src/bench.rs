@@ -56,6 +56,9 @@ pub fn synthetic_products(n: usize) -> Vec<Product> {
             usage: "Casual".into(),
             image_path: format!("{id}.jpg"),
             image_hash: String::new(),
+            availability: "unknown".into(),
+            listed: true,
+            ..Default::default()
         })
         .collect()
 }
@@ -173,6 +176,7 @@ pub fn write_synthetic_catalog(path: &std::path::Path, n: usize, dim: usize, see
                 usage: p.usage.clone(),
                 image_path: p.image_path.clone(),
                 image_hash: "synthetic".into(),
+                ..Default::default()
             };
             crate::catalog::products_upsert(&mut tx, &u, 0)?;
         }

@@ -42,19 +42,49 @@ pub struct FilterArgs {
     /// Only this colour.
     #[arg(long, alias = "color")]
     pub colour: Option<String>,
+    /// Only this brand.
+    #[arg(long)]
+    pub brand: Option<String>,
+    /// Only products priced at least this (in the catalogue's currency).
+    #[arg(long)]
+    pub min_price: Option<f64>,
+    /// Only products priced at most this.
+    #[arg(long)]
+    pub max_price: Option<f64>,
+    /// Only products in stock.
+    #[arg(long)]
+    pub in_stock: bool,
 }
 
 /// Every subcommand.
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Import a catalogue: photos DIR/<id>.jpg plus a styles.csv of metadata.
+    /// Import a catalogue: a Kaggle styles.csv, a Shopify, WooCommerce or H&M CSV, a Google
+    /// Merchant feed (TSV or XML), or any CSV with --map; see docs/catalogues.md.
     Import {
-        /// Folder of photos.
+        /// Folder of photos: local ones by their path, photo URLs by the path of the URL (an
+        /// offline copy of the shop's CDN).
         #[arg(long)]
-        images: PathBuf,
-        /// CSV with id, gender, masterCategory, subCategory, articleType, baseColour, season, year, usage, productDisplayName.
+        images: Option<PathBuf>,
+        /// The catalogue file (its format is told from its header or XML root).
+        #[arg(long, required_unless_present = "interactions")]
+        metadata: Option<PathBuf>,
+        /// A shop's history: `user,product,time[,weight]` or H&M's transactions_train.csv; each
+        /// purchase becomes a like of its user (made if new).
         #[arg(long)]
-        metadata: PathBuf,
+        interactions: Option<PathBuf>,
+        /// The format, when detection guesses wrong: kaggle, shopify, merchant-tsv,
+        /// merchant-xml, woocommerce, hm, mapped.
+        #[arg(long)]
+        format: Option<String>,
+        /// For any CSV or TSV: which column holds a field (`--map id=Code --map image=Photo`);
+        /// repeat it for each field.
+        #[arg(long = "map", value_name = "FIELD=COLUMN")]
+        map: Vec<String>,
+        /// The feed is the whole catalogue: shop products it no longer has are unlisted
+        /// (hidden from look-alikes and feeds, likes kept) until a feed has them again.
+        #[arg(long)]
+        prune: bool,
         /// Write every skipped row and photo to this file (the terminal shows the first few).
         #[arg(long)]
         skipped: Option<PathBuf>,
@@ -84,8 +114,8 @@ pub enum Command {
     },
     /// The products that look most like a product or a photo.
     Similar {
-        /// Catalogue id of the query product.
-        id: Option<i64>,
+        /// The query product: the shop's id or a SKU, or the catalogue's number.
+        id: Option<String>,
         /// Or a photo file (embedded on the fly with the active model).
         #[arg(long, conflicts_with = "id")]
         image: Option<PathBuf>,
@@ -106,9 +136,9 @@ pub enum Command {
         /// The user.
         #[arg(long)]
         user: String,
-        /// Blend with look-alikes of this product.
+        /// Blend with look-alikes of this product (shop id, SKU or number).
         #[arg(long)]
-        item: Option<i64>,
+        item: Option<String>,
         /// Number of results.
         #[arg(short, long, default_value_t = 10)]
         k: usize,
@@ -152,8 +182,8 @@ pub enum Command {
     },
     /// Print a product's photo and metadata in the terminal.
     Show {
-        /// Catalogue id.
-        id: i64,
+        /// The product: the shop's id or a SKU, or the catalogue's number.
+        id: String,
         /// Width of the picture in terminal cells.
         #[arg(long, default_value_t = 40)]
         width: u32,
@@ -293,9 +323,9 @@ pub struct FeedbackArgs {
     /// The user (created if new).
     #[arg(long)]
     pub user: String,
-    /// Product ids.
+    /// Products: the shop's ids or SKUs, or the catalogue's numbers.
     #[arg(required = true)]
-    pub ids: Vec<i64>,
+    pub ids: Vec<String>,
 }
 
 /// `users` actions.
@@ -357,9 +387,33 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Import {
             images,
             metadata,
+            format,
+            map,
+            prune,
+            interactions,
             skipped,
             json,
-        } => cli::import(&db, &images, &metadata, skipped.as_deref(), json),
+        } => {
+            let mut code = ExitCode::SUCCESS;
+            if let Some(metadata) = metadata {
+                code = cli::import(
+                    &db,
+                    images.as_deref(),
+                    &metadata,
+                    format.as_deref(),
+                    &map,
+                    prune,
+                    skipped.as_deref(),
+                    json,
+                )?;
+            }
+            match interactions {
+                Some(file) => {
+                    cli::import_interactions(&db, &file, json).map(|c| if c == ExitCode::SUCCESS { code } else { c })
+                }
+                None => Ok(code),
+            }
+        }
         Command::Embed {
             weights,
             batch,
@@ -390,7 +444,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Dislike(a) => cli::feedback(&db, a, Some(-1.0)),
         Command::Unlike(a) => cli::feedback(&db, a, None),
         Command::Likes { user, json } => cli::likes(&db, &user, json),
-        Command::Show { id, width } => cli::show(&db, id, width, &cli.images),
+        Command::Show { id, width } => cli::show(&db, &id, width, &cli.images),
         Command::Model {
             action: ModelAction::Info { weights, json },
         } => cli::model_info(&db, weights.as_deref(), json),

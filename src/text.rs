@@ -47,15 +47,41 @@ fn push_safe(out: &mut String, c: char) {
     }
 }
 
-/// Shortens `s` to `max` characters with an ellipsis.
+/// Columns `s` takes in a terminal: wide (CJK, full-width, most emoji) characters take two,
+/// combining marks none.
+pub fn width(s: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(s)
+}
+
+/// Shortens `s` to at most `max` terminal columns, ending in an ellipsis when shortened. Text
+/// is measured in columns, not characters, so a Japanese or full-width name lines up with the
+/// columns after it.
 pub fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
-        t.push('…');
-        t
+    if width(s) <= max {
+        return s.to_string();
     }
+    let room = max.saturating_sub(1);
+    let mut out = String::new();
+    let mut used = 0;
+    for c in s.chars() {
+        let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + w > room {
+            break;
+        }
+        used += w;
+        out.push(c);
+    }
+    if max > 0 {
+        out.push('…');
+    }
+    out
+}
+
+/// `s` padded with spaces to `cols` terminal columns (wide characters count twice).
+pub fn pad(s: &str, cols: usize) -> String {
+    let mut out = s.to_string();
+    out.push_str(&" ".repeat(cols.saturating_sub(width(s))));
+    out
 }
 
 /// At most `max_chars` characters of `s`, with "…" when shortened: for
@@ -81,6 +107,20 @@ mod tests {
         assert_eq!(s, "\\u{1b}]52;c;aGk=\\u{7}\\u{1b}[2Jm.jpg");
         assert_eq!(sanitize("a\u{9b}b\u{202e}c\nd"), "a\\u{9b}b\\u{202e}c\\u{a}d");
         assert_eq!(sanitize_lines("a\n\tb\u{1b}"), "a\n\tb\\u{1b}");
+    }
+
+    #[test]
+    fn wide_names_are_cut_by_columns_with_an_ellipsis() {
+        let jp = "ユニクロ メンズ ウルトラライトダウンジャケット";
+        let t = truncate(jp, 20);
+        assert!(width(&t) <= 20 && t.ends_with('…'), "{t} is {} columns", width(&t));
+        assert!(t.starts_with("ユニクロ"));
+        let fw = "Ｆｕｌｌｗｉｄｔｈ　Ｔシャツ　白";
+        assert_eq!(width(fw), 2 * fw.chars().count());
+        assert!(width(&truncate(fw, 9)) <= 9);
+        assert_eq!(truncate("👗👗👗", 5), "👗👗…");
+        assert_eq!(width(&pad("白", 4)), 4);
+        assert_eq!(truncate("abc", 0), "");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use common::Fixture;
 use lookbook::catalog::Catalog;
 use lookbook::catalog::postgres as pg;
 use lookbook::recommend::{FlatIndex, VectorIndex};
+use predicates::prelude::PredicateBooleanExt;
 use rusqlite::types::Value;
 
 /// A fresh database on the test server, dropped at the end.
@@ -80,6 +81,7 @@ fn dump(db: &std::path::Path) -> Vec<(String, Vec<Vec<Value>>)> {
         ("settings", "key"),
         ("categories", "id"),
         ("products", "id"),
+        ("variants", "product_id, sku"),
         ("users", "id"),
         ("models", "id"),
         ("heads", "id"),
@@ -117,6 +119,36 @@ fn full_fixture() -> Fixture {
         .success();
     f.cmd(&["like", "--user", "bo", &ids[1].to_string()]).assert().success();
     f
+}
+
+#[test]
+fn a_shops_ids_groups_prices_and_variants_cross_to_postgres_and_back() {
+    let Some(pg) = TestDb::new("shop") else { return };
+    let f = Fixture::mini();
+    let shop = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/shop");
+    f.cmd(&["import", "--metadata"])
+        .arg(shop.join("shopify_products_export.csv"))
+        .arg("--images")
+        .arg(shop.join("cdn"))
+        .assert()
+        .code(predicates::ord::eq(0).or(predicates::ord::eq(3)));
+    f.cmd(&["like", "--user", "ana", "MOTHER-EARTH-12768-S"])
+        .assert()
+        .success();
+    let back = f.path("back.db");
+    f.cmd(&["migrate", "--to", &pg.url]).assert().success();
+    f.cmd(&["migrate", "--from", &pg.url, "--to", back.to_str().unwrap()])
+        .assert()
+        .success();
+    let (a, b) = (dump(&f.db()), dump(&back));
+    let variants = a.iter().find(|(t, _)| t == "variants").unwrap();
+    assert!(variants.1.len() > 10, "the fixture has sizes");
+    assert_eq!(a, b, "round trip row for row");
+    // In PostgreSQL the shop's ids answer as in the file.
+    let out = on_pg(&f, &pg.url, &["show", "MOTHER-EARTH-12768-M", "--width", "0"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]
@@ -644,4 +676,42 @@ fn serve_comes_back_after_a_postgres_restart_and_refuses_likes_while_it_is_away(
         assert!(frame.contains("Browse"), "a new session after the restart: {frame:?}");
     });
     assert!(!server.log().contains("s3cretPW"), "{}", server.log());
+}
+
+#[test]
+fn a_version_1_catalogue_in_postgres_moves_forward_when_opened() {
+    let Some(db) = TestDb::new("upgrade") else { return };
+    let mut c = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    c.batch_execute(&format!(
+        "{}
+         INSERT INTO lookbook_meta VALUES ('schema_version', '1'), ('application', 'lookbook');
+         INSERT INTO categories(id, parent_id, name, level) VALUES (1, NULL, 'Apparel', 0), (2, 1, 'Topwear', 1), (3, 2, 'Tshirts', 2);
+         INSERT INTO products VALUES (7, 'Old Tee', 3, 'Men', 'Red', 'Fall', 2011, 'Casual', '7.jpg', 'h', 1, 1);
+         INSERT INTO users(id, name, created_at) VALUES (1, 'ana', 1);
+         INSERT INTO feedback VALUES (1, 7, 1.0, 1);",
+        include_str!("fixtures/schema-v1-postgres.sql")
+    ))
+    .unwrap();
+    let f = Fixture::mini();
+    let out = on_pg(&f, &db.url, &["likes", "--user", "ana", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Old Tee"),
+        "the like is kept"
+    );
+    let version: String = c
+        .query_one("SELECT value FROM lookbook_meta WHERE key = 'schema_version'", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(version, lookbook::catalog::SCHEMA_VERSION.to_string());
+    let row = c
+        .query_one("SELECT availability, listed, shop_id FROM products WHERE id = 7", &[])
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "unknown");
+    assert_eq!(row.get::<_, i64>(1), 1);
+    assert_eq!(row.get::<_, Option<String>>(2), None);
+    let n: i64 = c.query_one("SELECT COUNT(*) FROM variants", &[]).unwrap().get(0);
+    assert_eq!(n, 0, "the variants table exists");
 }

@@ -425,6 +425,7 @@ mod tests {
             usage: String::new(),
             image_path: format!("{id}.jpg"),
             image_hash: hash.into(),
+            ..Default::default()
         };
         let mut tx = cat.tx().unwrap();
         upsert(&mut tx, &mk(1, "a"), 0).unwrap();

@@ -68,6 +68,22 @@ const fn refers(c: Column, to: &'static str, cascade: bool) -> Column {
     }
 }
 
+const fn since(version: i64, c: Column) -> Column {
+    Column { since: version, ..c }
+}
+
+const fn defaults(c: Column, value: &'static str) -> Column {
+    Column {
+        default: Some(value),
+        ..c
+    }
+}
+
+/// A text column that is empty unless set (rows from before it read as empty).
+const fn text_default(c: Column) -> Column {
+    defaults(c, "''")
+}
+
 const fn unique(c: Column) -> Column {
     Column { unique: true, ..c }
 }
@@ -83,8 +99,10 @@ pub struct Table {
     pub key: &'static [&'static str],
     /// The order `migrate` copies rows in (parents before children).
     pub copy_order: &'static str,
-    /// Indexes: (name, unique, expression list).
-    pub indexes: &'static [(&'static str, bool, &'static str)],
+    /// Indexes: (name, unique, expression list, the version it arrived in).
+    pub indexes: &'static [(&'static str, bool, &'static str, i64)],
+    /// The schema version the table arrived in.
+    pub since: i64,
 }
 
 impl Table {
@@ -114,6 +132,7 @@ pub const TABLES: &[Table] = &[
         key: &["key"],
         copy_order: "key",
         indexes: &[],
+        since: 1,
     },
     Table {
         name: "categories",
@@ -125,7 +144,8 @@ pub const TABLES: &[Table] = &[
         ],
         key: &[],
         copy_order: "level, id",
-        indexes: &[("categories_by_parent", true, "COALESCE(parent_id, 0), name")],
+        indexes: &[("categories_by_parent", true, "COALESCE(parent_id, 0), name", 1)],
+        since: 1,
     },
     Table {
         name: "products",
@@ -142,10 +162,28 @@ pub const TABLES: &[Table] = &[
             col("image_hash", Kind::Text),
             col("added_at", Kind::Int),
             col("updated_at", Kind::Int),
+            // Shop catalogues (issue 20): the shop's own id and grouping, what a shop sells by.
+            since(2, nullable(col("shop_id", Kind::Text))),
+            since(2, nullable(col("group_key", Kind::Text))),
+            since(2, text_default(col("brand", Kind::Text))),
+            since(2, text_default(col("description", Kind::Text))),
+            since(2, text_default(col("link", Kind::Text))),
+            since(2, text_default(col("image_url", Kind::Text))),
+            since(2, nullable(col("price", Kind::Real))),
+            since(2, nullable(col("compare_at", Kind::Real))),
+            since(2, text_default(col("currency", Kind::Text))),
+            since(2, defaults(col("availability", Kind::Text), "'unknown'")),
+            since(2, defaults(col("listed", Kind::Int), "1")),
+            since(2, text_default(col("gender_raw", Kind::Text))),
         ],
         key: &[],
         copy_order: "id",
-        indexes: &[("products_by_category", false, "category_id")],
+        indexes: &[
+            ("products_by_category", false, "category_id", 1),
+            ("products_by_shop_id", true, "shop_id", 2),
+            ("products_by_group", false, "group_key", 2),
+        ],
+        since: 1,
     },
     Table {
         name: "users",
@@ -157,6 +195,7 @@ pub const TABLES: &[Table] = &[
         key: &[],
         copy_order: "id",
         indexes: &[],
+        since: 1,
     },
     Table {
         name: "models",
@@ -175,6 +214,7 @@ pub const TABLES: &[Table] = &[
         key: &[],
         copy_order: "id",
         indexes: &[],
+        since: 1,
     },
     Table {
         name: "heads",
@@ -193,6 +233,22 @@ pub const TABLES: &[Table] = &[
         key: &[],
         copy_order: "id",
         indexes: &[],
+        since: 1,
+    },
+    Table {
+        name: "variants",
+        columns: &[
+            since(2, refers(col("product_id", Kind::Int), "products(id)", true)),
+            since(2, col("sku", Kind::Text)),
+            since(2, text_default(col("size", Kind::Text))),
+            since(2, nullable(col("price", Kind::Real))),
+            since(2, nullable(col("stock", Kind::Int))),
+            since(2, defaults(col("availability", Kind::Text), "'unknown'")),
+        ],
+        key: &["product_id", "sku"],
+        copy_order: "product_id, sku",
+        indexes: &[("variants_by_sku", false, "sku", 2)],
+        since: 2,
     },
     Table {
         name: "feedback",
@@ -205,6 +261,7 @@ pub const TABLES: &[Table] = &[
         key: &["user_id", "product_id"],
         copy_order: "user_id, product_id",
         indexes: &[],
+        since: 1,
     },
     Table {
         name: "embeddings",
@@ -218,6 +275,7 @@ pub const TABLES: &[Table] = &[
         key: &["model_id", "product_id"],
         copy_order: "model_id, product_id",
         indexes: &[],
+        since: 1,
     },
 ];
 
@@ -229,7 +287,7 @@ pub fn table(name: &str) -> Option<&'static Table> {
 /// One forward step of the schema, the same for both stores.
 #[derive(Debug, Clone, Copy)]
 pub enum Step {
-    /// Adds every column of [`TABLES`] whose `since` is this step's version.
+    /// Adds every table, column and index of [`TABLES`] whose `since` is this step's version.
     AddColumns,
     /// Statements in the dialect both stores share.
     Sql(&'static str),
@@ -237,7 +295,11 @@ pub enum Step {
 
 /// The steps from each version to the next: `MIGRATIONS[i]` brings version `i + 1` to `i + 2`.
 /// Version 1 is the first schema; a new store gets the newest schema at once.
-pub const MIGRATIONS: &[&[Step]] = &[];
+pub const MIGRATIONS: &[&[Step]] = &[
+    // 1 -> 2: shop catalogues (issue 20): shop ids, groups, prices, availability, links and
+    // the variants table.
+    &[Step::AddColumns],
+];
 
 /// The schema version this lookbook writes, in both stores.
 pub const SCHEMA_VERSION: i64 = 1 + MIGRATIONS.len() as i64;
@@ -279,41 +341,56 @@ fn column_sql(c: &Column, d: Dialect, inline_fk: bool) -> String {
     s
 }
 
+/// One table's `CREATE TABLE` and indexes; `inline_all` puts every reference inline (else the
+/// references to tables made later come back, as `ALTER TABLE` statements, for the end).
+fn create_table(t: &Table, d: Dialect, inline_all: bool) -> (String, Vec<String>) {
+    let i = TABLES.iter().position(|u| u.name == t.name).unwrap_or(0);
+    let mut defs = Vec::new();
+    let mut later = Vec::new();
+    for c in t.columns {
+        // PostgreSQL checks a reference when it is declared; SQLite when it is used.
+        let forward = c.references.is_some_and(|to| {
+            let target = to.split('(').next().unwrap_or(to);
+            TABLES.iter().position(|u| u.name == target).is_some_and(|j| j > i)
+        });
+        let inline = inline_all || d == Dialect::Sqlite || !forward;
+        defs.push(format!("    {}", column_sql(c, d, inline)));
+        if !inline && let Some(to) = c.references {
+            later.push(format!(
+                "ALTER TABLE {} ADD FOREIGN KEY ({}) REFERENCES {to};\n",
+                t.name, c.name
+            ));
+        }
+    }
+    if !t.key.is_empty() {
+        defs.push(format!("    PRIMARY KEY ({})", t.key.join(", ")));
+    }
+    let rowid = if d == Dialect::Sqlite && !t.key.is_empty() {
+        " WITHOUT ROWID"
+    } else {
+        ""
+    };
+    let mut out = format!("CREATE TABLE {} (\n{}\n){rowid};\n", t.name, defs.join(",\n"));
+    for ix in t.indexes {
+        out.push_str(&index_sql(t, ix));
+    }
+    (out, later)
+}
+
+fn index_sql(t: &Table, (name, uniq, expr, _): &(&str, bool, &str, i64)) -> String {
+    let u = if *uniq { "UNIQUE " } else { "" };
+    format!("CREATE {u}INDEX {name} ON {}({expr});\n", t.name)
+}
+
 /// The whole newest schema in `d`'s dialect: tables, indexes, and (PostgreSQL) the references
 /// that point forward, added at the end.
 pub fn create_all(d: Dialect) -> String {
     let mut out = String::new();
     let mut later = Vec::new();
-    for (i, t) in TABLES.iter().enumerate() {
-        let mut defs = Vec::new();
-        for c in t.columns {
-            // PostgreSQL checks a reference when it is declared; SQLite when it is used.
-            let forward = c.references.is_some_and(|to| {
-                let target = to.split('(').next().unwrap_or(to);
-                TABLES.iter().position(|u| u.name == target).is_some_and(|j| j > i)
-            });
-            let inline = d == Dialect::Sqlite || !forward;
-            defs.push(format!("    {}", column_sql(c, d, inline)));
-            if !inline && let Some(to) = c.references {
-                later.push(format!(
-                    "ALTER TABLE {} ADD FOREIGN KEY ({}) REFERENCES {to};\n",
-                    t.name, c.name
-                ));
-            }
-        }
-        if !t.key.is_empty() {
-            defs.push(format!("    PRIMARY KEY ({})", t.key.join(", ")));
-        }
-        let rowid = if d == Dialect::Sqlite && !t.key.is_empty() {
-            " WITHOUT ROWID"
-        } else {
-            ""
-        };
-        out.push_str(&format!("CREATE TABLE {} (\n{}\n){rowid};\n", t.name, defs.join(",\n")));
-        for (name, uniq, expr) in t.indexes {
-            let u = if *uniq { "UNIQUE " } else { "" };
-            out.push_str(&format!("CREATE {u}INDEX {name} ON {}({expr});\n", t.name));
-        }
+    for t in TABLES {
+        let (sql, refs) = create_table(t, d, false);
+        out.push_str(&sql);
+        later.extend(refs);
     }
     for l in later {
         out.push_str(&l);
@@ -332,12 +409,19 @@ pub fn step_sql(from: i64, d: Dialect) -> String {
         match step {
             Step::AddColumns => {
                 for t in TABLES {
+                    if t.since == to {
+                        out.push_str(&create_table(t, d, true).0);
+                        continue;
+                    }
                     for c in t.columns.iter().filter(|c| c.since == to) {
                         out.push_str(&format!(
                             "ALTER TABLE {} ADD COLUMN {};\n",
                             t.name,
                             column_sql(c, d, true)
                         ));
+                    }
+                    for ix in t.indexes.iter().filter(|ix| ix.3 == to) {
+                        out.push_str(&index_sql(t, ix));
                     }
                 }
             }
@@ -360,7 +444,7 @@ mod tests {
             for c in t.columns {
                 assert!((1..=SCHEMA_VERSION).contains(&c.since), "{}.{}", t.name, c.name);
                 assert!(
-                    c.since == 1 || !c.required || c.default.is_some(),
+                    c.since == t.since || !c.required || c.default.is_some(),
                     "{}.{} needs a default",
                     t.name,
                     c.name
@@ -371,6 +455,7 @@ mod tests {
                 "{}: one key",
                 t.name
             );
+            assert!(t.columns.iter().all(|c| c.since >= t.since), "{}", t.name);
         }
     }
 

@@ -33,6 +33,10 @@ fn filter_of(f: &FilterArgs) -> ProductFilter {
         category: norm(&f.category),
         gender: norm(&f.gender),
         colour: norm(&f.colour),
+        brand: norm(&f.brand),
+        min_price: f.min_price,
+        max_price: f.max_price,
+        in_stock: f.in_stock,
     }
 }
 
@@ -90,15 +94,46 @@ fn load_embedder(path: &Path, pooling: Pooling) -> Result<(Embedder, PathBuf)> {
 /// Skipped rows shown on the terminal before the rest is summarised as a count.
 const SHOW_SKIPPED: usize = 20;
 
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn import(
     db: &Path,
-    images: &Path,
+    images: Option<&Path>,
     metadata: &Path,
+    format: Option<&str>,
+    map: &[String],
+    prune: bool,
     skipped_file: Option<&Path>,
     json: bool,
 ) -> Result<ExitCode> {
+    let format = format
+        .map(|f| {
+            ingest::feed::Format::from_name(f).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--format {f:?} is not one lookbook reads; use one of {}",
+                    ingest::feed::Format::ALL.map(|f| f.name()).join(", ")
+                )
+            })
+        })
+        .transpose()?;
+    let map: Vec<(String, String)> = map
+        .iter()
+        .map(|m| match m.split_once('=') {
+            Some((field, column)) if !field.trim().is_empty() && !column.trim().is_empty() => {
+                Ok((field.trim().to_string(), column.trim().to_string()))
+            }
+            _ => Err(anyhow::anyhow!(
+                "--map {m:?}: write it as FIELD=COLUMN, e.g. --map id=Code"
+            )),
+        })
+        .collect::<Result<_>>()?;
     let mut cat = Catalog::open(db)?;
-    let report = ingest::import(&mut cat, images, metadata, &KdamProgress::new())?;
+    let opts = ingest::ImportOptions {
+        images: images.map(Path::to_path_buf),
+        format,
+        map,
+        prune,
+    };
+    let report = ingest::import_any(&mut cat, metadata, &opts, &KdamProgress::new())?;
     if let Some(f) = skipped_file {
         let text: String = report
             .skipped
@@ -111,12 +146,17 @@ pub(crate) fn import(
         print_json(&report)?;
     } else {
         outln!(
-            "imported {}: {} new, {} updated, {} unchanged, {} skipped",
+            "imported {}: {} new, {} updated, {} unchanged, {} skipped{}",
             metadata.display(),
             report.inserted,
             report.updated,
             report.unchanged,
-            report.skipped.len()
+            report.skipped.len(),
+            if prune {
+                format!(", {} no longer in the feed (unlisted)", report.pruned)
+            } else {
+                String::new()
+            }
         );
         if !report.skipped.is_empty() {
             errln!("skipped:");
@@ -138,6 +178,39 @@ pub(crate) fn import(
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_SKIPPED)
+    })
+}
+
+/// `import --interactions FILE`: a shop's history into users and likes.
+pub(crate) fn import_interactions(db: &Path, file: &Path, json: bool) -> Result<ExitCode> {
+    let mut cat = Catalog::open_existing(db)?;
+    let r = ingest::interactions::import(&mut cat, file, &KdamProgress::new())?;
+    if json {
+        print_json(&json!({ "interactions": r }))?;
+    } else {
+        outln!(
+            "imported {}: {} rows, {} likes, {} new users, {} rows of unknown products, {} bad rows",
+            file.display(),
+            r.rows,
+            r.likes,
+            r.new_users,
+            r.unknown_products,
+            r.bad_row_count
+        );
+        if !r.unknown_examples.is_empty() {
+            errln!(
+                "unknown products (not in the catalogue): {}",
+                r.unknown_examples.join(", ")
+            );
+        }
+        for (line, why) in &r.bad_rows {
+            errln!("  {}:{line}: {why}", file.display());
+        }
+    }
+    Ok(if r.bad_row_count > 0 || r.likes == 0 {
+        ExitCode::from(EXIT_SKIPPED)
+    } else {
+        ExitCode::SUCCESS
     })
 }
 
@@ -211,6 +284,45 @@ struct ResultRow<'a> {
     colour: &'a str,
     reason: &'a Reason,
     because: String,
+    /// The shop's id, group, price, stock, link and photo, so a page can show the result.
+    #[serde(flatten)]
+    shop: ShopJson<'a>,
+}
+
+/// What a shop's page needs of a product, beside its id and name.
+#[derive(Serialize)]
+struct ShopJson<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shop_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group: Option<&'a str>,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    brand: &'a str,
+    price: Option<f64>,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    currency: &'a str,
+    availability: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    link: &'a str,
+    image: &'a str,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    variants: &'a [lookbook::catalog::VariantRow],
+}
+
+impl<'a> ShopJson<'a> {
+    fn of(p: &'a Product) -> Self {
+        ShopJson {
+            shop_id: p.shop_id.as_deref(),
+            group: p.group.as_deref(),
+            brand: &p.brand,
+            price: p.price,
+            currency: &p.currency,
+            availability: &p.availability,
+            link: &p.link,
+            image: &p.image_url,
+            variants: &p.variants,
+        }
+    }
 }
 
 /// One line of explanation (the wording lives with [`Reason`]).
@@ -240,6 +352,7 @@ fn rows<'a>(engine: &'a Engine, recs: &'a [Recommendation]) -> Vec<ResultRow<'a>
                 colour: &p.colour,
                 reason: &r.reason,
                 because: explain(engine, &r.reason),
+                shop: ShopJson::of(p),
             })
         })
         .collect()
@@ -276,7 +389,7 @@ fn describe(p: &Product) -> String {
 
 pub(crate) fn similar(
     db: &Path,
-    id: Option<i64>,
+    id: Option<String>,
     image: Option<&Path>,
     k: usize,
     filter: &FilterArgs,
@@ -287,9 +400,9 @@ pub(crate) fn similar(
     let engine = Engine::load(&cat)?;
     let filter = filter_of(filter);
     let (query_json, recs) = match (id, image) {
-        (Some(id), _) => {
-            let p = cat.require_product(id)?;
-            let recs = engine.similar(id, &filter, k)?;
+        (Some(reference), _) => {
+            let p = cat.require_product_ref(&reference)?;
+            let recs = engine.similar(p.id, &filter, k)?;
             if !json {
                 outln!("Look-alikes of {}", describe(&p));
             }
@@ -319,7 +432,7 @@ pub(crate) fn similar(
 pub(crate) fn recommend(
     db: &Path,
     user: &str,
-    item: Option<i64>,
+    item: Option<String>,
     k: usize,
     alpha: f32,
     diversity: f32,
@@ -338,9 +451,7 @@ pub(crate) fn recommend(
     }
     let cat = Catalog::open_existing(db)?;
     let uid = cat.require_user(user)?;
-    if let Some(i) = item {
-        cat.require_product(i)?;
-    }
+    let item = item.map(|r| cat.require_product_ref(&r).map(|p| p.id)).transpose()?;
     let engine = Engine::load(&cat)?;
     let fb = cat.feedback(uid)?;
     let profile = Profile::build(
@@ -416,17 +527,15 @@ pub(crate) fn feedback(db: &Path, a: FeedbackArgs, weight: Option<f32>) -> Resul
     match weight {
         Some(w) => {
             let uid = cat.ensure_user(&a.user)?;
-            cat.set_feedback(uid, &a.ids, w)?;
+            let ids = cat.product_ids(&a.ids)?;
+            cat.set_feedback(uid, &ids, w)?;
             let what = if w > 0.0 { "liked" } else { "disliked" };
-            outln!(
-                "{} {what} {}",
-                a.user,
-                a.ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
-            );
+            outln!("{} {what} {}", a.user, a.ids.join(", "));
         }
         None => {
             let uid = cat.require_user(&a.user)?;
-            let n = cat.clear_feedback(uid, &a.ids)?;
+            let ids = cat.product_ids(&a.ids)?;
+            let n = cat.clear_feedback(uid, &ids)?;
             outln!("{} forgot {n} of {} products", a.user, a.ids.len());
         }
     }
@@ -472,10 +581,10 @@ pub(crate) fn likes(db: &Path, user: &str, json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub(crate) fn show(db: &Path, id: i64, width: u32, images: &str) -> Result<ExitCode> {
+pub(crate) fn show(db: &Path, id: &str, width: u32, images: &str) -> Result<ExitCode> {
     use std::io::IsTerminal;
     let cat = Catalog::open_existing(db)?;
-    let p = cat.require_product(id)?;
+    let p = cat.require_product_ref(id)?;
     let path = cat.image_path(&p)?;
     // Pictures only on a terminal: piped output gets text alone, and no terminal queries.
     let picture = match images {

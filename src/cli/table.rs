@@ -3,16 +3,16 @@
 /// Renders rows under a header; cells that parse as numbers are right-aligned.
 pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
     let cols = header.len();
-    let mut w: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    let mut w: Vec<usize> = header.iter().map(|h| lookbook::text::width(h)).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate().take(cols) {
-            w[i] = w[i].max(c.chars().count());
+            w[i] = w[i].max(lookbook::text::width(c));
         }
     }
     let line = |cells: Vec<&str>| {
         let mut s = String::new();
         for (i, c) in cells.iter().enumerate() {
-            let pad = w[i].saturating_sub(c.chars().count());
+            let pad = w[i].saturating_sub(lookbook::text::width(c));
             let numeric = c.parse::<f64>().is_ok();
             if i > 0 {
                 s.push_str("  ");

@@ -37,6 +37,25 @@ pub struct Records<'a> {
     expected: Option<usize>,
     pos: usize,
     line: usize,
+    dialect: Dialect,
+}
+
+/// How fields are separated and bounded; [`Records::new`] reads RFC 4180 with commas.
+#[derive(Debug, Clone, Copy)]
+struct Dialect {
+    delimiter: char,
+    max_field_bytes: usize,
+    max_quoted_lines: usize,
+}
+
+impl Default for Dialect {
+    fn default() -> Self {
+        Dialect {
+            delimiter: ',',
+            max_field_bytes: usize::MAX,
+            max_quoted_lines: 5,
+        }
+    }
 }
 
 impl<'a> Records<'a> {
@@ -47,7 +66,30 @@ impl<'a> Records<'a> {
             expected: None,
             pos: 0,
             line: 1,
+            dialect: Dialect::default(),
         }
+    }
+
+    /// Splits fields on `delimiter` instead of a comma (`'\t'` for tab-separated text). With any
+    /// delimiter but a comma, a quote inside an unquoted field is kept as a character: tab-separated
+    /// feeds write `5" heel` bare, and there it cannot be mistaken for the end of a field.
+    pub fn delimiter(mut self, delimiter: char) -> Self {
+        self.dialect.delimiter = delimiter;
+        self
+    }
+
+    /// Keeps at most `bytes` of each field (cut at a character boundary, the rest skipped), so
+    /// one absurd field cannot multiply the memory a file takes.
+    pub fn max_field_bytes(mut self, bytes: usize) -> Self {
+        self.dialect.max_field_bytes = bytes;
+        self
+    }
+
+    /// Lets a quoted field span up to `lines` lines (5 by default) before it is taken for a
+    /// missing quote: shop exports keep whole HTML descriptions, line breaks and all, in one field.
+    pub fn max_quoted_lines(mut self, lines: usize) -> Self {
+        self.dialect.max_quoted_lines = lines;
+        self
     }
 
     fn next_line(&mut self) {
@@ -65,7 +107,7 @@ impl Iterator for Records<'_> {
     fn next(&mut self) -> Option<Self::Item> {
         while self.pos < self.text.len() {
             let line = self.line;
-            match parse_record(self.text, self.pos) {
+            match parse_record(self.text, self.pos, &self.dialect) {
                 Ok((fields, _, lines)) if lines > 1 && self.expected.is_some_and(|n| n != fields.len()) => {
                     self.next_line();
                     return Some(Err(BadRecord {
@@ -93,9 +135,24 @@ impl Iterator for Records<'_> {
     }
 }
 
+/// Appends `s` to `field` while the field stays within `max` bytes.
+fn push_capped(field: &mut String, s: &str, max: usize) {
+    let room = max.saturating_sub(field.len());
+    if s.len() <= room {
+        field.push_str(s);
+    } else {
+        let mut cut = room;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        field.push_str(&s[..cut]);
+    }
+}
+
 /// Parses one record starting at `start`: fields, the offset after it, and physical lines used.
-fn parse_record(text: &str, start: usize) -> Result<(Vec<String>, usize, usize), String> {
+fn parse_record(text: &str, start: usize, dialect: &Dialect) -> Result<(Vec<String>, usize, usize), String> {
     let b = text.as_bytes();
+    let delim = dialect.delimiter;
     let mut fields = Vec::new();
     let mut i = start;
     let mut lines = 1;
@@ -114,21 +171,22 @@ fn parse_record(text: &str, start: usize) -> Result<(Vec<String>, usize, usize),
                 let chunk = &text[i..i + rel];
                 lines += chunk.matches('\n').count();
                 // A quoted field that runs over many lines is almost surely a missing quote.
-                if lines - open_line > 5 {
+                if lines - open_line > dialect.max_quoted_lines {
                     return Err(format!("unterminated quoted field (field {})", fields.len() + 1));
                 }
-                field.push_str(chunk);
+                push_capped(&mut field, chunk, dialect.max_field_bytes);
                 i += rel + 1;
                 if i < b.len() && b[i] == b'"' {
-                    field.push('"');
+                    push_capped(&mut field, "\"", dialect.max_field_bytes);
                     i += 1;
                 } else {
                     break;
                 }
             }
             match b.get(i) {
-                None | Some(b',') | Some(b'\n') => {}
+                None | Some(b'\n') => {}
                 Some(b'\r') if b.get(i + 1).is_none_or(|c| *c == b'\n') => {}
+                Some(_) if text[i..].starts_with(delim) => {}
                 Some(_) => {
                     return Err(format!(
                         "unexpected text after the closing quote of field {}",
@@ -137,17 +195,20 @@ fn parse_record(text: &str, start: usize) -> Result<(Vec<String>, usize, usize),
                 }
             }
         } else {
-            let end = text[i..].find([',', '\n']).map(|r| i + r).unwrap_or(b.len());
+            let end = text[i..].find([delim, '\n']).map(|r| i + r).unwrap_or(b.len());
             let raw = text[i..end].strip_suffix('\r').unwrap_or(&text[i..end]);
-            if raw.contains('"') {
+            if delim == ',' && raw.contains('"') {
                 return Err(format!("stray quote inside unquoted field {}", fields.len() + 1));
             }
-            field.push_str(raw);
+            push_capped(&mut field, raw, dialect.max_field_bytes);
             i = end;
         }
         fields.push(field);
+        if text[i..].starts_with(delim) {
+            i += delim.len_utf8();
+            continue;
+        }
         match b.get(i) {
-            Some(b',') => i += 1,
             Some(b'\r') => {
                 i += 1;
                 if b.get(i) == Some(&b'\n') {
@@ -218,5 +279,40 @@ mod tests {
         assert!(r[1].as_ref().unwrap_err().reason.contains("missing quote"), "{r:?}");
         assert_eq!(r[2].as_ref().unwrap().fields, vec!["2", "x", "y"]);
         assert!(r[3].is_err());
+    }
+
+    fn read(r: Records) -> Vec<Result<Vec<String>, usize>> {
+        r.map(|r| r.map(|x| x.fields).map_err(|e| e.line)).collect()
+    }
+
+    #[test]
+    fn tab_delimiter_keeps_bare_quotes_and_commas() {
+        let text = "id\ttitle\r\n1\tTee, 5\" print\r\n2\t\"quoted\ttab\"\r\n3\t\"x\"y\n";
+        let r = read(Records::new(text).delimiter('\t'));
+        assert_eq!(r[1], Ok(vec!["1".to_string(), "Tee, 5\" print".to_string()]));
+        assert_eq!(r[2], Ok(vec!["2".to_string(), "quoted\ttab".to_string()]));
+        assert_eq!(r[3], Err(4));
+        // Commas stay strict about quotes.
+        assert!(records("a\n5\" x\n")[1].is_err());
+    }
+
+    #[test]
+    fn fields_are_capped_at_a_character_boundary() {
+        let text = "a,b\nxéyz,\"qqqqq\"\"q\"\n";
+        let r = read(Records::new(text).max_field_bytes(3));
+        assert_eq!(r[0], Ok(vec!["a".to_string(), "b".to_string()]));
+        assert_eq!(r[1], Ok(vec!["xé".to_string(), "qqq".to_string()]));
+    }
+
+    #[test]
+    fn quoted_fields_may_span_more_lines_when_asked() {
+        let text = "a,b\n1,\"l1\nl2\nl3\nl4\nl5\nl6\nl7\"\n2,x\n";
+        assert!(records(text)[1].is_err());
+        let r = read(Records::new(text).max_quoted_lines(10));
+        assert_eq!(
+            r[1],
+            Ok(vec!["1".to_string(), "l1\nl2\nl3\nl4\nl5\nl6\nl7".to_string()])
+        );
+        assert_eq!(r[2], Ok(vec!["2".to_string(), "x".to_string()]));
     }
 }

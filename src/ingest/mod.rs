@@ -5,7 +5,12 @@
 //! same files changes nothing.
 
 pub mod csv;
+pub mod feed;
+pub mod fetch;
+pub mod formats;
 mod images;
+pub mod interactions;
+pub mod shop;
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -45,6 +50,9 @@ pub struct Skipped {
     pub line: Option<usize>,
     /// Product id, when known.
     pub id: Option<i64>,
+    /// The shop's id of the product, for a shop's feed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shop_id: Option<String>,
     /// Why it was skipped.
     pub reason: String,
 }
@@ -57,6 +65,9 @@ impl std::fmt::Display for Skipped {
         }
         if let Some(id) = self.id {
             write!(f, " (id {id})")?;
+        }
+        if let Some(id) = &self.shop_id {
+            write!(f, " (id {id:?})")?;
         }
         write!(f, ": {}", self.reason)
     }
@@ -77,6 +88,8 @@ pub struct ImportReport {
     pub peak_memory_mib: Option<f64>,
     /// Why the file held no rows at all, when it held none (`import` then exits 3).
     pub no_rows: Option<String>,
+    /// Shop products unlisted by `--prune` because the feed no longer has them.
+    pub pruned: usize,
 }
 
 /// Refuses text that is not UTF-8 in a way that names the encoding (a UTF-16 export from a
@@ -120,7 +133,12 @@ const CHUNK: usize = 2048;
 /// control characters (terminal escapes have no place in a product name), collapses runs of
 /// spaces and caps length.
 fn clean(s: &str) -> String {
-    let mut out = String::with_capacity(s.len().min(MAX_FIELD * 4));
+    clean_long(s, MAX_FIELD)
+}
+
+/// [`clean`] with another cap (descriptions are longer than names).
+fn clean_long(s: &str, max: usize) -> String {
+    let mut out = String::with_capacity(s.len().min(max * 4));
     for c in s
         .chars()
         .map(|c| if c == '\n' || c == '\r' || c == '\t' { ' ' } else { c })
@@ -129,7 +147,7 @@ fn clean(s: &str) -> String {
             continue;
         }
         out.push(c);
-        if out.chars().count() >= MAX_FIELD {
+        if out.chars().count() >= max {
             break;
         }
     }
@@ -147,6 +165,59 @@ fn invalid_utf8_lines(bytes: &[u8]) -> std::collections::HashSet<usize> {
         .filter(|(_, l)| std::str::from_utf8(l).is_err())
         .map(|(i, _)| i + 1)
         .collect()
+}
+
+/// Imports a catalogue file of any supported format (detected from its header or XML root,
+/// unless the options say), as [`ImportOptions`] describes.
+/// How [`import_any`] reads a catalogue file.
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// The folder of photos (local paths, or an offline copy of the shop's CDN); without it,
+    /// photo URLs are downloaded into the cache beside the catalogue.
+    pub images: Option<PathBuf>,
+    /// The format, when detection would guess wrong.
+    pub format: Option<feed::Format>,
+    /// `--map field=column` pairs for any CSV or TSV.
+    pub map: Vec<(String, String)>,
+    /// The feed is the whole catalogue: a shop product it no longer has is unlisted (hidden
+    /// from look-alikes and feeds, likes kept) until a feed has it again.
+    pub prune: bool,
+}
+
+pub fn import_any(
+    catalog: &mut Catalog,
+    metadata: &Path,
+    opts: &ImportOptions,
+    progress: &dyn Progress,
+) -> Result<ImportReport> {
+    let (images, format, map) = (opts.images.as_deref(), opts.format, &opts.map[..]);
+    let bytes = crate::files::read_capped(metadata, crate::files::MAX_METADATA_BYTES, "catalogue file")?;
+    check_encoding(metadata, &bytes)?;
+    let text = String::from_utf8_lossy(&bytes);
+    let format = match format {
+        Some(f) => f,
+        None if !map.is_empty() => feed::Format::Mapped,
+        None => formats::detect(metadata, &text).ok_or_else(|| Error::Metadata {
+            path: metadata.into(),
+            message: format!(
+                "not a catalogue format lookbook knows (Kaggle styles.csv, Shopify, Google Merchant TSV or XML, WooCommerce, H&M articles.csv); name it with --format ({}) or map its columns with --map field=column",
+                feed::Format::ALL.map(|f| f.name()).join(", ")
+            ),
+        })?,
+    };
+    if format == feed::Format::Kaggle {
+        let images = images.ok_or_else(|| Error::Metadata {
+            path: metadata.into(),
+            message: "a Kaggle styles.csv names its photos <id>.jpg: give --images DIR".into(),
+        })?;
+        return import(catalog, images, metadata, progress);
+    }
+    let parsed = formats::parse(format, &text, map).map_err(|message| Error::Metadata {
+        path: metadata.into(),
+        message,
+    })?;
+    drop(text);
+    shop::import_feed(catalog, images, metadata, parsed, opts.prune, progress)
 }
 
 /// A parsed row waiting for its photo to be checked.
@@ -172,6 +243,7 @@ pub fn import(catalog: &mut Catalog, images: &Path, metadata: &Path, progress: &
             file: metadata.to_path_buf(),
             line,
             id,
+            shop_id: None,
             reason,
         })
     };
@@ -327,6 +399,7 @@ pub fn import(catalog: &mut Catalog, images: &Path, metadata: &Path, progress: &
                 usage: get(8),
                 image_path,
                 image_hash: String::new(),
+                ..Default::default()
             },
             full_path,
         });
@@ -383,6 +456,7 @@ fn flush(
                 file: metadata.to_path_buf(),
                 line: Some(p.line),
                 id: Some(p.product.id),
+                shop_id: None,
                 reason: reason.clone(),
             }),
         }

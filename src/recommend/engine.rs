@@ -126,6 +126,10 @@ pub struct Engine {
     popularity: HashMap<i64, usize>,
     /// Cosine of each row with the centroid of its article type (cold start), computed on first use.
     centrality: OnceLock<Vec<f32>>,
+    /// Products a later feed no longer lists (`import --prune`): never ranked.
+    unlisted: HashSet<i64>,
+    /// The colourways of each group (a handle, `item_group_id`, parent, `product_code`).
+    groups: HashMap<String, Vec<i64>>,
 }
 
 impl Engine {
@@ -136,6 +140,15 @@ impl Engine {
         let row_product = (0..index.len())
             .map(|r| by_id.get(&index.id(r)).map_or(u32::MAX, |&i| i as u32))
             .collect();
+        let unlisted = products.iter().filter(|p| !p.listed).map(|p| p.id).collect();
+        let mut groups: HashMap<String, Vec<i64>> = HashMap::new();
+        for p in products.iter() {
+            if let Some(g) = &p.group {
+                groups.entry(g.clone()).or_default().push(p.id);
+            }
+        }
+        // Only groups of several colourways change a ranking.
+        groups.retain(|_, ids| ids.len() > 1);
         Engine {
             products,
             by_id,
@@ -143,6 +156,8 @@ impl Engine {
             row_product,
             popularity: HashMap::new(),
             centrality: OnceLock::new(),
+            unlisted,
+            groups,
         }
     }
 
@@ -204,6 +219,29 @@ impl Engine {
     /// The stored vector of a product.
     pub fn vector(&self, id: i64) -> Option<Cow<'_, [f32]>> {
         self.index.row(id).map(|r| self.index.vector(r))
+    }
+
+    /// The other colourways of a product's group (itself included), if it has any.
+    fn group_of(&self, id: i64) -> Option<&Vec<i64>> {
+        self.product(id)
+            .and_then(|p| p.group.as_ref())
+            .and_then(|g| self.groups.get(g))
+    }
+
+    /// Candidates (best first) with at most one colourway of each group: its best.
+    fn one_per_group(&self, cand: Vec<(usize, f32)>) -> Vec<(usize, f32)> {
+        if self.groups.is_empty() {
+            return cand;
+        }
+        let mut seen: HashSet<&str> = HashSet::new();
+        cand.into_iter()
+            .filter(
+                |&(row, _)| match self.product_of_row(row).and_then(|p| p.group.as_deref()) {
+                    Some(g) if self.groups.contains_key(g) => seen.insert(g),
+                    _ => true,
+                },
+            )
+            .collect()
     }
 
     fn product_of_row(&self, row: usize) -> Option<&Product> {
@@ -281,8 +319,13 @@ impl Engine {
             (None, None) => None,
         };
         let mut exclude = profile.seen.clone();
+        exclude.extend(&self.unlisted);
         if let Some(id) = req.item {
             exclude.insert(id);
+            // Look-alikes never list the query's own colourways.
+            if let Some(group) = self.group_of(id) {
+                exclude.extend(group);
+            }
         }
         let (qw, pw) = match (&query, &profile.vector) {
             (Some(_), Some(_)) => (alpha, 1.0 - alpha),
@@ -308,15 +351,19 @@ impl Engine {
         } else {
             req.k
         };
+        // One colourway per group: ask for more, keep each group's best.
+        let pool = if self.groups.is_empty() { pool } else { pool * 3 };
         let allow = |r: usize| self.allows(r, &req.filter, &exclude);
-        let cand = self
-            .index
-            .search_filtered(&blended, pool, &req.filter, &exclude, &allow)?;
-        let chosen = if diversity > 0.0 {
+        let cand = self.one_per_group(
+            self.index
+                .search_filtered(&blended, pool, &req.filter, &exclude, &allow)?,
+        );
+        let mut chosen = if diversity > 0.0 {
             mmr_head(self.index.as_ref(), cand, req.k, head, 1.0 - diversity)
         } else {
             cand
         };
+        chosen.truncate(req.k);
         Ok(chosen
             .into_iter()
             .map(|(row, score)| {

@@ -2,6 +2,7 @@
 //! inputs written next to it, and random ResNet50 weights with the real names and shapes.
 #![allow(dead_code)]
 
+pub mod http;
 pub mod ssh;
 
 use assert_cmd::Command;

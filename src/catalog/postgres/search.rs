@@ -42,7 +42,8 @@ pub fn search(client: &mut Client, query: &[f32], s: &Search<'_>) -> Result<Vec<
     let q = pgvector::Vector::from(query.to_vec());
     let k = s.k as i64;
     let f = s.filter.cloned().unwrap_or_default();
-    let (category, gender, colour) = (f.category, f.gender, f.colour);
+    let (category, gender, colour, brand) = (f.category, f.gender, f.colour, f.brand);
+    let (min_price, max_price, in_stock) = (f.min_price, f.max_price, f.in_stock);
     let exact = s.method == Method::Exact || dim > 4000;
     // The model id is a literal so the planner can match the model's partial HNSW index.
     let order = if exact {
@@ -73,6 +74,10 @@ pub fn search(client: &mut Client, query: &[f32], s: &Search<'_>) -> Result<Vec<
            AND ($3::text IS NULL OR lower($3::text) IN (lower(m.name), lower(sc.name), lower(a.name)))
            AND ($4::text IS NULL OR lower(p.gender) = lower($4::text))
            AND ($5::text IS NULL OR lower(p.colour) = lower($5::text))
+           AND ($7::text IS NULL OR lower(p.brand) = lower($7::text))
+           AND ($8::float8 IS NULL OR p.price >= $8::float8)
+           AND ($9::float8 IS NULL OR p.price <= $9::float8)
+           AND (NOT $10::bool OR p.availability = 'in_stock')
          ORDER BY {order} LIMIT $6"
     );
     let mut tx = client.transaction()?;
@@ -90,7 +95,16 @@ pub fn search(client: &mut Client, query: &[f32], s: &Search<'_>) -> Result<Vec<
     } else {
         plain
     };
-    let rows = tx.query(&sql, &[&q, &exclude, &category, &gender, &colour, &k])?;
+    let rows = if s.filter.is_some_and(|f| !f.is_empty()) {
+        tx.query(
+            &sql,
+            &[
+                &q, &exclude, &category, &gender, &colour, &k, &brand, &min_price, &max_price, &in_stock,
+            ],
+        )?
+    } else {
+        tx.query(&sql, &[&q, &exclude, &category, &gender, &colour, &k])?
+    };
     tx.commit()?;
     let mut out: Vec<(i64, f32)> = rows
         .iter()

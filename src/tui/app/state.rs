@@ -64,7 +64,7 @@ pub enum PromptKind {
 }
 
 /// Input mode.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Mode {
     /// Keys are actions.
     Normal,
@@ -134,6 +134,8 @@ pub(super) const IMAGE_CACHE: std::num::NonZeroUsize = std::num::NonZeroUsize::M
 pub struct ProductList {
     pub(super) list: Arc<Vec<Product>>,
     pub(super) by_id: HashMap<i64, usize>,
+    /// Positions of each group's colourways (groups of one are left out).
+    pub(super) groups: HashMap<String, Vec<usize>>,
 }
 
 impl ProductList {
@@ -141,7 +143,14 @@ impl ProductList {
     pub fn new(list: impl Into<Arc<Vec<Product>>>) -> Self {
         let list = list.into();
         let by_id = list.iter().enumerate().map(|(i, p)| (p.id, i)).collect();
-        ProductList { list, by_id }
+        let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, p) in list.iter().enumerate() {
+            if let Some(g) = &p.group {
+                groups.entry(g.clone()).or_default().push(i);
+            }
+        }
+        groups.retain(|_, v| v.len() > 1);
+        ProductList { list, by_id, groups }
     }
 
     /// True when `other` lists the same products in the same order (rows stay valid).
@@ -152,6 +161,16 @@ impl ProductList {
     /// A product by id.
     pub fn get(&self, id: i64) -> Option<&Product> {
         self.by_id.get(&id).map(|&i| &self.list[i])
+    }
+
+    /// The colourways of `p`'s group, itself included (none when it has no group).
+    pub fn colourways<'a>(&'a self, p: &Product) -> impl Iterator<Item = &'a Product> + 'a {
+        p.group
+            .as_ref()
+            .and_then(|g| self.groups.get(g))
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.list[i])
     }
 }
 

@@ -90,8 +90,9 @@ pub fn draw(f: &mut Canvas, app: &App, l: &Areas, pictures: &mut Pictures) {
             .collect::<Vec<_>>()
             .join(" · "),
         ),
-        Line::from(""),
     ];
+    lines.extend(shop_lines(app, p));
+    lines.push(Line::from(""));
     match app.opinion(id) {
         Some(true) => lines.push(Line::from(Span::styled("♥ you like this", Style::new().fg(Color::Red)))),
         Some(false) => lines.push(Line::from(Span::styled(
@@ -121,4 +122,63 @@ pub fn draw(f: &mut Canvas, app: &App, l: &Areas, pictures: &mut Pictures) {
         Style::new().fg(Color::DarkGray),
     )));
     f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), l.info);
+}
+
+/// What a shop's catalogue adds: brand and price, sizes in stock, the other colours of the
+/// group, the product page. Nothing for a catalogue without them (the Kaggle set).
+fn shop_lines(app: &App, p: &lookbook::catalog::Product) -> Vec<Line<'static>> {
+    let mut out = Vec::new();
+    let price = p.price.map(|x| {
+        let was = p
+            .compare_at
+            .filter(|c| *c > x)
+            .map(|c| format!(" (was {c:.2})"))
+            .unwrap_or_default();
+        format!("{x:.2} {}{was}", p.currency).trim().to_string()
+    });
+    let head: Vec<String> = [Some(p.brand.clone()).filter(|b| !b.is_empty()), price]
+        .into_iter()
+        .flatten()
+        .collect();
+    if !head.is_empty() {
+        out.push(Line::from(Span::styled(
+            sanitize(&head.join(" · ")).into_owned(),
+            Style::new().fg(Color::Yellow),
+        )));
+    }
+    if !p.variants.is_empty() {
+        let sizes: Vec<&str> = p
+            .variants
+            .iter()
+            .filter(|v| v.availability == "in_stock" && !v.size.is_empty())
+            .map(|v| v.size.as_str())
+            .collect();
+        let text = if sizes.is_empty() {
+            "sizes: none in stock".to_string()
+        } else {
+            format!("sizes in stock: {}", sizes.join(", "))
+        };
+        out.push(Line::from(short(&text, 200)));
+    } else if p.availability == "out_of_stock" {
+        out.push(Line::from(Span::styled(
+            "out of stock",
+            Style::new().fg(Color::DarkGray),
+        )));
+    }
+    let others: Vec<String> = app
+        .products
+        .colourways(p)
+        .filter(|o| o.id != p.id && !o.colour.is_empty())
+        .map(|o| o.colour.clone())
+        .collect();
+    if !others.is_empty() {
+        out.push(Line::from(short(&format!("also in {}", others.join(", ")), 200)));
+    }
+    if !p.link.is_empty() {
+        out.push(Line::from(Span::styled(
+            short(&p.link, 200),
+            Style::new().fg(Color::Blue),
+        )));
+    }
+    out
 }

@@ -11,7 +11,7 @@ use crate::tui::view::{Canvas, centered};
 use lookbook::catalog::{Product, ProductFilter};
 
 /// The filter picker's state.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FilterPicker {
     /// Column in focus: 0 category, 1 gender, 2 colour.
     pub column: usize,
@@ -19,10 +19,12 @@ pub struct FilterPicker {
     pub rows: [usize; 3],
     /// Choices: (label, indent level) per column; index 0 is "any".
     pub choices: [Vec<(String, usize)>; 3],
+    /// The filters the picker has no column for (price, stock, brand), kept as they were.
+    pub kept: ProductFilter,
 }
 
 /// What an action did to the picker.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     /// Still choosing.
     Stay,
@@ -74,6 +76,7 @@ impl FilterPicker {
                 row_of(&colours, &current.colour),
             ],
             choices: [cats, genders, colours],
+            kept: current.clone(),
         }
     }
 
@@ -95,6 +98,7 @@ impl FilterPicker {
                     category: pick(0),
                     gender: pick(1),
                     colour: pick(2),
+                    ..self.kept.clone()
                 });
             }
             Action::Cancel | Action::Back => return Outcome::Close,

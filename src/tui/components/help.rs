@@ -10,7 +10,7 @@ use crate::tui::keys;
 use crate::tui::view::{Canvas, centered};
 
 /// The overlay's state: the mode it closes back to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HelpOverlay {
     /// Where `?` was pressed (the normal view or the filter picker).
     pub back: Mode,

@@ -87,10 +87,12 @@ impl ListPane {
                     spans.push(Span::styled(s.clone(), Style::new().fg(Color::Yellow)));
                 }
                 let used = 2 + score.as_ref().map(|s| s.len()).unwrap_or(0);
-                let ty = format!(" {}", p.article_type);
-                let name_w = width.saturating_sub(used + ty.chars().count().min(16));
+                // Measured in terminal columns: a wide (Japanese, full-width) name is cut with
+                // an ellipsis where it would push the type out of the row.
+                let ty = short(&format!(" {}", p.article_type), 16);
+                let name_w = width.saturating_sub(used + lookbook::text::width(&ty));
                 spans.push(Span::raw(short(&p.name, name_w.max(4))));
-                spans.push(Span::styled(short(&ty, 16), Style::new().fg(Color::DarkGray)));
+                spans.push(Span::styled(ty, Style::new().fg(Color::DarkGray)));
                 Some(ListItem::new(Line::from(spans)))
             })
             .collect();

@@ -1,0 +1,207 @@
+//! Photos by URL: downloaded once into a cache beside the catalogue, concurrently (bounded),
+//! with timeouts, retries with backoff on 429 and 5xx, the photo size limit, and conditional
+//! requests on a later import (an unchanged photo is not downloaded again, so its hash and
+//! vector stay). A dead link is reported with its HTTP status and does not stop the import.
+//!
+//! The client is `ureq`: blocking (the import is a batch job, no async runtime needed), with
+//! rustls on `ring`, the crypto the SSH server already uses, so no second TLS or crypto stack.
+
+use sha2::{Digest, Sha256};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use crate::files::MAX_PHOTO_BYTES;
+use crate::{Error, Progress, Result};
+
+/// Downloads at once: network waits, not CPU, bound a download, so more than the cores.
+pub const CONCURRENCY: usize = 8;
+/// Tries per photo (the first and two retries).
+const TRIES: u32 = 3;
+/// How long one request may take, whole.
+const TIMEOUT: Duration = Duration::from_secs(30);
+/// Redirects followed before giving up (a loop ends here).
+const MAX_REDIRECTS: u32 = 5;
+
+/// The photo cache: `<hash of the URL>.img` files and `.meta` lines (the URL, its ETag and
+/// Last-Modified) beside them.
+pub struct Cache {
+    dir: PathBuf,
+}
+
+/// What became of one URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fetched {
+    /// Downloaded now (new or changed): the file in the cache.
+    New(PathBuf),
+    /// The cached copy is current (304, or cached and not asked again).
+    Cached(PathBuf),
+    /// Could not be had: why, with the HTTP status when there was one.
+    Failed(String),
+}
+
+impl Cache {
+    /// The cache in `dir` (made if missing).
+    pub fn open(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        Ok(Cache { dir: dir.to_path_buf() })
+    }
+
+    /// The folder, which is also the image root of photos imported through it.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The file name a URL's photo is kept under.
+    pub fn name(url: &str) -> String {
+        let h = Sha256::digest(url.as_bytes());
+        format!(
+            "{}.img",
+            h.iter().take(16).map(|b| format!("{b:02x}")).collect::<String>()
+        )
+    }
+
+    fn meta_path(&self, url: &str) -> PathBuf {
+        self.dir.join(Cache::name(url)).with_extension("meta")
+    }
+
+    /// (ETag, Last-Modified) remembered for a URL.
+    fn validators(&self, url: &str) -> Option<(String, String)> {
+        let text = std::fs::read_to_string(self.meta_path(url)).ok()?;
+        let mut lines = text.lines();
+        (lines.next()? == url).then(|| {
+            (
+                lines.next().unwrap_or("").to_string(),
+                lines.next().unwrap_or("").to_string(),
+            )
+        })
+    }
+
+    /// Downloads every URL (or finds it current in the cache), `CONCURRENCY` at a time.
+    pub fn fetch_all(&self, urls: &[String], progress: &dyn Progress) -> Vec<Fetched> {
+        let agent = agent();
+        let next = AtomicUsize::new(0);
+        let out: Mutex<Vec<Option<Fetched>>> = Mutex::new(vec![None; urls.len()]);
+        progress.start("downloading photos", urls.len());
+        std::thread::scope(|s| {
+            for _ in 0..CONCURRENCY.min(urls.len()) {
+                s.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::SeqCst);
+                        let Some(url) = urls.get(i) else { break };
+                        let got = self.fetch(&agent, url);
+                        if let Ok(mut o) = out.lock() {
+                            o[i] = Some(got);
+                        }
+                        progress.advance(1);
+                    }
+                });
+            }
+        });
+        progress.finish();
+        out.into_inner()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|f| f.unwrap_or_else(|| Fetched::Failed("not downloaded".into())))
+            .collect()
+    }
+
+    /// One URL: a conditional request when the cache has it, retried on 429, 5xx and broken
+    /// connections with a growing pause.
+    fn fetch(&self, agent: &ureq::Agent, url: &str) -> Fetched {
+        let lower = url.to_ascii_lowercase();
+        if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+            return Fetched::Failed("only http and https URLs are downloaded".into());
+        }
+        let file = self.dir.join(Cache::name(url));
+        let cached = file.is_file().then(|| self.validators(url)).flatten();
+        let mut last = String::new();
+        for attempt in 0..TRIES {
+            if attempt > 0 {
+                std::thread::sleep(Duration::from_millis(250 << attempt));
+            }
+            let mut req = agent.get(url);
+            if let Some((etag, modified)) = &cached {
+                if !etag.is_empty() {
+                    req = req.header("If-None-Match", etag);
+                }
+                if !modified.is_empty() {
+                    req = req.header("If-Modified-Since", modified);
+                }
+            }
+            match req.call() {
+                Ok(resp) if resp.status().as_u16() == 304 && cached.is_some() => return Fetched::Cached(file),
+                Ok(resp) if resp.status().is_success() => return self.store(url, &file, resp),
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    last = format!("HTTP {status}");
+                    if !(status == 429 || status >= 500) {
+                        break;
+                    }
+                    if let Some(wait) = resp
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                    {
+                        std::thread::sleep(Duration::from_secs(wait.min(5)));
+                    }
+                }
+                Err(ureq::Error::TooManyRedirects) => return Fetched::Failed("too many redirects".into()),
+                Err(ureq::Error::Timeout(_)) => last = format!("no answer within {} s", TIMEOUT.as_secs()),
+                Err(ureq::Error::BadUri(e)) => return Fetched::Failed(format!("not a URL lookbook can fetch ({e})")),
+                Err(e) => last = e.to_string(),
+            }
+        }
+        Fetched::Failed(last)
+    }
+
+    /// Writes a response's body (within the photo size limit) and its validators.
+    fn store(&self, url: &str, file: &Path, resp: ureq::http::Response<ureq::Body>) -> Fetched {
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .replace(['\r', '\n'], "")
+        };
+        let (etag, modified) = (header("etag"), header("last-modified"));
+        let mut body = Vec::new();
+        let read = resp
+            .into_body()
+            .into_reader()
+            .take(MAX_PHOTO_BYTES + 1)
+            .read_to_end(&mut body);
+        if let Err(e) = read {
+            return Fetched::Failed(format!("download broke off ({e})"));
+        }
+        if body.len() as u64 > MAX_PHOTO_BYTES {
+            return Fetched::Failed(format!("larger than the {} MB photo limit", MAX_PHOTO_BYTES >> 20));
+        }
+        let tmp = file.with_extension(format!("part{}", std::process::id()));
+        let written = std::fs::write(&tmp, &body)
+            .and_then(|_| std::fs::rename(&tmp, file))
+            .and_then(|_| std::fs::write(self.meta_path(url), format!("{url}\n{etag}\n{modified}\n")));
+        match written {
+            Ok(()) => Fetched::New(file.to_path_buf()),
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                Fetched::Failed(format!("cannot write the photo cache {} ({e})", self.dir.display()))
+            }
+        }
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(TIMEOUT))
+        .timeout_connect(Some(Duration::from_secs(10)))
+        .max_redirects(MAX_REDIRECTS)
+        // Statuses come back as responses, so each is reported (and 304 is not an error).
+        .http_status_as_error(false)
+        .user_agent(concat!("lookbook/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into()
+}
