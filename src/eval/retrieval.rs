@@ -159,6 +159,12 @@ pub fn evaluate(catalog: &Catalog, opts: &Options, progress: &dyn Progress) -> R
     for id in &gallery {
         *label_count.entry(opts.level.label(by_id[id])).or_default() += 1;
     }
+    let mut members: HashMap<&str, Vec<i64>> = HashMap::new();
+    for id in &gallery {
+        if let Some(g) = by_id[id].group.as_deref() {
+            members.entry(g).or_default().push(*id);
+        }
+    }
     let depth = opts.k.max(opts.curve_k).max(1);
     let mut results = Vec::new();
     for (name, description, index) in &indexes {
@@ -168,13 +174,28 @@ pub fn evaluate(catalog: &Catalog, opts: &Options, progress: &dyn Progress) -> R
             .map(|&q| {
                 let row = index.row(q).unwrap_or(0);
                 let scores = index.scores(index.vector(row));
-                let top = top_k(&scores, depth, |r| r != row);
+                // Look-alikes never show the query's own colourways, so neither does the eval.
+                let group = by_id[&q].group.as_deref();
+                let own = |r: usize| group.is_some() && by_id[&index.id(r)].group.as_deref() == group;
+                let top = top_k(&scores, depth, |r| r != row && !own(r));
                 let label = opts.level.label(by_id[&q]);
+                let same_group = group
+                    .and_then(|g| members.get(g))
+                    .map(|ids| {
+                        ids.iter()
+                            .filter(|id| **id != q && opts.level.label(by_id[*id]) == label)
+                            .count()
+                    })
+                    .unwrap_or(0);
                 let rel: Vec<bool> = top
                     .iter()
                     .map(|(r, _)| opts.level.label(by_id[&index.id(*r)]) == label)
                     .collect();
-                let total = label_count.get(label).copied().unwrap_or(1).saturating_sub(1);
+                let total = label_count
+                    .get(label)
+                    .copied()
+                    .unwrap_or(1)
+                    .saturating_sub(1 + same_group);
                 let rows: Vec<usize> = top.iter().map(|(r, _)| *r).collect();
                 let vecs: Vec<&[f32]> = top
                     .iter()

@@ -197,13 +197,8 @@ pub fn import_any(
     let format = match format {
         Some(f) => f,
         None if !map.is_empty() => feed::Format::Mapped,
-        None => formats::detect(metadata, &text).ok_or_else(|| Error::Metadata {
-            path: metadata.into(),
-            message: format!(
-                "not a catalogue format lookbook knows (Kaggle styles.csv, Shopify, Google Merchant TSV or XML, WooCommerce, H&M articles.csv); name it with --format ({}) or map its columns with --map field=column",
-                feed::Format::ALL.map(|f| f.name()).join(", ")
-            ),
-        })?,
+        // Anything else is read as the Kaggle shape, whose reader says what it expected.
+        None => formats::detect(metadata, &text).unwrap_or(feed::Format::Kaggle),
     };
     if format == feed::Format::Kaggle {
         let images = images.ok_or_else(|| Error::Metadata {
@@ -269,7 +264,7 @@ pub fn import(catalog: &mut Catalog, images: &Path, metadata: &Path, progress: &
         return Err(Error::Metadata {
             path: metadata.into(),
             message: format!(
-                "no `id` column in the header; expected columns like {}",
+                "no `id` column in the header; expected columns like {} (a Kaggle styles.csv), a Shopify, Google Merchant, WooCommerce or H&M export, or any CSV with --map id=COLUMN --map image=COLUMN",
                 COLUMNS.join(",")
             ),
         });
