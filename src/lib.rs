@@ -10,9 +10,9 @@
 //!
 //! | module | job |
 //! | --- | --- |
-//! | [`catalog`] | the catalogue in SQLite (default) or PostgreSQL with pgvector: schema, products, categories, users, feedback, models, embeddings |
+//! | [`catalog`] | the catalogue in SQLite (default) or PostgreSQL with pgvector: every table and column listed once (`catalog::tables`), statements written once for both stores (`catalog::sql`), products and their variants, categories, users, feedback, models, embeddings |
 //! | [`files`] | bounded reads of user-named files (photos, CSV, weights): regular files only, capped |
-//! | [`ingest`] | `import`: CSV + photos into the catalogue, transactionally, with a report of what was skipped |
+//! | [`ingest`] | `import`: a Kaggle styles.csv or a shop's export (Shopify, Google Merchant, WooCommerce, H&M, `--map`) read into feed items (`ingest::formats`), photos from a folder or downloaded by URL (`ingest::fetch`), stored transactionally with a report of what was skipped; shoppers' history (`ingest::interactions`) |
 //! | [`migrate`] | a whole catalogue copied between SQLite and PostgreSQL (pgvector), either way |
 //! | [`vision`] | decoding and preprocessing, weight loading, the ResNet50 (candle reference; NHWC fast path: bf16 on AMX tiles or f32 on an AVX-512 GEMM), the batched embedder |
 //! | [`recommend`] | the vector index contract (exact scan, IVF), taste profiles, blended ranking, MMR, explanations |

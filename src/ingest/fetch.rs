@@ -34,10 +34,17 @@ pub struct Cache {
 /// What became of one URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fetched {
-    /// Downloaded now (new or changed): the file in the cache.
-    New(PathBuf),
-    /// The cached copy is current (304, or cached and not asked again).
-    Cached(PathBuf),
+    /// The photo is in the cache: downloaded now (`fresh`) or found current (a 304). `check` is
+    /// the photo check's verdict (its SHA-256, or why it is unusable), made in the download
+    /// worker so decoding overlaps the network, and remembered for an unchanged photo.
+    Ok {
+        /// The file in the cache.
+        path: PathBuf,
+        /// Downloaded by this import.
+        fresh: bool,
+        /// SHA-256 of a usable photo, or why it is not.
+        check: std::result::Result<String, String>,
+    },
     /// Could not be had: why, with the HTTP status when there was one.
     Failed(String),
 }
@@ -67,16 +74,26 @@ impl Cache {
         self.dir.join(Cache::name(url)).with_extension("meta")
     }
 
-    /// (ETag, Last-Modified) remembered for a URL.
-    fn validators(&self, url: &str) -> Option<(String, String)> {
+    /// (ETag, Last-Modified, the checked photo's SHA-256) remembered for a URL.
+    fn validators(&self, url: &str) -> Option<(String, String, String)> {
         let text = std::fs::read_to_string(self.meta_path(url)).ok()?;
         let mut lines = text.lines();
         (lines.next()? == url).then(|| {
             (
                 lines.next().unwrap_or("").to_string(),
                 lines.next().unwrap_or("").to_string(),
+                lines.next().unwrap_or("").to_string(),
             )
         })
+    }
+
+    /// Checks a downloaded photo and remembers a usable one's hash with its validators.
+    fn checked(&self, url: &str, path: PathBuf, fresh: bool, etag: &str, modified: &str) -> Fetched {
+        let check = super::images::check(&path);
+        if let Ok(hash) = &check {
+            let _ = std::fs::write(self.meta_path(url), format!("{url}\n{etag}\n{modified}\n{hash}\n"));
+        }
+        Fetched::Ok { path, fresh, check }
     }
 
     /// Downloads every URL (or finds it current in the cache), `CONCURRENCY` at a time.
@@ -123,7 +140,7 @@ impl Cache {
                 std::thread::sleep(Duration::from_millis(250 << attempt));
             }
             let mut req = agent.get(url);
-            if let Some((etag, modified)) = &cached {
+            if let Some((etag, modified, _)) = &cached {
                 if !etag.is_empty() {
                     req = req.header("If-None-Match", etag);
                 }
@@ -132,7 +149,18 @@ impl Cache {
                 }
             }
             match req.call() {
-                Ok(resp) if resp.status().as_u16() == 304 && cached.is_some() => return Fetched::Cached(file),
+                Ok(resp) if resp.status().as_u16() == 304 && cached.is_some() => {
+                    // Unchanged: the hash checked when it was downloaded still holds.
+                    return match cached {
+                        Some((_, _, hash)) if !hash.is_empty() => Fetched::Ok {
+                            path: file,
+                            fresh: false,
+                            check: Ok(hash),
+                        },
+                        Some((etag, modified, _)) => self.checked(url, file, false, &etag, &modified),
+                        None => Fetched::Failed("a 304 without a cached copy".into()),
+                    };
+                }
                 Ok(resp) if resp.status().is_success() => return self.store(url, &file, resp),
                 Ok(resp) => {
                     let status = resp.status().as_u16();
@@ -181,11 +209,12 @@ impl Cache {
             return Fetched::Failed(format!("larger than the {} MB photo limit", MAX_PHOTO_BYTES >> 20));
         }
         let tmp = file.with_extension(format!("part{}", std::process::id()));
-        let written = std::fs::write(&tmp, &body)
-            .and_then(|_| std::fs::rename(&tmp, file))
-            .and_then(|_| std::fs::write(self.meta_path(url), format!("{url}\n{etag}\n{modified}\n")));
+        // The old validators go first: a photo replaced but not yet checked is never taken for
+        // the one they describe.
+        let _ = std::fs::remove_file(self.meta_path(url));
+        let written = std::fs::write(&tmp, &body).and_then(|_| std::fs::rename(&tmp, file));
         match written {
-            Ok(()) => Fetched::New(file.to_path_buf()),
+            Ok(()) => self.checked(url, file.to_path_buf(), true, &etag, &modified),
             Err(e) => {
                 let _ = std::fs::remove_file(&tmp);
                 Fetched::Failed(format!("cannot write the photo cache {} ({e})", self.dir.display()))

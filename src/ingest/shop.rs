@@ -214,6 +214,7 @@ pub fn import_feed(
     };
     // Each shop id once: the first wins, later ones are reported.
     let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut known: HashMap<PathBuf, std::result::Result<String, String>> = HashMap::new();
     let mut pending: Vec<(usize, ProductUpsert, PathBuf)> = Vec::new();
     for item in &parsed.items {
         let id = clean(&item.shop_id);
@@ -235,10 +236,13 @@ pub fn import_feed(
             (_, Err(reason)) => Err(reason),
             (None, Ok(rel)) => Ok(rel),
             (Some(by_url), Ok(_)) => match by_url.get(item.photo.trim()) {
-                Some(super::fetch::Fetched::New(f) | super::fetch::Fetched::Cached(f)) => Ok(f
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default()),
+                Some(super::fetch::Fetched::Ok { path, check, .. }) => {
+                    known.insert(path.clone(), check.clone());
+                    Ok(path
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default())
+                }
                 Some(super::fetch::Fetched::Failed(why)) => {
                     Err(format!("photo {}: {why}", crate::text::clip(item.photo.trim(), 120)))
                 }
@@ -269,11 +273,17 @@ pub fn import_feed(
         pending.push((item.line, upsert_of(item, image_path), full));
     }
     progress.start("importing", pending.len());
-    let mut paths: Vec<PathBuf> = pending.iter().map(|p| p.2.clone()).collect();
+    // Photos checked as they were downloaded are not decoded again.
+    let mut paths: Vec<PathBuf> = pending
+        .iter()
+        .map(|p| p.2.clone())
+        .filter(|p| !known.contains_key(p))
+        .collect();
     paths.sort();
     paths.dedup();
-    let checked: HashMap<PathBuf, std::result::Result<String, String>> =
+    let mut checked: HashMap<PathBuf, std::result::Result<String, String>> =
         paths.into_par_iter().map(|p| (p.clone(), images::check(&p))).collect();
+    checked.extend(known);
     let now = now_ms();
     let mut tx = catalog.tx()?;
     let mut skus: HashSet<String> = HashSet::new();
