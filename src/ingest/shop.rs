@@ -34,7 +34,7 @@ pub fn local_photo(photo: &str) -> std::result::Result<String, String> {
         if path.is_empty() {
             return Err(format!("photo URL {p:?} names no file"));
         }
-        return Ok(percent_decode_path(path));
+        return Ok(crate::text::percent_decode(path));
     }
     if let Some((scheme, _)) = p.split_once("://") {
         return Err(format!(
@@ -43,30 +43,6 @@ pub fn local_photo(photo: &str) -> std::result::Result<String, String> {
         ));
     }
     Ok(p.to_string())
-}
-
-fn percent_decode_path(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        match (
-            b[i],
-            b.get(i + 1).copied().and_then(hex),
-            b.get(i + 2).copied().and_then(hex),
-        ) {
-            (b'%', Some(h), Some(l)) => {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-            }
-            (c, _, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn is_web(photo: &str) -> bool {

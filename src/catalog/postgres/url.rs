@@ -56,7 +56,7 @@ pub fn scrub(text: &str, db: &str) -> String {
     let redacted = redact(db);
     let mut out = text.replace(db, &redacted);
     for secret in passwords(db) {
-        for form in [percent_decode(&secret), secret] {
+        for form in [crate::text::percent_decode(&secret), secret] {
             if !form.is_empty() {
                 out = out.replace(&form, "***");
             }
@@ -85,30 +85,6 @@ fn passwords(url: &str) -> Vec<String> {
         }
     }
     found
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        match (
-            b[i],
-            b.get(i + 1).copied().and_then(hex),
-            b.get(i + 2).copied().and_then(hex),
-        ) {
-            (b'%', Some(h), Some(l)) => {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-            }
-            (c, _, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// How a `--db` value is named in messages and logs: a file's path, or a URL without its password.
