@@ -623,3 +623,61 @@ fn help_shows_the_keys_of_the_mode_it_was_opened_from_and_goes_back_there() {
     key(&mut a, KeyCode::Down);
     assert_eq!(a.mode, Mode::Normal, "an arrow accepts the search");
 }
+
+#[test]
+fn a_shops_catalogue_filters_by_brand_price_and_stock_in_the_picker() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("shop.db");
+    let shop = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/shop");
+    let mut cat = Catalog::open(&db).unwrap();
+    let opts = lookbook::ingest::ImportOptions {
+        images: Some(shop.join("cdn")),
+        ..Default::default()
+    };
+    lookbook::ingest::import_any(&mut cat, &shop.join("google_feed.tsv"), &opts, &lookbook::NoProgress).unwrap();
+    let in_stock = cat.products().unwrap().iter().filter(|p| p.in_stock()).count();
+    drop(cat);
+    let fx = Fx { _dir: dir, db };
+    let mut a = app(&fx, false);
+    let all = a.row_count(Tab::Browse);
+    assert!(in_stock < all, "the fixture has products out of stock");
+    key(&mut a, KeyCode::Char('f'));
+    let Mode::Filters(p) = &a.mode else {
+        panic!("filters did not open")
+    };
+    use super::components::filters::Field;
+    assert_eq!(
+        p.fields,
+        vec![
+            Field::Category,
+            Field::Gender,
+            Field::Colour,
+            Field::Brand,
+            Field::Price,
+            Field::Stock
+        ]
+    );
+    // To the stock column, "in stock", apply.
+    for _ in 0..5 {
+        key(&mut a, KeyCode::Tab);
+    }
+    key(&mut a, KeyCode::Char('j'));
+    key(&mut a, KeyCode::Enter);
+    assert!(a.filter.in_stock, "{:?}", a.filter);
+    assert_eq!(a.row_count(Tab::Browse), in_stock);
+    let s = screen(&draw(&mut a, 110, 34));
+    assert!(s.contains("in stock"), "the list says what is filtered");
+    // The price column: the first band keeps only products up to its price.
+    key(&mut a, KeyCode::Char('f'));
+    for _ in 0..4 {
+        key(&mut a, KeyCode::Tab);
+    }
+    key(&mut a, KeyCode::Char('j'));
+    key(&mut a, KeyCode::Enter);
+    let hi = a.filter.max_price.expect("a price band");
+    assert!(a.filter.in_stock, "the stock pick is kept");
+    for row in 0..a.row_count(Tab::Browse) {
+        let id = a.row_id(Tab::Browse, row).unwrap();
+        assert!(a.product(id).unwrap().price.unwrap() <= hi);
+    }
+}

@@ -1,4 +1,5 @@
-//! The filter picker: category (the tree), gender and colour, chosen in three columns.
+//! The filter picker: category (the tree), gender and colour, and for a shop's catalogue also
+//! brand, price and stock, each a column of choices.
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -10,17 +11,84 @@ use crate::tui::action::Action;
 use crate::tui::view::{Canvas, centered};
 use lookbook::catalog::{Product, ProductFilter};
 
+/// What a column of the picker sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    /// A category at any level.
+    Category,
+    /// Gender.
+    Gender,
+    /// Colour.
+    Colour,
+    /// Brand (shown when the catalogue has brands).
+    Brand,
+    /// A price band (shown when the catalogue has prices).
+    Price,
+    /// In stock or not (shown when the catalogue says).
+    Stock,
+}
+
+impl Field {
+    fn title(self) -> &'static str {
+        match self {
+            Field::Category => "Category",
+            Field::Gender => "Gender",
+            Field::Colour => "Colour",
+            Field::Brand => "Brand",
+            Field::Price => "Price",
+            Field::Stock => "Stock",
+        }
+    }
+}
+
 /// The filter picker's state.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FilterPicker {
-    /// Column in focus: 0 category, 1 gender, 2 colour.
+    /// Column in focus.
     pub column: usize,
     /// Selected row in each column (row 0 is "any").
-    pub rows: [usize; 3],
+    pub rows: Vec<usize>,
     /// Choices: (label, indent level) per column; index 0 is "any".
-    pub choices: [Vec<(String, usize)>; 3],
-    /// The filters the picker has no column for (price, stock, brand), kept as they were.
+    pub choices: Vec<Vec<(String, usize)>>,
+    /// What each column sets.
+    pub fields: Vec<Field>,
+    /// Price bands, (lowest, highest), for the price column's rows after "any".
+    bands: Vec<(Option<f64>, Option<f64>)>,
+    /// The filters the picker has no column for, kept as they were.
     pub kept: ProductFilter,
+}
+
+/// Price bands at round numbers around the catalogue's quartiles.
+fn price_bands(products: &[Product]) -> Vec<(Option<f64>, Option<f64>)> {
+    let mut prices: Vec<f64> = products.iter().filter_map(|p| p.price).collect();
+    if prices.len() < 4 {
+        return Vec::new();
+    }
+    prices.sort_by(f64::total_cmp);
+    let round = |x: f64| {
+        let step = 10f64.powf(x.max(1.0).log10().floor());
+        (x / step).round().max(1.0) * step
+    };
+    let mut cuts: Vec<f64> = [0.25, 0.5, 0.75]
+        .iter()
+        .map(|q| round(prices[((prices.len() - 1) as f64 * q) as usize]))
+        .collect();
+    cuts.dedup();
+    let mut bands = vec![(None, Some(cuts[0]))];
+    for w in cuts.windows(2) {
+        bands.push((Some(w[0]), Some(w[1])));
+    }
+    bands.push((cuts.last().copied(), None));
+    bands
+}
+
+fn band_label((lo, hi): (Option<f64>, Option<f64>)) -> String {
+    match (lo, hi) {
+        (None, Some(h)) => format!("up to {h}"),
+        (Some(l), Some(h)) => format!("{l} to {h}"),
+        (Some(l), None) => format!("{l} and more"),
+        (None, None) => "any".into(),
+    }
 }
 
 /// What an action did to the picker.
@@ -68,43 +136,84 @@ impl FilterPicker {
                 .and_then(|v| list.iter().position(|(x, _)| x.eq_ignore_ascii_case(v)))
                 .unwrap_or(0)
         };
-        FilterPicker {
+        let mut picker = FilterPicker {
             column: 0,
-            rows: [
+            rows: vec![
                 row_of(&cats, &current.category),
                 row_of(&genders, &current.gender),
                 row_of(&colours, &current.colour),
             ],
-            choices: [cats, genders, colours],
+            choices: vec![cats, genders, colours],
+            fields: vec![Field::Category, Field::Gender, Field::Colour],
+            bands: Vec::new(),
             kept: current.clone(),
+        };
+        // A shop's catalogue has more to choose by; the Kaggle set has none of these.
+        let brands = distinct(|p| &p.brand);
+        if brands.len() > 2 {
+            picker.rows.push(row_of(&brands, &current.brand));
+            picker.choices.push(brands);
+            picker.fields.push(Field::Brand);
         }
+        let bands = price_bands(products);
+        if !bands.is_empty() {
+            let mut choices = vec![("any".to_string(), 0)];
+            choices.extend(bands.iter().map(|b| (band_label(*b), 0)));
+            let row = bands
+                .iter()
+                .position(|b| *b == (current.min_price, current.max_price))
+                .map_or(0, |i| i + 1);
+            picker.rows.push(row);
+            picker.choices.push(choices);
+            picker.fields.push(Field::Price);
+            picker.bands = bands;
+        }
+        if products
+            .iter()
+            .any(|p| p.availability != "unknown" && !p.availability.is_empty())
+        {
+            picker.rows.push(usize::from(current.in_stock));
+            picker.choices.push(vec![("any".into(), 0), ("in stock".into(), 0)]);
+            picker.fields.push(Field::Stock);
+        }
+        picker
     }
 
     /// Applies one of the picker's actions ([`crate::tui::keys::FILTER_BINDINGS`]).
     pub fn handle(&mut self, action: &Action) -> Outcome {
-        let c = self.column;
+        let (c, n) = (self.column, self.fields.len());
         match action {
-            Action::NextColumn => self.column = (c + 1) % 3,
-            Action::PrevColumn => self.column = (c + 2) % 3,
+            Action::NextColumn => self.column = (c + 1) % n,
+            Action::PrevColumn => self.column = (c + n - 1) % n,
             Action::Down => self.rows[c] = (self.rows[c] + 1).min(self.choices[c].len().saturating_sub(1)),
             Action::Up => self.rows[c] = self.rows[c].saturating_sub(1),
-            Action::ClearChoices => self.rows = [0; 3],
-            Action::Submit => {
-                let pick = |c: usize| {
-                    let r = self.rows[c];
-                    (r > 0).then(|| self.choices[c].get(r).map(|x| x.0.clone())).flatten()
-                };
-                return Outcome::Apply(ProductFilter {
-                    category: pick(0),
-                    gender: pick(1),
-                    colour: pick(2),
-                    ..self.kept.clone()
-                });
-            }
+            Action::ClearChoices => self.rows.iter_mut().for_each(|r| *r = 0),
+            Action::Submit => return Outcome::Apply(self.filter()),
             Action::Cancel | Action::Back => return Outcome::Close,
             _ => {}
         }
         Outcome::Stay
+    }
+
+    /// The filter the picks make (fields without a column keep their value).
+    fn filter(&self) -> ProductFilter {
+        let mut f = self.kept.clone();
+        for (c, field) in self.fields.iter().enumerate() {
+            let r = self.rows[c];
+            let label = (r > 0).then(|| self.choices[c].get(r).map(|x| x.0.clone())).flatten();
+            match field {
+                Field::Category => f.category = label,
+                Field::Gender => f.gender = label,
+                Field::Colour => f.colour = label,
+                Field::Brand => f.brand = label,
+                Field::Price => {
+                    let band = r.checked_sub(1).and_then(|i| self.bands.get(i)).copied();
+                    (f.min_price, f.max_price) = band.unwrap_or((None, None));
+                }
+                Field::Stock => f.in_stock = r == 1,
+            }
+        }
+        f
     }
 
     /// Draws the picker over `area`.
@@ -116,13 +225,14 @@ impl FilterPicker {
             .border_type(BorderType::Rounded);
         let inner = block.inner(r);
         f.render_widget(block, r);
-        let cols = Layout::horizontal([
-            Constraint::Percentage(50),
-            Constraint::Percentage(25),
-            Constraint::Percentage(25),
-        ])
-        .split(inner);
-        for (c, title) in ["Category", "Gender", "Colour"].iter().enumerate() {
+        // The category tree gets half; the other columns share the rest.
+        let others = (self.fields.len().max(2) - 1) as u16;
+        let widths: Vec<Constraint> = (0..self.fields.len())
+            .map(|c| Constraint::Percentage(if c == 0 { 50 } else { 50 / others }))
+            .collect();
+        let cols = Layout::horizontal(widths).split(inner);
+        for (c, field) in self.fields.iter().enumerate() {
+            let title = field.title();
             let focused = self.column == c;
             let items: Vec<ListItem> = self.choices[c]
                 .iter()
@@ -133,7 +243,7 @@ impl FilterPicker {
                 .block(
                     Block::new()
                         .borders(Borders::TOP)
-                        .title(*title)
+                        .title(title)
                         .border_style(if focused {
                             Style::new().fg(Color::Cyan)
                         } else {

@@ -123,10 +123,22 @@ fn list_title(app: &App) -> String {
                 ("", &app.filter.category),
                 ("", &app.filter.gender),
                 ("", &app.filter.colour),
+                ("", &app.filter.brand),
             ] {
                 if let Some(v) = v {
-                    t.push_str(&format!("· {k}{v} "));
+                    t.push_str(&format!("· {k}{} ", short(v, 30)));
                 }
+            }
+            match (app.filter.min_price, app.filter.max_price) {
+                (None, None) => {}
+                (lo, hi) => t.push_str(&format!(
+                    "· {}–{} ",
+                    lo.map(|x| x.to_string()).unwrap_or_default(),
+                    hi.map(|x| x.to_string()).unwrap_or_default()
+                )),
+            }
+            if app.filter.in_stock {
+                t.push_str("· in stock ");
             }
             t
         }
