@@ -211,7 +211,9 @@ pub fn import_any(
         path: metadata.into(),
         message,
     })?;
+    // The file's text is done with: only the parsed items go on.
     drop(text);
+    drop(bytes);
     shop::import_feed(catalog, images, metadata, parsed, opts.prune, progress)
 }
 

@@ -192,7 +192,8 @@ pub fn import_feed(
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut known: HashMap<PathBuf, std::result::Result<String, String>> = HashMap::new();
     let mut pending: Vec<(usize, ProductUpsert, PathBuf)> = Vec::new();
-    for item in &parsed.items {
+    // Items are consumed as they become rows, so the feed is not held twice.
+    for item in parsed.items {
         let id = clean(&item.shop_id);
         if id.is_empty() {
             skip(&mut report, Some(item.line), None, "no id".into());
@@ -246,8 +247,9 @@ pub fn import_feed(
             Some(r) => r.join(&rel).to_string_lossy().into_owned(),
             None => rel,
         };
-        pending.push((item.line, upsert_of(item, image_path), full));
+        pending.push((item.line, upsert_of(&item, image_path), full));
     }
+    drop(downloaded);
     progress.start("importing", pending.len());
     // Photos checked as they were downloaded are not decoded again.
     let mut paths: Vec<PathBuf> = pending
