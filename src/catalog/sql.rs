@@ -1,5 +1,5 @@
 //! One way to run SQL on either store. The catalogue's statements are written once, in the
-//! dialect the two share, with `?1`, `?2`... placeholders; [`Db`] runs them on SQLite as they are
+//! dialect the two share, with `?1`, `?2`... parameters; [`Db`] runs them on SQLite as they are
 //! and on PostgreSQL with `$1`, `$2`... Values cross in one type, [`Value`], so a vector is a
 //! BLOB in SQLite and a pgvector `vector` in PostgreSQL without the statement knowing.
 //!
@@ -59,7 +59,7 @@ impl<T: Into<Value>> From<Option<T>> for Value {
     }
 }
 
-/// The values of a statement's placeholders, in order.
+/// The values of a statement's parameters, in order.
 macro_rules! params {
     ($($x:expr),* $(,)?) => { &[$($crate::catalog::sql::Value::from($x)),*] as &[$crate::catalog::sql::Value] };
 }
@@ -369,7 +369,7 @@ fn pg_row(r: &postgres::Row) -> Result<Row> {
 }
 
 impl<C: postgres::GenericClient> Pg<'_, C> {
-    /// A statement only PostgreSQL runs (`$1` placeholders, arrays), its rows as [`Row`]s.
+    /// A statement only PostgreSQL runs (`$1` parameters, arrays), its rows as [`Row`]s.
     pub fn rows_pg(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
         self.0.query(sql, params)?.iter().map(pg_row).collect()
     }
@@ -491,7 +491,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn placeholders_become_postgres_ones_outside_quotes() {
+    fn parameters_become_postgres_ones_outside_quotes() {
         assert_eq!(
             to_postgres("SELECT a FROM t WHERE a = ?1 AND b = '?2' AND c = ?12"),
             "SELECT a FROM t WHERE a = $1 AND b = '?2' AND c = $12"

@@ -5,7 +5,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::{Alignment, Constraint, Direction, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Gauge, Paragraph, StatefulWidget, Widget, Wrap};
+use ratatui::widgets::{Block, BorderType, Gauge, Paragraph, StatefulWidget, Widget, Wrap};
 use ratatui_image::Image;
 
 use super::app::{App, Mode, STRIP_K, Tab};
@@ -275,6 +275,18 @@ fn draw_status(f: &mut Canvas, app: &App, area: Rect) {
     }
     let line = prompt::line(&app.mode, &app.search).unwrap_or_else(|| Line::from(Span::raw(app.status.clone())));
     f.render_widget(Paragraph::new(line), rows[1]);
+}
+
+/// A pane's frame: thick and cyan while it has the focus.
+pub fn pane<'a>(title: impl Into<ratatui::text::Line<'a>>, focused: bool) -> Block<'a> {
+    Block::bordered()
+        .title(title)
+        .border_type(if focused { BorderType::Thick } else { BorderType::Plain })
+        .border_style(if focused {
+            Style::new().fg(Color::Cyan)
+        } else {
+            Style::new()
+        })
 }
 
 /// A `w` x `h` box in the middle of `area` (popups).

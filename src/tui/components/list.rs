@@ -3,10 +3,10 @@
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, List, ListItem, ListState, Paragraph, Wrap};
+use ratatui::widgets::{List, ListItem, ListState, Paragraph, Wrap};
 
 use crate::tui::app::{Anchor, App, EngineState, Focus, Mode, Tab};
-use crate::tui::view::{Canvas, short};
+use crate::tui::view::{Canvas, pane, short};
 
 /// The list's state: the selected and the first visible row of each tab.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -50,14 +50,7 @@ impl ListPane {
     /// Draws the current tab's rows.
     pub fn draw(&self, f: &mut Canvas, app: &App, area: Rect) {
         let focused = app.focus == Focus::List && matches!(app.mode, Mode::Normal | Mode::Search);
-        let block = Block::bordered()
-            .border_type(if focused { BorderType::Thick } else { BorderType::Plain })
-            .title(list_title(app))
-            .border_style(if focused {
-                Style::new().fg(Color::Cyan)
-            } else {
-                Style::new()
-            });
+        let block = pane(list_title(app), focused);
         let inner = block.inner(area);
         f.render_widget(block, area);
         let n = app.row_count(app.tab);

@@ -4,12 +4,12 @@
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Paragraph};
+use ratatui::widgets::Paragraph;
 
 use super::detail::draw_image;
 use super::list::marker;
 use crate::tui::app::{App, EngineState, Focus};
-use crate::tui::view::{Canvas, Pictures, short, strip_cells, thumb_area};
+use crate::tui::view::{Canvas, Pictures, pane, short, strip_cells, thumb_area};
 use lookbook::text::sanitize;
 
 /// The strip's state: the picked thumbnail.
@@ -27,14 +27,7 @@ impl Strip {
             Some(p) => format!(" Looks like {} ", short(&p.name, 40)),
             None => " Looks like ".into(),
         };
-        let block = Block::bordered()
-            .title(title)
-            .border_type(if focused { BorderType::Thick } else { BorderType::Plain })
-            .border_style(if focused {
-                Style::new().fg(Color::Cyan)
-            } else {
-                Style::new()
-            });
+        let block = pane(title, focused);
         let inner = block.inner(area);
         f.render_widget(block, area);
         if app.rankings.strip.is_empty() {
