@@ -11,6 +11,15 @@ pub fn is_unsafe(c: char) -> bool {
     c.is_control() || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
+/// The URL if a terminal may be handed it as a hyperlink target (OSC 8): `http` or `https`,
+/// printable ASCII only (so it cannot end the escape sequence early), at most 2,000 bytes
+/// (terminals drop longer targets). Anything else is shown as text and never linked.
+pub fn link_target(url: &str) -> Option<&str> {
+    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+    let web = lower.starts_with("https://") || lower.starts_with("http://");
+    (web && url.len() <= 2000 && url.bytes().all(|b| (b'!'..=b'~').contains(&b))).then_some(url)
+}
+
 /// The text with every unsafe character shown as a visible escape (`\u{1b}`), on one line.
 pub fn sanitize(s: &str) -> Cow<'_, str> {
     if !s.chars().any(is_unsafe) {
@@ -122,6 +131,27 @@ pub fn percent_decode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_plain_web_urls_become_link_targets() {
+        assert_eq!(
+            link_target("https://shop.example/p/1?x=2"),
+            Some("https://shop.example/p/1?x=2")
+        );
+        assert_eq!(link_target("HTTP://shop.example/"), Some("HTTP://shop.example/"));
+        for bad in [
+            "javascript:alert(1)",
+            "file:///etc/passwd",
+            "https://a.example/\x1b]8;;\x1b\\evil",
+            "https://a.example/\u{7}",
+            "https://a.example/with space",
+            "https://a.example/é",
+            "shop.example/p/1",
+        ] {
+            assert_eq!(link_target(bad), None, "{bad:?}");
+        }
+        assert_eq!(link_target(&format!("https://a.example/{}", "x".repeat(2000))), None);
+    }
 
     #[test]
     fn escapes_controls_bidi_and_c1_but_keeps_text() {

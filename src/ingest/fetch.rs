@@ -125,6 +125,20 @@ impl Cache {
             .collect()
     }
 
+    /// The photo of one URL, for a viewer that finds it missing (the app, `serve`): the cached
+    /// copy when there is one, else downloaded now and checked. A blocking call: run it off
+    /// any UI thread.
+    pub fn photo(&self, url: &str) -> std::result::Result<PathBuf, String> {
+        let file = self.dir.join(Cache::name(url));
+        if file.is_file() {
+            return Ok(file);
+        }
+        match self.fetch(&agent(), url) {
+            Fetched::Ok { path, check: Ok(_), .. } => Ok(path),
+            Fetched::Ok { check: Err(why), .. } | Fetched::Failed(why) => Err(why),
+        }
+    }
+
     /// One URL: a conditional request when the cache has it, retried on 429, 5xx and broken
     /// connections with a growing pause.
     fn fetch(&self, agent: &ureq::Agent, url: &str) -> Fetched {

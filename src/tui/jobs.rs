@@ -37,6 +37,9 @@ pub struct ImageJob {
     pub key: ImageKey,
     /// The photo file.
     pub path: PathBuf,
+    /// Where to get it when the file is missing: the feed's photo URL and the catalogue's
+    /// photo cache (empty URL or no cache: nowhere).
+    pub fallback: Option<(String, PathBuf)>,
 }
 
 /// Replies from the workers.
@@ -178,17 +181,19 @@ fn image_worker(picker: Picker, want: Arc<(Mutex<VecDeque<ImageJob>>, Condvar)>,
         };
         let img = match decoded.get(&job.key.id) {
             Some(i) => Ok(Arc::clone(i)),
-            None => lookbook::vision::load(&job.path).map_err(|e| e.to_string()).map(|rgb| {
-                let img = DynamicImage::ImageRgb8(rgb);
-                let img = if img.width().max(img.height()) > DECODED_SIDE {
-                    img.thumbnail(DECODED_SIDE, DECODED_SIDE)
-                } else {
+            None => photo_file(&job)
+                .and_then(|path| lookbook::vision::load(&path).map_err(|e| e.to_string()))
+                .map(|rgb| {
+                    let img = DynamicImage::ImageRgb8(rgb);
+                    let img = if img.width().max(img.height()) > DECODED_SIDE {
+                        img.thumbnail(DECODED_SIDE, DECODED_SIDE)
+                    } else {
+                        img
+                    };
+                    let img = Arc::new(img);
+                    decoded.put(job.key.id, Arc::clone(&img));
                     img
-                };
-                let img = Arc::new(img);
-                decoded.put(job.key.id, Arc::clone(&img));
-                img
-            }),
+                }),
         };
         let result = img.and_then(|img| {
             picker
@@ -202,6 +207,19 @@ fn image_worker(picker: Picker, want: Arc<(Mutex<VecDeque<ImageJob>>, Condvar)>,
         if tx.send(Msg::Image(job.key, result)).is_err() {
             return;
         }
+    }
+}
+
+/// The file to decode: the photo where the catalogue says it is, or, when it is gone from
+/// there (a cache cleared, a catalogue copied to another machine), the cached or freshly
+/// downloaded copy of its URL. This worker is off the UI thread, so a download only delays
+/// this photo; the next frame's requests replace the queue meanwhile.
+fn photo_file(job: &ImageJob) -> Result<PathBuf, String> {
+    match &job.fallback {
+        Some((url, cache)) if !url.is_empty() && !job.path.is_file() => lookbook::ingest::fetch::Cache::open(cache)
+            .map_err(|e| e.to_string())?
+            .photo(url),
+        _ => Ok(job.path.clone()),
     }
 }
 

@@ -624,8 +624,8 @@ fn help_shows_the_keys_of_the_mode_it_was_opened_from_and_goes_back_there() {
     assert_eq!(a.mode, Mode::Normal, "an arrow accepts the search");
 }
 
-#[test]
-fn a_shops_catalogue_filters_by_brand_price_and_stock_in_the_picker() {
+/// The shop fixture's Merchant feed imported (brands, prices, stock, links), photos local.
+fn shop_fixture() -> Fx {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("shop.db");
     let shop = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/shop");
@@ -635,9 +635,84 @@ fn a_shops_catalogue_filters_by_brand_price_and_stock_in_the_picker() {
         ..Default::default()
     };
     lookbook::ingest::import_any(&mut cat, &shop.join("google_feed.tsv"), &opts, &lookbook::NoProgress).unwrap();
-    let in_stock = cat.products().unwrap().iter().filter(|p| p.in_stock()).count();
-    drop(cat);
-    let fx = Fx { _dir: dir, db };
+    Fx { _dir: dir, db }
+}
+
+/// The cells that open a hyperlink, as (symbol, the width the diff gives them).
+fn link_cells(t: &Terminal<TestBackend>) -> Vec<(String, u16)> {
+    use ratatui::buffer::CellDiffOption;
+    t.backend()
+        .buffer()
+        .content
+        .iter()
+        .filter(|c| c.symbol().starts_with("\u{1b}]8;;"))
+        .map(|c| {
+            let w = match c.diff_option {
+                CellDiffOption::ForcedWidth(w) => w.get(),
+                _ => 0,
+            };
+            (c.symbol().to_string(), w)
+        })
+        .collect()
+}
+
+#[test]
+fn a_products_page_is_a_hyperlink_and_a_hostile_one_is_only_text() {
+    let fx = shop_fixture();
+    let mut a = app(&fx, false);
+    let id = a.current_id().unwrap();
+    let link = a.product(id).unwrap().link.clone();
+    assert!(
+        link.starts_with("https://"),
+        "the fixture's products have pages: {link:?}"
+    );
+    let t = draw(&mut a, 110, 34);
+    let cells = link_cells(&t);
+    assert_eq!(cells.len(), 1, "{cells:?}");
+    let (symbol, width) = &cells[0];
+    let shown = lookbook::text::truncate(&link, 200);
+    assert!(
+        symbol.starts_with(&format!("\u{1b}]8;;{link}\u{1b}\\")) && symbol.ends_with("\u{1b}]8;;\u{1b}\\"),
+        "{symbol:?}"
+    );
+    let text = &symbol[link.len() + 7..symbol.len() - 7];
+    assert!(
+        shown.starts_with(text.trim_end_matches('…')),
+        "{text:?} is the link as shown"
+    );
+    assert_eq!(
+        *width as usize,
+        lookbook::text::width(text),
+        "the diff skips exactly the covered cells"
+    );
+    // Nothing else in the frame carries an escape.
+    let others: Vec<String> = unsafe_cells(&t).into_iter().filter(|c| c != symbol).collect();
+    assert!(others.is_empty(), "{others:?}");
+
+    // A link that would end the sequence early (or is not a web page) is drawn as safe text.
+    for evil in ["https://x.example/\u{1b}]8;;\u{1b}\\\u{1b}[2J", "javascript:alert(1)"] {
+        {
+            let conn = rusqlite::Connection::open(&fx.db).unwrap();
+            conn.execute("UPDATE products SET link = ?1", [evil]).unwrap();
+        }
+        let mut a = app(&fx, false);
+        let t = draw(&mut a, 110, 34);
+        assert!(link_cells(&t).is_empty(), "{evil:?} was linked");
+        assert!(unsafe_cells(&t).is_empty(), "{:?}", unsafe_cells(&t));
+        assert!(screen(&t).contains("x.example") || screen(&t).contains("javascript"));
+    }
+}
+
+#[test]
+fn a_shops_catalogue_filters_by_brand_price_and_stock_in_the_picker() {
+    let fx = shop_fixture();
+    let in_stock = Catalog::open_existing(&fx.db)
+        .unwrap()
+        .products()
+        .unwrap()
+        .iter()
+        .filter(|p| p.in_stock())
+        .count();
     let mut a = app(&fx, false);
     let all = a.row_count(Tab::Browse);
     assert!(in_stock < all, "the fixture has products out of stock");
@@ -680,4 +755,88 @@ fn a_shops_catalogue_filters_by_brand_price_and_stock_in_the_picker() {
         let id = a.row_id(Tab::Browse, row).unwrap();
         assert!(a.product(id).unwrap().price.unwrap() <= hi);
     }
+}
+
+/// Serves `body` as `image/jpeg` for any path on a loopback port, for at most `n` requests
+/// or 60 s; the paths asked for come back through the handle.
+fn photo_server(body: Vec<u8>, n: usize) -> (u16, std::thread::JoinHandle<Vec<String>>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    let handle = std::thread::spawn(move || {
+        let end = std::time::Instant::now() + Duration::from_secs(60);
+        let mut asked = Vec::new();
+        while asked.len() < n && std::time::Instant::now() < end {
+            let Ok((conn, _)) = listener.accept() else {
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            };
+            conn.set_nonblocking(false).unwrap();
+            conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            asked.push(line.split_whitespace().nth(1).unwrap_or("").to_string());
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let mut conn = conn;
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: image/jpeg\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            conn.write_all(head.as_bytes()).unwrap();
+            conn.write_all(&body).unwrap();
+        }
+        asked
+    });
+    (port, handle)
+}
+
+#[test]
+fn a_photo_gone_from_the_cache_is_downloaded_again_off_the_ui_thread() {
+    let fx = shop_fixture();
+    let shop = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/shop");
+    let photo = std::fs::read(shop.join("cdn/images/32/24832-main.jpg")).unwrap();
+    let (port, server) = photo_server(photo, 1);
+    let url = format!("http://127.0.0.1:{port}/images/32/24832-main.jpg");
+    {
+        // The catalogue as if its photos came by URL and the cache was then cleared: every
+        // product's photo is at a path that is not there.
+        let conn = rusqlite::Connection::open(&fx.db).unwrap();
+        conn.execute("UPDATE products SET image_path = 'gone/' || image_path", [])
+            .unwrap();
+        conn.execute("UPDATE products SET image_url = ?1 WHERE shop_id = '24832-BLU'", [&url])
+            .unwrap();
+    }
+    let mut a = app(&fx, true);
+    let id = a.current_id().unwrap();
+    assert_eq!(
+        a.product(id).unwrap().shop_id.as_deref(),
+        Some("24832-BLU"),
+        "the fixture's first product"
+    );
+    let _ = draw(&mut a, 110, 34);
+    let ready: Vec<super::jobs::ImageKey> = a.pictures.ready.iter().map(|(k, _)| *k).collect();
+    assert!(
+        ready.iter().any(|k| k.id == id),
+        "the photo was downloaded and drawn: {:?}",
+        a.pictures.errors
+    );
+    let cache = lookbook::ingest::shop::photo_cache_dir(&Catalog::open_existing(&fx.db).unwrap());
+    assert!(
+        cache.join(lookbook::ingest::fetch::Cache::name(&url)).is_file(),
+        "kept in the cache"
+    );
+    assert_eq!(server.join().unwrap(), vec!["/images/32/24832-main.jpg".to_string()]);
+    // A product with neither the file nor a URL says its photo is missing.
+    {
+        let conn = rusqlite::Connection::open(&fx.db).unwrap();
+        conn.execute("UPDATE products SET image_url = ''", []).unwrap();
+    }
+    let mut a = app(&fx, true);
+    let _ = draw(&mut a, 110, 34);
+    let id = a.current_id().unwrap();
+    assert!(a.pictures.errors.keys().any(|k| k.id == id), "{:?}", a.pictures.errors);
 }

@@ -1,7 +1,7 @@
 //! Drawing: a pure function of the app state. No I/O, no computation beyond formatting.
 
 use ratatui::Frame;
-use ratatui::buffer::Buffer;
+use ratatui::buffer::{Buffer, CellDiffOption};
 use ratatui::layout::{Alignment, Constraint, Direction, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
@@ -101,8 +101,16 @@ pub fn short(s: &str, max: usize) -> String {
     truncate(&sanitize(s), max)
 }
 
-/// Photos to draw once the text is in place: where, and which encoded image.
-pub type Pictures = Vec<(Rect, ImageKey)>;
+/// What goes in once the text is in place and checked: photos (where, which encoded image)
+/// and hyperlinks (a one-row area whose text links to a URL that passed
+/// [`lookbook::text::link_target`]).
+#[derive(Debug, Default)]
+pub struct Overlays {
+    /// Photos.
+    pub images: Vec<(Rect, ImageKey)>,
+    /// Product pages.
+    pub links: Vec<(Rect, String)>,
+}
 
 /// Where the view draws: a terminal frame's buffer, or a server session's own (see
 /// `serve::session`, which keeps one buffer between frames where a `Terminal` keeps two).
@@ -134,8 +142,8 @@ pub fn draw(f: &mut Frame, app: &App) {
 /// Draws the whole app into a buffer (its area is the screen).
 pub fn draw_into(buf: &mut Buffer, app: &App) {
     let f = &mut Canvas(buf);
-    let mut pictures = Pictures::new();
-    draw_all(f, app, &mut pictures);
+    let mut overlays = Overlays::default();
+    draw_all(f, app, &mut overlays);
     // The last line of defence: whatever path text took into the frame, a cell holding a
     // character the terminal would act on (an escape, a bidi override) shows U+FFFD instead.
     for cell in f.buffer_mut().content.iter_mut() {
@@ -145,14 +153,47 @@ pub fn draw_into(buf: &mut Buffer, app: &App) {
     }
     // Photos go in after that pass: kitty, sixel and iTerm2 images are escape sequences by
     // design, encoded by ratatui-image from pixels, never from catalogue text.
-    for (area, key) in pictures {
+    for (area, key) in overlays.images {
         if let Some(p) = app.pictures.ready.peek(&key) {
             f.render_widget(Image::new(p), area);
         }
     }
+    for (area, url) in overlays.links {
+        hyperlink(f.buffer_mut(), area, &url);
+    }
 }
 
-fn draw_all(f: &mut Canvas, app: &App, pictures: &mut Pictures) {
+/// Makes the text already drawn in `area`'s first row a hyperlink (OSC 8) to `url`, which
+/// the caller checked with [`lookbook::text::link_target`]. The first cell carries the whole
+/// run (open, text, close) and is marked as wide as the run, so the diff sends it as one piece
+/// and skips the cells it covers. Terminals without OSC 8 show the text alone.
+fn hyperlink(buf: &mut Buffer, area: Rect, url: &str) {
+    let area = area.intersection(buf.area);
+    if area.is_empty() || lookbook::text::link_target(url).is_none() {
+        return;
+    }
+    let y = area.y;
+    // Read the row back as the terminal will show it: a wide character's second cell is
+    // covered by the first, so it is stepped over, not read.
+    let mut text = String::new();
+    let mut x = area.x;
+    while x < area.x + area.width {
+        let Some(cell) = buf.cell((x, y)) else { break };
+        text.push_str(cell.symbol());
+        x += (lookbook::text::width(cell.symbol()) as u16).max(1);
+    }
+    let text = text.trim_end();
+    let width = (lookbook::text::width(text) as u16).min(area.width);
+    let Some(width) = std::num::NonZeroU16::new(width) else {
+        return;
+    };
+    if let Some(cell) = buf.cell_mut((area.x, y)) {
+        cell.set_symbol(&format!("\x1b]8;;{url}\x1b\\{text}\x1b]8;;\x1b\\"));
+        cell.set_diff_option(CellDiffOption::ForcedWidth(width));
+    }
+}
+
+fn draw_all(f: &mut Canvas, app: &App, overlays: &mut Overlays) {
     let area = f.area();
     if area.width < MIN_SIZE.0 || area.height < MIN_SIZE.1 {
         let msg = format!(
@@ -170,8 +211,8 @@ fn draw_all(f: &mut Canvas, app: &App, pictures: &mut Pictures) {
     let l = layout(area);
     draw_tabs(f, app, l.tabs);
     app.list.draw(f, app, l.list);
-    detail::draw(f, app, &l, pictures);
-    app.strip.draw(f, app, l.strip, pictures);
+    detail::draw(f, app, &l, overlays);
+    app.strip.draw(f, app, l.strip, overlays);
     draw_status(f, app, l.status);
     match &app.mode {
         Mode::Help => app.help.draw(f, area, app.remote),

@@ -130,13 +130,14 @@ impl App {
             if area.width < 2 || area.height < 2 {
                 return;
             }
-            if let (Some(root), Some(p)) = (&root, self.products.get(id))
+            if let (Some((root, cache)), Some(p)) = (&root, self.products.get(id))
                 && !self.pictures.ready.contains(&key)
                 && !self.pictures.errors.contains_key(&key)
             {
                 want.push(ImageJob {
                     key,
                     path: root.join(&p.image_path),
+                    fallback: Some((p.image_url.clone(), cache.clone())),
                 });
             }
         };

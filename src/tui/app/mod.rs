@@ -35,8 +35,9 @@ use lookbook::recommend::{DEFAULT_DIVERSITY, Engine, Profile, Recommendation};
 pub struct App {
     /// Catalogue connection for feedback and users.
     catalog: SharedCatalog,
-    /// Folder the product photo paths are relative to.
-    image_root: Option<PathBuf>,
+    /// Folder the product photo paths are relative to, and the photo cache that a photo
+    /// missing from there is downloaded into (by the image worker).
+    image_root: Option<(PathBuf, PathBuf)>,
     /// Every product, by id.
     pub products: Arc<ProductList>,
     /// The ranking engine once loaded; set in `handle` together with `engine_state`, which
@@ -144,7 +145,14 @@ impl App {
                 Some(m) => format!("{} ({}-d)", m.spec.name, m.spec.dim),
                 None => "no model yet".into(),
             };
-            (products, uid, feedback, model_name, cat.image_root().ok())
+            let photo_cache = lookbook::ingest::shop::photo_cache_dir(&cat);
+            (
+                products,
+                uid,
+                feedback,
+                model_name,
+                cat.image_root().ok().map(|r| (r, photo_cache)),
+            )
         };
         jobs.load_engine();
         let mut app = App {

@@ -7,7 +7,7 @@ use ratatui::widgets::{Block, Paragraph, Wrap};
 
 use crate::tui::app::{App, Focus};
 use crate::tui::jobs::ImageKey;
-use crate::tui::view::{Areas, Canvas, Pictures, short};
+use crate::tui::view::{Areas, Canvas, Overlays, short};
 use lookbook::recommend::Reason;
 use lookbook::text::sanitize;
 
@@ -21,7 +21,7 @@ pub fn reason_text(app: &App, r: &Reason) -> String {
 }
 
 /// A product's photo in `area`: queued for drawing when encoded, else a note.
-pub fn draw_image(f: &mut Canvas, app: &App, id: i64, area: Rect, pictures: &mut Pictures) {
+pub fn draw_image(f: &mut Canvas, app: &App, id: i64, area: Rect, overlays: &mut Overlays) {
     if area.width < 2 || area.height < 2 {
         return;
     }
@@ -34,7 +34,7 @@ pub fn draw_image(f: &mut Canvas, app: &App, id: i64, area: Rect, pictures: &mut
         return;
     }
     if app.pictures.ready.contains(&key) {
-        pictures.push((area, key));
+        overlays.images.push((area, key));
     } else if let Some(e) = app.pictures.errors.get(&key) {
         f.render_widget(
             Paragraph::new(format!("no image: {e}"))
@@ -53,12 +53,12 @@ pub fn draw_image(f: &mut Canvas, app: &App, id: i64, area: Rect, pictures: &mut
 }
 
 /// The selected product, large: photo, metadata, score and reason.
-pub fn draw(f: &mut Canvas, app: &App, l: &Areas, pictures: &mut Pictures) {
+pub fn draw(f: &mut Canvas, app: &App, l: &Areas, overlays: &mut Overlays) {
     let block = Block::bordered().title(" Detail ");
     f.render_widget(block, l.detail);
     let Some(id) = app.current_id() else { return };
     let Some(p) = app.product(id) else { return };
-    draw_image(f, app, id, l.image, pictures);
+    draw_image(f, app, id, l.image, overlays);
     let mut lines = vec![
         Line::from(Span::styled(
             sanitize(&p.name).into_owned(),
@@ -121,7 +121,26 @@ pub fn draw(f: &mut Canvas, app: &App, l: &Areas, pictures: &mut Pictures) {
         "Enter look-alikes · l like · d dislike · ? help",
         Style::new().fg(Color::DarkGray),
     )));
-    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), l.info);
+    // The product page gets the info area's last row to itself, so the hyperlink pass knows
+    // exactly which cells hold it.
+    let mut text_area = l.info;
+    if !p.link.is_empty() && l.info.height >= 3 {
+        text_area.height -= 1;
+        let row = Rect {
+            y: l.info.y + l.info.height - 1,
+            height: 1,
+            ..l.info
+        };
+        let shown = short(&p.link, row.width as usize);
+        f.render_widget(
+            Paragraph::new(Span::styled(shown, Style::new().fg(Color::Blue).underlined())),
+            row,
+        );
+        if let Some(url) = lookbook::text::link_target(&p.link) {
+            overlays.links.push((row, url.to_string()));
+        }
+    }
+    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), text_area);
 }
 
 /// What a shop's catalogue adds: brand and price, sizes in stock, the other colours of the
@@ -173,12 +192,6 @@ fn shop_lines(app: &App, p: &lookbook::catalog::Product) -> Vec<Line<'static>> {
         .collect();
     if !others.is_empty() {
         out.push(Line::from(short(&format!("also in {}", others.join(", ")), 200)));
-    }
-    if !p.link.is_empty() {
-        out.push(Line::from(Span::styled(
-            short(&p.link, 200),
-            Style::new().fg(Color::Blue),
-        )));
     }
     out
 }

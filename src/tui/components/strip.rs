@@ -9,7 +9,7 @@ use ratatui::widgets::Paragraph;
 use super::detail::draw_image;
 use super::list::marker;
 use crate::tui::app::{App, EngineState, Focus};
-use crate::tui::view::{Canvas, Pictures, pane, short, strip_cells, thumb_area};
+use crate::tui::view::{Canvas, Overlays, pane, short, strip_cells, thumb_area};
 use lookbook::text::sanitize;
 
 /// The strip's state: the picked thumbnail.
@@ -21,7 +21,7 @@ pub struct Strip {
 
 impl Strip {
     /// Draws the thumbnails of the list's selected product's look-alikes.
-    pub fn draw(&self, f: &mut Canvas, app: &App, area: Rect, pictures: &mut Pictures) {
+    pub fn draw(&self, f: &mut Canvas, app: &App, area: Rect, overlays: &mut Overlays) {
         let focused = app.focus == Focus::Strip;
         let title = match app.list_id().and_then(|id| app.product(id)) {
             Some(p) => format!(" Looks like {} ", short(&p.name, 40)),
@@ -50,7 +50,7 @@ impl Strip {
             .zip(strip_cells(area, app.rankings.strip.len()))
             .enumerate()
         {
-            draw_image(f, app, r.id, thumb_area(cell), pictures);
+            draw_image(f, app, r.id, thumb_area(cell), overlays);
             let name = app
                 .product(r.id)
                 .map(|p| sanitize(&p.name).into_owned())
