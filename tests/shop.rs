@@ -428,3 +428,106 @@ fn a_shops_history_becomes_users_and_likes_and_unknown_products_are_counted() {
         r["rows"].as_u64().unwrap()
     );
 }
+
+/// A shop's drafts, archived and unpublished products are imported unlisted (not offered as
+/// look-alikes, brought back by a later feed that publishes them), and a size whose SKU another
+/// product already has is reported, not dropped in silence.
+#[test]
+fn drafts_are_stored_unlisted_and_a_reused_sku_is_reported() {
+    let fx = Fixture::mini();
+    let text = std::fs::read_to_string(shop("shopify_products_export.csv")).unwrap();
+    let edited: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("peter-england-men-elite-grey-tie-18771,Peter") {
+                l.replacen(",active", ",draft", 1)
+            } else if l.starts_with("lino-perros-brown-women-casual-sling-bag-22563,Lino") {
+                l.replacen(",TRUE,", ",FALSE,", 1)
+            } else {
+                l.replacen("CHROMOZOME-M-50670-S", "MOTHER-EARTH-12768-S", 1)
+            }
+        })
+        .collect();
+    assert_ne!(edited.join("\n"), text.trim_end(), "the edits found their rows");
+    let path = fx.path("shopify_drafts.csv");
+    std::fs::write(&path, edited.join("\n") + "\n").unwrap();
+    let (report, _) = import(&fx, &path, Some(&shop("cdn")), &[]);
+    let dropped = report["variants_dropped"].as_array().unwrap();
+    assert_eq!(dropped.len(), 1, "{report}");
+    let why = dropped[0]["reason"].as_str().unwrap();
+    assert!(
+        why.contains("MOTHER-EARTH-12768-S") && why.contains("mother-earth"),
+        "the report names the SKU and its owner: {why}"
+    );
+    let out = fx
+        .cmd(&[
+            "import",
+            "--metadata",
+            path.to_str().unwrap(),
+            "--images",
+            shop("cdn").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("left off") && err.contains("MOTHER-EARTH-12768-S"),
+        "{err}"
+    );
+
+    let cat = lookbook::catalog::Catalog::open(fx.db()).unwrap();
+    let products = cat.products().unwrap();
+    drop(cat);
+    let hidden: Vec<&str> = products
+        .iter()
+        .filter(|p| !p.listed)
+        .filter_map(|p| p.group.as_deref())
+        .collect();
+    assert!(hidden.iter().any(|g| g.starts_with("peter-england")), "{hidden:?}");
+    assert!(hidden.iter().any(|g| g.starts_with("lino-perros")), "{hidden:?}");
+    assert!(
+        hidden.iter().all(|g| g.starts_with("peter-england") || g.starts_with("lino-perros")),
+        "{hidden:?}"
+    );
+    assert_eq!(report["hidden"], hidden.len(), "every colourway of the two, and no other: {report}");
+    let shown = format!("{} hidden by the shop", hidden.len());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(&shown), "{stdout}");
+    assert!(
+        hidden
+            .iter()
+            .all(|g| g.starts_with("peter-england") || g.starts_with("lino-perros")),
+        "{hidden:?}"
+    );
+    assert_eq!(
+        report["hidden"],
+        hidden.len(),
+        "every colourway of the two, and no other: {report}"
+    );
+    let shown = format!("{} hidden by the shop", hidden.len());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&shown),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    fx.cmd(&["embed"]).assert().success();
+    let v = similar(&fx, "MOTHER-EARTH-12768-S", &["-k", "50"]);
+    let groups: Vec<&str> = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["group"].as_str())
+        .collect();
+    assert!(!groups.is_empty());
+    assert!(
+        groups
+            .iter()
+            .all(|g| !g.starts_with("peter-england") && !g.starts_with("lino-perros")),
+        "a draft is offered: {groups:?}"
+    );
+    // Published in the next export: listed again.
+    let (back, _) = import(&fx, &shop("shopify_products_export.csv"), Some(&shop("cdn")), &[]);
+    assert_eq!(back["hidden"], 0, "{back}");
+    let cat = lookbook::catalog::Catalog::open(fx.db()).unwrap();
+    assert!(cat.products().unwrap().iter().all(|p| p.listed));
+}

@@ -139,6 +139,8 @@ pub struct ShopFields {
     pub availability: String,
     /// Gender as written.
     pub gender_raw: String,
+    /// The shop hides it (a draft, archived, unpublished): written unlisted.
+    pub hidden: bool,
 }
 
 /// One size of a product, as stored.
@@ -392,8 +394,9 @@ pub(crate) fn upsert(db: &mut impl Db, p: &ProductUpsert, now: i64) -> Result<Up
         p.shop.compare_at.into(),
         p.shop.currency.as_str().into(),
         availability(&p.shop.availability).into(),
-        // Written by an import, so listed (again, if a pruned product came back).
-        1i64.into(),
+        // Written by an import, so listed (again, if a pruned product came back), unless the
+        // shop itself hides it.
+        i64::from(!p.shop.hidden).into(),
         p.shop.gender_raw.as_str().into(),
     ];
     let existing = db.row(&format!("SELECT {WRITTEN} FROM products WHERE id = ?1"), params![p.id])?;

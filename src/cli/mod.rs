@@ -146,7 +146,7 @@ pub(crate) fn import(
         print_json(&report)?;
     } else {
         outln!(
-            "imported {}: {} new, {} updated, {} unchanged, {} skipped{}",
+            "imported {}: {} new, {} updated, {} unchanged, {} skipped{}{}",
             metadata.display(),
             report.inserted,
             report.updated,
@@ -156,8 +156,24 @@ pub(crate) fn import(
                 format!(", {} no longer in the feed (unlisted)", report.pruned)
             } else {
                 String::new()
+            },
+            match report.hidden {
+                0 => String::new(),
+                n => format!(", {n} hidden by the shop (drafts, archived or unpublished: stored unlisted)"),
             }
         );
+        if !report.variants_dropped.is_empty() {
+            errln!("sizes left off (their SKU is another product's):");
+            for s in report.variants_dropped.iter().take(SHOW_SKIPPED) {
+                errln!("  {s}");
+            }
+            if report.variants_dropped.len() > SHOW_SKIPPED {
+                errln!(
+                    "  ... and {} more; `--json` lists them all",
+                    report.variants_dropped.len() - SHOW_SKIPPED
+                );
+            }
+        }
         if !report.skipped.is_empty() {
             errln!("skipped:");
             for s in report.skipped.iter().take(SHOW_SKIPPED) {

@@ -172,6 +172,9 @@ pub struct FeedItem {
     pub more_photos: Vec<String>,
     /// Sizes.
     pub variants: Vec<Variant>,
+    /// Why the shop does not show it now (`draft`, `archived`, `unpublished`, `hidden`), when it
+    /// does not: imported, but unlisted like a pruned product until a feed lists it again.
+    pub hidden: Option<String>,
 }
 
 /// A row or item that could not be read, and why.

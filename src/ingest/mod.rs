@@ -90,6 +90,11 @@ pub struct ImportReport {
     pub no_rows: Option<String>,
     /// Shop products unlisted by `--prune` because the feed no longer has them.
     pub pruned: usize,
+    /// Products imported unlisted because the shop hides them (drafts, archived, unpublished).
+    pub hidden: usize,
+    /// Sizes left off a product because another product of the file already has their SKU
+    /// (a SKU names one thing): the product, the SKU, which product kept it.
+    pub variants_dropped: Vec<Skipped>,
 }
 
 /// Refuses text that is not UTF-8 in a way that names the encoding (a UTF-16 export from a
@@ -191,7 +196,7 @@ pub fn import_any(
     progress: &dyn Progress,
 ) -> Result<ImportReport> {
     let (images, format, map) = (opts.images.as_deref(), opts.format, &opts.map[..]);
-    let bytes = crate::files::read_capped(metadata, crate::files::MAX_METADATA_BYTES, "catalogue file")?;
+    let bytes = crate::files::read_capped(metadata, crate::files::MAX_METADATA_BYTES, "catalogue")?;
     check_encoding(metadata, &bytes)?;
     let text = String::from_utf8_lossy(&bytes);
     let format = match format {

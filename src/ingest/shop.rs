@@ -3,7 +3,7 @@
 //! checked, and written with their variants in the import's one transaction.
 
 use rayon::prelude::*;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::feed::{FeedItem, Parsed};
@@ -112,6 +112,7 @@ fn upsert_of(item: &FeedItem, image_path: String) -> ProductUpsert {
             currency: clean(&item.currency),
             availability: item.availability.as_str().into(),
             gender_raw: clean(&item.gender_raw),
+            hidden: item.hidden.is_some(),
         },
         variants: {
             let mut v: Vec<VariantRow> = item
@@ -264,14 +265,36 @@ pub fn import_feed(
     checked.extend(known);
     let now = now_ms();
     let mut tx = catalog.tx()?;
-    let mut skus: HashSet<String> = HashSet::new();
+    // SKU -> the shop id of the product that has it.
+    let mut skus: HashMap<String, String> = HashMap::new();
     for (line, mut product, full) in pending {
         let shop_id = product.shop.shop_id.clone().unwrap_or_default();
         match &checked[&full] {
             Ok(hash) => {
                 product.image_hash = hash.clone();
-                // A SKU names one product: a later product claiming it loses that variant.
-                product.variants.retain(|v| skus.insert(v.sku.clone()));
+                // A SKU names one product: a later product claiming it loses that variant,
+                // and the report says so (two colourways exported with one SKU is a shop's
+                // data error worth fixing, not something to hide).
+                product.variants.retain(|v| match skus.get(&v.sku) {
+                    Some(owner) => {
+                        report.variants_dropped.push(Skipped {
+                            file: metadata.to_path_buf(),
+                            line: Some(line),
+                            id: None,
+                            shop_id: Some(shop_id.clone()),
+                            reason: format!(
+                                "size {:?} left off: its SKU {:?} already belongs to {owner:?}",
+                                v.size, v.sku
+                            ),
+                        });
+                        false
+                    }
+                    None => {
+                        skus.insert(v.sku.clone(), shop_id.clone());
+                        true
+                    }
+                });
+                report.hidden += usize::from(product.shop.hidden);
                 write(&mut tx, &mut product, &shop_id, now, &mut report)?;
             }
             Err(reason) => skip(&mut report, Some(line), Some(shop_id), reason.clone()),

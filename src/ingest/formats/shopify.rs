@@ -73,6 +73,8 @@ struct Cols {
     gender: Option<usize>,
     age_group: Option<usize>,
     link: Option<usize>,
+    status: Option<usize>,
+    published: Option<usize>,
 }
 
 impl Cols {
@@ -127,6 +129,8 @@ impl Cols {
             },
             age_group: t.find(&["Google Shopping / Age Group"]),
             link: col("link", &["Product URL", "Online Store URL", "URL", "Link"])?,
+            status: t.find(&["Status"]),
+            published: t.find(&["Published", "Published on online store"]),
         })
     }
 }
@@ -160,6 +164,8 @@ struct Product {
     gender: String,
     age_group: String,
     link: String,
+    /// Why the shop hides it, from `Status` (draft, archived) or `Published` (false).
+    hidden: Option<String>,
     option_names: [String; 3],
     /// (position, order seen, URL).
     images: Vec<(u32, usize, String)>,
@@ -242,6 +248,18 @@ fn take_product_fields(p: &mut Product, row: &Row, c: &Cols) {
     if link.starts_with("http://") || link.starts_with("https://") {
         p.link = link.to_string();
     }
+    p.hidden = hidden(row.get(c.status), row.get(c.published));
+}
+
+/// Why a product is not on sale, from its `Status` (`active`, `draft`, `archived`, and
+/// `unlisted` in newer admins) and `Published` (`TRUE`/`FALSE`); `None` when it is, or when
+/// the export does not say.
+fn hidden(status: &str, published: &str) -> Option<String> {
+    let status = status.trim().to_ascii_lowercase();
+    if matches!(status.as_str(), "draft" | "archived" | "unlisted") {
+        return Some(status);
+    }
+    matches!(published.trim().to_ascii_lowercase().as_str(), "false" | "no" | "0").then(|| "unpublished".to_string())
 }
 
 /// The row's variant, when it has any variant field (an option value, SKU, price or quantity).
@@ -314,6 +332,7 @@ fn build(p: Product, items: &mut Vec<FeedItem>, rejected: &mut Vec<crate::ingest
         gender_raw: p.gender.clone(),
         colour: p.colour.clone(),
         link: p.link.clone(),
+        hidden: p.hidden.clone(),
         ..Default::default()
     };
     let rows: Vec<(String, String, VariantRow)> = p

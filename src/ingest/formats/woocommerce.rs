@@ -84,6 +84,9 @@ struct WooRow {
     attributes: Vec<(String, String)>,
     brand: String,
     link: String,
+    /// Why the shop hides it: `Published` -1 (a draft) or 0 (private), or `Visibility in
+    /// catalog` `hidden`.
+    hidden: Option<String>,
 }
 
 impl WooRow {
@@ -131,6 +134,8 @@ struct Cols {
     attributes: Vec<(usize, usize)>,
     brand: Option<usize>,
     link: Option<usize>,
+    published: Option<usize>,
+    visibility: Option<usize>,
 }
 
 impl Cols {
@@ -169,6 +174,8 @@ impl Cols {
             attributes,
             brand: col("brand", &["Brands", "Brand"])?,
             link: col("link", &["External URL", "Product URL"])?,
+            published: t.find(&["Published"]),
+            visibility: t.find(&["Visibility in catalog"]),
         })
     }
 
@@ -226,6 +233,12 @@ impl Cols {
                 .collect(),
             brand: split_list(row.get(self.brand)).into_iter().next().unwrap_or_default(),
             link: row.get(self.link).to_string(),
+            hidden: match (row.get(self.published).trim(), row.get(self.visibility).trim()) {
+                ("-1", _) => Some("draft".into()),
+                ("0", _) => Some("private".into()),
+                (_, v) if v.eq_ignore_ascii_case("hidden") => Some("hidden".into()),
+                _ => None,
+            },
         })
     }
 }
@@ -376,6 +389,7 @@ fn base(p: &WooRow) -> FeedItem {
         colour: p.attribute(is_colour_name).to_string(),
         currency: p.currency.clone().unwrap_or_default(),
         link: p.link.clone(),
+        hidden: p.hidden.clone(),
         ..Default::default()
     }
 }
