@@ -303,7 +303,12 @@ pub struct EvalArgs {
     /// Evaluate the personal feed with simulated users instead.
     #[arg(long)]
     pub personal: bool,
-    /// Simulated users for --personal.
+    /// With --personal: measure on the catalogue's own likes and purchases (for example a
+    /// shop's history from `import --interactions`) instead of simulated users; each user's
+    /// newest like is held out.
+    #[arg(long, requires = "personal")]
+    pub histories: bool,
+    /// Users for --personal: simulated, or at most this many stored ones (a seeded sample).
     #[arg(long, default_value_t = 300)]
     pub users: usize,
     /// Seed for --personal.

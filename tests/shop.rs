@@ -411,6 +411,46 @@ fn a_shops_history_becomes_users_and_likes_and_unknown_products_are_counted() {
         .unwrap();
     let f = common::json(&feed.stdout);
     assert_eq!(f["cold_start"], false, "{f}");
+    // `eval --personal --histories` measures on these users: shopper1 (two likes, the newer
+    // held out); shopper2 has only a dislike left and is counted as too short.
+    let out = fx
+        .cmd(&["eval", "--personal", "--histories", "-k", "3", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let e = common::json(&out.stdout);
+    assert_eq!(e["source"], "stored", "{e}");
+    assert_eq!(e["users"], 1, "{e}");
+    assert_eq!(e["too_short"], 1, "{e}");
+    let methods: Vec<&str> = e["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["method"].as_str().unwrap())
+        .collect();
+    for m in ["feed", "last-like", "item-knn", "popularity"] {
+        assert!(methods.contains(&m), "{methods:?}");
+    }
+    // The one user's only earlier like is `b` (a repeat purchase of `a` made `a` the newest):
+    // the last-like baseline is look-alikes of `b`, so its hit says whether `a` is among them.
+    let near: Vec<String> =
+        common::json(&fx.cmd(&["similar", &b, "-k", "3", "--json"]).output().unwrap().stdout)["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["shop_id"].as_str().unwrap_or("").to_string())
+            .collect();
+    let last_like = e["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["method"] == "last-like")
+        .unwrap();
+    assert_eq!(
+        last_like["hit_rate"],
+        if near.contains(&a) { 1.0 } else { 0.0 },
+        "{near:?} {e}"
+    );
     // H&M's own transactions file reads too; its articles outside this excerpt are unknown.
     let out = fx
         .cmd(&[
@@ -486,10 +526,16 @@ fn drafts_are_stored_unlisted_and_a_reused_sku_is_reported() {
     assert!(hidden.iter().any(|g| g.starts_with("peter-england")), "{hidden:?}");
     assert!(hidden.iter().any(|g| g.starts_with("lino-perros")), "{hidden:?}");
     assert!(
-        hidden.iter().all(|g| g.starts_with("peter-england") || g.starts_with("lino-perros")),
+        hidden
+            .iter()
+            .all(|g| g.starts_with("peter-england") || g.starts_with("lino-perros")),
         "{hidden:?}"
     );
-    assert_eq!(report["hidden"], hidden.len(), "every colourway of the two, and no other: {report}");
+    assert_eq!(
+        report["hidden"],
+        hidden.len(),
+        "every colourway of the two, and no other: {report}"
+    );
     let shown = format!("{} hidden by the shop", hidden.len());
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains(&shown), "{stdout}");

@@ -178,6 +178,19 @@ impl Catalog {
             .collect()
     }
 
+    /// The users with at least `min` likes, by id (whose histories `eval --personal
+    /// --histories` can hold a like out of).
+    pub fn users_with_likes(&self, min: usize) -> Result<Vec<i64>> {
+        self.db()?
+            .rows(
+                "SELECT user_id FROM feedback WHERE weight > 0 GROUP BY user_id HAVING COUNT(*) >= ?1 ORDER BY user_id",
+                params![min as i64],
+            )?
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    }
+
     /// How many users liked each product (the cold-start popularity signal).
     pub fn like_counts(&self) -> Result<Vec<(i64, usize)>> {
         self.db()?

@@ -794,11 +794,44 @@ pub(crate) fn evaluate(db: &Path, a: EvalArgs) -> Result<ExitCode> {
             seed: a.seed,
             mmr: a.mmr.clone(),
         };
-        let r = eval::personal::evaluate(&engine, &opts, &progress)?;
+        let r = if a.histories {
+            let all = cat.users()?.len();
+            let mut ids = cat.users_with_likes(2)?;
+            // Sample before reading histories: a shop's history has millions of users.
+            let sampled = ids.len() > opts.users;
+            let fewer = all.saturating_sub(ids.len());
+            if sampled {
+                lookbook::sample::Rng::new(opts.seed).shuffle(&mut ids);
+                ids.truncate(opts.users);
+            }
+            let histories = ids
+                .iter()
+                .map(|&u| cat.feedback(u))
+                .collect::<lookbook::Result<Vec<_>>>()?;
+            let (users, short) = eval::personal::stored_users(&engine, histories, opts.users, opts.seed);
+            if users.is_empty() {
+                bail!(
+                    "{}: no user has two likes of embedded products to measure on ({all} users); import a history with `lookbook import --interactions FILE`, or drop --histories to simulate users",
+                    db.display()
+                );
+            }
+            // Users with under two likes at all are counted only when every user was read.
+            let too_short = short + if sampled { 0 } else { fewer };
+            eval::personal::evaluate_users(&engine, users, too_short, "stored", &opts, &progress)?
+        } else {
+            eval::personal::evaluate(&engine, &opts, &progress)?
+        };
         if a.json {
             print_json(&r)?;
         } else {
-            outln!("personal feed, {} simulated users, leave-one-out, k = {}", r.users, r.k);
+            let whose = match r.source.as_str() {
+                "stored" => format!(
+                    "{} users' stored histories ({} with too few likes left out)",
+                    r.users, r.too_short
+                ),
+                _ => format!("{} simulated users", r.users),
+            };
+            outln!("personal feed, {whose}, newest like held out, k = {}", r.k);
             let body: Vec<Vec<String>> = r
                 .methods
                 .iter()
