@@ -177,6 +177,9 @@ pub fn import_feed(
             urls.dedup();
             let got = cache.fetch_all(&urls, progress);
             let by_url: HashMap<String, super::fetch::Fetched> = urls.into_iter().zip(got).collect();
+            // The download workers' arenas held decoded photos: hand them back before the
+            // rows are built.
+            crate::memory::release_freed();
             (cache_dir.as_path(), Some(by_url))
         }
     };
