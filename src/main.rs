@@ -231,6 +231,10 @@ pub enum Command {
         /// Also time embedding on this catalogue's photos (needs weights).
         #[arg(long)]
         embed: bool,
+        /// Instead: time `similar` and `recommend` as one-shot processes on catalogues of
+        /// 5 x 10^4 x 2048 and 10^6 x 256 that it writes (with --quick, 10^4 x 2048).
+        #[arg(long)]
+        one_shot: bool,
         /// Instead: load `lookbook serve` with SSH clients (memory, key-to-frame latency, likes),
         /// on a copy of --db, or on --products synthetic products.
         #[arg(long)]
@@ -491,6 +495,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             json,
             ..
         } => cli::bench::print_serve(&benchmarks::serve::run(&db, products, connections, seconds)?, json),
+        Command::Bench {
+            one_shot: true,
+            quick,
+            json,
+            ..
+        } => cli::bench::print_one_shot(&benchmarks::oneshot::run(quick)?, json),
         Command::Bench { app_child: true, .. } => {
             benchmarks::app::app_child(&db)?;
             Ok(ExitCode::SUCCESS)

@@ -7,10 +7,12 @@
 //! | --- | --- |
 //! | this one | search (exact, IVF) and the feed on synthetic vectors, IVF on the catalogue's own, embedding and photo queries |
 //! | [`app`] | the app's first frame, re-rank frame and memory, in a fresh process |
+//! | [`oneshot`] | `similar` and `recommend` as separate processes: latency and peak memory |
 //! | [`serve`] | `lookbook serve` under load from real SSH clients |
 //! | [`postgres`] | search in PostgreSQL (exact and HNSW) against the in-memory scan |
 
 pub mod app;
+pub mod oneshot;
 pub mod postgres;
 pub mod serve;
 

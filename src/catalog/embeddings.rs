@@ -212,6 +212,28 @@ impl Catalog {
         Ok((r.get(0)?, r.get(1)?, r.get(2)?, active))
     }
 
+    /// What a model's fresh vectors are, as a string that changes whenever they do: the
+    /// model's identity, the vector write generation (moved on by every vector written) and
+    /// the products' count and latest change (a changed photo makes its vector stale). An
+    /// index kept on disk is used only while this is what it was built from.
+    pub fn vectors_fingerprint(&self, model_id: i64) -> Result<String> {
+        let model = self.model(model_id)?;
+        let r = self
+            .db()?
+            .row(
+                "SELECT COUNT(*), COALESCE(MAX(updated_at), 0), COALESCE(MAX(id), 0) FROM products",
+                &[],
+            )?
+            .ok_or_else(|| Error::Invalid("the fingerprint query returned no row".into()))?;
+        let (count, changed, last): (i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+        let generation = self.setting("vectors_generation")?.unwrap_or_default();
+        Ok(format!(
+            "model={}|{}|generation={generation}|products={count},{changed},{last}",
+            model.id,
+            model.spec.key()
+        ))
+    }
+
     /// The model `similar` and `recommend` use: the last one embedded or trained.
     pub fn active_model(&self) -> Result<Option<ModelRecord>> {
         match self.setting("active_model")? {
@@ -401,6 +423,13 @@ pub(crate) fn put_embedding(
          ON CONFLICT(model_id, product_id) DO UPDATE SET image_hash = excluded.image_hash,
             vector = excluded.vector, created_at = excluded.created_at",
         params![model_id, product_id, image_hash, vector, now],
+    )?;
+    // Every vector write moves the generation on, in the same transaction, so an index kept
+    // on disk (see `recommend::ivf_file`) knows it is stale whoever wrote the vector.
+    db.execute(
+        "INSERT INTO settings(key, value) VALUES ('vectors_generation', '1')
+         ON CONFLICT(key) DO UPDATE SET value = CAST(CAST(settings.value AS INTEGER) + 1 AS TEXT)",
+        &[],
     )?;
     Ok(())
 }

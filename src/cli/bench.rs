@@ -169,3 +169,37 @@ pub fn print_postgres(r: &postgres::Report, json: bool) -> Result<ExitCode> {
     out!("{}", render(&["search", "recall@10", "p50 ms", "p95 ms"], &rows));
     Ok(ExitCode::SUCCESS)
 }
+
+/// Prints a `lookbook bench --one-shot` report.
+pub fn print_one_shot(r: &[benchmarks::oneshot::OneShot], json: bool) -> Result<ExitCode> {
+    if json {
+        super::print_json(&r)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows: Vec<Vec<String>> = r
+        .iter()
+        .map(|o| {
+            vec![
+                format!("lookbook {}", o.command),
+                o.items.to_string(),
+                o.dim.to_string(),
+                ms(o.first_ms),
+                ms(o.later.p50_ms),
+                ms(o.later.p95_ms),
+                format!("{:.0}", o.peak_rss_mib),
+            ]
+        })
+        .collect();
+    outln!(
+        "one-shot processes, spawn to exit ({} later runs each)",
+        r.first().map_or(0, |o| o.later.runs)
+    );
+    out!(
+        "{}",
+        render(
+            &["command", "items", "dim", "first ms", "p50 ms", "p95 ms", "peak MiB"],
+            &rows
+        )
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -179,13 +179,36 @@ impl Engine {
         let model = catalog
             .active_model()?
             .ok_or_else(|| Error::NoEmbeddings { model: None })?;
+        // A SQLite catalogue keeps its IVF index in a file beside it: mapped when it is
+        // current, else built from the vectors and saved for the next process.
+        let kept = (!catalog.is_postgres()).then(|| super::ivf_file::path_for(catalog.path()));
+        let fingerprint = match &kept {
+            Some(_) => Some(catalog.vectors_fingerprint(model.id)?),
+            None => None,
+        };
+        if let (Some(path), Some(fp)) = (&kept, &fingerprint)
+            && let Some(ivf) = super::ivf_file::open(path, fp, model.id)
+        {
+            let mut e = Engine::new(catalog.products()?, ivf);
+            e.set_popularity(catalog.like_counts()?.into_iter().collect());
+            return Ok(e);
+        }
         let matrix = catalog.load_embeddings(model.id)?;
         if matrix.is_empty() {
             return Err(Error::NoEmbeddings {
                 model: Some(model.spec.name),
             });
         }
-        let mut e = Engine::with_vectors(catalog.products()?, matrix)?;
+        let mut e = if matrix.len() >= IVF_MIN_ROWS {
+            let ivf = IvfIndex::auto(matrix)?;
+            if let (Some(path), Some(fp)) = (&kept, &fingerprint) {
+                // Best effort: a read-only folder only means the next process builds again.
+                let _ = super::ivf_file::save(&ivf, path, fp);
+            }
+            Engine::new(catalog.products()?, ivf)
+        } else {
+            Engine::with_vectors(catalog.products()?, matrix)?
+        };
         e.set_popularity(catalog.like_counts()?.into_iter().collect());
         crate::memory::release_freed();
         Ok(e)
@@ -547,6 +570,44 @@ mod tests {
 
     fn engine(n: usize) -> Engine {
         Engine::new(synthetic_products(n), FlatIndex::new(synthetic_matrix(n, 16, 9)))
+    }
+
+    #[test]
+    fn a_catalogues_ivf_index_is_kept_beside_it_and_rebuilt_when_a_vector_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("c.db");
+        crate::bench::write_synthetic_catalog(&db, IVF_MIN_ROWS + 500, 16, 3).unwrap();
+        let mut cat = Catalog::open_existing(&db).unwrap();
+        let kept = crate::recommend::ivf_file::path_for(&db);
+        assert!(!kept.exists());
+        let first = Engine::load(&cat).unwrap();
+        assert!(kept.exists(), "the first load saves the index");
+        let built_at = std::fs::metadata(&kept).unwrap().modified().unwrap();
+        let ids = |e: &Engine, q: i64| -> Vec<i64> {
+            e.similar(q, &ProductFilter::default(), 10)
+                .unwrap()
+                .iter()
+                .map(|r| r.id)
+                .collect()
+        };
+        let again = Engine::load(&cat).unwrap();
+        assert_eq!(
+            ids(&first, 42),
+            ids(&again, 42),
+            "the mapped index answers as the built one"
+        );
+        assert_eq!(
+            std::fs::metadata(&kept).unwrap().modified().unwrap(),
+            built_at,
+            "not rebuilt"
+        );
+        // Product 7 gets product 42's vector: the kept index is stale, and the next load sees it.
+        let model = cat.active_model().unwrap().unwrap();
+        let v = cat.embedding(model.id, 42).unwrap().unwrap();
+        cat.put_embeddings(model.id, &[(7, "synthetic".into(), v)]).unwrap();
+        let after = Engine::load(&cat).unwrap();
+        assert_eq!(ids(&after, 42)[0], 7, "{:?}", ids(&after, 42));
+        assert_ne!(ids(&first, 42)[0], 7);
     }
 
     fn profile(e: &Engine, likes: &[i64], dislikes: &[i64]) -> Profile {

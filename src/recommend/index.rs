@@ -99,6 +99,11 @@ impl VectorIndex for FlatIndex {
 }
 
 impl FlatIndex {
+    /// The rows and their ids.
+    pub fn matrix(&self) -> &EmbeddingMatrix {
+        &self.matrix
+    }
+
     /// Gives the matrix back (rows in this index's order).
     pub fn into_matrix(self) -> EmbeddingMatrix {
         self.matrix

@@ -59,29 +59,55 @@ pub const QUANTIZE_MIN_BYTES: usize = 128 << 20;
 pub const QUANTIZE_MIN_DIM: usize = 512;
 
 /// Rows as int8 residuals from their list's centroid.
-struct Residuals {
+pub(super) struct Residuals {
     /// `rows * dim` codes, row-major, in the index's row order.
-    codes: Vec<i8>,
+    pub(super) codes: Codes,
     /// Per row: residual = codes * scale.
-    scales: Vec<f32>,
+    pub(super) scales: Vec<f32>,
     /// Per row: its list.
-    list_of: Vec<u32>,
+    pub(super) list_of: Vec<u32>,
+}
+
+/// The int8 codes: built in memory, or mapped from an index file (see `ivf_file`), where a
+/// one-shot query touches only the pages of the lists it probes.
+pub(super) enum Codes {
+    /// Built by this process.
+    Owned(Vec<i8>),
+    /// A byte range of a mapped index file.
+    Mapped {
+        /// The mapping (never written: files are replaced whole, by rename).
+        map: memmap2::Mmap,
+        /// Where the codes start.
+        offset: usize,
+        /// How many.
+        len: usize,
+    },
+}
+
+impl std::ops::Deref for Codes {
+    type Target = [i8];
+    fn deref(&self) -> &[i8] {
+        match self {
+            Codes::Owned(v) => v,
+            Codes::Mapped { map, offset, len } => bytemuck::cast_slice(&map[*offset..*offset + *len]),
+        }
+    }
 }
 
 /// An IVF index over the rows of a [`FlatIndex`], which it owns and delegates ids to.
 pub struct IvfIndex {
     /// Ids by row, and the f32 rows unless `residuals` replaced them (then its width is 0).
-    flat: FlatIndex,
-    dim: usize,
-    residuals: Option<Residuals>,
+    pub(super) flat: FlatIndex,
+    pub(super) dim: usize,
+    pub(super) residuals: Option<Residuals>,
     /// `nlist * dim` unit centroids, row-major.
-    centroids: Vec<f32>,
+    pub(super) centroids: Vec<f32>,
     /// List `c` is rows `starts[c]..starts[c + 1]`: the matrix is stored list by list, so a
     /// probe reads one contiguous run of memory instead of rows scattered over all of it.
-    starts: Vec<usize>,
-    nprobe: usize,
+    pub(super) starts: Vec<usize>,
+    pub(super) nprobe: usize,
     /// Calibrated mean recall@10 at `nprobe`.
-    recall: f32,
+    pub(super) recall: f32,
 }
 
 impl IvfIndex {
@@ -204,7 +230,11 @@ impl IvfIndex {
                     }
                 }
             });
-        self.residuals = Some(Residuals { codes, scales, list_of });
+        self.residuals = Some(Residuals {
+            codes: Codes::Owned(codes),
+            scales,
+            list_of,
+        });
         let queries = calibration_queries(&self.flat, rng, CALIBRATION_QUERIES);
         let rows = |found: Vec<(usize, f32)>| found.iter().map(|x| x.0 as i64).collect::<Vec<_>>();
         let found: f64 = queries

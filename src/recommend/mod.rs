@@ -4,6 +4,7 @@
 mod engine;
 mod index;
 mod ivf;
+pub mod ivf_file;
 mod pg_index;
 mod profile;
 

@@ -1,0 +1,132 @@
+//! One-shot commands as a script or a web page runs them: `lookbook similar ID` and
+//! `recommend --user U` as separate processes on catalogue files this benchmark writes, timed
+//! from spawn to exit, with each process's peak resident memory. The first run after the
+//! vectors were written pays for the index (built, then kept beside the catalogue); the rest
+//! are what every later call costs.
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use lookbook::bench::{Timing, write_synthetic_catalog};
+use lookbook::catalog::Catalog;
+
+/// Runs of each command after the first.
+const RUNS: usize = 7;
+
+/// One command on one catalogue.
+#[derive(Debug, Clone, Serialize)]
+pub struct OneShot {
+    /// The command line after `lookbook --db FILE`.
+    pub command: String,
+    /// Products.
+    pub items: usize,
+    /// Vector length.
+    pub dim: usize,
+    /// The first run after the vectors were written (builds and keeps the index), ms.
+    pub first_ms: f64,
+    /// The later runs.
+    pub later: Timing,
+    /// The largest peak resident memory of any later run, MiB (Linux; 0 elsewhere).
+    pub peak_rss_mib: f64,
+}
+
+/// The sizes the issue names (5 x 10^4 x 2048 and 10^6 x 256), or one small one when `quick`.
+pub fn run(quick: bool) -> Result<Vec<OneShot>> {
+    let sizes: &[(usize, usize)] = if quick {
+        &[(10_000, 2048)]
+    } else {
+        &[(50_000, 2048), (1_000_000, 256)]
+    };
+    let mut out = Vec::new();
+    for &(n, dim) in sizes {
+        let dir = super::temp_dir(&format!("oneshot-{n}x{dim}"))?;
+        let db = dir.join("catalog.db");
+        let r = measure(&db, n, dim, &mut out);
+        let _ = std::fs::remove_dir_all(&dir);
+        r?;
+    }
+    Ok(out)
+}
+
+fn measure(db: &Path, n: usize, dim: usize, out: &mut Vec<OneShot>) -> Result<()> {
+    write_synthetic_catalog(db, n, dim, 5)?;
+    {
+        let mut cat = Catalog::open_existing(db)?;
+        let user = cat.ensure_user("bench")?;
+        let likes: Vec<i64> = (0..5).map(|i| 1 + (i * n as i64 / 5)).collect();
+        cat.set_feedback(user, &likes, 1.0)?;
+    }
+    let query = (n / 2).to_string();
+    for args in [
+        vec!["similar", query.as_str(), "-k", "10", "--json"],
+        vec!["recommend", "--user", "bench", "-k", "10", "--json"],
+    ] {
+        let (first_ms, _) = spawn(db, &args)?;
+        let mut times = Vec::new();
+        let mut peak: f64 = 0.0;
+        for _ in 0..RUNS {
+            let (ms, rss) = spawn(db, &args)?;
+            times.push(ms);
+            peak = peak.max(rss);
+        }
+        out.push(OneShot {
+            command: args.join(" "),
+            items: n,
+            dim,
+            first_ms,
+            later: Timing::of(times),
+            peak_rss_mib: peak,
+        });
+    }
+    Ok(())
+}
+
+/// Runs `lookbook --db DB ARGS` to its end: milliseconds from spawn to exit, and the child's
+/// peak resident memory in MiB.
+fn spawn(db: &Path, args: &[&str]) -> Result<(f64, f64)> {
+    let t = Instant::now();
+    let child = Command::new(std::env::current_exe()?)
+        .arg("--db")
+        .arg(db)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting a lookbook process")?;
+    let (ok, rss) = wait_with_peak(child)?;
+    let ms = t.elapsed().as_secs_f64() * 1e3;
+    if !ok {
+        bail!("`lookbook {}` failed on {}", args.join(" "), db.display());
+    }
+    Ok((ms, rss))
+}
+
+/// Waits for a child and reads its peak resident memory from the kernel's accounting of it
+/// (`wait4`'s `ru_maxrss`), which is gone once a plain `wait` has reaped it.
+#[cfg(target_os = "linux")]
+fn wait_with_peak(child: std::process::Child) -> Result<(bool, f64)> {
+    let pid = child.id() as libc::pid_t;
+    let mut status: libc::c_int = 0;
+    // SAFETY: a zeroed rusage is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is our own unreaped child, and both pointers outlive the call.
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    // The Child's handles are closed here; it is reaped already, so dropping it waits for nothing.
+    drop(child);
+    if r != pid {
+        bail!(
+            "waiting for lookbook process {pid}: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+    let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    Ok((ok, usage.ru_maxrss as f64 / 1024.0))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn wait_with_peak(mut child: std::process::Child) -> Result<(bool, f64)> {
+    Ok((child.wait()?.success(), 0.0))
+}
