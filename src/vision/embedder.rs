@@ -204,7 +204,7 @@ impl Embedder {
         let spec = ModelSpec {
             name,
             architecture: precision.architecture().into(),
-            weights_sha256: weights::sha256_file(path)?,
+            weights_sha256: weights::sha256_weights(path)?,
             preprocessing: pre.describe(),
             pooling: pooling.name().into(),
             dim: FEATURE_DIM,

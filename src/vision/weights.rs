@@ -71,6 +71,68 @@ pub fn locate(explicit: Option<&Path>, db_dir: &Path) -> Result<PathBuf> {
     Err(Error::WeightsNotFound { searched })
 }
 
+/// SHA-256 of a weights file, hex, remembered by the file's identity (path, size, inode and
+/// modification time) in `sha256.cache` in the data folder: hashing 100 MB cost a one-shot
+/// `similar --image` more than its search. A file changed in any of those is hashed again;
+/// without a data folder, or if the cache cannot be written, every call hashes.
+pub fn sha256_weights(path: &Path) -> Result<String> {
+    sha256_remembered(path, data_dir().map(|d| d.join("sha256.cache")))
+}
+
+/// [`sha256_weights`] with the cache file named.
+fn sha256_remembered(path: &Path, cache: Option<PathBuf>) -> Result<String> {
+    let Some(key) = identity(path) else {
+        return sha256_file(path);
+    };
+    let known = cache
+        .as_deref()
+        .and_then(|c| std::fs::read_to_string(c).ok())
+        .unwrap_or_default();
+    if let Some(hash) = known
+        .lines()
+        .find_map(|l| l.strip_prefix(&key).and_then(|r| r.strip_prefix('\t')))
+        && hash.len() == 64
+        && hash.bytes().all(|b| b.is_ascii_hexdigit())
+    {
+        return Ok(hash.to_string());
+    }
+    let hash = sha256_file(path)?;
+    if let Some(cache) = cache {
+        // Keep the other files' lines (at most a few dozen), this one's replaced.
+        let mut lines: Vec<&str> = known
+            .lines()
+            .filter(|l| !l.starts_with(&key) && !l.is_empty())
+            .rev()
+            .take(63)
+            .collect();
+        lines.reverse();
+        let line = format!("{key}\t{hash}");
+        lines.push(&line);
+        let tmp = cache.with_extension(format!("part{}", std::process::id()));
+        let written = cache.parent().map(std::fs::create_dir_all).transpose().is_ok()
+            && std::fs::write(&tmp, lines.join("\n") + "\n").is_ok()
+            && std::fs::rename(&tmp, &cache).is_ok();
+        if !written {
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
+    Ok(hash)
+}
+
+/// What says a file is the same file: its absolute path, size, inode and modification time
+/// (to the nanosecond), tab-separated; `None` when any cannot be read.
+fn identity(path: &Path) -> Option<String> {
+    let abs = path.canonicalize().ok()?;
+    let meta = std::fs::metadata(&abs).ok()?;
+    let modified = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?;
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+    #[cfg(not(unix))]
+    let inode = 0u64;
+    let path = abs.to_str().filter(|p| !p.contains(['\t', '\n']))?;
+    Some(format!("{path}\t{}\t{inode}\t{}", meta.len(), modified.as_nanos()))
+}
+
 /// SHA-256 of a file, hex.
 pub fn sha256_file(path: &Path) -> Result<String> {
     crate::files::check_regular(path, crate::files::MAX_WEIGHTS_BYTES, "weights")?;
@@ -176,6 +238,30 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(err.contains("/no/such.safetensors"), "{err}");
+    }
+
+    #[test]
+    fn a_weights_hash_is_remembered_until_the_file_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("data/lookbook/sha256.cache");
+        let sha256_weights = |p: &Path| sha256_remembered(p, Some(cache.clone()));
+        let p = dir.path().join("w.safetensors");
+        std::fs::write(&p, b"abc").unwrap();
+        let first = sha256_weights(&p).unwrap();
+        assert_eq!(first, sha256_file(&p).unwrap());
+        let text = std::fs::read_to_string(&cache).unwrap();
+        assert!(text.contains(&first), "{text}");
+        // A remembered hash is what comes back, without reading the file.
+        let key = identity(&p).unwrap();
+        std::fs::write(&cache, format!("{key}\t{}\n", "0".repeat(64))).unwrap();
+        assert_eq!(sha256_weights(&p).unwrap(), "0".repeat(64));
+        // A changed file (size and time) is hashed again.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&p, b"abcd").unwrap();
+        assert_eq!(sha256_weights(&p).unwrap(), sha256_file(&p).unwrap());
+        // A damaged cache line is not believed.
+        std::fs::write(&cache, format!("{}\tnot-a-hash\n", identity(&p).unwrap())).unwrap();
+        assert_eq!(sha256_weights(&p).unwrap(), sha256_file(&p).unwrap());
     }
 
     #[test]
