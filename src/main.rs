@@ -235,6 +235,10 @@ pub enum Command {
         /// 5 x 10^4 x 2048 and 10^6 x 256 that it writes (with --quick, 10^4 x 2048).
         #[arg(long)]
         one_shot: bool,
+        /// Internal: write a synthetic catalogue of `PRODUCTS,DIM` at --db (the one-shot
+        /// benchmark writes its catalogues in a child, so its own memory stays small).
+        #[arg(long, hide = true)]
+        write_synthetic: Option<String>,
         /// Instead: load `lookbook serve` with SSH clients (memory, key-to-frame latency, likes),
         /// on a copy of --db, or on --products synthetic products.
         #[arg(long)]
@@ -495,6 +499,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             json,
             ..
         } => cli::bench::print_serve(&benchmarks::serve::run(&db, products, connections, seconds)?, json),
+        Command::Bench {
+            write_synthetic: Some(size),
+            ..
+        } => {
+            benchmarks::oneshot::write_child(&db, &size)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench {
             one_shot: true,
             quick,

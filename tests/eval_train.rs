@@ -33,7 +33,22 @@ fn eval_reports_every_method_and_draws_a_plot() {
             assert!((0.0..=1.0).contains(&x), "{k} = {x}");
         }
         assert_eq!(m["precision_curve"].as_array().unwrap().len(), 20);
+        // The by-label figures and the prototypes are there for every method, in range.
+        for k in ["macro_precision", "rare_precision", "common_precision"] {
+            let x = m[k].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&x), "{k} = {x}");
+        }
+        for k in ["p_at_1", "p_at_10", "mrr"] {
+            let x = m["prototypes"]["retrieval"][k].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&x), "{k} = {x}");
+        }
+        assert!(m["prototypes"]["retrieval"]["labels"].as_u64().unwrap() > 0);
     }
+    // Every type of the mini catalogue has under 100 products: every query is a rare one.
+    assert_eq!(v["rare_under"], 100);
+    assert_eq!(v["rare_queries"], v["queries"]);
+    let model = &v["methods"][0];
+    assert_eq!(model["rare_precision"], model["metrics"]["precision"]);
     assert!(v["queries"].as_u64().unwrap() > 0);
     let svg = std::fs::read_to_string(&plot).unwrap();
     assert!(svg.contains("<svg") && svg.contains("raw-pixels"));
@@ -84,7 +99,11 @@ fn personal_eval_compares_against_baselines() {
         .iter()
         .map(|m| m["method"].as_str().unwrap())
         .collect();
-    assert_eq!(names, vec!["feed", "feed+mmr0.3", "last-like", "popularity"]);
+    assert_eq!(
+        names,
+        vec!["feed", "feed+mmr0.3", "last-like", "item-knn", "popularity"]
+    );
+    assert_eq!(v["source"], "simulated");
 }
 
 #[test]
@@ -117,7 +136,14 @@ fn personal_eval_sweeps_the_mmr_levels_it_is_given() {
         .collect();
     assert_eq!(
         names,
-        vec!["feed", "feed+mmr0.1", "feed+mmr0.5", "last-like", "popularity"]
+        vec![
+            "feed",
+            "feed+mmr0.1",
+            "feed+mmr0.5",
+            "last-like",
+            "item-knn",
+            "popularity"
+        ]
     );
     fx.cmd(&["eval", "--personal", "--mmr", "2"])
         .assert()

@@ -236,33 +236,33 @@ pub(crate) const SELECT: &str =
     JOIN categories s ON s.id = a.parent_id
     JOIN categories m ON m.id = s.parent_id";
 
-/// A product from a row of [`SELECT`].
-pub(crate) fn from_row(r: &Row) -> Result<Product> {
+/// A product from a row of [`SELECT`], its text moved out of the row rather than copied.
+pub(crate) fn from_row(mut r: Row) -> Result<Product> {
     Ok(Product {
-        id: r.get(0)?,
-        name: r.get(1)?,
-        master_category: r.get(2)?,
-        sub_category: r.get(3)?,
-        article_type: r.get(4)?,
-        gender: r.get(5)?,
-        colour: r.get(6)?,
-        season: r.get(7)?,
-        year: r.get(8)?,
-        usage: r.get(9)?,
-        image_path: r.get(10)?,
-        image_hash: r.get(11)?,
-        shop_id: r.get(12)?,
-        group: r.get(13)?,
-        brand: r.get(14)?,
-        description: r.get(15)?,
-        link: r.get(16)?,
-        image_url: r.get(17)?,
-        price: r.get(18)?,
-        compare_at: r.get(19)?,
-        currency: r.get(20)?,
-        availability: r.get(21)?,
-        listed: r.get::<i64>(22)? != 0,
-        gender_raw: r.get(23)?,
+        id: r.take(0)?,
+        name: r.take(1)?,
+        master_category: r.take(2)?,
+        sub_category: r.take(3)?,
+        article_type: r.take(4)?,
+        gender: r.take(5)?,
+        colour: r.take(6)?,
+        season: r.take(7)?,
+        year: r.take(8)?,
+        usage: r.take(9)?,
+        image_path: r.take(10)?,
+        image_hash: r.take(11)?,
+        shop_id: r.take(12)?,
+        group: r.take(13)?,
+        brand: r.take(14)?,
+        description: r.take(15)?,
+        link: r.take(16)?,
+        image_url: r.take(17)?,
+        price: r.take(18)?,
+        compare_at: r.take(19)?,
+        currency: r.take(20)?,
+        availability: r.take(21)?,
+        listed: r.take::<i64>(22)? != 0,
+        gender_raw: r.take(23)?,
         variants: Vec::new(),
     })
 }
@@ -273,7 +273,7 @@ impl Catalog {
         let mut out = Vec::new();
         let mut db = self.db()?;
         db.each(&format!("{SELECT} ORDER BY p.id"), &[], &mut |r| {
-            out.push(from_row(&r)?);
+            out.push(from_row(r)?);
             Ok(())
         })?;
         // One pass over every size, in product order, instead of a query per product.
@@ -307,7 +307,7 @@ impl Catalog {
         let Some(row) = db.row(&format!("{SELECT} WHERE p.id = ?1"), params![id])? else {
             return Ok(None);
         };
-        let mut p = from_row(&row)?;
+        let mut p = from_row(row)?;
         p.variants = variants(&mut db, id)?;
         Ok(Some(p))
     }
@@ -503,7 +503,7 @@ impl Catalog {
             params![r],
         )?;
         if let Some(row) = by_shop {
-            let mut p = from_row(&row)?;
+            let mut p = from_row(row)?;
             p.variants = self.variants(p.id)?;
             return Ok(Some(p));
         }

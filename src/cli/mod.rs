@@ -932,6 +932,50 @@ pub(crate) fn evaluate(db: &Path, a: EvalArgs) -> Result<ExitCode> {
         for m in &r.methods {
             outln!("  {:<16} {}", m.method, m.description);
         }
+        outln!(
+            "\nby label: macro P@k (each type once), and rare types (under {} training-side products; {} of the queries) against the rest",
+            r.rare_under,
+            r.rare_queries
+        );
+        let body: Vec<Vec<String>> = r
+            .methods
+            .iter()
+            .map(|m| {
+                let c = m.prototypes.classifier.as_ref();
+                let cell = |x: Option<f64>| x.map_or("-".into(), |x| format!("{x:.3}"));
+                vec![
+                    m.method.clone(),
+                    format!("{:.3}", m.macro_precision),
+                    format!("{:.3}", m.rare_precision),
+                    format!("{:.3}", m.common_precision),
+                    format!("{:.3}", m.prototypes.retrieval.p_at_1),
+                    format!("{:.3}", m.prototypes.retrieval.p_at_10),
+                    format!("{:.3}", m.prototypes.retrieval.mrr),
+                    cell(c.map(|c| c.common_top1)),
+                    cell(c.map(|c| c.rare_top1)),
+                ]
+            })
+            .collect();
+        out!(
+            "{}",
+            render(
+                &[
+                    "method",
+                    "macro P@k",
+                    "rare P@k",
+                    "common P@k",
+                    "proto P@1",
+                    "proto P@10",
+                    "proto MRR",
+                    "top-1 common",
+                    "top-1 rare"
+                ],
+                &body
+            )
+        );
+        outln!(
+            "proto: each type's mean training-side vector ranks the held-out products (macro over types; supervised, unlike zero-shot text queries). top-1: nearest prototype of even-year products classifies odd-year ones, the 20 commonest types and the rest."
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -10,6 +10,7 @@ pub mod baselines;
 pub mod metrics;
 pub mod personal;
 pub mod plot;
+pub mod prototypes;
 pub mod retrieval;
 
 pub use crate::sample::{Rng, is_held_out, splitmix64};

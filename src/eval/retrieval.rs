@@ -36,6 +36,15 @@ pub struct MethodResult {
     pub metrics: Metrics,
     /// Precision at 1..=curve_k.
     pub precision_curve: Vec<f64>,
+    /// Precision at k averaged per label first, then over labels: every type counts once,
+    /// however many products it has.
+    pub macro_precision: f64,
+    /// Precision at k over the queries of rare labels (see [`Report::rare_under`]).
+    pub rare_precision: f64,
+    /// The same over the other labels.
+    pub common_precision: f64,
+    /// Class prototypes as queries and as a classifier (supervised; see [`super::prototypes`]).
+    pub prototypes: super::prototypes::PrototypeReport,
 }
 
 /// The whole evaluation.
@@ -49,9 +58,18 @@ pub struct Report {
     pub queries: usize,
     /// Gallery size (products every method has a vector for).
     pub gallery: usize,
+    /// A label is rare when fewer than this many of the catalogue's products that are not
+    /// held out (its training side) have it.
+    pub rare_under: usize,
+    /// Queries of rare labels.
+    pub rare_queries: usize,
     /// Methods, best model first.
     pub methods: Vec<MethodResult>,
 }
+
+/// Rare labels have fewer training-side products than this, by default: the issue's "under
+/// 100 training photos".
+pub const RARE_UNDER: usize = 100;
 
 /// Keeps only rows whose id is in `keep`, preserving order.
 fn restrict(m: EmbeddingMatrix, keep: &HashSet<i64>) -> EmbeddingMatrix {
@@ -156,9 +174,15 @@ pub fn evaluate(catalog: &Catalog, opts: &Options, progress: &dyn Progress) -> R
         ));
     }
     let mut label_count: HashMap<&str, usize> = HashMap::new();
+    let mut training_count: HashMap<&str, usize> = HashMap::new();
     for id in &gallery {
         *label_count.entry(opts.level.label(by_id[id])).or_default() += 1;
+        if !is_held_out(*id) {
+            *training_count.entry(opts.level.label(by_id[id])).or_default() += 1;
+        }
     }
+    let rare = |q: i64| training_count.get(opts.level.label(by_id[&q])).copied().unwrap_or(0) < RARE_UNDER;
+    let rare_queries = queries.iter().filter(|&&q| rare(q)).count();
     let mut members: HashMap<&str, Vec<i64>> = HashMap::new();
     for id in &gallery {
         if let Some(g) = by_id[id].group.as_deref() {
@@ -220,11 +244,32 @@ pub fn evaluate(catalog: &Catalog, opts: &Options, progress: &dyn Progress) -> R
             }
         }
         curve.iter_mut().for_each(|c| *c /= lists.len() as f64);
+        // Per-query precision at k, gathered by label and by rarity.
+        let mut per_label: HashMap<&str, (f64, usize)> = HashMap::new();
+        let (mut rare_sum, mut common_sum) = (0.0, 0.0);
+        for (q, (rel, ..)) in queries.iter().zip(&lists) {
+            let p = rel.iter().take(opts.k).filter(|&&x| x).count() as f64 / opts.k.max(1) as f64;
+            let e = per_label.entry(opts.level.label(by_id[q])).or_default();
+            e.0 += p;
+            e.1 += 1;
+            if rare(*q) {
+                rare_sum += p;
+            } else {
+                common_sum += p;
+            }
+        }
+        let macro_precision =
+            per_label.values().map(|(s, n)| s / *n as f64).sum::<f64>() / per_label.len().max(1) as f64;
+        let common_queries = queries.len() - rare_queries;
         results.push(MethodResult {
             method: name.clone(),
             description: description.clone(),
             metrics: acc.finish(gallery.len()),
             precision_curve: curve,
+            macro_precision,
+            rare_precision: rare_sum / rare_queries.max(1) as f64,
+            common_precision: common_sum / common_queries.max(1) as f64,
+            prototypes: super::prototypes::evaluate(index, &by_id, opts.level),
         });
     }
     Ok(Report {
@@ -232,6 +277,8 @@ pub fn evaluate(catalog: &Catalog, opts: &Options, progress: &dyn Progress) -> R
         k: opts.k,
         queries: queries.len(),
         gallery: gallery.len(),
+        rare_under: RARE_UNDER,
+        rare_queries,
         methods: results,
     })
 }

@@ -42,7 +42,7 @@ pub fn embed_claims(
                 ),
                 &[&model_id, &given_up, &(batch as i64)],
             )?
-            .iter()
+            .into_iter()
             .map(from_row)
             .collect::<Result<_>>()?;
         if claimed.is_empty() {
