@@ -100,7 +100,7 @@ pub enum Command {
         /// Images per forward pass.
         #[arg(long, default_value_t = lookbook::embedding::DEFAULT_BATCH)]
         batch: usize,
-        /// Feature pooling: avg or max.
+        /// Feature pooling: avg, max, or gem (generalised mean; gem2 to gem8 name its power, gem is gem3).
         #[arg(long, default_value = "avg")]
         pooling: String,
         /// Arithmetic: bf16 (AMX tiles where the CPU has them; no loss in `eval`) or f32. Each

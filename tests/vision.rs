@@ -211,7 +211,7 @@ fn fast_and_reference(
 fn the_nhwc_path_matches_the_candle_reference_on_real_weights_and_photos() {
     let (weights, images) = shipped_model_and_demo_photos(0, 5);
     let reference = ResNet50::load(&weights).unwrap();
-    for pooling in [Pooling::Avg, Pooling::Max] {
+    for pooling in [Pooling::Avg, Pooling::Max, Pooling::Gem(3)] {
         let mut e = Embedder::load_with(&weights, pooling, Precision::F32).unwrap();
         for size in [None, Some(224)] {
             if let Some(s) = size {

@@ -25,7 +25,13 @@ pub enum Pooling {
     Avg,
     /// Global max pooling (the classic Keras recipe).
     Max,
+    /// Generalised-mean pooling, `(mean of x^p)^(1/p)`, with the whole-number `p` (2 to 8):
+    /// between average (p = 1) and max (p -> infinity), the usual retrieval pooling at p = 3.
+    Gem(u8),
 }
+
+/// Names of [`Pooling::Gem`] by `p`.
+const GEM_NAMES: [&str; 9] = ["", "", "gem2", "gem3", "gem4", "gem5", "gem6", "gem7", "gem8"];
 
 impl Pooling {
     /// Name stored with the model.
@@ -33,6 +39,25 @@ impl Pooling {
         match self {
             Pooling::Avg => "avg",
             Pooling::Max => "max",
+            Pooling::Gem(p) => GEM_NAMES.get(p as usize).copied().unwrap_or("gem"),
+        }
+    }
+
+    /// One pooled value from a channel's values: the mean, the largest, or the generalised
+    /// mean. Post-ReLU features are never negative; GeM floors them at 1e-6 as is usual, so
+    /// the root of a zero mean is defined.
+    pub fn pool(self, values: impl Iterator<Item = f32>) -> f32 {
+        match self {
+            Pooling::Avg => {
+                let (s, n) = values.fold((0.0f32, 0usize), |(s, n), x| (s + x, n + 1));
+                s / n.max(1) as f32
+            }
+            Pooling::Max => values.fold(f32::NEG_INFINITY, f32::max),
+            Pooling::Gem(p) => {
+                let p = f32::from(p);
+                let (s, n) = values.fold((0.0f32, 0usize), |(s, n), x| (s + x.max(1e-6).powf(p), n + 1));
+                (s / n.max(1) as f32).powf(1.0 / p)
+            }
         }
     }
 
@@ -48,7 +73,13 @@ impl std::str::FromStr for Pooling {
         match s {
             "avg" | "mean" => Ok(Pooling::Avg),
             "max" => Ok(Pooling::Max),
-            _ => Err(Error::Invalid(format!("pooling {s:?}: expected avg or max"))),
+            "gem" => Ok(Pooling::Gem(3)),
+            _ => match s.strip_prefix("gem").and_then(|p| p.parse::<u8>().ok()) {
+                Some(p) if (2..=8).contains(&p) => Ok(Pooling::Gem(p)),
+                _ => Err(Error::Invalid(format!(
+                    "pooling {s:?}: expected avg, max, or gem (gem2 to gem8 for its power; gem is gem3)"
+                ))),
+            },
         }
     }
 }
@@ -371,3 +402,26 @@ impl Embedder {
         Ok((model, report))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gem_lies_between_average_and_max_and_names_its_power() {
+        let xs = [0.0f32, 1.0, 2.0, 5.0];
+        let (avg, max) = (Pooling::Avg.pool(xs.into_iter()), Pooling::Max.pool(xs.into_iter()));
+        let mut last = avg;
+        for p in 2..=8 {
+            let g = Pooling::Gem(p).pool(xs.into_iter());
+            assert!(g > last && g < max, "p = {p}: {g} not in ({last}, {max})");
+            last = g;
+            assert_eq!(Pooling::Gem(p).name().parse::<Pooling>().unwrap(), Pooling::Gem(p));
+        }
+        assert_eq!("gem".parse::<Pooling>().unwrap(), Pooling::Gem(3));
+        for bad in ["gem1", "gem9", "gemx", "median"] {
+            assert!(bad.parse::<Pooling>().is_err(), "{bad}");
+        }
+    }
+}
+

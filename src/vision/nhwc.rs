@@ -461,6 +461,10 @@ impl Net {
                         }
                         s
                     }
+                    // Channel by channel: NHWC keeps a channel's pixels `c` apart.
+                    g @ super::Pooling::Gem(_) => (0..map.c)
+                        .map(|ch| g.pool(img.iter().skip(ch).step_by(map.c).copied()))
+                        .collect(),
                 };
                 let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
                 v.iter_mut().for_each(|x| *x /= norm);

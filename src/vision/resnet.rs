@@ -174,6 +174,10 @@ impl ResNet50 {
         let pooled = match pooling {
             super::Pooling::Avg => map.mean((2, 3))?,
             super::Pooling::Max => map.max(D::Minus1)?.max(D::Minus1)?,
+            super::Pooling::Gem(p) => {
+                let p = f64::from(p);
+                map.clamp(1e-6f32, f32::MAX)?.powf(p)?.mean((2, 3))?.powf(1.0 / p)?
+            }
         };
         Ok(l2_normalize(&pooled)?)
     }
