@@ -305,6 +305,11 @@ pub struct EvalArgs {
     /// Skip the photo baselines (faster).
     #[arg(long)]
     pub no_baselines: bool,
+    /// Also score neighbourhood re-rankings of the model's vectors beside the plain ones,
+    /// comma-separated: dbaN (each product mixed with its N nearest), qeN (each query with
+    /// its N best), dbaN+qeM; @ALPHA sets the weighting power (default 3), as in qe3@1.
+    #[arg(long, value_delimiter = ',')]
+    pub levers: Vec<String>,
     /// Write an SVG plot of precision@k for every method.
     #[arg(long)]
     pub plot: Option<PathBuf>,

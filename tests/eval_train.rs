@@ -26,7 +26,7 @@ fn eval_reports_every_method_and_draws_a_plot() {
         .iter()
         .map(|m| m["method"].as_str().unwrap())
         .collect();
-    assert_eq!(methods, vec!["model", "colour-histogram", "raw-pixels"]);
+    assert_eq!(methods, vec!["model", "model-plain", "colour-histogram", "raw-pixels"]);
     for m in v["methods"].as_array().unwrap() {
         for k in ["precision", "recall", "map", "ndcg", "hit_rate", "coverage"] {
             let x = m["metrics"][k].as_f64().unwrap();
@@ -52,6 +52,42 @@ fn eval_reports_every_method_and_draws_a_plot() {
     assert!(v["queries"].as_u64().unwrap() > 0);
     let svg = std::fs::read_to_string(&plot).unwrap();
     assert!(svg.contains("<svg") && svg.contains("raw-pixels"));
+}
+
+#[test]
+fn eval_scores_neighbourhood_levers_beside_the_plain_vectors() {
+    let fx = Fixture::mini();
+    fx.ready();
+    let out = fx
+        .cmd(&[
+            "eval",
+            "-k",
+            "3",
+            "--no-baselines",
+            "--levers",
+            "qe1,dba1+qe2@1",
+            "--json",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v = json(&out);
+    let methods: Vec<&str> = v["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["method"].as_str().unwrap())
+        .collect();
+    assert_eq!(methods, vec!["model", "model-plain", "qe1", "dba1+qe2@1"]);
+    assert!(
+        v["methods"][3]["description"]
+            .as_str()
+            .unwrap()
+            .contains("2 best (alpha 1)")
+    );
+    fx.cmd(&["eval", "--levers", "qe0"]).assert().failure();
 }
 
 #[test]
@@ -193,5 +229,5 @@ fn train_learns_a_head_and_keeps_provenance() {
         .iter()
         .map(|m| m["method"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(names, vec!["model", "backbone"]);
+    assert_eq!(names, vec!["model", "model-plain", "backbone"]);
 }

@@ -880,6 +880,7 @@ pub(crate) fn evaluate(db: &Path, a: EvalArgs) -> Result<ExitCode> {
         queries,
         baselines: !a.no_baselines,
         curve_k: a.k.max(20),
+        levers: a.levers.iter().map(|l| l.parse()).collect::<lookbook::Result<_>>()?,
     };
     let r = eval::retrieval::evaluate(&cat, &opts, &progress)?;
     if let Some(p) = &a.plot {

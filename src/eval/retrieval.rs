@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 use super::metrics::{Accumulator, Metrics, intra_list_diversity};
 use super::{Level, baselines, is_held_out};
 use crate::catalog::{Catalog, EmbeddingMatrix, Product};
+use crate::recommend::rerank::{Neighbours, QUERY_EXPANSION, augment, expand};
 use crate::recommend::{FlatIndex, VectorIndex, top_k};
 use crate::{Error, Progress, Result};
 
@@ -23,6 +24,56 @@ pub struct Options {
     pub baselines: bool,
     /// Largest k of the precision curve (for the plot).
     pub curve_k: usize,
+    /// Also score the model's vectors with these neighbourhood re-rankings (see [`Lever`]).
+    pub levers: Vec<Lever>,
+}
+
+/// One re-ranking of the model's vectors: database-side augmentation, query expansion, or
+/// both (see [`crate::recommend::rerank`]), written `dba3`, `qe5`, `dba1+qe3`, with `@A` for a
+/// weighting power other than 3 (`qe5@1`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lever {
+    /// As written.
+    pub name: String,
+    /// Augmentation of the catalogue's rows.
+    pub dba: Option<Neighbours>,
+    /// Expansion of each query.
+    pub qe: Option<Neighbours>,
+}
+
+impl std::str::FromStr for Lever {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = || {
+            Error::Invalid(format!(
+                "lever {s:?}: expected dbaN, qeN or dbaN+qeM, each with an optional @ALPHA (qe3@1)"
+            ))
+        };
+        let mut lever = Lever {
+            name: s.to_string(),
+            dba: None,
+            qe: None,
+        };
+        for part in s.split('+') {
+            let (what, alpha) = match part.split_once('@') {
+                Some((w, a)) => (w, a.parse::<f32>().map_err(|_| bad())?),
+                None => (part, 3.0),
+            };
+            let (slot, n) = if let Some(n) = what.strip_prefix("dba") {
+                (&mut lever.dba, n)
+            } else if let Some(n) = what.strip_prefix("qe") {
+                (&mut lever.qe, n)
+            } else {
+                return Err(bad());
+            };
+            let n: usize = n.parse().map_err(|_| bad())?;
+            if slot.is_some() || n == 0 || n > 100 || !(0.0..=20.0).contains(&alpha) {
+                return Err(bad());
+            }
+            *slot = Some(Neighbours { n, alpha });
+        }
+        Ok(lever)
+    }
 }
 
 /// One method's scores.
@@ -145,10 +196,59 @@ pub fn evaluate(catalog: &Catalog, opts: &Options, progress: &dyn Progress) -> R
             gallery.retain(|id| ids.contains(id));
         }
     }
-    let indexes: Vec<(String, String, FlatIndex)> = methods
+    // The learned vectors rank as `similar` ranks them, with query expansion; the baselines
+    // plain. `model-plain` is the model without it, for the lever's share.
+    let mut indexes: Vec<(String, String, FlatIndex, Option<Neighbours>)> = methods
         .into_iter()
-        .map(|(n, d, m)| (n, d, FlatIndex::new(restrict(m, &gallery))))
+        .map(|(n, d, m)| {
+            let learned = n == "model" || n == "backbone";
+            let (d, qe) = if learned {
+                (
+                    format!("{d}, queries expanded as look-alikes are"),
+                    Some(QUERY_EXPANSION),
+                )
+            } else {
+                (d, None)
+            };
+            (n, d, FlatIndex::new(restrict(m, &gallery)), qe)
+        })
         .collect();
+    let plain = (
+        "model-plain".to_string(),
+        "the same model, queries not expanded".to_string(),
+        FlatIndex::new(indexes[0].2.matrix().clone()),
+        None,
+    );
+    indexes.insert(1, plain);
+    if !opts.levers.is_empty() {
+        let base = &indexes[0].2;
+        // A product's own colourways are never its neighbours, as they are never its look-alikes.
+        let group = |r: usize| by_id[&base.id(r)].group.as_deref();
+        let pair = |a: usize, b: usize| group(a).is_none() || group(a) != group(b);
+        let mut extra = Vec::new();
+        for Lever { name, dba, qe } in &opts.levers {
+            let (dba, qe) = (*dba, *qe);
+            progress.start(&format!("re-ranking ({name})"), 1);
+            let index = match dba {
+                Some(how) => FlatIndex::new(augment(base, how, &pair)),
+                None => FlatIndex::new(base.matrix().clone()),
+            };
+            progress.finish();
+            let what = format!(
+                "the model's vectors{}{}",
+                dba.map_or(String::new(), |h| format!(
+                    ", each mixed with its {} nearest (alpha {})",
+                    h.n, h.alpha
+                )),
+                qe.map_or(String::new(), |h| format!(
+                    ", queries with their {} best (alpha {})",
+                    h.n, h.alpha
+                ))
+            );
+            extra.push((name.to_string(), what, index, qe));
+        }
+        indexes.extend(extra);
+    }
     let reference = &indexes[0].2;
 
     let queries: Vec<i64> = match &opts.queries {
@@ -191,16 +291,19 @@ pub fn evaluate(catalog: &Catalog, opts: &Options, progress: &dyn Progress) -> R
     }
     let depth = opts.k.max(opts.curve_k).max(1);
     let mut results = Vec::new();
-    for (name, description, index) in &indexes {
+    for (name, description, index, qe) in &indexes {
         progress.start(&format!("ranking ({name})"), queries.len());
         let lists: Vec<(Vec<bool>, usize, Vec<usize>, f64)> = queries
             .par_iter()
             .map(|&q| {
                 let row = index.row(q).unwrap_or(0);
-                let scores = index.scores(index.vector(row));
                 // Look-alikes never show the query's own colourways, so neither does the eval.
                 let group = by_id[&q].group.as_deref();
                 let own = |r: usize| group.is_some() && by_id[&index.id(r)].group.as_deref() == group;
+                let scores = match qe {
+                    Some(how) => index.scores(&expand(index, index.vector(row), *how, |r| r != row && !own(r))),
+                    None => index.scores(index.vector(row)),
+                };
                 let top = top_k(&scores, depth, |r| r != row && !own(r));
                 let label = opts.level.label(by_id[&q]);
                 let same_group = group
@@ -281,4 +384,20 @@ pub fn evaluate(catalog: &Catalog, opts: &Options, progress: &dyn Progress) -> R
         rare_queries,
         methods: results,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levers_are_written_as_their_neighbour_counts() {
+        let l: Lever = "dba1+qe5@1".parse().unwrap();
+        assert_eq!(l.dba, Some(Neighbours { n: 1, alpha: 3.0 }));
+        assert_eq!(l.qe, Some(Neighbours { n: 5, alpha: 1.0 }));
+        assert_eq!("qe3".parse::<Lever>().unwrap().dba, None);
+        for bad in ["qe", "qe0", "dba1+dba2", "pca", "qe3@x", "qe1000", ""] {
+            assert!(bad.parse::<Lever>().is_err(), "{bad}");
+        }
+    }
 }

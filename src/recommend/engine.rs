@@ -350,6 +350,23 @@ impl Engine {
                 exclude.extend(group);
             }
         }
+        // A product's look is the product with its closest neighbours (alpha query expansion,
+        // see `rerank`): found among everything listed except its own colourways, so a filter
+        // narrows the results and never the query.
+        let seen_for_reasons = query.clone();
+        let query = match (req.item, query) {
+            (Some(_), Some(q)) => {
+                let mut own = self.unlisted.clone();
+                own.insert(req.item.unwrap_or_default());
+                if let Some(group) = req.item.and_then(|id| self.group_of(id)) {
+                    own.extend(group);
+                }
+                let how = super::rerank::QUERY_EXPANSION;
+                let near = self.index.search(&q, how.n, &|r| !own.contains(&self.index.id(r)));
+                Some(super::rerank::mix(&q, self.index.as_ref(), &near, how))
+            }
+            (_, q) => q,
+        };
         let (qw, pw) = match (&query, &profile.vector) {
             (Some(_), Some(_)) => (alpha, 1.0 - alpha),
             (Some(_), None) => (1.0, 0.0),
@@ -391,7 +408,8 @@ impl Engine {
             .into_iter()
             .map(|(row, score)| {
                 let x = self.index.vector(row);
-                let q_part = query.as_ref().map(|q| dot(q, &x));
+                // The reason names the likeness to the product itself, not to its expansion.
+                let q_part = seen_for_reasons.as_ref().map(|q| dot(q, &x));
                 let reason = match (q_part, self.best_like(profile, &x)) {
                     (Some(qs), Some((lid, ls))) if qw * qs < pw * ls => Reason::YouLiked {
                         id: lid,
@@ -678,7 +696,12 @@ mod tests {
                 },
             )
             .unwrap();
-        let q = e.vector(50).unwrap();
+        // The item's part is its look: the product moved towards its nearest (query expansion).
+        let item = e.vector(50).unwrap();
+        let how = crate::recommend::rerank::QUERY_EXPANSION;
+        let near = e.index().search(&item, how.n, &|r| e.index().id(r) != 50);
+        let q = crate::recommend::rerank::mix(&item, e.index(), &near, how);
+        assert!(dot(&q, &item) < 0.9999, "the expansion moved the query");
         let pv = p.vector.as_ref().unwrap();
         for r in out {
             let x = e.vector(r.id).unwrap();
