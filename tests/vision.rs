@@ -6,6 +6,7 @@ mod common;
 
 use std::collections::HashMap;
 
+use lookbook::vision::cpu::Kernels;
 use lookbook::vision::{Embedder, Pooling, Precision, ResNet50};
 
 fn rewrite_without(src: &std::path::Path, dst: &std::path::Path, drop: &str, reshape: Option<(&str, Vec<usize>)>) {
@@ -211,8 +212,11 @@ fn fast_and_reference(
 fn the_nhwc_path_matches_the_candle_reference_on_real_weights_and_photos() {
     let (weights, images) = shipped_model_and_demo_photos(0, 5);
     let reference = ResNet50::load(&weights).unwrap();
-    for pooling in [Pooling::Avg, Pooling::Max, Pooling::Gem(3)] {
-        let mut e = Embedder::load_with(&weights, pooling, Precision::F32).unwrap();
+    for (kernels, pooling) in Kernels::here().into_iter().map(|k| (k, Pooling::Avg)).chain([
+        (Kernels::detected(), Pooling::Max),
+        (Kernels::detected(), Pooling::Gem(3)),
+    ]) {
+        let mut e = Embedder::load_on(&weights, pooling, Precision::F32, kernels).unwrap();
         for size in [None, Some(224)] {
             if let Some(s) = size {
                 e.preprocess.height = s;
@@ -224,7 +228,7 @@ fn the_nhwc_path_matches_the_candle_reference_on_real_weights_and_photos() {
                 let norm = s.iter().map(|b| b * b).sum::<f32>().sqrt();
                 assert!(
                     diff <= 1e-4 * norm,
-                    "{pooling:?} at {size:?}: relative error {}",
+                    "{kernels:?} {pooling:?} at {size:?}: relative error {}",
                     diff / norm
                 );
             }
@@ -253,6 +257,29 @@ fn bf16_vectors_point_where_the_f32_reference_does() {
         for (f, s) in fast.iter().zip(&slow) {
             let cos: f32 = f.iter().zip(s).map(|(a, b)| a * b).sum();
             assert!(cos > 0.999, "at {size:?}: cosine {cos} with the f32 reference");
+        }
+    }
+}
+
+/// Every kernel level this CPU has, in bf16, gives the vectors of the emulated path (operands
+/// rounded, f32 sums: what a CPU without bf16 instructions runs) to a cosine of 0.9999 per
+/// photo, so embed workers on different machines can fill one catalogue.
+#[test]
+fn bf16_vectors_agree_across_every_kernel_level() {
+    let (weights, images) = shipped_model_and_demo_photos(11, 6);
+    let emulated = Embedder::load_on(&weights, Pooling::Avg, Precision::Bf16, Kernels::Portable)
+        .unwrap()
+        .embed_images(&images)
+        .unwrap();
+    for kernels in Kernels::ALL {
+        if !kernels.here_or_skip("bf16_vectors_agree_across_every_kernel_level") {
+            continue;
+        }
+        let e = Embedder::load_on(&weights, Pooling::Avg, Precision::Bf16, kernels).unwrap();
+        assert_eq!(e.spec.architecture, "resnet50-bf16", "one identity on every level");
+        for (f, s) in e.embed_images(&images).unwrap().iter().zip(&emulated) {
+            let cos: f32 = f.iter().zip(s).map(|(a, b)| a * b).sum();
+            assert!(cos >= 0.9999, "{kernels:?}: cosine {cos} with the emulated path");
         }
     }
 }

@@ -107,6 +107,8 @@ pub struct PhotoQuery {
 pub struct Throughput {
     /// `bf16` or `f32`.
     pub precision: &'static str,
+    /// The kernel level (`LOOKBOOK_CPU`) it ran on.
+    pub kernels: &'static str,
     /// Input height and width.
     pub input: [usize; 2],
     /// Photos per forward pass.
@@ -343,13 +345,29 @@ fn measure_embedding(db: &Path, quick: bool, report: &mut Report) -> Result<()> 
     });
     // Each figure is the whole path a photo takes in `lookbook embed`: read, decode, crop and
     // resize (in parallel), then the forward pass, batch after batch, as the baselines time it.
-    for precision in [Precision::Bf16, Precision::F32] {
-        let mut e = Embedder::load_with(&path, Pooling::Avg, precision)?;
+    // One row set per kernel level the CPU has (capped by LOOKBOOK_CPU), each precision on
+    // the levels where it runs differently: bf16 from AVX-512 (emulated) up, f32 below it.
+    use lookbook::vision::cpu::Kernels;
+    let top = Kernels::chosen()?;
+    let mut runs = Vec::new();
+    for kernels in Kernels::here().into_iter().filter(|k| *k <= top) {
+        if kernels >= Kernels::Avx512 || top < Kernels::Avx512 {
+            runs.push((Precision::Bf16, kernels));
+        }
+        if kernels <= Kernels::Avx512 {
+            runs.push((Precision::F32, kernels));
+        }
+    }
+    for (precision, kernels) in runs {
+        let mut e = Embedder::load_on(&path, Pooling::Avg, precision, kernels)?;
         let name = if precision == Precision::F32 { "f32" } else { "bf16" };
         for (h, w) in [own, (224, 224)] {
             e.preprocess.height = h;
             e.preprocess.width = w;
             for batch in [1usize, 8, 16] {
+                if kernels == Kernels::Portable && batch != 8 {
+                    continue; // plain Rust is slow; one batch size tells its speed
+                }
                 let take = if batch == 1 { photos.len().min(32) } else { photos.len() };
                 let t = Instant::now();
                 for chunk in photos[..take].chunks(batch) {
@@ -362,6 +380,7 @@ fn measure_embedding(db: &Path, quick: bool, report: &mut Report) -> Result<()> 
                 }
                 report.embedding.push(Throughput {
                     precision: name,
+                    kernels: kernels.name(),
                     input: [h, w],
                     batch,
                     images_per_s: take as f64 / t.elapsed().as_secs_f64(),

@@ -88,7 +88,10 @@ pub fn print(r: &benchmarks::Report, json: bool) -> Result<ExitCode> {
     }
     for t in &r.embedding {
         embed.push(vec![
-            format!("decode + embed {} {}x{}", t.precision, t.input[0], t.input[1]),
+            format!(
+                "decode + embed {} {}x{} ({})",
+                t.precision, t.input[0], t.input[1], t.kernels
+            ),
             t.batch.to_string(),
             format!("{:.1}", t.images_per_s),
         ]);

@@ -83,6 +83,11 @@ impl PackedBf16 {
     pub fn panels(&self) -> usize {
         self.n.div_ceil(NR)
     }
+
+    /// Panel `j`: `kp / 2` pair-rows of `NR` columns.
+    pub fn panel(&self, j: usize) -> &[u16] {
+        &self.data[j * self.kp * NR..(j + 1) * self.kp * NR]
+    }
 }
 
 /// `rows` rows of `kp` bf16 values, plus zero rows up to a multiple of 32, each row filled by
@@ -202,7 +207,7 @@ pub unsafe fn gemm(
 #[allow(clippy::too_many_arguments)]
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn store(
+pub(super) unsafe fn store(
     block: &[f32; 32 * NR],
     rows: usize,
     c: *mut f32,
@@ -307,12 +312,17 @@ mod tests {
     /// The tile product equals the triple loop on bf16-rounded operands (f32 sums), with odd
     /// sizes: remainder rows, a narrow last panel, a shared dimension that needs padding.
     #[test]
-    fn the_tile_product_matches_a_triple_loop_on_rounded_values() {
-        if !available() {
-            eprintln!("skipped: no AMX on this CPU");
-            return;
+    fn the_tile_and_dot_products_match_a_triple_loop_on_rounded_values() {
+        use crate::vision::cpu::Kernels;
+        for kernels in [Kernels::Avx512Bf16, Kernels::Amx] {
+            if kernels.here_or_skip("the_tile_and_dot_products_match_a_triple_loop_on_rounded_values") {
+                bf16_products_match(kernels);
+            }
         }
-        for &(m, k, n) in &[(1, 3, 5), (33, 147, 64), (45, 600, 70), (32, 64, 32)] {
+    }
+
+    fn bf16_products_match(kernels: crate::vision::cpu::Kernels) {
+        for &(m, k, n) in &[(1, 3, 5), (33, 147, 64), (45, 600, 70), (32, 64, 32), (9, 40, 96)] {
             let a = noise(m * k, 1);
             let w = noise(k * n, 2);
             let bias = noise(n, 3);
@@ -329,8 +339,14 @@ mod tests {
                 skip: None,
                 relu: false,
             };
-            // SAFETY: AMX is available; rows are padded as gemm needs; c is m x ldc.
-            unsafe { gemm(m, rows.as_ptr(), b.kp, &b, 0, b.panels(), c.as_mut_ptr(), ldc, epi) };
+            // SAFETY: the kernels are here; rows are padded as both kernels need; c is m x ldc.
+            unsafe {
+                if kernels == crate::vision::cpu::Kernels::Amx {
+                    gemm(m, rows.as_ptr(), b.kp, &b, 0, b.panels(), c.as_mut_ptr(), ldc, epi)
+                } else {
+                    crate::vision::bf16dot::gemm(m, rows.as_ptr(), b.kp, &b, 0, b.panels(), c.as_mut_ptr(), ldc, epi)
+                }
+            };
             for r in 0..m {
                 for j in 0..ldc {
                     let want = if j < n {
@@ -344,7 +360,7 @@ mod tests {
                     let got = c[r * ldc + j];
                     assert!(
                         (got - want).abs() < 1e-4 * (1.0 + want.abs()),
-                        "{m}x{k}x{n} [{r},{j}]: {got} vs {want}"
+                        "{kernels:?} {m}x{k}x{n} [{r},{j}]: {got} vs {want}"
                     );
                 }
             }

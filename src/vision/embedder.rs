@@ -195,10 +195,16 @@ impl Embedder {
         Self::load_with(path, pooling, Precision::default())
     }
 
-    /// Loads weights from `path` to run in `precision`.
+    /// Loads weights from `path` to run in `precision`, on this CPU's best kernels (or those
+    /// `LOOKBOOK_CPU` caps them to).
     pub fn load_with(path: &Path, pooling: Pooling, precision: Precision) -> Result<Self> {
+        Self::load_on(path, pooling, precision, super::cpu::Kernels::chosen()?)
+    }
+
+    /// Loads weights from `path` to run in `precision` on `kernels` (at most the CPU's).
+    pub fn load_on(path: &Path, pooling: Pooling, precision: Precision, kernels: super::cpu::Kernels) -> Result<Self> {
         let reference = ResNet50::load(path)?;
-        let net = reference.to_nhwc(precision)?;
+        let net = reference.to_nhwc(precision, kernels)?;
         let metadata = reference.metadata;
         let m = &metadata;
         let mut pre = Preprocess::imagenet();

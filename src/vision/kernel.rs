@@ -6,6 +6,8 @@
 //! shared dimension at a time so the panel stays in L1. Elsewhere each panel goes through the
 //! `gemm` crate. Both are checked against a plain triple loop in the tests.
 
+use super::cpu::Kernels;
+
 /// Output channels per packed panel (four AVX-512 registers of f32).
 pub const NR: usize = 64;
 /// Rows of `C` per micro-kernel call: 6 x 4 accumulators plus four of `B` fill 28 of 32 vector
@@ -106,6 +108,7 @@ impl Epilogue<'_> {
 /// `epi.bias` holds `b.n` values and `epi.skip` `m` rows of stride `ldc`.
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn gemm(
+    kernels: Kernels,
     m: usize,
     a: *const f32,
     lda: usize,
@@ -117,18 +120,56 @@ pub unsafe fn gemm(
     epi: Epilogue,
 ) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
+    if kernels.avx512() && std::arch::is_x86_feature_detected!("avx512f") {
         // SAFETY: the CPU has AVX-512F; the extents are the caller's promise.
         unsafe { avx512::gemm(m, a, lda, b, j0, j1, c, ldc, epi) };
         return;
     }
+    if kernels == Kernels::Portable {
+        // SAFETY: as above.
+        unsafe { plain(m, a, lda, b, j0, j1, c, ldc, epi) };
+        return;
+    }
     // SAFETY: as above.
-    unsafe { portable(m, a, lda, b, j0, j1, c, ldc, epi) };
+    unsafe { with_gemm_crate(m, a, lda, b, j0, j1, c, ldc, epi) };
+}
+
+/// Plain Rust, one row of `C` and one panel at a time (what `LOOKBOOK_CPU=portable` runs: only
+/// the SIMD the compiler finds in the target's baseline).
+#[allow(clippy::too_many_arguments)]
+unsafe fn plain(
+    m: usize,
+    a: *const f32,
+    lda: usize,
+    b: &Packed,
+    j0: usize,
+    j1: usize,
+    c: *mut f32,
+    ldc: usize,
+    epi: Epilogue,
+) {
+    let mut acc = [0.0f32; NR];
+    for j in j0..j1 {
+        let panel = b.panel(j);
+        let width = NR.min(b.n - j * NR);
+        for r in 0..m {
+            acc.fill(0.0);
+            // SAFETY: row r of `a` holds b.k values.
+            let row = unsafe { std::slice::from_raw_parts(a.add(r * lda), b.k) };
+            for (x, prow) in row.iter().zip(panel.chunks_exact(NR)) {
+                acc.iter_mut().zip(prow).for_each(|(s, w)| *s += x * w);
+            }
+            for (q, v) in acc[..width].iter().enumerate() {
+                // SAFETY: row r, column j*NR + q of C is the caller's to write.
+                unsafe { *c.add(r * ldc + j * NR + q) = epi.apply(*v, r, j * NR + q, ldc) };
+            }
+        }
+    }
 }
 
 /// Each panel through the `gemm` crate (whatever SIMD it finds), into a scratch block.
 #[allow(clippy::too_many_arguments)]
-unsafe fn portable(
+unsafe fn with_gemm_crate(
     m: usize,
     a: *const f32,
     lda: usize,
@@ -424,14 +465,7 @@ pub(crate) fn noise(n: usize, seed: u64) -> Vec<f32> {
 mod tests {
     use super::*;
 
-    fn check(
-        m: usize,
-        k: usize,
-        n: usize,
-        lda: usize,
-        ldc: usize,
-        run: unsafe fn(usize, *const f32, usize, &Packed, usize, usize, *mut f32, usize, Epilogue),
-    ) {
+    fn check(m: usize, k: usize, n: usize, lda: usize, ldc: usize, kernels: Kernels) {
         let a = noise(m * lda, 1);
         let w = noise(k * n, 2);
         let b = Packed::new(&w, k, n);
@@ -444,7 +478,7 @@ mod tests {
             relu: true,
         };
         // SAFETY: a is m x lda, c and skip are m x ldc, ldc >= n, bias has n values.
-        unsafe { run(m, a.as_ptr(), lda, &b, 0, b.panels(), c.as_mut_ptr(), ldc, epi) };
+        unsafe { gemm(kernels, m, a.as_ptr(), lda, &b, 0, b.panels(), c.as_mut_ptr(), ldc, epi) };
         for r in 0..m {
             for j in 0..ldc {
                 let want = if j < n {
@@ -456,7 +490,7 @@ mod tests {
                 let got = c[r * ldc + j];
                 assert!(
                     (got - want).abs() < 1e-4 * (1.0 + want.abs()),
-                    "{m}x{k}x{n} [{r},{j}]: {got} vs {want}"
+                    "{kernels:?} {m}x{k}x{n} [{r},{j}]: {got} vs {want}"
                 );
             }
         }
@@ -472,8 +506,12 @@ mod tests {
             (14, 256, 32, 256, 32),
             (3, 513, 40, 513, 41),
         ] {
-            check(m, k, n, lda, ldc, gemm);
-            check(m, k, n, lda, ldc, portable);
+            // Every f32 path this CPU has (portable, the gemm crate, AVX-512).
+            for kernels in [Kernels::Portable, Kernels::Avx2, Kernels::Avx512] {
+                if kernels.here_or_skip("products_match_a_triple_loop_on_odd_shapes") {
+                    check(m, k, n, lda, ldc, kernels);
+                }
+            }
         }
     }
 }

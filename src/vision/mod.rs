@@ -7,6 +7,8 @@
 //! `amx`'s bf16 tiles), and [`Embedder`] batches it over a catalogue in a [`Precision`].
 
 mod amx;
+mod bf16dot;
+pub mod cpu;
 mod embedder;
 mod kernel;
 pub mod nhwc;

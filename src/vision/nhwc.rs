@@ -12,6 +12,7 @@ use rayon::prelude::*;
 use std::cell::RefCell;
 
 use super::amx::{self, PackedBf16};
+use super::cpu::Kernels;
 use super::kernel::{self, Epilogue, Packed};
 use crate::{Error, Result};
 
@@ -92,6 +93,8 @@ pub struct Conv {
     w: Weights,
     /// Operands rounded to bf16 (products and sums stay f32).
     bf16: bool,
+    /// The kernels it runs.
+    kernels: Kernels,
     bias: Vec<f32>,
     cin: usize,
     cout: usize,
@@ -100,17 +103,18 @@ pub struct Conv {
     pad: usize,
 }
 
-/// A convolution's packed weights: f32 (exact, or holding bf16-rounded values), or bf16 for AMX.
+/// A convolution's packed weights: f32 (exact, or holding bf16-rounded values), or bf16 for
+/// the AMX and AVX512_BF16 kernels.
 enum Weights {
     F32(Packed),
-    Amx(PackedBf16),
+    Bf16(PackedBf16),
 }
 
 impl Weights {
     fn panels(&self) -> usize {
         match self {
             Weights::F32(w) => w.panels(),
-            Weights::Amx(w) => w.panels(),
+            Weights::Bf16(w) => w.panels(),
         }
     }
 }
@@ -169,6 +173,7 @@ impl Conv {
         Ok(Conv {
             w: Weights::F32(w),
             bf16: false,
+            kernels: Kernels::detected(),
             bias,
             cin,
             cout,
@@ -178,13 +183,22 @@ impl Conv {
         })
     }
 
-    /// The same convolution with operands rounded to bf16 (sums in f32): on AMX tiles where the
-    /// CPU has them, else through the f32 kernel on rounded values.
+    /// The same convolution on `kernels` (at most what the CPU has).
+    pub fn on(self, kernels: Kernels) -> Self {
+        Conv {
+            kernels: kernels.min(Kernels::detected()),
+            ..self
+        }
+    }
+
+    /// The same convolution with operands rounded to bf16 (sums in f32): on AMX tiles or
+    /// AVX512_BF16 dot products where its kernels have them, else through the f32 kernel on
+    /// rounded values.
     pub fn into_bf16(self) -> Self {
         let Weights::F32(mut w) = self.w else { return self };
         w.map(amx::round_bf16);
-        let w = if amx::available() {
-            Weights::Amx(PackedBf16::from_packed(&w))
+        let w = if self.kernels >= Kernels::Avx512Bf16 {
+            Weights::Bf16(PackedBf16::from_packed(&w))
         } else {
             Weights::F32(w)
         };
@@ -275,10 +289,10 @@ impl Conv {
         // last block.
         let cap = ((1 << 18) / kk.max(1)).max(32);
         let blocks = threads * m.div_ceil(threads * cap);
-        let tile_rows = if matches!(self.w, Weights::Amx(_)) { 32 } else { 6 };
+        let tile_rows = if matches!(self.w, Weights::Bf16(_)) { 32 } else { 6 };
         let rows = m.div_ceil(blocks).next_multiple_of(tile_rows);
         // For bf16 im2col, the input converted once (a 3x3 convolution reads each value 9 times).
-        let xb: Vec<u16> = if matches!(self.w, Weights::Amx(_)) && !(self.k == 1 && self.stride == 1) {
+        let xb: Vec<u16> = if matches!(self.w, Weights::Bf16(_)) && !(self.k == 1 && self.stride == 1) {
             let mut xb = vec![0u16; x.data.len()];
             xb.par_chunks_mut(1 << 14)
                 .zip(x.data.par_chunks(1 << 14))
@@ -340,7 +354,7 @@ impl Conv {
         let n = self.cout;
         let direct = self.k == 1 && self.stride == 1;
         #[cfg(target_arch = "x86_64")]
-        if let Weights::Amx(wb) = &self.w {
+        if let Weights::Bf16(wb) = &self.w {
             // Straight to bf16: the activation's rows converted as copied, or im2col rows copied
             // from `xb`, the input already in bf16.
             TILE16.with(|t16| {
@@ -365,8 +379,14 @@ impl Conv {
                     });
                 }
                 let j1 = j1.min(wb.panels());
-                // SAFETY: a holds mt rows padded as amx::gemm needs; dst as promised.
-                unsafe { amx::gemm(mt, a.as_ptr(), wb.kp, wb, j0, j1, dst.get(), n, epi) };
+                if self.kernels == Kernels::Amx {
+                    // SAFETY: a holds mt rows padded as amx::gemm needs; dst as promised.
+                    unsafe { amx::gemm(mt, a.as_ptr(), wb.kp, wb, j0, j1, dst.get(), n, epi) };
+                } else {
+                    // SAFETY: the kernels are at most the CPU's, so it has AVX512_BF16; the same
+                    // padded rows; dst as promised.
+                    unsafe { super::bf16dot::gemm(mt, a.as_ptr(), wb.kp, wb, j0, j1, dst.get(), n, epi) };
+                }
             });
             return;
         }
@@ -391,7 +411,7 @@ impl Conv {
             };
             let j1 = j1.min(w.panels());
             // SAFETY: lhs is mt x kk, row-major; dst as promised.
-            unsafe { kernel::gemm(mt, lhs.as_ptr(), kk, w, j0, j1, dst.get(), n, epi) };
+            unsafe { kernel::gemm(self.kernels, mt, lhs.as_ptr(), kk, w, j0, j1, dst.get(), n, epi) };
         });
     }
 }
@@ -549,14 +569,19 @@ mod tests {
         }
     }
 
-    /// bf16 on AMX tiles and bf16 emulated in the f32 kernel (what a CPU without AMX runs) give
-    /// the same outputs up to summation order, on both tiling paths and with padding.
+    /// bf16 on AMX tiles or AVX512_BF16 dot products and bf16 emulated in the f32 kernel (what
+    /// a CPU without them runs) give the same outputs up to summation order, on both tiling
+    /// paths and with padding.
     #[test]
-    fn bf16_on_amx_equals_bf16_emulated_in_f32() {
-        if !amx::available() {
-            eprintln!("skipped: no AMX on this CPU");
-            return;
+    fn bf16_on_tiles_and_dot_products_equals_bf16_emulated_in_f32() {
+        for kernels in [Kernels::Avx512Bf16, Kernels::Amx] {
+            if kernels.here_or_skip("bf16_on_tiles_and_dot_products_equals_bf16_emulated_in_f32") {
+                bf16_equals_emulated(kernels);
+            }
         }
+    }
+
+    fn bf16_equals_emulated(kernels: Kernels) {
         for &(n, h, w, cin, cout, k, stride) in &[
             (2, 9, 7, 5, 40, 3, 1),
             (3, 11, 10, 64, 96, 3, 2),
@@ -576,14 +601,14 @@ mod tests {
                 bias: conv.bias.clone(),
                 ..Conv::new(&weight, vec![0.0; cout], cin, k, stride).unwrap()
             };
-            let tiles = conv.into_bf16();
-            assert!(matches!(tiles.w, Weights::Amx(_)));
+            let tiles = conv.on(kernels).into_bf16();
+            assert!(matches!(tiles.w, Weights::Bf16(_)));
             let x = noise_maps(n, h, w, cin);
             let (a, b) = (tiles.apply(&x), emulated.apply(&x));
             for (p, q) in a.data.iter().zip(&b.data) {
                 assert!(
                     (p - q).abs() < 1e-4 * (1.0 + q.abs()),
-                    "{p} vs {q} for k {k} stride {stride}"
+                    "{kernels:?}: {p} vs {q} for k {k} stride {stride}"
                 );
             }
         }

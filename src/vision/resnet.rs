@@ -182,10 +182,11 @@ impl ResNet50 {
         Ok(l2_normalize(&pooled)?)
     }
 
-    /// The same network for the NHWC path (its weights copied into GEMM layout), in `precision`.
-    pub fn to_nhwc(&self, precision: super::Precision) -> Result<super::nhwc::Net> {
+    /// The same network for the NHWC path (its weights copied into GEMM layout), in
+    /// `precision`, on `kernels` (at most what the CPU has).
+    pub fn to_nhwc(&self, precision: super::Precision, kernels: super::cpu::Kernels) -> Result<super::nhwc::Net> {
         let conv = |c: &ConvBn| -> Result<super::nhwc::Conv> {
-            let c = c.to_nhwc()?;
+            let c = c.to_nhwc()?.on(kernels);
             Ok(if precision == super::Precision::Bf16 {
                 c.into_bf16()
             } else {
