@@ -46,6 +46,7 @@ fn kernels(c: &mut Criterion) {
 /// ResNet50's convolution shapes at the shipped model's 112x84 input, batch 8: the GEMMs the
 /// NHWC path runs (1x1 as a plain product, 3x3 and the 7x7 stem through im2col).
 fn convolutions(c: &mut Criterion) {
+    use lookbook::vision::cpu::Kernels;
     use lookbook::vision::nhwc::{Conv, Maps};
     let shapes = [
         ("stem 7x7/2 3->64 at 112x84", 112, 84, 3, 64, 7, 2),
@@ -58,7 +59,6 @@ fn convolutions(c: &mut Criterion) {
         let weight: Vec<f32> = (0..cout * cin * k * k)
             .map(|i| ((i % 17) as f32 - 8.0) * 0.01)
             .collect();
-        let conv = Conv::new(&weight, vec![0.1; cout], cin, k, stride).unwrap();
         let x = Maps {
             data: (0..8 * h * w * cin).map(|i| (i % 13) as f32 * 0.05).collect(),
             n: 8,
@@ -66,9 +66,27 @@ fn convolutions(c: &mut Criterion) {
             w,
             c: cin,
         };
-        c.bench_function(&format!("conv {name}, batch 8"), |b| {
-            b.iter(|| black_box(conv.apply(black_box(&x))))
-        });
+        // Every kernel path this CPU has (`LOOKBOOK_CPU` caps them): f32 where the f32 kernel
+        // differs, bf16 where the bf16 product does (emulated on AVX-512, then dot products,
+        // then tiles). Plain Rust only on the smallest shape: it is the slow reference.
+        let top = Kernels::chosen().unwrap_or(Kernels::Portable);
+        for kernels in Kernels::here().into_iter().filter(|k| *k <= top) {
+            let runs: &[bool] = match kernels {
+                Kernels::Portable if cin * k * k > 600 => &[],
+                Kernels::Portable | Kernels::Avx2 => &[false],
+                Kernels::Avx512 => &[false, true],
+                Kernels::Avx512Bf16 | Kernels::Amx => &[true],
+            };
+            for &bf16 in runs {
+                let conv = Conv::new(&weight, vec![0.1; cout], cin, k, stride).unwrap().on(kernels);
+                let conv = if bf16 { conv.into_bf16() } else { conv };
+                let precision = if bf16 { "bf16" } else { "f32" };
+                c.bench_function(
+                    &format!("conv {name}, batch 8, {precision} on {}", kernels.name()),
+                    |b| b.iter(|| black_box(conv.apply(black_box(&x)))),
+                );
+            }
+        }
     }
 }
 

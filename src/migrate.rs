@@ -40,25 +40,25 @@ fn copy_tables(src: &mut impl Db, dst: &mut impl Db, setting: &dyn Fn(&str, Stri
             })
             .map(|(i, _)| i)
             .collect();
-        let insert = t.insert_all();
         let select = format!("SELECT {} FROM {} ORDER BY {}", t.column_list(), t.name, t.copy_order);
-        let mut n = 0u64;
-        src.each(&select, &[], &mut |mut row| {
-            for &i in &forward {
-                let v = std::mem::replace(&mut row.0[i], Value::Null);
-                if v != Value::Null {
-                    let sql = format!("UPDATE {} SET {} = ?1 WHERE id = ?2", t.name, t.columns[i].name);
-                    later.push((sql, v, row.0[0].clone()));
+        // Rows stream from the source straight into the destination's bulk path (COPY in
+        // binary into PostgreSQL: 10^6 vectors row by row took 997 s).
+        let n = dst.bulk_insert(t, &mut |push| {
+            src.each(&select, &[], &mut |mut row| {
+                for &i in &forward {
+                    let v = std::mem::replace(&mut row.0[i], Value::Null);
+                    if v != Value::Null {
+                        let sql = format!("UPDATE {} SET {} = ?1 WHERE id = ?2", t.name, t.columns[i].name);
+                        later.push((sql, v, row.0[0].clone()));
+                    }
                 }
-            }
-            if t.name == "settings"
-                && let (Some(Value::Text(key)), Some(Value::Text(value))) = (row.0.first(), row.0.get(1))
-            {
-                row.0[1] = Value::Text(setting(key, value.clone()));
-            }
-            dst.execute(&insert, &row.0)?;
-            n += 1;
-            Ok(())
+                if t.name == "settings"
+                    && let (Some(Value::Text(key)), Some(Value::Text(value))) = (row.0.first(), row.0.get(1))
+                {
+                    row.0[1] = Value::Text(setting(key, value.clone()));
+                }
+                push(&row.0)
+            })
         })?;
         copied.tables.push((t.name.to_string(), n));
     }

@@ -9,6 +9,7 @@
 use postgres::types::{IsNull, ToSql, Type};
 use std::cell::RefMut;
 
+use super::tables::Table;
 use crate::{Error, Result};
 
 /// A value bound to a statement or read from a row.
@@ -225,6 +226,11 @@ pub enum Dialect {
     Postgres,
 }
 
+/// Where [`Db::bulk_insert`] takes its rows from: called once with the sink to push them into.
+pub type Fill<'a> = dyn FnMut(&mut RowSink<'_>) -> Result<()> + 'a;
+/// Takes one row for [`Db::bulk_insert`].
+pub type RowSink<'a> = dyn FnMut(&[Value]) -> Result<()> + 'a;
+
 /// A connection or a transaction on either store.
 pub trait Db {
     /// The store's dialect, for the few statements that differ.
@@ -235,6 +241,20 @@ pub trait Db {
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<usize>;
     /// Runs several statements without parameters.
     fn batch(&mut self, sql: &str) -> Result<()>;
+
+    /// Writes the rows `fill` pushes into `table` (every column, in its [`Table::column_list`]
+    /// order) as fast as the store takes them: one prepared `INSERT` each here; PostgreSQL
+    /// streams them through `COPY ... FROM STDIN (FORMAT binary)`. Returns the rows written.
+    fn bulk_insert(&mut self, table: &Table, fill: &mut Fill<'_>) -> Result<u64> {
+        let insert = table.insert_all();
+        let mut n = 0u64;
+        fill(&mut |row| {
+            self.execute(&insert, row)?;
+            n += 1;
+            Ok(())
+        })?;
+        Ok(n)
+    }
 
     /// Every row of a statement.
     fn rows(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
@@ -433,6 +453,31 @@ impl<C: postgres::GenericClient> Db for Pg<'_, C> {
 
     fn batch(&mut self, sql: &str) -> Result<()> {
         Ok(self.0.batch_execute(sql)?)
+    }
+
+    fn bulk_insert(&mut self, table: &Table, fill: &mut Fill<'_>) -> Result<u64> {
+        let cols = table.column_list();
+        // The binary format needs each column's exact type, vectors' included.
+        let types: Vec<Type> = self
+            .0
+            .prepare(&format!("SELECT {cols} FROM {} LIMIT 0", table.name))?
+            .columns()
+            .iter()
+            .map(|c| c.type_().clone())
+            .collect();
+        let sink = self
+            .0
+            .copy_in(&format!("COPY {} ({cols}) FROM STDIN (FORMAT binary)", table.name))?;
+        let mut writer = postgres::binary_copy::BinaryCopyInWriter::new(sink, &types);
+        let mut n = 0u64;
+        fill(&mut |row| {
+            let refs: Vec<&(dyn ToSql + Sync)> = row.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+            writer.write(&refs)?;
+            n += 1;
+            Ok(())
+        })?;
+        writer.finish()?;
+        Ok(n)
     }
 }
 

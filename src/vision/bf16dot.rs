@@ -37,63 +37,97 @@ pub unsafe fn gemm(
     epi: Epilogue,
 ) {
     let mut block = [0.0f32; 32 * NR];
-    for j in j0..j1 {
-        let panel = b.panel(j);
-        let width = NR.min(b.n - j * NR);
-        let mut r0 = 0;
-        while r0 < m {
-            let rows = 32.min(m - r0);
-            for g in (0..rows).step_by(MR) {
-                // SAFETY: rows r0 + g .. r0 + g + MR lie inside the 32 padded rows from r0; the
-                // panel holds kp / 2 pair-rows of 2 x 64 bytes; the block has 32 rows.
+    let pairs = b.kp / 2;
+    // One 32-row block of A at a time, regrouped so that the eight rows' pairs for one step
+    // of the shared dimension are 32 contiguous bytes: the kernel then broadcasts from one
+    // pointer at fixed offsets instead of keeping eight row pointers live.
+    let mut grouped = vec![0u32; 4 * pairs * MR];
+    let mut r0 = 0;
+    while r0 < m {
+        let rows = 32.min(m - r0);
+        let groups = rows.div_ceil(MR);
+        for g in 0..groups {
+            for r in 0..MR {
+                // SAFETY: row r0 + g * MR + r lies in the 32 padded rows from r0, kp values each.
+                let row = unsafe { std::slice::from_raw_parts(a.add((r0 + g * MR + r) * lda), b.kp) };
+                for (k2, pair) in row.chunks_exact(2).enumerate() {
+                    grouped[(g * pairs + k2) * MR + r] = u32::from(pair[0]) | (u32::from(pair[1]) << 16);
+                }
+            }
+        }
+        for j in j0..j1 {
+            let panel = b.panel(j);
+            let width = NR.min(b.n - j * NR);
+            for g in 0..groups {
+                // SAFETY: group g holds pairs x MR values; the panel holds pairs pair-rows of
+                // 2 x 64 bytes; the block has 32 rows.
                 unsafe {
                     eight_rows(
-                        b.kp,
-                        a.add((r0 + g) * lda),
-                        lda,
+                        pairs,
+                        grouped.as_ptr().add(g * pairs * MR),
                         panel.as_ptr(),
-                        block.as_mut_ptr().add(g * NR),
+                        block.as_mut_ptr().add(g * MR * NR),
                     );
                 }
             }
             // SAFETY: the block's rows below m and columns below n are this call's.
             unsafe { super::amx::store(&block, rows, c, ldc, width, &epi, r0, j * NR) };
-            r0 += 32;
         }
+        r0 += 32;
     }
 }
 
-/// Eight rows of `A` (stride `lda`) times one panel, into eight rows of `out` (stride 32).
+/// Eight rows of `A`, grouped (`pairs` steps of eight bf16 pairs), times one panel, into eight
+/// rows of `out` (stride 32). Each accumulator is its own variable, so all sixteen sums and
+/// both panel registers stay in registers.
 ///
 /// # Safety
-/// As [`gemm`]: eight rows of `kp` bf16 values from `a`, a `kp`-deep panel at `b`, eight rows
-/// of 32 floats at `out`.
+/// As [`gemm`]: `pairs * 8` values at `a`, a panel of `pairs` pair-rows at `b`, eight rows of
+/// 32 floats at `out`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bf16")]
-unsafe fn eight_rows(kp: usize, a: *const u16, lda: usize, b: *const u16, out: *mut f32) {
+unsafe fn eight_rows(pairs: usize, a: *const u32, b: *const u16, out: *mut f32) {
     use std::arch::x86_64::*;
-    let mut acc = [[_mm512_setzero_ps(); 2]; MR];
-    for k2 in 0..kp / 2 {
-        // SAFETY: pair-row k2 of the panel is 64 bf16 values from 64 * k2; each A row holds kp.
-        unsafe {
-            let row = b.add(k2 * 2 * NR);
-            let b0: __m512bh = std::mem::transmute(_mm512_loadu_si512(row.cast()));
-            let b1: __m512bh = std::mem::transmute(_mm512_loadu_si512(row.add(NR).cast()));
-            for (r, acc) in acc.iter_mut().enumerate() {
-                let pair = a.add(r * lda + 2 * k2).cast::<i32>().read_unaligned();
-                let av: __m512bh = std::mem::transmute(_mm512_set1_epi32(pair));
-                acc[0] = _mm512_dpbf16_ps(acc[0], av, b0);
-                acc[1] = _mm512_dpbf16_ps(acc[1], av, b1);
+    macro_rules! rows {
+        ($($r:literal: $lo:ident $hi:ident),+) => {{
+            $(
+                let mut $lo = _mm512_setzero_ps();
+                let mut $hi = _mm512_setzero_ps();
+            )+
+            let (mut ap, mut bp) = (a, b);
+            for _ in 0..pairs {
+                // SAFETY: one step: 8 pairs at ap, a pair-row of 64 bf16 values at bp.
+                unsafe {
+                    let b0: __m512bh = std::mem::transmute(_mm512_loadu_si512(bp.cast()));
+                    let b1: __m512bh = std::mem::transmute(_mm512_loadu_si512(bp.add(NR).cast()));
+                    $(
+                        let x: __m512bh = std::mem::transmute(_mm512_set1_epi32(*ap.add($r) as i32));
+                        $lo = _mm512_dpbf16_ps($lo, x, b0);
+                        $hi = _mm512_dpbf16_ps($hi, x, b1);
+                    )+
+                    ap = ap.add(MR);
+                    bp = bp.add(2 * NR);
+                }
             }
-        }
+            $(
+                // SAFETY: row $r of out holds 32 floats.
+                unsafe {
+                    _mm512_storeu_ps(out.add($r * NR), $lo);
+                    _mm512_storeu_ps(out.add($r * NR + 16), $hi);
+                }
+            )+
+        }};
     }
-    for (r, acc) in acc.iter().enumerate() {
-        // SAFETY: row r of out holds 32 floats.
-        unsafe {
-            _mm512_storeu_ps(out.add(r * NR), acc[0]);
-            _mm512_storeu_ps(out.add(r * NR + 16), acc[1]);
-        }
-    }
+    rows!(
+        0: c0l c0h,
+        1: c1l c1h,
+        2: c2l c2h,
+        3: c3l c3h,
+        4: c4l c4h,
+        5: c5l c5h,
+        6: c6l c6h,
+        7: c7l c7h
+    );
 }
 
 /// True when the CPU has AVX512_BF16 (and AVX-512F).
