@@ -33,6 +33,13 @@ pub fn print(r: &benchmarks::Report, json: bool) -> Result<ExitCode> {
             String::new(),
         ]);
         rows.push(vec![
+            format!("{on}: open db to first frame with look-alikes"),
+            n.clone(),
+            d.clone(),
+            ms(a.figures.look_alikes_ms),
+            String::new(),
+        ]);
+        rows.push(vec![
             format!("{on}: like/alpha -> re-ranked frame"),
             n.clone(),
             d.clone(),
