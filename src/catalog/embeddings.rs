@@ -425,7 +425,11 @@ pub(crate) fn put_embedding(
         params![model_id, product_id, image_hash, vector, now],
     )?;
     // Every vector write moves the generation on, in the same transaction, so an index kept
-    // on disk (see `recommend::ivf_file`) knows it is stale whoever wrote the vector.
+    // on disk (see `recommend::ivf_file`) knows it is stale whoever wrote the vector. Only
+    // SQLite catalogues keep one; in PostgreSQL the row would serialise the embed workers.
+    if db.dialect() != super::sql::Dialect::Sqlite {
+        return Ok(());
+    }
     db.execute(
         "INSERT INTO settings(key, value) VALUES ('vectors_generation', '1')
          ON CONFLICT(key) DO UPDATE SET value = CAST(CAST(settings.value AS INTEGER) + 1 AS TEXT)",
