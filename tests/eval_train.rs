@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Fixture, json};
+use common::{Fixture, json, method_names};
 use predicates::prelude::*;
 
 #[test]
@@ -20,12 +20,7 @@ fn eval_reports_every_method_and_draws_a_plot() {
         .stdout
         .clone();
     let v = json(&out);
-    let methods: Vec<&str> = v["methods"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["method"].as_str().unwrap())
-        .collect();
+    let methods = method_names(&v);
     assert_eq!(methods, vec!["model", "model-plain", "colour-histogram", "raw-pixels"]);
     for m in v["methods"].as_array().unwrap() {
         for k in ["precision", "recall", "map", "ndcg", "hit_rate", "coverage"] {
@@ -74,12 +69,7 @@ fn eval_scores_neighbourhood_levers_beside_the_plain_vectors() {
         .stdout
         .clone();
     let v = json(&out);
-    let methods: Vec<&str> = v["methods"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["method"].as_str().unwrap())
-        .collect();
+    let methods = method_names(&v);
     assert_eq!(methods, vec!["model", "model-plain", "qe1", "dba1+qe2@1"]);
     assert!(
         v["methods"][3]["description"]
@@ -129,12 +119,7 @@ fn personal_eval_compares_against_baselines() {
         .stdout
         .clone();
     let v = json(&out);
-    let names: Vec<&str> = v["methods"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["method"].as_str().unwrap())
-        .collect();
+    let names = method_names(&v);
     assert_eq!(
         names,
         vec!["feed", "feed+mmr0.3", "last-like", "item-knn", "popularity"]
@@ -164,12 +149,7 @@ fn personal_eval_sweeps_the_mmr_levels_it_is_given() {
         .stdout
         .clone();
     let v = json(&out);
-    let names: Vec<&str> = v["methods"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["method"].as_str().unwrap())
-        .collect();
+    let names = method_names(&v);
     assert_eq!(
         names,
         vec![
@@ -223,11 +203,6 @@ fn train_learns_a_head_and_keeps_provenance() {
         .get_output()
         .stdout
         .clone();
-    let names: Vec<String> = json(&out)["methods"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["method"].as_str().unwrap().to_string())
-        .collect();
+    let names = method_names(&json(&out));
     assert_eq!(names, vec!["model", "model-plain", "backbone"]);
 }

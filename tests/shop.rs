@@ -539,23 +539,6 @@ fn drafts_are_stored_unlisted_and_a_reused_sku_is_reported() {
     let shown = format!("{} hidden by the shop", hidden.len());
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains(&shown), "{stdout}");
-    assert!(
-        hidden
-            .iter()
-            .all(|g| g.starts_with("peter-england") || g.starts_with("lino-perros")),
-        "{hidden:?}"
-    );
-    assert_eq!(
-        report["hidden"],
-        hidden.len(),
-        "every colourway of the two, and no other: {report}"
-    );
-    let shown = format!("{} hidden by the shop", hidden.len());
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains(&shown),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
     fx.cmd(&["embed"]).assert().success();
     let v = similar(&fx, "MOTHER-EARTH-12768-S", &["-k", "50"]);
     let groups: Vec<&str> = v["results"]

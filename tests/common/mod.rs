@@ -113,3 +113,13 @@ pub fn write_weights(path: &Path, seed: u64) {
 pub fn json(out: &[u8]) -> serde_json::Value {
     serde_json::from_slice(out).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(out)))
 }
+
+/// The `method` names of an `eval --json` report, in order.
+pub fn method_names(report: &serde_json::Value) -> Vec<String> {
+    report["methods"]
+        .as_array()
+        .expect("an eval report has methods")
+        .iter()
+        .map(|m| m["method"].as_str().expect("each method has a name").to_string())
+        .collect()
+}
