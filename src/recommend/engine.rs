@@ -353,16 +353,16 @@ impl Engine {
         // A product's look is the product with its closest neighbours (alpha query expansion,
         // see `rerank`): found among everything listed except its own colourways, so a filter
         // narrows the results and never the query.
-        let seen_for_reasons = query.clone();
+        let item_look = query.clone();
         let query = match (req.item, query) {
-            (Some(_), Some(q)) => {
-                let mut own = self.unlisted.clone();
-                own.insert(req.item.unwrap_or_default());
-                if let Some(group) = req.item.and_then(|id| self.group_of(id)) {
-                    own.extend(group);
-                }
+            (Some(item), Some(q)) => {
+                let group = self.group_of(item);
+                let other = |r: usize| {
+                    let id = self.index.id(r);
+                    id != item && !self.unlisted.contains(&id) && !group.is_some_and(|g| g.contains(&id))
+                };
                 let how = super::rerank::QUERY_EXPANSION;
-                let near = self.index.search(&q, how.n, &|r| !own.contains(&self.index.id(r)));
+                let near = self.index.search(&q, how.n, &other);
                 Some(super::rerank::mix(&q, self.index.as_ref(), &near, how))
             }
             (_, q) => q,
@@ -409,7 +409,7 @@ impl Engine {
             .map(|(row, score)| {
                 let x = self.index.vector(row);
                 // The reason names the likeness to the product itself, not to its expansion.
-                let q_part = seen_for_reasons.as_ref().map(|q| dot(q, &x));
+                let q_part = item_look.as_ref().map(|q| dot(q, &x));
                 let reason = match (q_part, self.best_like(profile, &x)) {
                     (Some(qs), Some((lid, ls))) if qw * qs < pw * ls => Reason::YouLiked {
                         id: lid,
