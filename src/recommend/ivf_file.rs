@@ -81,9 +81,16 @@ impl Header {
     }
 }
 
-/// Where a catalogue's index file is: beside it, named after it.
+/// Where a catalogue's index file is: beside it, named after it (`catalog.db` keeps
+/// `catalog.ivf`); never the catalogue itself, whatever it is called.
 pub fn path_for(catalog: &Path) -> std::path::PathBuf {
-    catalog.with_extension("ivf")
+    let beside = catalog.with_extension("ivf");
+    if beside != catalog {
+        return beside;
+    }
+    let mut name = catalog.as_os_str().to_owned();
+    name.push(".ivf");
+    name.into()
 }
 
 /// Writes `index` to `path` under `fingerprint`: to a temporary file, then renamed over the
@@ -280,6 +287,13 @@ mod tests {
             same(&built, &opened);
             assert!(open(&path, "fp-2", 7).is_none(), "a stale fingerprint is refused");
         }
+    }
+
+    #[test]
+    fn the_index_file_is_never_the_catalogue() {
+        assert_eq!(path_for(Path::new("/x/catalog.db")), Path::new("/x/catalog.ivf"));
+        assert_eq!(path_for(Path::new("shop")), Path::new("shop.ivf"));
+        assert_eq!(path_for(Path::new("odd.ivf")), Path::new("odd.ivf.ivf"));
     }
 
     #[test]
