@@ -560,3 +560,26 @@ fn drafts_are_stored_unlisted_and_a_reused_sku_is_reported() {
     let cat = lookbook::catalog::Catalog::open(fx.db()).unwrap();
     assert!(cat.products().unwrap().iter().all(|p| p.listed));
 }
+
+/// `show` of a shop's product prints what the shop gave (its id, brand, price, stock, page) and
+/// no empty facets: a feed has no season or usage to print as " ·  · ".
+#[test]
+fn show_prints_a_shops_fields_and_no_empty_facets() {
+    let fx = Fixture::mini();
+    import(&fx, &shop("google_feed.tsv"), Some(&shop("cdn")), &[]);
+    let out = fx.cmd(&["--images", "none", "show", "24832-BLU"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for want in [
+        "(24832-BLU)",
+        "Wildcraft",
+        "1069.00 INR",
+        "https://shop.example/p/wildcraft-unisex-blue-black-backpack",
+    ] {
+        assert!(text.contains(want), "{want:?} missing from:\n{text}");
+    }
+    assert!(
+        !text.contains("·  ·") && !text.contains(" ·\n"),
+        "empty facets printed:\n{text}"
+    );
+}

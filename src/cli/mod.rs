@@ -625,16 +625,59 @@ pub(crate) fn show(db: &Path, id: &str, width: u32, images: &str) -> Result<Exit
         viuer::print(&image::DynamicImage::ImageRgb8(img), &conf)
             .with_context(|| format!("printing {}", path.display()))?;
     }
-    outln!("{}  {}", p.id, p.name);
+    match &p.shop_id {
+        Some(shop_id) => outln!("{}  {}  ({shop_id})", p.id, p.name),
+        None => outln!("{}  {}", p.id, p.name),
+    }
     outln!("{} > {} > {}", p.master_category, p.sub_category, p.article_type);
-    outln!(
-        "{} · {} · {} · {} · {}",
-        p.gender,
-        p.colour,
-        p.season,
-        p.year.map(|y| y.to_string()).unwrap_or_default(),
-        p.usage
-    );
+    // Only the facets the catalogue has: a shop's feed often has no season, year or usage.
+    let year = p.year.map(|y| y.to_string()).unwrap_or_default();
+    let facets = [
+        p.gender.as_str(),
+        p.colour.as_str(),
+        p.season.as_str(),
+        year.as_str(),
+        p.usage.as_str(),
+    ];
+    let joined = |parts: &[&str]| {
+        parts
+            .iter()
+            .filter(|s| !s.is_empty())
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" · ")
+    };
+    let line = joined(&facets);
+    if !line.is_empty() {
+        outln!("{line}");
+    }
+    let price = p
+        .price
+        .map(|x| format!("{x:.2} {}", p.currency).trim().to_string())
+        .unwrap_or_default();
+    let sizes: Vec<&str> = p
+        .variants
+        .iter()
+        .filter(|v| v.availability == "in_stock" && !v.size.is_empty())
+        .map(|v| v.size.as_str())
+        .collect();
+    let sizes = if sizes.is_empty() {
+        String::new()
+    } else {
+        format!("sizes in stock: {}", sizes.join(", "))
+    };
+    let availability = if p.availability == "unknown" {
+        ""
+    } else {
+        p.availability.as_str()
+    };
+    let shop = joined(&[p.brand.as_str(), price.as_str(), availability, sizes.as_str()]);
+    if !shop.is_empty() {
+        outln!("{shop}");
+    }
+    if !p.link.is_empty() {
+        outln!("{}", p.link);
+    }
     outln!("{}", path.display());
     Ok(ExitCode::SUCCESS)
 }
