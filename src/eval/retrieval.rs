@@ -3,6 +3,7 @@
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use super::metrics::{Accumulator, Metrics, intra_list_diversity};
 use super::{Level, baselines, is_held_out};
@@ -197,8 +198,9 @@ pub fn evaluate(catalog: &Catalog, opts: &Options, progress: &dyn Progress) -> R
         }
     }
     // The learned vectors rank as `similar` ranks them, with query expansion; the baselines
-    // plain. `model-plain` is the model without it, for the lever's share.
-    let mut indexes: Vec<(String, String, FlatIndex, Option<Neighbours>)> = methods
+    // plain. `model-plain` is the model without it, for the lever's share. Methods that rank
+    // the same vectors another way share one index rather than a copy each.
+    let mut indexes: Vec<(String, String, Arc<FlatIndex>, Option<Neighbours>)> = methods
         .into_iter()
         .map(|(n, d, m)| {
             let learned = n == "model" || n == "backbone";
@@ -210,18 +212,18 @@ pub fn evaluate(catalog: &Catalog, opts: &Options, progress: &dyn Progress) -> R
             } else {
                 (d, None)
             };
-            (n, d, FlatIndex::new(restrict(m, &gallery)), qe)
+            (n, d, Arc::new(FlatIndex::new(restrict(m, &gallery))), qe)
         })
         .collect();
     let plain = (
         "model-plain".to_string(),
         "the same model, queries not expanded".to_string(),
-        FlatIndex::new(indexes[0].2.matrix().clone()),
+        Arc::clone(&indexes[0].2),
         None,
     );
     indexes.insert(1, plain);
     if !opts.levers.is_empty() {
-        let base = &indexes[0].2;
+        let base = Arc::clone(&indexes[0].2);
         // A product's own colourways are never its neighbours, as they are never its look-alikes.
         let group = |r: usize| by_id[&base.id(r)].group.as_deref();
         let pair = |a: usize, b: usize| group(a).is_none() || group(a) != group(b);
@@ -230,8 +232,8 @@ pub fn evaluate(catalog: &Catalog, opts: &Options, progress: &dyn Progress) -> R
             let (dba, qe) = (*dba, *qe);
             progress.start(&format!("re-ranking ({name})"), 1);
             let index = match dba {
-                Some(how) => FlatIndex::new(augment(base, how, &pair)),
-                None => FlatIndex::new(base.matrix().clone()),
+                Some(how) => Arc::new(FlatIndex::new(augment(&base, how, &pair))),
+                None => Arc::clone(&base),
             };
             progress.finish();
             let what = format!(
