@@ -16,7 +16,7 @@ mod users;
 pub use embeddings::{EmbeddingMatrix, ModelRecord, ModelSpec, StoredHead};
 pub(crate) use embeddings::{from_blob, put_embedding, to_blob};
 pub use products::{Product, ProductFilter, ProductUpsert, ShopFields, Upserted, VariantRow};
-pub(crate) use products::{id_for_shop_id, upsert as products_upsert};
+pub(crate) use products::{id_for_shop_id, unlist, upsert as products_upsert};
 pub use schema::APPLICATION_ID;
 pub use tables::SCHEMA_VERSION;
 pub use users::{Feedback, MAX_USER_NAME, User, check_user_name};

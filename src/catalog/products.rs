@@ -422,6 +422,7 @@ pub(crate) fn upsert(db: &mut impl Db, p: &ProductUpsert, now: i64) -> Result<Up
                 &values,
             )?;
             write_variants(db, p.id, &p.variants)?;
+            super::embeddings::bump_generation(db)?;
             Ok(Upserted::Updated)
         }
         None => {
@@ -434,9 +435,20 @@ pub(crate) fn upsert(db: &mut impl Db, p: &ProductUpsert, now: i64) -> Result<Up
                 &values,
             )?;
             write_variants(db, p.id, &p.variants)?;
+            super::embeddings::bump_generation(db)?;
             Ok(Upserted::Inserted)
         }
     }
+}
+
+/// Stops listing a product a later feed no longer has (`import --prune`): kept, with its
+/// likes and vectors, but never ranked.
+pub(crate) fn unlist(db: &mut impl Db, id: i64, now: i64) -> Result<()> {
+    db.execute(
+        "UPDATE products SET listed = 0, updated_at = ?2 WHERE id = ?1",
+        params![id, now],
+    )?;
+    super::embeddings::bump_generation(db)
 }
 
 /// Availability as stored: what the feed said, `unknown` when it said nothing.

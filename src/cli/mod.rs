@@ -351,6 +351,27 @@ fn explain(engine: &Engine, r: &Reason) -> String {
     })
 }
 
+/// The engine for one query: without a metadata filter, one that reads only the products it
+/// shows (see [`Engine::load_for_query`]).
+fn engine_for(cat: &Catalog, filter: &ProductFilter) -> Result<Engine> {
+    Ok(if filter.is_empty() {
+        Engine::load_for_query(cat)?
+    } else {
+        Engine::load(cat)?
+    })
+}
+
+/// Reads the products results and their reasons name, for an engine that has not yet.
+fn fetch_shown(engine: &mut Engine, cat: &Catalog, recs: &[Recommendation]) -> Result<()> {
+    let named = recs.iter().filter_map(|r| match r.reason {
+        Reason::LooksLike { id, .. } => id,
+        Reason::YouLiked { id, .. } => Some(id),
+        _ => None,
+    });
+    let ids: Vec<i64> = recs.iter().map(|r| r.id).chain(named).collect();
+    Ok(engine.fetch_products(cat, ids)?)
+}
+
 fn rows<'a>(engine: &'a Engine, recs: &'a [Recommendation]) -> Vec<ResultRow<'a>> {
     recs.iter()
         .enumerate()
@@ -413,8 +434,8 @@ pub(crate) fn similar(
     json: bool,
 ) -> Result<ExitCode> {
     let cat = Catalog::open_existing(db)?;
-    let engine = Engine::load(&cat)?;
     let filter = filter_of(filter);
+    let mut engine = engine_for(&cat, &filter)?;
     let (query_json, recs) = match (id, image) {
         (Some(reference), _) => {
             let p = cat.require_product_ref(&reference)?;
@@ -433,6 +454,7 @@ pub(crate) fn similar(
         }
         (None, None) => bail!("give a product id or --image PHOTO"),
     };
+    fetch_shown(&mut engine, &cat, &recs)?;
     let rows = rows(&engine, &recs);
     if json {
         print_json(&json!({ "query": query_json, "filter": filter, "results": rows }))?;
@@ -468,7 +490,8 @@ pub(crate) fn recommend(
     let cat = Catalog::open_existing(db)?;
     let uid = cat.require_user(user)?;
     let item = item.map(|r| cat.require_product_ref(&r).map(|p| p.id)).transpose()?;
-    let engine = Engine::load(&cat)?;
+    let filter = filter_of(filter);
+    let mut engine = engine_for(&cat, &filter)?;
     let fb = cat.feedback(uid)?;
     let profile = Profile::build(
         &fb,
@@ -481,12 +504,13 @@ pub(crate) fn recommend(
     let req = Request {
         item,
         vector: None,
-        filter: filter_of(filter),
+        filter,
         k,
         alpha,
         diversity,
     };
     let recs = engine.recommend(&profile, &req)?;
+    fetch_shown(&mut engine, &cat, &recs)?;
     let rows = rows(&engine, &recs);
     if json {
         print_json(

@@ -331,7 +331,7 @@ pub fn import_feed(
 
 /// Unlists every listed shop product whose id the feed did not have; how many.
 fn unlist_missing(tx: &mut Tx<'_>, in_feed: &HashMap<String, usize>, now: i64) -> Result<usize> {
-    use crate::catalog::sql::{Db, params};
+    use crate::catalog::sql::Db;
     let listed = tx.rows(
         "SELECT id, shop_id FROM products WHERE shop_id IS NOT NULL AND listed = 1",
         &[],
@@ -341,10 +341,7 @@ fn unlist_missing(tx: &mut Tx<'_>, in_feed: &HashMap<String, usize>, now: i64) -
         let shop_id: String = r.get(1)?;
         if !in_feed.contains_key(&shop_id) {
             let id: i64 = r.get(0)?;
-            tx.execute(
-                "UPDATE products SET listed = 0, updated_at = ?2 WHERE id = ?1",
-                params![id, now],
-            )?;
+            crate::catalog::unlist(tx, id, now)?;
             n += 1;
         }
     }

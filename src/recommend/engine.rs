@@ -9,6 +9,7 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
+use super::facts::RowFacts;
 use super::index::{FlatIndex, VectorIndex, dot, normalize};
 use super::ivf::{IVF_MIN_ROWS, IvfIndex};
 use super::profile::Profile;
@@ -123,41 +124,47 @@ pub struct Engine {
     /// Position in `products` of each index row (`u32::MAX` for a vector without a product), so
     /// filters cost an array read per row, not a hash lookup.
     row_product: Vec<u32>,
+    /// What ranking knows of each row's product: listed, group, article type.
+    facts: RowFacts,
+    /// True when `products` holds only the products asked for (a one-shot load from a kept
+    /// index): ranking needs only `facts`, a metadata filter needs them all.
+    partial: bool,
     popularity: HashMap<i64, usize>,
     /// Cosine of each row with the centroid of its article type (cold start), computed on first use.
     centrality: OnceLock<Vec<f32>>,
-    /// Products a later feed no longer lists (`import --prune`): never ranked.
+    /// Products a later feed no longer lists (`import --prune`) or the shop hides: never ranked.
     unlisted: HashSet<i64>,
-    /// The colourways of each group (a handle, `item_group_id`, parent, `product_code`).
-    groups: HashMap<String, Vec<i64>>,
 }
 
 impl Engine {
     /// Builds an engine from products and an index of one model's vectors.
     pub fn new(products: impl Into<Arc<Vec<Product>>>, index: impl VectorIndex + 'static) -> Self {
         let products = products.into();
+        let facts = RowFacts::of(&products, &index);
+        Self::from_parts(products, index, facts, false)
+    }
+
+    fn from_parts(
+        products: Arc<Vec<Product>>,
+        index: impl VectorIndex + 'static,
+        facts: RowFacts,
+        partial: bool,
+    ) -> Self {
         let by_id: HashMap<i64, usize> = products.iter().enumerate().map(|(i, p)| (p.id, i)).collect();
         let row_product = (0..index.len())
             .map(|r| by_id.get(&index.id(r)).map_or(u32::MAX, |&i| i as u32))
             .collect();
-        let unlisted = products.iter().filter(|p| !p.listed).map(|p| p.id).collect();
-        let mut groups: HashMap<String, Vec<i64>> = HashMap::new();
-        for p in products.iter() {
-            if let Some(g) = &p.group {
-                groups.entry(g.clone()).or_default().push(p.id);
-            }
-        }
-        // Only groups of several colourways change a ranking.
-        groups.retain(|_, ids| ids.len() > 1);
+        let unlisted = facts.unlisted_rows().map(|r| index.id(r)).collect();
         Engine {
             products,
             by_id,
             index: Box::new(index),
             row_product,
+            facts,
+            partial,
             popularity: HashMap::new(),
             centrality: OnceLock::new(),
             unlisted,
-            groups,
         }
     }
 
@@ -176,6 +183,18 @@ impl Engine {
 
     /// Loads products, the active model's vectors and like counts from a catalogue.
     pub fn load(catalog: &Catalog) -> Result<Self> {
+        Self::load_as(catalog, false)
+    }
+
+    /// Loads for one query without a metadata filter, as `similar` and `recommend` run from a
+    /// script: from a current kept index, the row facts come from its file and no product is
+    /// read until [`Engine::fetch_products`] asks for the ones shown (at 10^6 products reading
+    /// them all took seconds). Otherwise the same as [`Engine::load`].
+    pub fn load_for_query(catalog: &Catalog) -> Result<Self> {
+        Self::load_as(catalog, true)
+    }
+
+    fn load_as(catalog: &Catalog, partial: bool) -> Result<Self> {
         let model = catalog
             .active_model()?
             .ok_or_else(|| Error::NoEmbeddings { model: None })?;
@@ -187,9 +206,13 @@ impl Engine {
             None => None,
         };
         if let (Some(path), Some(fp)) = (&kept, &fingerprint)
-            && let Some(ivf) = super::ivf_file::open(path, fp, model.id)
+            && let Some((ivf, facts)) = super::ivf_file::open(path, fp, model.id)
         {
-            let mut e = Engine::new(catalog.products()?, ivf);
+            let mut e = if partial {
+                Engine::from_parts(Arc::new(Vec::new()), ivf, facts, true)
+            } else {
+                Engine::new(catalog.products()?, ivf)
+            };
             e.set_popularity(catalog.like_counts()?.into_iter().collect());
             return Ok(e);
         }
@@ -199,19 +222,45 @@ impl Engine {
                 model: Some(model.spec.name),
             });
         }
+        let products = Arc::new(catalog.products()?);
         let mut e = if matrix.len() >= IVF_MIN_ROWS {
             let ivf = IvfIndex::auto(matrix)?;
+            let facts = RowFacts::of(&products, &ivf);
             if let (Some(path), Some(fp)) = (&kept, &fingerprint) {
                 // Best effort: a read-only folder only means the next process builds again.
-                let _ = super::ivf_file::save(&ivf, path, fp);
+                let _ = super::ivf_file::save(&ivf, &facts, path, fp);
             }
-            Engine::new(catalog.products()?, ivf)
+            Engine::from_parts(products, ivf, facts, false)
         } else {
-            Engine::with_vectors(catalog.products()?, matrix)?
+            Engine::with_vectors(products, matrix)?
         };
         e.set_popularity(catalog.like_counts()?.into_iter().collect());
         crate::memory::release_freed();
         Ok(e)
+    }
+
+    /// Reads the products `ids` names that a one-shot engine has not read yet (the results
+    /// to show, the likes a reason names); nothing for an engine that holds them all.
+    pub fn fetch_products(&mut self, catalog: &Catalog, ids: impl IntoIterator<Item = i64>) -> Result<()> {
+        if !self.partial {
+            return Ok(());
+        }
+        let mut fresh = Vec::new();
+        for id in ids {
+            if !self.by_id.contains_key(&id)
+                && let Some(p) = catalog.product(id)?
+            {
+                self.by_id.insert(id, self.products.len() + fresh.len());
+                fresh.push(p);
+            }
+        }
+        Arc::make_mut(&mut self.products).extend(fresh);
+        Ok(())
+    }
+
+    /// True when this engine read only some products ([`Engine::load_for_query`]).
+    pub fn is_partial(&self) -> bool {
+        self.partial
     }
 
     /// Replaces the like counts used for cold start.
@@ -244,26 +293,19 @@ impl Engine {
         self.index.row(id).map(|r| self.index.vector(r))
     }
 
-    /// The other colourways of a product's group (itself included), if it has any.
-    fn group_of(&self, id: i64) -> Option<&Vec<i64>> {
-        self.product(id)
-            .and_then(|p| p.group.as_ref())
-            .and_then(|g| self.groups.get(g))
+    /// The group of colourways a product's row is in, if it is in one of several.
+    fn group_of(&self, id: i64) -> Option<u32> {
+        self.index.row(id).and_then(|r| self.facts.group(r))
     }
 
     /// Candidates (best first) with at most one colourway of each group: its best.
     fn one_per_group(&self, cand: Vec<(usize, f32)>) -> Vec<(usize, f32)> {
-        if self.groups.is_empty() {
+        if !self.facts.has_groups() {
             return cand;
         }
-        let mut seen: HashSet<&str> = HashSet::new();
+        let mut seen: HashSet<u32> = HashSet::new();
         cand.into_iter()
-            .filter(
-                |&(row, _)| match self.product_of_row(row).and_then(|p| p.group.as_deref()) {
-                    Some(g) if self.groups.contains_key(g) => seen.insert(g),
-                    _ => true,
-                },
-            )
+            .filter(|&(row, _)| self.facts.group(row).is_none_or(|g| seen.insert(g)))
             .collect()
     }
 
@@ -271,7 +313,8 @@ impl Engine {
         self.row_product.get(row).and_then(|&i| self.products.get(i as usize))
     }
 
-    /// Whether a row may be shown: not excluded, and passing the filter.
+    /// Whether a row may be shown: not excluded, and passing the filter (a partial engine is
+    /// never asked with one: [`Engine::recommend`] refuses).
     fn allows(&self, row: usize, filter: &ProductFilter, exclude: &HashSet<i64>) -> bool {
         (exclude.is_empty() || !exclude.contains(&self.index.id(row)))
             && (filter.is_empty() || self.product_of_row(row).is_some_and(|p| filter.matches(p)))
@@ -310,6 +353,11 @@ impl Engine {
         if self.index.is_empty() || req.k == 0 {
             return Ok(Vec::new());
         }
+        if self.partial && !req.filter.is_empty() {
+            return Err(Error::Invalid(
+                "a one-shot engine holds no products to filter; load it with Engine::load".into(),
+            ));
+        }
         let alpha = if req.alpha.is_finite() {
             req.alpha.clamp(0.0, 1.0)
         } else {
@@ -317,7 +365,7 @@ impl Engine {
         };
         let query: Option<Vec<f32>> = match (req.item, &req.vector) {
             (Some(id), _) => {
-                if self.product(id).is_none() {
+                if !self.partial && self.product(id).is_none() {
                     return Err(Error::NotFound(format!("product {id} is not in the catalogue")));
                 }
                 Some(
@@ -347,7 +395,7 @@ impl Engine {
             exclude.insert(id);
             // Look-alikes never list the query's own colourways.
             if let Some(group) = self.group_of(id) {
-                exclude.extend(group);
+                exclude.extend(self.facts.rows_in_group(group).map(|r| self.index.id(r)));
             }
         }
         // A product's look is the product with its closest neighbours (alpha query expansion,
@@ -358,8 +406,9 @@ impl Engine {
             (Some(item), Some(q)) => {
                 let group = self.group_of(item);
                 let other = |r: usize| {
-                    let id = self.index.id(r);
-                    id != item && !self.unlisted.contains(&id) && !group.is_some_and(|g| g.contains(&id))
+                    self.index.id(r) != item
+                        && self.facts.ranked(r)
+                        && (group.is_none() || self.facts.group(r) != group)
                 };
                 let how = super::rerank::QUERY_EXPANSION;
                 let near = self.index.search(&q, how.n, &other);
@@ -392,7 +441,7 @@ impl Engine {
             req.k
         };
         // One colourway per group: ask for more, keep each group's best.
-        let pool = if self.groups.is_empty() { pool } else { pool * 3 };
+        let pool = if self.facts.has_groups() { pool * 3 } else { pool };
         let allow = |r: usize| self.allows(r, &req.filter, &exclude);
         let cand = self.one_per_group(
             self.index
@@ -449,10 +498,10 @@ impl Engine {
     fn centrality(&self) -> &[f32] {
         self.centrality.get_or_init(|| {
             let dim = self.index.dim();
-            let mut sums: HashMap<&str, Vec<f32>> = HashMap::new();
+            let mut sums: HashMap<u32, Vec<f32>> = HashMap::new();
             for r in 0..self.index.len() {
-                if let Some(p) = self.product_of_row(r) {
-                    let s = sums.entry(p.article_type.as_str()).or_insert_with(|| vec![0.0; dim]);
+                if let Some(kind) = self.facts.kind(r) {
+                    let s = sums.entry(kind).or_insert_with(|| vec![0.0; dim]);
                     s.iter_mut().zip(self.index.vector(r).iter()).for_each(|(a, b)| *a += b);
                 }
             }
@@ -461,8 +510,9 @@ impl Engine {
             });
             (0..self.index.len())
                 .map(|r| {
-                    self.product_of_row(r)
-                        .and_then(|p| sums.get(p.article_type.as_str()))
+                    self.facts
+                        .kind(r)
+                        .and_then(|kind| sums.get(&kind))
                         .map(|c| dot(c, &self.index.vector(r)))
                         .unwrap_or(0.0)
                 })
@@ -477,15 +527,15 @@ impl Engine {
         let allow = self.allowed(&req.filter, exclude);
         let mut groups: HashMap<&str, Vec<ColdPick>> = HashMap::new();
         for r in (0..self.index.len()).filter(|&r| allow[r]) {
-            let Some(p) = self.product_of_row(r) else { continue };
-            let pop = self.popularity.get(&p.id).copied().unwrap_or(0);
+            let Some(kind) = self.facts.kind(r) else { continue };
+            let pop = self.popularity.get(&self.index.id(r)).copied().unwrap_or(0);
             let penalty = profile
                 .dislike
                 .as_ref()
                 .map(|d| 0.5 * dot(d, &self.index.vector(r)).max(0.0))
                 .unwrap_or(0.0);
             groups
-                .entry(p.article_type.as_str())
+                .entry(self.facts.kind_name(kind))
                 .or_default()
                 .push((r, central[r] - penalty, pop));
         }
@@ -626,6 +676,101 @@ mod tests {
         let after = Engine::load(&cat).unwrap();
         assert_eq!(ids(&after, 42)[0], 7, "{:?}", ids(&after, 42));
         assert_ne!(ids(&first, 42)[0], 7);
+    }
+
+    /// Rewrites a product as an import would, in `group` and hidden or not.
+    fn reimport(cat: &mut Catalog, id: i64, group: Option<String>, hidden: bool) {
+        let p = cat.product(id).unwrap().unwrap();
+        let u = crate::catalog::ProductUpsert {
+            id,
+            name: p.name,
+            category: [p.master_category, p.sub_category, p.article_type],
+            gender: p.gender,
+            colour: p.colour,
+            season: p.season,
+            year: p.year,
+            usage: p.usage,
+            image_path: p.image_path,
+            image_hash: p.image_hash,
+            shop: crate::catalog::ShopFields {
+                group,
+                hidden,
+                ..Default::default()
+            },
+            variants: Vec::new(),
+        };
+        let mut tx = cat.tx().unwrap();
+        crate::catalog::products_upsert(&mut tx, &u, 1).unwrap();
+        tx.commit().unwrap();
+    }
+
+    #[test]
+    fn a_one_shot_engine_ranks_as_the_full_one_and_sees_listing_and_group_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("c.db");
+        crate::bench::write_synthetic_catalog(&db, IVF_MIN_ROWS + 500, 16, 3).unwrap();
+        let mut cat = Catalog::open_existing(&db).unwrap();
+        Engine::load(&cat).unwrap();
+        let kept = crate::recommend::ivf_file::path_for(&db);
+        assert!(kept.exists());
+        // After the index was kept: colourway pairs, and hidden products among 42's look-alikes.
+        let before = Engine::load(&cat)
+            .unwrap()
+            .similar(42, &ProductFilter::default(), 10)
+            .unwrap();
+        for id in 1..=40 {
+            reimport(&mut cat, id, Some(format!("pair{}", (id + 1) / 2)), false);
+        }
+        for r in &before[..3] {
+            reimport(&mut cat, r.id, None, true);
+        }
+        reimport(&mut cat, 42, Some("pair-with-43".into()), false);
+        reimport(&mut cat, 43, Some("pair-with-43".into()), false);
+        let full = Engine::load(&cat).unwrap();
+        let mut lean = Engine::load_for_query(&cat).unwrap();
+        assert!(lean.is_partial() && !full.is_partial());
+        assert!(lean.products().is_empty(), "no product read before results are known");
+        let any = ProductFilter::default();
+        let similar = lean.similar(42, &any, 10).unwrap();
+        assert_eq!(similar, full.similar(42, &any, 10).unwrap());
+        let shown: Vec<i64> = similar.iter().map(|r| r.id).collect();
+        assert!(!shown.contains(&43), "the query's own colourway is never a look-alike");
+        assert!(
+            before[..3].iter().all(|r| !shown.contains(&r.id)),
+            "hidden products are not ranked"
+        );
+        let v = full.vector(7).unwrap().to_vec();
+        assert_eq!(
+            lean.similar_to_vector(&v, &any, 15).unwrap(),
+            full.similar_to_vector(&v, &any, 15).unwrap()
+        );
+        for likes in [&[3i64, 9, 300][..], &[]] {
+            let req = Request {
+                k: 25,
+                diversity: 0.3,
+                ..Default::default()
+            };
+            let (pl, pf) = (profile(&lean, likes, &[11]), profile(&full, likes, &[11]));
+            let got = lean.recommend(&pl, &req).unwrap();
+            assert_eq!(got, full.recommend(&pf, &req).unwrap(), "likes {likes:?}");
+            let mut seen = HashSet::new();
+            for r in &got {
+                if let Some(g) = full.product(r.id).unwrap().group.clone() {
+                    assert!(seen.insert(g), "one colourway per group");
+                }
+            }
+        }
+        // The products shown are read on demand, and a filter needs them all.
+        lean.fetch_products(&cat, shown.iter().copied()).unwrap();
+        assert_eq!(
+            lean.product(shown[0]).unwrap().name,
+            full.product(shown[0]).unwrap().name
+        );
+        let shirts = ProductFilter {
+            category: Some("Shirts".into()),
+            ..Default::default()
+        };
+        assert!(lean.similar(42, &shirts, 10).is_err());
     }
 
     fn profile(e: &Engine, likes: &[i64], dislikes: &[i64]) -> Profile {

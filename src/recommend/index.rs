@@ -69,6 +69,29 @@ impl FlatIndex {
         });
         FlatIndex { matrix, by_id }
     }
+
+    /// Wraps a matrix with its (id, row) lookup already sorted by id (from an index file,
+    /// which checked it), skipping the sort.
+    pub(super) fn with_lookup(matrix: EmbeddingMatrix, by_id: Vec<(i64, u32)>) -> Self {
+        FlatIndex {
+            matrix,
+            by_id: Some(by_id),
+        }
+    }
+
+    /// (id, row) for every row, sorted by id.
+    pub(super) fn lookup(&self) -> Vec<(i64, u32)> {
+        match &self.by_id {
+            Some(v) => v.clone(),
+            None => self
+                .matrix
+                .ids
+                .iter()
+                .enumerate()
+                .map(|(r, &id)| (id, r as u32))
+                .collect(),
+        }
+    }
 }
 
 impl VectorIndex for FlatIndex {

@@ -2,27 +2,31 @@
 //! one-shot `similar` or `recommend` maps it instead of reading every vector and running
 //! k-means first (issue 22). It is used only while the catalogue's
 //! [`vectors_fingerprint`](crate::catalog::Catalog::vectors_fingerprint) is the one it was
-//! built from; any vector written or photo changed since makes it stale, and the next load
-//! builds and saves a fresh one.
+//! built from; any vector, product or listing written since makes it stale, and the next load
+//! builds and saves a fresh one. It also keeps the rows' [`RowFacts`], so a query without a
+//! metadata filter reads no product it does not show.
 //!
 //! Layout, little-endian: the magic `LBIVF` with a format byte, a `u64` header length, a JSON
-//! header (the fingerprint and the sizes), then at 64-byte boundaries the row ids (`i64`), the
-//! list starts (`u64`), the centroids (`f32`), and either the int8 rows (list of each row
-//! `u32`, scale `f32`, codes `i8`) or the f32 rows. Every size is checked against the file's
-//! length and every list boundary against the rows before anything is used: a damaged file
-//! is stale, never a crash.
+//! header (the fingerprint, the sizes, the article types' names), then at 64-byte boundaries
+//! the row ids (`i64`), the list starts (`u64`), the centroids (`f32`), either the int8 rows
+//! (list of each row `u32`, scale `f32`, codes `i8`) or the f32 rows, the ids sorted (`i64`)
+//! with their rows (`u32`), and the facts (state `u8`, group `u32`, article type `u32`).
+//! Every size is checked against the file's length, every list boundary against the rows and
+//! the sorted ids against the rows before anything is used: a damaged file is stale, never a
+//! crash.
 
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::Path;
 
+use super::facts::RowFacts;
 use super::index::{FlatIndex, VectorIndex};
-use super::ivf::{Codes, IvfIndex, Residuals};
+use super::ivf::{Codes, IvfIndex, MappedRows, Residuals};
 use crate::catalog::EmbeddingMatrix;
 use crate::{Error, Result};
 
 /// File magic and format version.
-const MAGIC: &[u8; 8] = b"LBIVF\0\0\x01";
+const MAGIC: &[u8; 8] = b"LBIVF\0\0\x02";
 /// Sections start at multiples of this.
 const ALIGN: usize = 64;
 
@@ -35,6 +39,8 @@ struct Header {
     nprobe: usize,
     recall: f32,
     int8: bool,
+    /// The article types' names, which the facts' `kind` points into.
+    kinds: Vec<String>,
 }
 
 /// Byte ranges of the sections, derived from the header alone.
@@ -45,6 +51,11 @@ struct Layout {
     list_of: std::ops::Range<usize>,
     scales: std::ops::Range<usize>,
     rows: std::ops::Range<usize>,
+    sorted_ids: std::ops::Range<usize>,
+    sorted_rows: std::ops::Range<usize>,
+    state: std::ops::Range<usize>,
+    group: std::ops::Range<usize>,
+    kind: std::ops::Range<usize>,
     end: usize,
 }
 
@@ -69,14 +80,24 @@ impl Header {
         } else {
             (0..0, 0..0, take(n.checked_mul(self.dim)?.checked_mul(4)?)?)
         };
+        let sorted_ids = take(n * 8)?;
+        let sorted_rows = take(n * 4)?;
+        let state = take(n)?;
+        let group = take(n * 4)?;
+        let kind = take(n * 4)?;
         Some(Layout {
             ids,
             starts,
             centroids,
             list_of,
             scales,
-            end: rows.end,
             rows,
+            sorted_ids,
+            sorted_rows,
+            state,
+            group,
+            end: kind.end,
+            kind,
         })
     }
 }
@@ -93,9 +114,17 @@ pub fn path_for(catalog: &Path) -> std::path::PathBuf {
     name.into()
 }
 
-/// Writes `index` to `path` under `fingerprint`: to a temporary file, then renamed over the
-/// old one, so a process that has the old one mapped keeps reading the file it mapped.
-pub fn save(index: &IvfIndex, path: &Path, fingerprint: &str) -> Result<()> {
+/// Writes `index` and its rows' `facts` to `path` under `fingerprint`: to a temporary file,
+/// then renamed over the old one, so a process that has the old one mapped keeps reading the
+/// file it mapped.
+pub fn save(index: &IvfIndex, facts: &RowFacts, path: &Path, fingerprint: &str) -> Result<()> {
+    if facts.len() != index.flat.len() {
+        return Err(Error::Invalid(format!(
+            "index facts: {} rows for an index of {}",
+            facts.len(),
+            index.flat.len()
+        )));
+    }
     let header = Header {
         fingerprint: fingerprint.to_string(),
         rows: index.flat.len(),
@@ -104,6 +133,7 @@ pub fn save(index: &IvfIndex, path: &Path, fingerprint: &str) -> Result<()> {
         nprobe: index.nprobe,
         recall: index.recall,
         int8: index.residuals.is_some(),
+        kinds: facts.kinds.clone(),
     };
     let json = serde_json::to_vec(&header).map_err(|e| Error::Invalid(format!("index header: {e}")))?;
     let body = MAGIC.len() + 8 + json.len();
@@ -139,8 +169,14 @@ pub fn save(index: &IvfIndex, path: &Path, fingerprint: &str) -> Result<()> {
                 put(&mut out, layout.scales.start, &le(&r.scales, |x| x.to_le_bytes()))?;
                 put(&mut out, layout.rows.start, bytemuck::cast_slice(&r.codes))?;
             }
-            None => put(&mut out, layout.rows.start, &le(&matrix.data, |x| x.to_le_bytes()))?,
+            None => put(&mut out, layout.rows.start, &le(index.f32_rows(), |x| x.to_le_bytes()))?,
         }
+        let lookup = index.flat.lookup();
+        put(&mut out, layout.sorted_ids.start, &le(&lookup, |x| x.0.to_le_bytes()))?;
+        put(&mut out, layout.sorted_rows.start, &le(&lookup, |x| x.1.to_le_bytes()))?;
+        put(&mut out, layout.state.start, &facts.state)?;
+        put(&mut out, layout.group.start, &le(&facts.group, |x| x.to_le_bytes()))?;
+        put(&mut out, layout.kind.start, &le(&facts.kind, |x| x.to_le_bytes()))?;
         out.flush()?;
         out.get_ref().sync_all()
     };
@@ -179,9 +215,10 @@ fn read_f32s(file: &std::fs::File, range: std::ops::Range<usize>) -> Option<Vec<
     Some(data)
 }
 
-/// The index in `path`, when it exists, is whole and was built from `fingerprint`; `None`
-/// otherwise (missing, stale, another format, damaged), and the caller builds a fresh one.
-pub fn open(path: &Path, fingerprint: &str, model_id: i64) -> Option<IvfIndex> {
+/// The index in `path` with its rows' facts, when it exists, is whole and was built from
+/// `fingerprint`; `None` otherwise (missing, stale, another format, damaged), and the caller
+/// builds a fresh one.
+pub fn open(path: &Path, fingerprint: &str, model_id: i64) -> Option<(IvfIndex, RowFacts)> {
     let file = std::fs::File::open(path).ok()?;
     // SAFETY: lookbook never writes an index file in place: `save` writes a new file and
     // renames it over the old, so the inode mapped here is not changed while it is mapped.
@@ -211,29 +248,49 @@ pub fn open(path: &Path, fingerprint: &str, model_id: i64) -> Option<IvfIndex> {
     if !whole || !(1..=lists).contains(&header.nprobe) {
         return None;
     }
+    let sorted_ids: Vec<i64> = read(&bytes[l.sorted_ids.clone()], i64::from_le_bytes);
+    let sorted_rows: Vec<u32> = read(&bytes[l.sorted_rows.clone()], u32::from_le_bytes);
+    let lookup: Vec<(i64, u32)> = sorted_ids.into_iter().zip(sorted_rows).collect();
+    // Strictly increasing ids, each naming its own row: then it is the rows' permutation.
+    let consistent =
+        lookup.windows(2).all(|w| w[0].0 < w[1].0) && lookup.iter().all(|&(id, r)| ids.get(r as usize) == Some(&id));
+    if !consistent {
+        return None;
+    }
+    let facts = RowFacts {
+        state: bytes[l.state.clone()].to_vec(),
+        group: read(&bytes[l.group.clone()], u32::from_le_bytes),
+        kind: read(&bytes[l.kind.clone()], u32::from_le_bytes),
+        kinds: header.kinds.clone(),
+    };
+    if !facts.is_valid_for(n) {
+        return None;
+    }
     let centroids: Vec<f32> = read(&bytes[l.centroids.clone()], f32::from_le_bytes);
-    let (matrix, residuals) = if header.int8 {
+    let ids_only = |ids| EmbeddingMatrix {
+        model_id,
+        dim: 0,
+        ids,
+        data: Vec::new(),
+    };
+    let (matrix, residuals, mapped) = if header.int8 {
         let list_of: Vec<u32> = read(&bytes[l.list_of.clone()], u32::from_le_bytes);
         if list_of.iter().any(|&c| c as usize >= lists) {
             return None;
         }
         let scales: Vec<f32> = read(&bytes[l.scales.clone()], f32::from_le_bytes);
         let rows = l.rows.clone();
-        let ids_only = EmbeddingMatrix {
-            model_id,
-            dim: 0,
-            ids,
-            data: Vec::new(),
-        };
         let codes = Codes::Mapped {
             map,
             offset: rows.start,
             len: rows.len(),
         };
-        (ids_only, Some(Residuals { codes, scales, list_of }))
+        (ids_only(ids), Some(Residuals { codes, scales, list_of }), None)
+    } else if cfg!(target_endian = "little") {
+        // Mapped, not read: a query touches the pages of the lists it probes.
+        let rows = MappedRows::new(map, l.rows.start, l.rows.len() / 4)?;
+        (ids_only(ids), None, Some(rows))
     } else {
-        // Read straight into the rows' own memory rather than through the mapping: the
-        // mapped pages would count as resident beside the copy (80 MB twice at 10^4 x 2048).
         let data = read_f32s(&file, l.rows.clone())?;
         (
             EmbeddingMatrix {
@@ -243,17 +300,20 @@ pub fn open(path: &Path, fingerprint: &str, model_id: i64) -> Option<IvfIndex> {
                 data,
             },
             None,
+            None,
         )
     };
-    Some(IvfIndex {
-        flat: FlatIndex::new(matrix),
+    let index = IvfIndex {
+        flat: FlatIndex::with_lookup(matrix, lookup),
         dim,
         residuals,
+        mapped,
         centroids,
         starts,
         nprobe: header.nprobe,
         recall: header.recall,
-    })
+    };
+    Some((index, facts))
 }
 
 #[cfg(test)]
@@ -267,13 +327,35 @@ mod tests {
         assert_eq!(a.is_int8(), b.is_int8());
         let m = synthetic_matrix(64, a.dim(), 77);
         for q in 0..m.len() {
-            let (x, y) = (a.search(m.row(q), 10, &|_| true), b.search(m.row(q), 10, &|_| true));
             let ids = |v: &[(usize, f32)], i: &IvfIndex| v.iter().map(|r| (i.id(r.0), r.1)).collect::<Vec<_>>();
+            let (x, y) = (a.search(m.row(q), 10, &|_| true), b.search(m.row(q), 10, &|_| true));
             assert_eq!(ids(&x, a), ids(&y, b), "query {q}");
+            // A narrow filter takes the exact scan over every row.
+            let (x, y) = (
+                a.search(m.row(q), 10, &|r| a.id(r) % 10 == 0),
+                b.search(m.row(q), 10, &|r| b.id(r) % 10 == 0),
+            );
+            assert_eq!(ids(&x, a), ids(&y, b), "filtered query {q}");
         }
         for r in [0, a.len() / 2, a.len() - 1] {
             assert_eq!(a.vector(r), b.vector(a.row(b.id(r)).unwrap()));
         }
+    }
+
+    /// Facts of every kind for an index's rows: grouped pairs, unlisted rows, rows without a
+    /// product, three article types.
+    fn facts_for(index: &IvfIndex) -> RowFacts {
+        let mut products = crate::bench::synthetic_products(index.len());
+        products.retain(|p| p.id % 11 != 0);
+        for p in &mut products {
+            p.article_type = ["Shirts", "Watches", "Heels"][p.id as usize % 3].to_string();
+            p.listed = p.id % 7 != 0;
+            p.group = (p.id % 5 == 0).then(|| format!("g{}", p.id / 10));
+        }
+        let facts = RowFacts::of(&products, index);
+        assert!(facts.has_groups() && facts.unlisted_rows().count() > 0);
+        assert!((0..facts.len()).any(|r| !facts.has_product(r)));
+        facts
     }
 
     #[test]
@@ -282,9 +364,11 @@ mod tests {
         for int8 in [false, true] {
             let built = IvfIndex::with_lists(synthetic_matrix(3000, 32, 5), 40, int8).unwrap();
             let path = dir.path().join(format!("c{int8}.ivf"));
-            save(&built, &path, "fp-1").unwrap();
-            let opened = open(&path, "fp-1", 7).expect("a current file opens");
+            let facts = facts_for(&built);
+            save(&built, &facts, &path, "fp-1").unwrap();
+            let (opened, kept) = open(&path, "fp-1", 7).expect("a current file opens");
             same(&built, &opened);
+            assert_eq!(kept, facts, "the facts come back as saved");
             assert!(open(&path, "fp-2", 7).is_none(), "a stale fingerprint is refused");
         }
     }
@@ -301,7 +385,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let built = IvfIndex::with_lists(synthetic_matrix(2000, 16, 5), 30, true).unwrap();
         let path = dir.path().join("c.ivf");
-        save(&built, &path, "fp").unwrap();
+        save(&built, &facts_for(&built), &path, "fp").unwrap();
         let good = std::fs::read(&path).unwrap();
         let json_end = 16 + u64::from_le_bytes(good[8..16].try_into().unwrap()) as usize;
         let mut cases: Vec<Vec<u8>> = vec![
@@ -320,6 +404,21 @@ mod tests {
         let list_at = starts_at + align(31 * 8) + align(30 * 16 * 4);
         bad_list[list_at..list_at + 4].copy_from_slice(&999u32.to_le_bytes());
         cases.push(bad_list);
+        // A sorted id naming another row, a state that does not exist, an article type past
+        // the names: each found by its own section's check.
+        let end = good.len();
+        let kind_at = end - 2000 * 4;
+        let state_at = kind_at - align(2000 * 4) - align(2000);
+        let rows_at = state_at - align(2000 * 4);
+        let mut bad_lookup = good.clone();
+        bad_lookup[rows_at..rows_at + 4].copy_from_slice(&1999u32.to_le_bytes());
+        cases.push(bad_lookup);
+        let mut bad_state = good.clone();
+        bad_state[state_at] = 9;
+        cases.push(bad_state);
+        let mut bad_kind = good.clone();
+        bad_kind[kind_at..kind_at + 4].copy_from_slice(&77u32.to_le_bytes());
+        cases.push(bad_kind);
         for (i, bytes) in cases.iter().enumerate() {
             std::fs::write(&path, bytes).unwrap();
             assert!(open(&path, "fp", 1).is_none(), "case {i} opened");

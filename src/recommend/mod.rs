@@ -2,6 +2,7 @@
 //! explanations and cold start. Pure computation over vectors already in memory.
 
 mod engine;
+pub mod facts;
 mod index;
 mod ivf;
 pub mod ivf_file;
