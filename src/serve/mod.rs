@@ -420,7 +420,7 @@ fn forget(shared: &Shared, id: u64, peer: SocketAddr) {
 /// hands every session the new products and engine. Likes do not count as a change: sessions
 /// read their own user's likes.
 async fn watch_catalogue(shared: Arc<Shared>) {
-    let signature = |db: &Path| -> Option<(i64, i64, i64, Option<i64>)> {
+    let signature = |db: &Path| -> Option<String> {
         let cat = Catalog::open_existing(db).ok()?;
         cat.change_signature().ok()
     };
