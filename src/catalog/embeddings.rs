@@ -458,7 +458,7 @@ mod tests {
     fn the_change_signature_moves_with_products_vectors_and_the_model_not_with_likes() {
         let dir = tempfile::tempdir().unwrap();
         let mut cat = Catalog::open(dir.path().join("c.db")).unwrap();
-        let mut put = |cat: &mut Catalog, id: i64, name: &str| {
+        let put = |cat: &mut Catalog, id: i64, name: &str| {
             let p = ProductUpsert {
                 id,
                 name: name.into(),
