@@ -454,6 +454,19 @@ mod tests {
     use super::*;
     use crate::catalog::{ProductUpsert, products::upsert};
 
+    /// A model of 2-d vectors.
+    fn two_d_model() -> ModelSpec {
+        ModelSpec {
+            name: "m".into(),
+            architecture: "resnet50".into(),
+            weights_sha256: "s".into(),
+            preprocessing: "p".into(),
+            pooling: "avg".into(),
+            dim: 2,
+            head_id: None,
+        }
+    }
+
     #[test]
     fn the_change_signature_moves_with_products_vectors_and_the_model_not_with_likes() {
         let dir = tempfile::tempdir().unwrap();
@@ -484,15 +497,7 @@ mod tests {
         moved(&cat, "a product changed", true);
         put(&mut cat, 2, "new");
         moved(&cat, "a product added", true);
-        let spec = ModelSpec {
-            name: "m".into(),
-            architecture: "resnet50".into(),
-            weights_sha256: "s".into(),
-            preprocessing: "p".into(),
-            pooling: "avg".into(),
-            dim: 2,
-            head_id: None,
-        };
+        let spec = two_d_model();
         let m = cat.register_model(&spec).unwrap();
         cat.put_embeddings(m.id, &[(1, "h".into(), vec![1.0, 0.0])]).unwrap();
         moved(&cat, "a vector", true);
@@ -524,15 +529,7 @@ mod tests {
         upsert(&mut tx, &mk(1, "a"), 0).unwrap();
         upsert(&mut tx, &mk(2, "b"), 0).unwrap();
         tx.commit().unwrap();
-        let spec = ModelSpec {
-            name: "m".into(),
-            architecture: "resnet50".into(),
-            weights_sha256: "s".into(),
-            preprocessing: "p".into(),
-            pooling: "avg".into(),
-            dim: 2,
-            head_id: None,
-        };
+        let spec = two_d_model();
         let m = cat.register_model(&spec).unwrap();
         assert_eq!(cat.register_model(&spec).unwrap().id, m.id);
         cat.put_embeddings(
