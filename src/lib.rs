@@ -15,7 +15,7 @@
 //! | [`ingest`] | `import`: a Kaggle styles.csv or a shop's export (Shopify, Google Merchant, WooCommerce, H&M, `--map`) read into feed items (`ingest::formats`), photos from a folder or downloaded by URL (`ingest::fetch`), stored transactionally with a report of what was skipped; shoppers' history (`ingest::interactions`) |
 //! | [`migrate`] | a whole catalogue copied between SQLite and PostgreSQL (pgvector), either way |
 //! | [`vision`] | decoding and preprocessing, weight loading, the ResNet50 (candle reference; NHWC fast path: bf16 on AMX tiles or AVX512_BF16 dot products, f32 on an AVX-512 GEMM, the `gemm` crate, plain Rust; `vision::cpu` picks and caps the level), the batched embedder |
-//! | [`recommend`] | the vector index contract (exact scan, IVF, kept beside a SQLite catalogue by `recommend::ivf_file`), query expansion and other neighbourhood re-rankings (`recommend::rerank`), taste profiles, blended ranking, MMR, explanations |
+//! | [`recommend`] | the vector index contract (exact scan, IVF, kept beside a SQLite catalogue by `recommend::ivf_file` with the per-product facts ranking needs, `recommend::facts`), query expansion and other neighbourhood re-rankings (`recommend::rerank`), taste profiles, blended ranking, MMR, explanations |
 //! | [`embedding`] | the active model end to end: embed a catalogue keeping a trained head, a photo's query vector |
 //! | [`eval`] | held-out split, retrieval metrics (micro, macro, rare types), class prototypes, personalisation on simulated or stored users, baselines, plots |
 //! | [`train`] | the projection head learned on frozen backbone features |
