@@ -224,7 +224,7 @@ impl Catalog {
 
     /// What a model's fresh vectors are, as a string that changes whenever they do or the
     /// products they rank do: the model's identity and the catalogue's write generation (moved
-    /// on by every vector, product or listing lookbook writes, see [`bump_generation`]). An
+    /// on by every vector, product or listing lookbook writes, see `bump_generation`). An
     /// index kept on disk is used only while this is what it was built from. One settings row,
     /// so a one-shot query at 10^6 products does not scan them (that took 380 ms).
     pub fn vectors_fingerprint(&self, model_id: i64) -> Result<String> {

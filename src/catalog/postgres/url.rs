@@ -123,7 +123,7 @@ impl Link {
     /// The longest pause between two reconnect tries.
     const MAX_PAUSE: std::time::Duration = std::time::Duration::from_secs(5);
 
-    /// Opens the lookbook catalogue at `url`, as [`open`] does.
+    /// Opens the lookbook catalogue at `url`, as `postgres::open` does.
     pub fn open(url: &str, create: bool) -> Result<Self> {
         Ok(Link {
             url: url.to_string(),
