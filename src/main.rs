@@ -232,7 +232,8 @@ pub enum Command {
         #[arg(long)]
         embed: bool,
         /// Instead: time `similar` and `recommend` as one-shot processes on catalogues of
-        /// 5 x 10^4 x 2048 and 10^6 x 256 that it writes (with --quick, 10^4 x 2048).
+        /// 5 x 10^4 x 2048 and 10^6 x 256 that it writes (with --quick, 10^4 x 2048), then
+        /// `similar ID` and `similar --image PHOTO` on --db if it is embedded.
         #[arg(long)]
         one_shot: bool,
         /// Internal: write a synthetic catalogue of `PRODUCTS,DIM` at --db (the one-shot
@@ -516,7 +517,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             quick,
             json,
             ..
-        } => cli::bench::print_one_shot(&benchmarks::oneshot::run(quick)?, json),
+        } => cli::bench::print_one_shot(&benchmarks::oneshot::run(quick, &db)?, json),
         Command::Bench { app_child: true, .. } => {
             benchmarks::app::app_child(&db)?;
             Ok(ExitCode::SUCCESS)

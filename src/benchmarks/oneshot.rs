@@ -37,8 +37,10 @@ pub struct OneShot {
     pub parent_rss_mib: f64,
 }
 
-/// The sizes the issue names (5 x 10^4 x 2048 and 10^6 x 256), or one small one when `quick`.
-pub fn run(quick: bool) -> Result<Vec<OneShot>> {
+/// The sizes the issue names (5 x 10^4 x 2048 and 10^6 x 256), or one small one when `quick`;
+/// then, when `db` is an embedded catalogue, `similar ID` and `similar --image PHOTO` on it
+/// (the photo query loads the model's weights, which synthetic catalogues have none of).
+pub fn run(quick: bool, db: &Path) -> Result<Vec<OneShot>> {
     let sizes: &[(usize, usize)] = if quick {
         &[(10_000, 2048)]
     } else {
@@ -52,7 +54,39 @@ pub fn run(quick: bool) -> Result<Vec<OneShot>> {
         let _ = std::fs::remove_dir_all(&dir);
         r?;
     }
+    if let Some((n, dim, id, photo)) = own_catalogue(db)? {
+        let photo = photo.to_string_lossy().into_owned();
+        let commands = [
+            vec!["similar", id.as_str(), "-k", "10", "--json"],
+            vec!["similar", "--image", photo.as_str(), "-k", "10", "--json"],
+        ];
+        time_commands(db, n, dim, &commands, &mut out)?;
+    }
     Ok(out)
+}
+
+/// Products, vector length, a product in the middle and a photo of the catalogue at `db`, when
+/// it exists and has vectors of a real model (one with weights to load).
+fn own_catalogue(db: &Path) -> Result<Option<(usize, usize, String, std::path::PathBuf)>> {
+    if !db.exists() {
+        return Ok(None);
+    }
+    let cat = Catalog::open_existing(db)?;
+    let Some(model) = cat.active_model()? else {
+        return Ok(None);
+    };
+    if model.spec.architecture == "none" {
+        return Ok(None);
+    }
+    let products = cat.products()?;
+    let root = cat.image_root()?;
+    let Some(middle) = products.get(products.len() / 2) else {
+        return Ok(None);
+    };
+    let Some(photo) = products.iter().map(|p| root.join(&p.image_path)).find(|p| p.is_file()) else {
+        return Ok(None);
+    };
+    Ok(Some((products.len(), model.spec.dim, middle.id.to_string(), photo)))
 }
 
 /// The child's side of the catalogue writing: `size` is `PRODUCTS,DIM`.
@@ -76,15 +110,21 @@ fn measure(db: &Path, n: usize, dim: usize, out: &mut Vec<OneShot>) -> Result<()
         cat.set_feedback(user, &likes, 1.0)?;
     }
     let query = (n / 2).to_string();
-    for args in [
+    let commands = [
         vec!["similar", query.as_str(), "-k", "10", "--json"],
         vec!["recommend", "--user", "bench", "-k", "10", "--json"],
-    ] {
-        let (first_ms, _) = spawn(db, &args)?;
+    ];
+    time_commands(db, n, dim, &commands, out)
+}
+
+/// Each command once (the first run after a change) and [`RUNS`] times more.
+fn time_commands(db: &Path, n: usize, dim: usize, commands: &[Vec<&str>], out: &mut Vec<OneShot>) -> Result<()> {
+    for args in commands {
+        let (first_ms, _) = spawn(db, args)?;
         let mut times = Vec::new();
         let mut peak: f64 = 0.0;
         for _ in 0..RUNS {
-            let (ms, rss) = spawn(db, &args)?;
+            let (ms, rss) = spawn(db, args)?;
             times.push(ms);
             peak = peak.max(rss);
         }
