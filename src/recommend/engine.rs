@@ -126,6 +126,8 @@ pub struct Engine {
     row_product: Vec<u32>,
     /// What ranking knows of each row's product: listed, group, article type.
     facts: RowFacts,
+    /// Whether any rows share a group (a scan of the facts, done once).
+    grouped: bool,
     /// True when `products` holds only the products asked for (a one-shot load from a kept
     /// index): ranking needs only `facts`, a metadata filter needs them all.
     partial: bool,
@@ -155,12 +157,14 @@ impl Engine {
             .map(|r| by_id.get(&index.id(r)).map_or(u32::MAX, |&i| i as u32))
             .collect();
         let unlisted = facts.unlisted_rows().map(|r| index.id(r)).collect();
+        let grouped = facts.has_groups();
         Engine {
             products,
             by_id,
             index: Box::new(index),
             row_product,
             facts,
+            grouped,
             partial,
             popularity: HashMap::new(),
             centrality: OnceLock::new(),
@@ -300,7 +304,7 @@ impl Engine {
 
     /// Candidates (best first) with at most one colourway of each group: its best.
     fn one_per_group(&self, cand: Vec<(usize, f32)>) -> Vec<(usize, f32)> {
-        if !self.facts.has_groups() {
+        if !self.grouped {
             return cand;
         }
         let mut seen: HashSet<u32> = HashSet::new();
@@ -441,7 +445,7 @@ impl Engine {
             req.k
         };
         // One colourway per group: ask for more, keep each group's best.
-        let pool = if self.facts.has_groups() { pool * 3 } else { pool };
+        let pool = if self.grouped { pool * 3 } else { pool };
         let allow = |r: usize| self.allows(r, &req.filter, &exclude);
         let cand = self.one_per_group(
             self.index
