@@ -644,13 +644,18 @@ mod tests {
         Engine::new(synthetic_products(n), FlatIndex::new(synthetic_matrix(n, 16, 9)))
     }
 
-    #[test]
-    fn a_catalogues_ivf_index_is_kept_beside_it_and_rebuilt_when_a_vector_changes() {
+    /// A synthetic SQLite catalogue just large enough for IVF, and where its index is kept.
+    fn ivf_catalogue() -> (tempfile::TempDir, Catalog, std::path::PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("c.db");
         crate::bench::write_synthetic_catalog(&db, IVF_MIN_ROWS + 500, 16, 3).unwrap();
-        let mut cat = Catalog::open_existing(&db).unwrap();
-        let kept = crate::recommend::ivf_file::path_for(&db);
+        let cat = Catalog::open_existing(&db).unwrap();
+        (dir, cat, crate::recommend::ivf_file::path_for(&db))
+    }
+
+    #[test]
+    fn a_catalogues_ivf_index_is_kept_beside_it_and_rebuilt_when_a_vector_changes() {
+        let (_dir, mut cat, kept) = ivf_catalogue();
         assert!(!kept.exists());
         let first = Engine::load(&cat).unwrap();
         assert!(kept.exists(), "the first load saves the index");
@@ -710,12 +715,8 @@ mod tests {
 
     #[test]
     fn a_one_shot_engine_ranks_as_the_full_one_and_sees_listing_and_group_changes() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("c.db");
-        crate::bench::write_synthetic_catalog(&db, IVF_MIN_ROWS + 500, 16, 3).unwrap();
-        let mut cat = Catalog::open_existing(&db).unwrap();
+        let (_dir, mut cat, kept) = ivf_catalogue();
         Engine::load(&cat).unwrap();
-        let kept = crate::recommend::ivf_file::path_for(&db);
         assert!(kept.exists());
         // After the index was kept: colourway pairs, and hidden products among 42's look-alikes.
         let before = Engine::load(&cat)
