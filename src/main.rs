@@ -285,10 +285,36 @@ pub enum Command {
         /// Where to copy from (default: --db).
         #[arg(long)]
         from: Option<String>,
+        /// The vector index built in PostgreSQL after the copy: `auto` (HNSW below 100,000
+        /// vectors per model, IVFFlat from there, which builds in about a minute at 10^6),
+        /// `hnsw` or `ivfflat`.
+        #[arg(long, value_enum, default_value_t = IndexArg::Auto)]
+        index: IndexArg,
         /// Print the rows copied as JSON.
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `migrate --index`: which pgvector index each model gets.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum IndexArg {
+    /// HNSW below 100,000 vectors per model, IVFFlat from there.
+    Auto,
+    /// HNSW (pgvector's graph index).
+    Hnsw,
+    /// IVFFlat (pgvector's inverted lists).
+    Ivfflat,
+}
+
+impl From<IndexArg> for lookbook::catalog::postgres::IndexChoice {
+    fn from(a: IndexArg) -> Self {
+        match a {
+            IndexArg::Auto => Self::Auto,
+            IndexArg::Hnsw => Self::Hnsw,
+            IndexArg::Ivfflat => Self::IvfFlat,
+        }
+    }
 }
 
 /// Arguments of `eval`.
@@ -560,9 +586,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             cli::out::out!("{}", tui::keys::markdown_tables());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Migrate { to, from, json } => {
+        Command::Migrate { to, from, index, json } => {
             let from = from.unwrap_or_else(|| db.to_string_lossy().into_owned());
-            cli::migrate(&from, &to, json)
+            cli::migrate(&from, &to, index.into(), json)
         }
     }
 }

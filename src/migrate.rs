@@ -69,8 +69,9 @@ fn copy_tables(src: &mut impl Db, dst: &mut impl Db, setting: &dyn Fn(&str, Stri
 }
 
 /// Copies the SQLite catalogue `src` into the PostgreSQL database at `url`, which must hold no
-/// tables. A relative image root becomes absolute, so the copy finds the photos.
-pub fn sqlite_to_postgres(src: &Catalog, url: &str) -> Result<Copied> {
+/// tables, and builds each model's vector index after the copy, of the kind `index` says. A
+/// relative image root becomes absolute, so the copy finds the photos.
+pub fn sqlite_to_postgres(src: &Catalog, url: &str, index: pg::IndexChoice) -> Result<Copied> {
     let mut client = pg::connect(url)?;
     let here = pg::redact(url);
     match pg::state(&mut client)? {
@@ -112,11 +113,12 @@ pub fn sqlite_to_postgres(src: &Catalog, url: &str) -> Result<Copied> {
             &[],
         )?;
     }
-    // HNSW builds fast only while its graph fits in maintenance memory (the default is 64 MB).
+    // HNSW builds fast only while its graph fits in maintenance memory (the default is 64 MB),
+    // and IVFFlat's k-means works there too.
     tx.batch_execute("SET LOCAL maintenance_work_mem = '1GB'")?;
     let models = Pg(&mut tx).rows("SELECT id, dim FROM models ORDER BY id", params![])?;
     for m in models {
-        pg::index_model(&mut tx, m.get(0)?, m.get(1)?)?;
+        pg::index_model(&mut tx, m.get(0)?, m.get(1)?, index)?;
     }
     tx.commit()?;
     Ok(copied)

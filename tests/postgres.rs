@@ -728,3 +728,96 @@ fn a_version_1_catalogue_in_postgres_moves_forward_when_opened() {
     let n: i64 = c.query_one("SELECT COUNT(*) FROM variants", &[]).unwrap().get(0);
     assert_eq!(n, 0, "the variants table exists");
 }
+
+#[test]
+fn a_large_copy_gets_ivfflat_which_finds_the_exact_neighbours_and_stays() {
+    // Issue 22: HNSW at 10^6 took 28 minutes to build, so `migrate` builds IVFFlat for large
+    // models; here forced on a small synthetic catalogue of five lists.
+    let Some(ivf) = TestDb::new("ivfflat") else { return };
+    let Some(auto) = TestDb::new("ivfauto") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("syn.db");
+    lookbook::bench::write_synthetic_catalog(&db, 5000, 64, 3).unwrap();
+    let migrate = |url: &str, index: &str| {
+        let mut c = assert_cmd::Command::cargo_bin("lookbook").unwrap();
+        c.arg("--db")
+            .arg(&db)
+            .args(["migrate", "--to", url, "--index", index])
+            .assert()
+            .success();
+    };
+    migrate(&ivf.url, "ivfflat");
+    migrate(&auto.url, "auto");
+    let cat = Catalog::open_existing(&ivf.url).unwrap();
+    let model = cat.active_model().unwrap().unwrap();
+    let flat = FlatIndex::new(cat.load_embeddings(model.id).unwrap());
+    let mut c = postgres::Client::connect(&ivf.url, postgres::NoTls).unwrap();
+    assert_eq!(
+        pg::model_index(&mut c, model.id).unwrap(),
+        Some(pg::ModelIndex::IvfFlat { lists: 5 })
+    );
+    let mut a = postgres::Client::connect(&auto.url, postgres::NoTls).unwrap();
+    assert_eq!(pg::model_index(&mut a, model.id).unwrap(), Some(pg::ModelIndex::Hnsw));
+    let default = pg::Method::for_index(Some(pg::ModelIndex::IvfFlat { lists: 5 }));
+    assert_eq!(default, pg::Method::IvfFlat { probes: 3 });
+    let (mut same, mut hits, mut queries) = (0, 0, 0);
+    for row in (0..flat.len()).step_by(50) {
+        let q = flat.vector(row).to_vec();
+        let id = flat.id(row);
+        let want: Vec<i64> = flat
+            .search(&q, 10, &|r| r != row)
+            .iter()
+            .map(|&(r, _)| flat.id(r))
+            .collect();
+        let mut search = |method| {
+            let s = pg::Search {
+                model_id: model.id,
+                dim: 64,
+                k: 10,
+                exclude: &[id],
+                filter: None,
+                method,
+            };
+            pg::search(&mut c, &q, &s).unwrap()
+        };
+        // Every list read is an exact search through the index.
+        let all: Vec<i64> = search(pg::Method::IvfFlat { probes: 5 })
+            .into_iter()
+            .map(|x| x.0)
+            .collect();
+        same += usize::from(all == want);
+        hits += search(default).iter().filter(|x| want.contains(&x.0)).count();
+        queries += 1;
+    }
+    assert!(
+        same * 20 >= queries * 19,
+        "all lists: top-10 equal for {same} of {queries}"
+    );
+    let recall = hits as f64 / (10 * queries) as f64;
+    assert!(recall >= 0.9, "IVFFlat recall@10 at the default probes {recall}");
+    // The planner really reads the index.
+    let plan: Vec<String> = c
+        .query(
+            &format!(
+                "EXPLAIN SELECT product_id FROM embeddings e WHERE e.model_id = {} ORDER BY {} <=> $1::vector(64) LIMIT 10",
+                model.id,
+                pg::index_expr(64).replace("vector::", "e.vector::")
+            ),
+            &[&pgvector::Vector::from(flat.vector(0).to_vec())],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(plan.iter().any(|l| l.contains("embeddings_ivfflat_")), "{plan:?}");
+    // A later command that registers the model (embed, similar) leaves the index as it is.
+    cat.register_model(&model.spec).unwrap();
+    let n: i64 = c
+        .query_one(
+            "SELECT count(*) FROM pg_indexes WHERE indexname LIKE 'embeddings_hnsw_%'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0, "an IVFFlat model gained an HNSW index");
+}

@@ -9,7 +9,7 @@
 //! | [`app`] | the app's first frame, re-rank frame and memory, in a fresh process |
 //! | [`oneshot`] | `similar` and `recommend` as separate processes: latency and peak memory |
 //! | [`serve`] | `lookbook serve` under load from real SSH clients |
-//! | [`postgres`] | search in PostgreSQL (exact and HNSW) against the in-memory scan |
+//! | [`postgres`] | search in PostgreSQL (exact, HNSW or IVFFlat) against the in-memory scan |
 
 pub mod app;
 pub mod oneshot;

@@ -1,7 +1,8 @@
 //! `lookbook bench --postgres URL`: the catalogue copied into PostgreSQL (unless the database
 //! already holds one, which is then measured as it is), then products as queries (500, or 100
 //! past 50,000): does an exact search in the database give the in-memory exact top 10, what
-//! recall@10 pgvector's HNSW reaches at several `ef_search`, and how long each takes.
+//! recall@10 the model's pgvector index (HNSW at several `ef_search`, or IVFFlat at several
+//! `probes`) reaches, and how long each takes.
 
 use anyhow::Result;
 use serde::Serialize;
@@ -30,15 +31,17 @@ pub struct Report {
     pub flat: Timing,
     /// PostgreSQL's exact scan.
     pub pg_exact: Timing,
-    /// HNSW at each `ef_search`.
-    pub hnsw: Vec<Hnsw>,
+    /// The model's index: `hnsw`, `ivfflat (N lists)` or `none`.
+    pub index: String,
+    /// The index at each setting.
+    pub approx: Vec<Approx>,
 }
 
-/// HNSW at one `ef_search`.
+/// The index at one setting.
 #[derive(Debug, Serialize)]
-pub struct Hnsw {
-    /// Candidates kept while searching.
-    pub ef_search: usize,
+pub struct Approx {
+    /// `ef_search N` or `probes N`.
+    pub setting: String,
     /// Mean recall@10 against the in-memory exact top 10.
     pub recall_at_10: f64,
     /// The times.
@@ -61,7 +64,8 @@ pub fn run(db: &Path, url: &str, synthetic: Option<(usize, usize)>) -> Result<Re
             None => db.to_path_buf(),
         };
         let copy = Instant::now();
-        let copied = Catalog::open_existing(&src).and_then(|c| lookbook::migrate::sqlite_to_postgres(&c, url));
+        let copied = Catalog::open_existing(&src)
+            .and_then(|c| lookbook::migrate::sqlite_to_postgres(&c, url, pg::IndexChoice::Auto));
         let _ = std::fs::remove_dir_all(&tmp);
         copied?;
         copy_s = Some(copy.elapsed().as_secs_f64());
@@ -77,11 +81,27 @@ pub fn run(db: &Path, url: &str, synthetic: Option<(usize, usize)>) -> Result<Re
     // An exact search in PostgreSQL reads every vector: fewer queries on large catalogues.
     let wanted = if flat.len() > 50_000 { 100 } else { 500 };
     let queries: Vec<usize> = (0..flat.len()).step_by((flat.len() / wanted).max(1)).collect();
-    let efs = [40usize, 100, 200, 400];
+    let index = pg::model_index(&mut client, model.id)?;
+    let methods: Vec<pg::Method> = match index {
+        Some(pg::ModelIndex::Hnsw) => [40, 100, 200, 400]
+            .map(|ef_search| pg::Method::Hnsw { ef_search })
+            .to_vec(),
+        Some(pg::ModelIndex::IvfFlat { lists }) => {
+            // The default (the square root of the lists) with the steps around it.
+            let probes = pg::default_probes(lists);
+            let mut p: Vec<usize> = [1, probes / 3, probes, probes * 3]
+                .into_iter()
+                .map(|p| p.clamp(1, lists as usize))
+                .collect();
+            p.dedup();
+            p.into_iter().map(|probes| pg::Method::IvfFlat { probes }).collect()
+        }
+        None => Vec::new(),
+    };
     let mut same = 0usize;
-    let mut recalls = vec![0.0f64; efs.len()];
+    let mut recalls = vec![0.0f64; methods.len()];
     let (mut t_flat, mut t_exact) = (Vec::new(), Vec::new());
-    let mut t_hnsw: Vec<Vec<f64>> = vec![Vec::new(); efs.len()];
+    let mut t_approx: Vec<Vec<f64>> = vec![Vec::new(); methods.len()];
     let ms = |t: Instant| t.elapsed().as_secs_f64() * 1000.0;
     for &row in &queries {
         let q = flat.vector(row).to_vec();
@@ -108,13 +128,13 @@ pub fn run(db: &Path, url: &str, synthetic: Option<(usize, usize)>) -> Result<Re
             .collect();
         t_exact.push(ms(t));
         same += usize::from(exact == want);
-        for (i, &ef_search) in efs.iter().enumerate() {
+        for (i, &method) in methods.iter().enumerate() {
             let t = Instant::now();
-            let approx: Vec<i64> = pg::search(&mut client, &q, &search(pg::Method::Hnsw { ef_search }))?
+            let approx: Vec<i64> = pg::search(&mut client, &q, &search(method))?
                 .into_iter()
                 .map(|x| x.0)
                 .collect();
-            t_hnsw[i].push(ms(t));
+            t_approx[i].push(ms(t));
             recalls[i] += recall(&want, &approx);
         }
     }
@@ -127,12 +147,21 @@ pub fn run(db: &Path, url: &str, synthetic: Option<(usize, usize)>) -> Result<Re
         exact_equal_top10: same,
         flat: Timing::of(t_flat),
         pg_exact: Timing::of(t_exact),
-        hnsw: efs
+        index: match index {
+            Some(pg::ModelIndex::Hnsw) => "hnsw".into(),
+            Some(pg::ModelIndex::IvfFlat { lists }) => format!("ivfflat ({lists} lists)"),
+            None => "none".into(),
+        },
+        approx: methods
             .iter()
             .zip(recalls)
-            .zip(t_hnsw)
-            .map(|((&ef_search, r), t)| Hnsw {
-                ef_search,
+            .zip(t_approx)
+            .map(|((method, r), t)| Approx {
+                setting: match *method {
+                    pg::Method::Hnsw { ef_search } => format!("ef_search {ef_search}"),
+                    pg::Method::IvfFlat { probes } => format!("probes {probes}"),
+                    pg::Method::Exact => "exact".into(),
+                },
                 recall_at_10: r / n.max(1) as f64,
                 timing: Timing::of(t),
             })

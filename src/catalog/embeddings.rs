@@ -180,9 +180,10 @@ impl Catalog {
                 db.scalar(select, params![&key])?
             }
         };
-        // Vectors embedded straight into PostgreSQL get the same HNSW index a migrated model has.
+        // Vectors embedded straight into PostgreSQL get an index as a migrated model has; one
+        // it already has stays.
         if let Some(mut c) = self.pg() {
-            super::postgres::index_model(&mut *c, id, spec.dim as i64)?;
+            super::postgres::index_model(&mut *c, id, spec.dim as i64, super::postgres::IndexChoice::Auto)?;
         }
         Ok(ModelRecord { id, spec: spec.clone() })
     }

@@ -168,9 +168,9 @@ pub fn print_postgres(r: &postgres::Report, json: bool) -> Result<ExitCode> {
             ms(r.pg_exact.p95_ms),
         ],
     ];
-    for h in &r.hnsw {
+    for h in &r.approx {
         rows.push(vec![
-            format!("PostgreSQL, HNSW ef_search {}", h.ef_search),
+            format!("PostgreSQL, {} {}", r.index, h.setting),
             format!("{:.3}", h.recall_at_10),
             ms(h.timing.p50_ms),
             ms(h.timing.p95_ms),

@@ -7,7 +7,7 @@ mod progress;
 pub mod table;
 
 use anyhow::{Context, Result, bail};
-use lookbook::catalog::postgres::display_db;
+use lookbook::catalog::postgres::{IndexChoice, display_db};
 use serde::Serialize;
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -1113,11 +1113,12 @@ pub fn error_message(e: &anyhow::Error, db: &Path) -> String {
     lookbook::catalog::postgres::scrub(&msg.replace('\n', " "), &db.to_string_lossy())
 }
 
-/// `lookbook migrate`: SQLite to PostgreSQL or back, one transaction on the receiving side.
-pub fn migrate(from: &str, to: &str, json: bool) -> Result<ExitCode> {
+/// `lookbook migrate`: SQLite to PostgreSQL or back, one transaction on the receiving side;
+/// `index` is the vector index built in PostgreSQL.
+pub fn migrate(from: &str, to: &str, index: IndexChoice, json: bool) -> Result<ExitCode> {
     use lookbook::catalog::postgres::{is_url, redact};
     let copied = match (is_url(from), is_url(to)) {
-        (false, true) => lookbook::migrate::sqlite_to_postgres(&Catalog::open_existing(from)?, to)?,
+        (false, true) => lookbook::migrate::sqlite_to_postgres(&Catalog::open_existing(from)?, to, index)?,
         (true, false) => lookbook::migrate::postgres_to_sqlite(from, Path::new(to))?,
         _ => bail!(
             "migrate copies between a SQLite file and a PostgreSQL database: one of --from ({}) and --to ({}) must be a postgres:// URL and the other a file",

@@ -1,5 +1,5 @@
 //! The index contract answered by PostgreSQL with pgvector: searches run in the database (an
-//! HNSW index or an exact scan, with the filter and the excluded products in SQL), while the
+//! HNSW or IVFFlat index, or an exact scan, with the filter and the excluded products in SQL), while the
 //! vectors the engine builds profiles and MMR from stay in memory, as with every index.
 
 use std::collections::HashSet;
@@ -108,6 +108,7 @@ impl VectorIndex for PgIndex {
         match self.method {
             Method::Exact => "PostgreSQL, exact scan".into(),
             Method::Hnsw { ef_search } => format!("PostgreSQL, pgvector HNSW (ef_search {ef_search})"),
+            Method::IvfFlat { probes } => format!("PostgreSQL, pgvector IVFFlat ({probes} probes)"),
         }
     }
 }

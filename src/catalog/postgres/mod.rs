@@ -6,8 +6,8 @@
 //! | module | job |
 //! | --- | --- |
 //! | [`url`] | URLs, passwords kept out of messages, connecting, reconnecting ([`Link`]) |
-//! | [`schema`] | creating and recognising a catalogue, its version, HNSW indexes per model |
-//! | [`search`] | vector search in the database (exact or HNSW, filtered) |
+//! | [`schema`] | creating and recognising a catalogue, its version, a vector index per model (HNSW or IVFFlat) |
+//! | [`search`] | vector search in the database (exact, HNSW or IVFFlat, filtered) |
 //! | [`claims`] | the embed workers' batches (`FOR UPDATE SKIP LOCKED`) |
 
 pub mod claims;
@@ -15,6 +15,9 @@ pub mod schema;
 pub mod search;
 pub mod url;
 
-pub use schema::{State, create_schema, index_expr, index_model, open, state};
-pub use search::{Method, Search, search};
+pub use schema::{
+    IVFFLAT_FROM, IndexChoice, ModelIndex, State, create_schema, index_expr, index_model, ivfflat_lists, model_index,
+    open, state,
+};
+pub use search::{Method, Search, default_probes, search};
 pub use url::{Link, connect, display_db, is_url, redact, scrub};
