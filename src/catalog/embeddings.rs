@@ -6,7 +6,7 @@
 
 use serde::Serialize;
 
-use super::sql::{Db, Row, params};
+use super::sql::{Db, Row, Value, params};
 use super::{Catalog, Product};
 use crate::{Error, Result, now_ms};
 
@@ -298,9 +298,7 @@ impl Catalog {
     pub fn put_embeddings(&mut self, model_id: i64, rows: &[(i64, String, Vec<f32>)]) -> Result<()> {
         let now = now_ms();
         let mut tx = self.tx()?;
-        for (pid, hash, v) in rows {
-            put_embedding(&mut tx, model_id, *pid, hash, v, now)?;
-        }
+        put_embeddings_in(&mut tx, model_id, rows, now)?;
         tx.commit()
     }
 
@@ -412,22 +410,49 @@ impl Catalog {
     }
 }
 
-/// Writes one vector (replacing the product's earlier one of that model), on a connection or in
-/// a transaction: the one embedding upsert, for `embed`, the embed workers and the benchmarks.
-pub(crate) fn put_embedding(
+/// Rows per `INSERT` in [`put_embeddings_in`]: five parameters each, well inside both stores'
+/// limits (SQLite 32,766, PostgreSQL 65,535).
+const ROWS_PER_INSERT: usize = 500;
+
+/// Stores vectors (product id, image hash, vector) of one model in the caller's transaction,
+/// replacing older ones, with one statement per [`ROWS_PER_INSERT`] rows: an embed worker's
+/// batch costs one round trip to a database across the network, not one per vector.
+pub(crate) fn put_embeddings_in(
     db: &mut impl Db,
     model_id: i64,
-    product_id: i64,
-    image_hash: &str,
-    vector: &[f32],
+    rows: &[(i64, String, Vec<f32>)],
     now: i64,
 ) -> Result<()> {
-    db.execute(
-        "INSERT INTO embeddings(model_id, product_id, image_hash, vector, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT(model_id, product_id) DO UPDATE SET image_hash = excluded.image_hash,
-            vector = excluded.vector, created_at = excluded.created_at",
-        params![model_id, product_id, image_hash, vector, now],
-    )?;
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let p = 5 * i;
+                format!("(?{}, ?{}, ?{}, ?{}, ?{})", p + 1, p + 2, p + 3, p + 4, p + 5)
+            })
+            .collect();
+        let mut params = Vec::with_capacity(5 * chunk.len());
+        for (pid, hash, v) in chunk {
+            params.extend([
+                Value::from(model_id),
+                Value::from(*pid),
+                Value::from(hash.as_str()),
+                Value::from(v.as_slice()),
+                Value::from(now),
+            ]);
+        }
+        db.execute(
+            &format!(
+                "INSERT INTO embeddings(model_id, product_id, image_hash, vector, created_at) VALUES {}
+                 ON CONFLICT(model_id, product_id) DO UPDATE SET image_hash = excluded.image_hash,
+                    vector = excluded.vector, created_at = excluded.created_at",
+                values.join(", ")
+            ),
+            &params,
+        )?;
+    }
+    if rows.is_empty() {
+        return Ok(());
+    }
     bump_generation(db)
 }
 
@@ -507,6 +532,48 @@ mod tests {
         let u = cat.ensure_user("ann").unwrap();
         cat.set_feedback(u, &[1], 1.0).unwrap();
         moved(&cat, "a like", false);
+    }
+
+    #[test]
+    fn many_vectors_go_in_a_few_statements_and_replace_older_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cat = Catalog::open(dir.path().join("c.db")).unwrap();
+        let n = 2 * ROWS_PER_INSERT as i64 + 3; // two full statements and a short one
+        let mut tx = cat.tx().unwrap();
+        for id in 1..=n {
+            let p = ProductUpsert {
+                id,
+                name: "x".into(),
+                category: ["A".into(), "B".into(), "C".into()],
+                image_path: format!("{id}.jpg"),
+                image_hash: format!("h{id}"),
+                ..Default::default()
+            };
+            upsert(&mut tx, &p, 0).unwrap();
+        }
+        tx.commit().unwrap();
+        let m = cat.register_model(&two_d_model()).unwrap();
+        let rows = |scale: f32| -> Vec<(i64, String, Vec<f32>)> {
+            (1..=n)
+                .map(|id| (id, format!("h{id}"), vec![id as f32 * scale, -1.0]))
+                .collect()
+        };
+        cat.put_embeddings(m.id, &rows(1.0)).unwrap();
+        let before = cat.change_signature().unwrap();
+        cat.put_embeddings(m.id, &rows(2.0)[..ROWS_PER_INSERT + 1]).unwrap();
+        assert_ne!(cat.change_signature().unwrap(), before);
+        let got = cat.load_embeddings(m.id).unwrap();
+        assert_eq!(got.ids, (1..=n).collect::<Vec<_>>());
+        for (i, id) in got.ids.iter().enumerate() {
+            let scale = if *id as usize <= ROWS_PER_INSERT + 1 { 2.0 } else { 1.0 };
+            assert_eq!(&got.data[2 * i..2 * i + 2], &[*id as f32 * scale, -1.0], "product {id}");
+        }
+        let stored: i64 = cat
+            .conn()
+            .unwrap()
+            .query_row("SELECT count(*) FROM embeddings", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(stored, n);
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub mod tables;
 mod users;
 
 pub use embeddings::{EmbeddingMatrix, ModelRecord, ModelSpec, StoredHead};
-pub(crate) use embeddings::{from_blob, put_embedding, to_blob};
+pub(crate) use embeddings::{from_blob, put_embeddings_in, to_blob};
 pub use products::{Product, ProductFilter, ProductUpsert, ShopFields, Upserted, VariantRow};
 pub(crate) use products::{id_for_shop_id, unlist, upsert as products_upsert};
 pub use schema::APPLICATION_ID;

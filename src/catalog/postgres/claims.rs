@@ -6,7 +6,7 @@ use postgres::Client;
 use crate::Result;
 use crate::catalog::Product;
 use crate::catalog::products::{SELECT as SELECT_PRODUCT, from_row};
-use crate::catalog::put_embedding;
+use crate::catalog::put_embeddings_in;
 use crate::catalog::sql::{Pg, Row};
 
 /// One batch's work: the products given, their (id, image hash, vector) back.
@@ -65,10 +65,7 @@ pub fn embed_claims(
         let asked: Vec<i64> = todo.iter().map(|p| p.id).collect();
         let rows = work(todo)?;
         given_up.extend(asked.iter().filter(|id| !rows.iter().any(|r| r.0 == **id)));
-        let now = crate::now_ms();
-        for (id, hash, v) in &rows {
-            put_embedding(&mut db, model_id, *id, hash, v, now)?;
-        }
+        put_embeddings_in(&mut db, model_id, &rows, crate::now_ms())?;
         tx.commit()?;
         total += rows.len();
         committed(rows.len());
