@@ -40,6 +40,10 @@ pub fn available() -> bool {
             if (id.edx >> 22) & 1 == 0 || (id.edx >> 24) & 1 == 0 {
                 return false;
             }
+            // The epilogue writes bf16 with AVX-512 BW and VL (every AMX CPU has them).
+            if !std::arch::is_x86_feature_detected!("avx512bw") || !std::arch::is_x86_feature_detected!("avx512vl") {
+                return false;
+            }
             const ARCH_REQ_XCOMP_PERM: libc::c_long = 0x1023;
             const XFEATURE_XTILEDATA: libc::c_long = 18;
             // SAFETY: arch_prctl with these arguments only asks for permission; it touches no memory.
@@ -137,6 +141,58 @@ unsafe fn convert_avx512(src: &[f32], dst: &mut [u16]) -> usize {
     full
 }
 
+/// `out = bf16(relu?(sums + skip))`, element by element: the bf16 epilogue of the f32 kernel
+/// (emulated bf16), rounding as [`store`] does. Vectorised for the CPU's widest level.
+pub fn finish_bf16(sums: &[f32], skip: Option<&[u16]>, relu: bool, out: &mut [u16]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F.
+            return unsafe { finish_avx512(sums, skip, relu, out) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2.
+            return unsafe { finish_avx2(sums, skip, relu, out) };
+        }
+    }
+    finish_plain(sums, skip, relu, out);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn finish_avx512(sums: &[f32], skip: Option<&[u16]>, relu: bool, out: &mut [u16]) {
+    finish_plain(sums, skip, relu, out);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn finish_avx2(sums: &[f32], skip: Option<&[u16]>, relu: bool, out: &mut [u16]) {
+    finish_plain(sums, skip, relu, out);
+}
+
+/// The loop itself, branch-free per element so the compiler vectorises it for whichever
+/// level it is inlined into.
+#[inline(always)]
+fn finish_plain(sums: &[f32], skip: Option<&[u16]>, relu: bool, out: &mut [u16]) {
+    let round = |v: f32| {
+        let v = if relu { v.max(0.0) } else { v };
+        let b = v.to_bits();
+        (b.wrapping_add(0x7FFF + ((b >> 16) & 1)) >> 16) as u16
+    };
+    match skip {
+        Some(skip) => {
+            for ((o, &v), &s) in out.iter_mut().zip(sums).zip(skip) {
+                *o = round(v + f32::from_bits(u32::from(s) << 16));
+            }
+        }
+        None => {
+            for (o, &v) in out.iter_mut().zip(sums) {
+                *o = round(v);
+            }
+        }
+    }
+}
+
 thread_local! {
     /// Tile configuration is per thread: loaded once on each.
     static CONFIGURED: Cell<bool> = const { Cell::new(false) };
@@ -161,8 +217,8 @@ fn configure() {
     });
 }
 
-/// `C[m rows, panels j0..j1] = A x B`, then `epi`. `a` is bf16, `m.next_multiple_of(32)` rows of
-/// stride `lda >= b.kp` (see [`bf16_rows`]).
+/// `C[m rows, panels j0..j1] = A x B`, then `epi`, rounded into bf16 `C`. `a` is bf16,
+/// `m.next_multiple_of(32)` rows of stride `lda >= b.kp` (see [`bf16_tile`]).
 ///
 /// # Safety
 /// [`available`] is true; `a` holds the padded rows; `c` is valid for `m` rows of stride `ldc`
@@ -177,9 +233,9 @@ pub unsafe fn gemm(
     b: &PackedBf16,
     j0: usize,
     j1: usize,
-    c: *mut f32,
+    c: *mut u16,
     ldc: usize,
-    epi: Epilogue,
+    epi: Epilogue<u16>,
 ) {
     configure();
     let mut block = [0.0f32; 32 * NR];
@@ -199,21 +255,23 @@ pub unsafe fn gemm(
     }
 }
 
-/// Writes `rows` rows of a 32 x 32 block of sums to `C` at row `row0`, column `col0`, through
-/// the epilogue, `width` columns of it.
+/// Writes `rows` rows of a 32 x 32 block of sums to bf16 `C` at row `row0`, column `col0`,
+/// through the epilogue (its residual in bf16), `width` columns of it: the sum, plus bias,
+/// plus residual, ReLU, then rounded to the nearest bf16 as [`bf16`] rounds.
 ///
 /// # Safety
-/// As [`gemm`]'s contract, for those rows and columns.
+/// As [`gemm`]'s contract, for those rows and columns; the CPU has AVX512F, BW and VL (every
+/// CPU with AVX512_BF16 or AMX does).
 #[allow(clippy::too_many_arguments)]
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 pub(super) unsafe fn store(
     block: &[f32; 32 * NR],
     rows: usize,
-    c: *mut f32,
+    c: *mut u16,
     ldc: usize,
     width: usize,
-    epi: &Epilogue,
+    epi: &Epilogue<u16>,
     row0: usize,
     col0: usize,
 ) {
@@ -223,6 +281,7 @@ pub(super) unsafe fn store(
         if w == 16 { 0xFFFF } else { ((1u32 << w) - 1) as u16 }
     };
     let masks = [mask(0), mask(1)];
+    let (one, half) = (_mm512_set1_epi32(1), _mm512_set1_epi32(0x7FFF));
     for (r, sums) in block.chunks_exact(NR).take(rows).enumerate() {
         let at = (row0 + r) * ldc + col0;
         for (q, &m) in masks.iter().enumerate() {
@@ -233,12 +292,17 @@ pub(super) unsafe fn store(
                     v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, bias.as_ptr().wrapping_add(col0 + 16 * q)));
                 }
                 if let Some(skip) = epi.skip {
-                    v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, skip.as_ptr().wrapping_add(at + 16 * q)));
+                    let s = _mm256_maskz_loadu_epi16(m, skip.as_ptr().wrapping_add(at + 16 * q).cast());
+                    let s = _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(s)));
+                    v = _mm512_add_ps(v, s);
                 }
                 if epi.relu {
                     v = _mm512_max_ps(v, _mm512_setzero_ps());
                 }
-                _mm512_mask_storeu_ps(c.wrapping_add(at + 16 * q), m, v);
+                let bits = _mm512_castps_si512(v);
+                let lsb = _mm512_and_si512(_mm512_srli_epi32::<16>(bits), one);
+                let rounded = _mm512_srli_epi32::<16>(_mm512_add_epi32(_mm512_add_epi32(bits, half), lsb));
+                _mm256_mask_storeu_epi16(c.wrapping_add(at + 16 * q).cast(), m, _mm512_cvtepi32_epi16(rounded));
             }
         }
     }
@@ -333,11 +397,13 @@ mod tests {
                 k
             });
             let ldc = n + 3;
-            let mut c = vec![7.0f32; m * ldc];
+            let untouched = bf16(7.0);
+            let mut c = vec![untouched; m * ldc];
+            let skip: Vec<u16> = noise(m * ldc, 4).iter().map(|&v| bf16(v)).collect();
             let epi = Epilogue {
                 bias: Some(&bias),
-                skip: None,
-                relu: false,
+                skip: Some(&skip),
+                relu: true,
             };
             // SAFETY: the kernels are here; rows are padded as both kernels need; c is m x ldc.
             unsafe {
@@ -347,20 +413,26 @@ mod tests {
                     crate::vision::bf16dot::gemm(m, rows.as_ptr(), b.kp, &b, 0, b.panels(), c.as_mut_ptr(), ldc, epi)
                 }
             };
+            let value = |b: u16| f32::from_bits(u32::from(b) << 16);
             for r in 0..m {
                 for j in 0..ldc {
-                    let want = if j < n {
-                        bias[j]
-                            + (0..k)
-                                .map(|p| round_bf16(a[r * k + p]) * round_bf16(w[p * n + j]))
-                                .sum::<f32>()
-                    } else {
-                        7.0
-                    };
                     let got = c[r * ldc + j];
+                    if j >= n {
+                        assert_eq!(got, untouched, "{kernels:?} {m}x{k}x{n} [{r},{j}] was written");
+                        continue;
+                    }
+                    let sum = bias[j]
+                        + (0..k)
+                            .map(|p| round_bf16(a[r * k + p]) * round_bf16(w[p * n + j]))
+                            .sum::<f32>()
+                        + value(skip[r * ldc + j]);
+                    let want = sum.max(0.0);
+                    // Rounded once to bf16: within half a bf16 step (1/256 relative), more
+                    // only where summation order puts it on the other side of a tie.
                     assert!(
-                        (got - want).abs() < 1e-4 * (1.0 + want.abs()),
-                        "{kernels:?} {m}x{k}x{n} [{r},{j}]: {got} vs {want}"
+                        (value(got) - want).abs() <= want.abs() / 128.0 + 1e-6,
+                        "{kernels:?} {m}x{k}x{n} [{r},{j}]: {} vs {want}",
+                        value(got)
                     );
                 }
             }

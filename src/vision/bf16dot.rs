@@ -15,7 +15,8 @@ use super::kernel::Epilogue;
 /// broadcast use 19 of the 32 vector registers.
 const MR: usize = 8;
 
-/// `C[m rows, panels j0..j1] = A x B`, then `epi`, as [`super::amx::gemm`] does.
+/// `C[m rows, panels j0..j1] = A x B`, then `epi`, rounded into bf16 `C`, as
+/// [`super::amx::gemm`] does.
 ///
 /// # Safety
 /// The CPU has AVX512F and AVX512_BF16; `a` holds `m.next_multiple_of(32)` rows of an even
@@ -32,9 +33,9 @@ pub unsafe fn gemm(
     b: &PackedBf16,
     j0: usize,
     j1: usize,
-    c: *mut f32,
+    c: *mut u16,
     ldc: usize,
-    epi: Epilogue,
+    epi: Epilogue<u16>,
 ) {
     debug_assert!(lda.is_multiple_of(2), "rows are read in pairs");
     let mut block = [0.0f32; 32 * NR];
@@ -127,7 +128,11 @@ unsafe fn eight_rows(pairs: usize, a: *const u32, stride: usize, b: *const u16, 
 pub fn available() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512bf16")
+        // BW and VL for the bf16 epilogue; every CPU with AVX512_BF16 has them.
+        std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+            && std::arch::is_x86_feature_detected!("avx512bf16")
     }
     #[cfg(not(target_arch = "x86_64"))]
     false

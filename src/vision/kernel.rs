@@ -80,15 +80,32 @@ impl Packed {
 
 /// The tail of a convolution, applied to each block of `C` as its last slice of the shared
 /// dimension is added, so `C` is written once: plus `bias` (one per column), plus `skip` (a
-/// residual laid out like `C`: row stride `ldc`, from `C`'s first row), then a ReLU.
-#[derive(Clone, Copy, Default)]
-pub struct Epilogue<'a> {
+/// residual laid out like `C`: row stride `ldc`, from `C`'s first row; f32, or bf16 bits for
+/// the bf16 kernels), then a ReLU.
+pub struct Epilogue<'a, S = f32> {
     /// One value per column of `C`.
     pub bias: Option<&'a [f32]>,
     /// A residual shaped like `C`.
-    pub skip: Option<&'a [f32]>,
+    pub skip: Option<&'a [S]>,
     /// Clamp at zero last.
     pub relu: bool,
+}
+
+// By hand: derived, they would ask `S` to be `Copy` and `Default` too.
+impl<S> Clone for Epilogue<'_, S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<S> Copy for Epilogue<'_, S> {}
+impl<S> Default for Epilogue<'_, S> {
+    fn default() -> Self {
+        Epilogue {
+            bias: None,
+            skip: None,
+            relu: false,
+        }
+    }
 }
 
 impl Epilogue<'_> {

@@ -208,6 +208,8 @@ impl ResNet50 {
                 })
                 .collect::<Result<_>>()?,
             pool: Default::default(),
+            pool16: Default::default(),
+            scratch16: Default::default(),
         })
     }
 
