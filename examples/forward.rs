@@ -1,6 +1,6 @@
 //! The forward pass alone, for a profiler: `cargo run --release --example forward -- WEIGHTS
-//! [HEIGHT WIDTH BATCH ROUNDS]` runs the shipped ResNet50 on random inputs at the kernels
-//! `LOOKBOOK_CPU` allows and the default precision there, and prints images per second.
+//! [HEIGHT WIDTH BATCH ROUNDS [f32|bf16]]` runs the shipped ResNet50 on random inputs at the
+//! kernels `LOOKBOOK_CPU` allows, in bf16 (the default) or f32, and prints images per second.
 //! `perf record -g target/release/examples/forward models/lookbook-fashion-resnet50.safetensors 224 224 8 10`.
 
 use lookbook::vision::{Embedder, Pooling, Precision, cpu::Kernels};
@@ -14,8 +14,13 @@ fn main() -> anyhow::Result<()> {
         .unwrap_or("models/lookbook-fashion-resnet50.safetensors");
     let num = |i: usize, d: usize| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
     let (h, w, batch, rounds) = (num(1, 224), num(2, 224), num(3, 8), num(4, 10));
+    let precision = match args.get(5).map(String::as_str) {
+        Some("f32") => Precision::F32,
+        Some("bf16") | None => Precision::Bf16,
+        Some(other) => anyhow::bail!("precision {other:?}: f32 or bf16"),
+    };
     let kernels = Kernels::chosen()?;
-    let mut e = Embedder::load_on(weights.as_ref(), Pooling::Avg, Precision::default(), kernels)?;
+    let mut e = Embedder::load_on(weights.as_ref(), Pooling::Avg, precision, kernels)?;
     e.preprocess.height = h;
     e.preprocess.width = w;
     let mut seed = 1u32;
@@ -36,7 +41,7 @@ fn main() -> anyhow::Result<()> {
     }
     let s = t.elapsed().as_secs_f64();
     println!(
-        "{h}x{w} batch {batch} on {}: {:.1} images/s",
+        "{h}x{w} batch {batch} {precision:?} on {}: {:.1} images/s",
         kernels.name(),
         (rounds * batch) as f64 / s
     );

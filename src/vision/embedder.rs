@@ -94,8 +94,9 @@ impl std::str::FromStr for Pooling {
 pub enum Precision {
     /// f32 throughout: matches the candle reference within 1e-4.
     F32,
-    /// Operands rounded to bf16, products summed in f32: AMX tiles where the CPU has them
-    /// (several times faster), the f32 kernel on rounded values elsewhere (same vectors).
+    /// Operands and activations in bf16, products summed in f32: AMX tiles or AVX512_BF16 dot
+    /// products where the CPU has them, the f32 kernel on rounded values elsewhere (the same
+    /// vectors up to summation order).
     #[default]
     Bf16,
 }
