@@ -1,8 +1,8 @@
 """Baselines for `lookbook bench`, measured on this machine in the same run (issue 13).
 
-    python3 bench/baselines.py [--search] [--embed] [--json]
+    python3 bench/baselines.py [--search] [--embed] [--forward] [--json]
 
-With no flag both run. It makes a virtual environment in .bench-venv from
+With no flag --search and --embed run. It makes a virtual environment in .bench-venv from
 bench/requirements.txt the first time (PyTorch CPU, numpy, pillow, safetensors, torchvision)
 and runs itself there. Not part of the test suite.
 
@@ -13,7 +13,13 @@ and runs itself there. Not part of the test suite.
           onnxruntime (f32), batch 8, two threads, on 200 of the
           demo's photos at the shipped model's input size (112x84) and at 224x224.
 
+--forward: the forward pass alone on random input, batch 8, two threads, bf16 channels-last
+          and f32 channels-last and NCHW, at 112x84 and 224x224: the counterpart of
+          `cargo run --release --example forward -- WEIGHTS H W 8 ROUNDS [f32]`, to alternate
+          with it.
+
 Compare with `lookbook bench` run right before or after: absolute figures drift between runs.
+Set ONEDNN_MAX_CPU_ISA (AVX2, AVX512_CORE) to cap PyTorch as LOOKBOOK_CPU caps lookbook.
 """
 import argparse
 import copy
@@ -136,19 +142,48 @@ def embed(results):
                         "images_per_s": rate})
 
 
+def forward(results):
+    import torch
+    import torchvision
+    torch.set_num_threads(2)
+    for (h, w), rounds in [((112, 84), 12), ((224, 224), 4)]:
+        for name, channels_last, dtype in [("bf16 channels-last", True, torch.bfloat16),
+                                           ("f32 channels-last", True, torch.float32),
+                                           ("f32 NCHW", False, torch.float32)]:
+            model = torchvision.models.resnet50().eval()
+            model.fc = torch.nn.Identity()
+            x = torch.randn(8, 3, h, w)
+            if channels_last:
+                model = model.to(memory_format=torch.channels_last)
+                x = x.to(memory_format=torch.channels_last)
+            autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == torch.bfloat16)
+            with torch.no_grad(), autocast:
+                for _ in range(3):
+                    model(x)
+                t = time.perf_counter()
+                for _ in range(rounds):
+                    model(x)
+                s = time.perf_counter() - t
+            results.append({"what": f"PyTorch {name} forward only", "input": [h, w], "batch": 8,
+                            "images_per_s": 8 * rounds / s})
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--search", action="store_true")
     ap.add_argument("--embed", action="store_true")
+    ap.add_argument("--forward", action="store_true")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     ensure_venv()
-    both = not args.search and not args.embed
+    both = not args.search and not args.embed and not args.forward
     results = []
     if args.search or both:
         search(results)
     if args.embed or both:
         embed(results)
+    if args.forward:
+        forward(results)
     if args.json:
         print(json.dumps(results, indent=1))
         return
