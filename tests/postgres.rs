@@ -67,6 +67,40 @@ fn migrated(tag: &str) -> Option<(TestDb, Fixture)> {
     Some((pg, f))
 }
 
+/// The in-memory exact top 10 look-alikes of the product in `flat`'s row `row`, and the top 10
+/// the database finds by each of `methods`.
+fn look_alikes(
+    c: &mut postgres::Client,
+    model_id: i64,
+    dim: usize,
+    flat: &FlatIndex,
+    row: usize,
+    methods: &[pg::Method],
+) -> (Vec<i64>, Vec<Vec<i64>>) {
+    let q = flat.vector(row).to_vec();
+    let id = flat.id(row);
+    let want = flat
+        .search(&q, 10, &|r| r != row)
+        .iter()
+        .map(|&(r, _)| flat.id(r))
+        .collect();
+    let got = methods
+        .iter()
+        .map(|&method| {
+            let s = pg::Search {
+                model_id,
+                dim: dim as i64,
+                k: 10,
+                exclude: &[id],
+                filter: None,
+                method,
+            };
+            pg::search(c, &q, &s).unwrap().into_iter().map(|x| x.0).collect()
+        })
+        .collect();
+    (want, got)
+}
+
 /// `lookbook --db URL args...`, with the fixture's weights.
 fn on_pg(f: &Fixture, url: &str, args: &[&str]) -> assert_cmd::Command {
     let mut c = assert_cmd::Command::cargo_bin("lookbook").unwrap();
@@ -279,28 +313,10 @@ fn exact_search_in_postgres_matches_the_flat_index_and_hnsw_finds_the_same() {
     let mut c = postgres::Client::connect(&pg.url, postgres::NoTls).unwrap();
     let (mut same, mut hits) = (0, 0);
     for row in 0..flat.len() {
-        let q = flat.vector(row).to_vec();
-        let id = flat.id(row);
-        let want: Vec<i64> = flat
-            .search(&q, 10, &|r| r != row)
-            .iter()
-            .map(|&(r, _)| flat.id(r))
-            .collect();
-        let mut search = |method| {
-            let s = pg::Search {
-                model_id: model.id,
-                dim: model.spec.dim as i64,
-                k: 10,
-                exclude: &[id],
-                filter: None,
-                method,
-            };
-            pg::search(&mut c, &q, &s)
-        };
-        let exact: Vec<i64> = search(pg::Method::Exact).unwrap().into_iter().map(|x| x.0).collect();
-        same += usize::from(exact == want);
-        let hnsw = search(pg::Method::Hnsw { ef_search: 40 }).unwrap();
-        hits += hnsw.iter().filter(|x| want.contains(&x.0)).count();
+        let methods = [pg::Method::Exact, pg::Method::Hnsw { ef_search: 40 }];
+        let (want, got) = look_alikes(&mut c, model.id, model.spec.dim, &flat, row, &methods);
+        same += usize::from(got[0] == want);
+        hits += got[1].iter().filter(|id| want.contains(id)).count();
     }
     // Ties in f32 can order two equal scores differently; allow one query in twenty.
     assert!(
@@ -762,31 +778,11 @@ fn a_large_copy_gets_ivfflat_which_finds_the_exact_neighbours_and_stays() {
     assert_eq!(default, pg::Method::IvfFlat { probes: 3 });
     let (mut same, mut hits, mut queries) = (0, 0, 0);
     for row in (0..flat.len()).step_by(50) {
-        let q = flat.vector(row).to_vec();
-        let id = flat.id(row);
-        let want: Vec<i64> = flat
-            .search(&q, 10, &|r| r != row)
-            .iter()
-            .map(|&(r, _)| flat.id(r))
-            .collect();
-        let mut search = |method| {
-            let s = pg::Search {
-                model_id: model.id,
-                dim: 64,
-                k: 10,
-                exclude: &[id],
-                filter: None,
-                method,
-            };
-            pg::search(&mut c, &q, &s).unwrap()
-        };
         // Every list read is an exact search through the index.
-        let all: Vec<i64> = search(pg::Method::IvfFlat { probes: 5 })
-            .into_iter()
-            .map(|x| x.0)
-            .collect();
-        same += usize::from(all == want);
-        hits += search(default).iter().filter(|x| want.contains(&x.0)).count();
+        let methods = [pg::Method::IvfFlat { probes: 5 }, default];
+        let (want, got) = look_alikes(&mut c, model.id, 64, &flat, row, &methods);
+        same += usize::from(got[0] == want);
+        hits += got[1].iter().filter(|id| want.contains(id)).count();
         queries += 1;
     }
     assert!(
