@@ -20,7 +20,7 @@
 //! | [`eval`] | held-out split, retrieval metrics (micro, macro, rare types), class prototypes, personalisation on simulated or stored users, baselines, plots |
 //! | [`train`] | the projection head learned on frozen backbone features |
 //! | [`bundled`] | the shipped demo and model: found in the data folder, installed there from the source tree |
-//! | [`bench`] | synthetic workloads behind `lookbook bench` |
+//! | [`bench`](mod@bench) | synthetic workloads behind `lookbook bench` |
 //! | [`memory`] | the process's memory as the library manages it (freed memory back to the system) |
 //! | [`sample`] | seeded randomness and the held-out split (shared with the Python recipe) |
 //! | [`text`] | the sanitiser every piece of text passes on its way to a terminal, and truncation |

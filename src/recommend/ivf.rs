@@ -149,7 +149,7 @@ impl IvfIndex {
     }
 
     /// Builds as [`IvfIndex::build`] does, keeping rows as int8 residuals (and no f32 copy)
-    /// when the f32 matrix is at least [`QUANTIZE_MIN_BYTES`] of [`QUANTIZE_MIN_DIM`]-wide or wider
+    /// when the f32 matrix is at least `QUANTIZE_MIN_BYTES` of `QUANTIZE_MIN_DIM`-wide or wider
     /// rows: what the engine uses.
     pub fn auto(matrix: EmbeddingMatrix) -> Result<Self> {
         let compact =

@@ -1,6 +1,6 @@
 //! ResNet50's forward pass in NHWC on plain GEMMs: the path `lookbook embed` runs.
 //!
-//! It is built at load from the folded network in [`super::resnet`], so torchvision safetensors
+//! It is built at load from the folded network in `super::resnet`, so torchvision safetensors
 //! stay the input format, and its output matches that candle reference within 1e-4 relative
 //! (tested on the shipped weights and real photos). Why it is faster than candle's `conv2d`:
 //! activations stay NHWC from the stem to the pooling, so a 1x1 convolution is one GEMM over the

@@ -7,7 +7,7 @@
 //! | --- | --- |
 //! | [`url`] | URLs, passwords kept out of messages, connecting, reconnecting ([`Link`]) |
 //! | [`schema`] | creating and recognising a catalogue, its version, a vector index per model (HNSW or IVFFlat) |
-//! | [`search`] | vector search in the database (exact, HNSW or IVFFlat, filtered) |
+//! | [`search`](mod@search) | vector search in the database (exact, HNSW or IVFFlat, filtered) |
 //! | [`claims`] | the embed workers' batches (`FOR UPDATE SKIP LOCKED`) |
 
 pub mod claims;
