@@ -72,11 +72,17 @@ impl PackedBf16 {
         let kp = b.k.next_multiple_of(32);
         let panels = b.n.div_ceil(NR);
         let mut data = vec![0u16; panels * kp * NR];
+        // Row by row of the source panel (NR = 32 columns here, half an f32 panel), so both
+        // sides are read and written in order.
+        let per = super::kernel::NR / NR;
         data.par_chunks_mut(kp * NR).enumerate().for_each(|(jb, panel)| {
-            for c in 0..NR.min(b.n - jb * NR) {
-                let col = jb * NR + c;
-                for k in 0..b.k {
-                    panel[((k / 2) * NR + c) * 2 + k % 2] = bf16(b.get(k, col));
+            let width = NR.min(b.n - jb * NR);
+            let at = (jb % per) * NR;
+            for k in 0..b.k {
+                let src = &b.panel_row(jb / per, k)[at..at + width];
+                let dst = &mut panel[(k / 2) * NR * 2..(k / 2 + 1) * NR * 2];
+                for (c, v) in src.iter().enumerate() {
+                    dst[2 * c + k % 2] = bf16(*v);
                 }
             }
         });

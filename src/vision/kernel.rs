@@ -62,11 +62,6 @@ impl Packed {
         self.n.div_ceil(NR)
     }
 
-    /// Element `(k, col)` of the matrix.
-    pub fn get(&self, k: usize, col: usize) -> f32 {
-        self.data[(col / NR) * self.k * NR + k * NR + col % NR]
-    }
-
     /// Applies `f` to every element (padding stays zero for any `f` with `f(0) = 0`).
     pub fn map(&mut self, f: impl Fn(f32) -> f32 + Sync) {
         use rayon::prelude::*;
@@ -75,6 +70,11 @@ impl Packed {
 
     fn panel(&self, j: usize) -> &[f32] {
         &self.data[j * self.k * NR..(j + 1) * self.k * NR]
+    }
+
+    /// Row `k` of panel `j`: the `NR` columns from `j * NR`, zero past `n`.
+    pub fn panel_row(&self, j: usize, k: usize) -> &[f32] {
+        &self.panel(j)[k * NR..(k + 1) * NR]
     }
 }
 

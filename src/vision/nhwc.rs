@@ -281,10 +281,10 @@ impl Conv {
     /// rounded values.
     pub fn into_bf16(self) -> Self {
         let Weights::F32(mut w) = self.w else { return self };
-        w.map(amx::round_bf16);
         let w = if self.kernels >= Kernels::Avx512Bf16 {
             Weights::Bf16(PackedBf16::from_packed(&w))
         } else {
+            w.map(amx::round_bf16);
             Weights::F32(w)
         };
         Conv { w, bf16: true, ..self }
