@@ -405,6 +405,18 @@ impl Conv {
         }
     }
 
+    /// `data` as this convolution's output maps for input `x`.
+    fn output<A, O>(&self, x: &Maps<A>, data: Vec<O>) -> Maps<O> {
+        let (h, w) = self.out_size(x);
+        Maps {
+            data,
+            n: x.n,
+            h,
+            w,
+            c: self.cout,
+        }
+    }
+
     /// The f32 convolution (the reference precision).
     fn forward_f32(&self, x: &Maps, then: Then, pool: &Buffers) -> Maps {
         debug_assert_eq!(x.c, self.cin);
@@ -415,13 +427,7 @@ impl Conv {
             // SAFETY: `schedule` hands each call its own rows or panels of the output.
             unsafe { self.product_f32(x, r0, mt, dst, j0, j1, self.epilogue(then, r0)) }
         });
-        Maps {
-            data: out,
-            n: x.n,
-            h: ho,
-            w: wo,
-            c: self.cout,
-        }
+        self.output(x, out)
     }
 
     /// The bf16 convolution: bf16 operands, f32 sums, the output rounded to bf16 after the
@@ -458,13 +464,7 @@ impl Conv {
         if let Some(xb) = converted {
             scratch.give(xb);
         }
-        Maps {
-            data: out,
-            n: x.n,
-            h: ho,
-            w: wo,
-            c: self.cout,
-        }
+        self.output(x, out)
     }
 
     /// Output rows `r0..r0 + mt` (pixels), panels `j0..j1` (clamped), into `dst` (the block's
