@@ -58,7 +58,7 @@ pub fn available() -> bool {
 /// multiple of 32 and stored in pairs (row `k2` of a panel holds, for each column, the values of
 /// rows `2 k2` and `2 k2 + 1`: the layout the tile multiply reads).
 pub struct PackedBf16 {
-    data: Vec<u16>,
+    data: super::slab::Slab<u16>,
     /// Shared dimension padded to a multiple of 32.
     pub kp: usize,
     /// Columns.
@@ -86,7 +86,28 @@ impl PackedBf16 {
                 }
             }
         });
-        PackedBf16 { data, kp, n: b.n }
+        PackedBf16 {
+            data: super::slab::Slab::Owned(data),
+            kp,
+            n: b.n,
+        }
+    }
+
+    /// Already packed values (a kept network's), or `None` unless they are `panels x kp x NR`
+    /// with `kp` a multiple of 32.
+    pub fn from_slab(data: super::slab::Slab<u16>, kp: usize, n: usize) -> Option<Self> {
+        (kp.is_multiple_of(32) && data.len() == n.div_ceil(NR) * kp * NR).then_some(PackedBf16 { data, kp, n })
+    }
+
+    /// Every packed value, panel after panel (what a kept network stores).
+    pub fn values(&self) -> &[u16] {
+        &self.data
+    }
+
+    /// Whether the values are read from a mapped file.
+    #[cfg(test)]
+    pub fn is_mapped(&self) -> bool {
+        matches!(self.data, super::slab::Slab::Mapped { .. })
     }
 
     /// Number of panels.

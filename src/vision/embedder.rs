@@ -204,9 +204,14 @@ impl Embedder {
 
     /// Loads weights from `path` to run in `precision` on `kernels` (at most the CPU's).
     pub fn load_on(path: &Path, pooling: Pooling, precision: Precision, kernels: super::cpu::Kernels) -> Result<Self> {
-        let reference = ResNet50::load(path)?;
-        let net = reference.to_nhwc(precision, kernels)?;
-        let metadata = reference.metadata;
+        let weights_sha256 = weights::sha256_weights(path)?;
+        let metadata = weights::WeightFile::metadata_of(path)?;
+        // A one-shot command maps the network kept from an earlier load of the same weights
+        // instead of converting, folding and packing them again.
+        let dir = super::network_file::dir();
+        let net = super::network_file::load_or_build(dir.as_deref(), &weights_sha256, precision, kernels, || {
+            ResNet50::load(path)?.to_nhwc(precision, kernels)
+        })?;
         let m = &metadata;
         let mut pre = Preprocess::imagenet();
         if let (Some(h), Some(w)) = (
@@ -242,7 +247,7 @@ impl Embedder {
         let spec = ModelSpec {
             name,
             architecture: precision.architecture().into(),
-            weights_sha256: weights::sha256_weights(path)?,
+            weights_sha256,
             preprocessing: pre.describe(),
             pooling: pooling.name().into(),
             dim: FEATURE_DIM,

@@ -18,7 +18,7 @@ const KC: usize = 128;
 
 /// Weights `k x n` packed as `ceil(n / NR)` panels, each `k x NR` row-major, zero-padded.
 pub struct Packed {
-    data: Vec<f32>,
+    data: super::slab::Slab<f32>,
     /// Rows (the shared dimension).
     pub k: usize,
     /// Columns (output channels).
@@ -38,7 +38,11 @@ impl Packed {
                 row[..width].copy_from_slice(&w[p * n + c0..p * n + c0 + width]);
             }
         }
-        Packed { data, k, n }
+        Packed {
+            data: super::slab::Slab::Owned(data),
+            k,
+            n,
+        }
     }
 
     /// Packs `n` columns of length `k`, each written by `column(j, out)`, panels in parallel.
@@ -54,7 +58,27 @@ impl Packed {
                 }
             }
         });
-        Packed { data, k, n }
+        Packed {
+            data: super::slab::Slab::Owned(data),
+            k,
+            n,
+        }
+    }
+
+    /// Already packed values (a kept network's), or `None` unless they are `panels x k x NR`.
+    pub fn from_slab(data: super::slab::Slab<f32>, k: usize, n: usize) -> Option<Self> {
+        (data.len() == n.div_ceil(NR) * k * NR).then_some(Packed { data, k, n })
+    }
+
+    /// Every packed value, panel after panel (what a kept network stores).
+    pub fn values(&self) -> &[f32] {
+        &self.data
+    }
+
+    /// Whether the values are read from a mapped file.
+    #[cfg(test)]
+    pub fn is_mapped(&self) -> bool {
+        matches!(self.data, super::slab::Slab::Mapped { .. })
     }
 
     /// Number of panels.
@@ -65,7 +89,7 @@ impl Packed {
     /// Applies `f` to every element (padding stays zero for any `f` with `f(0) = 0`).
     pub fn map(&mut self, f: impl Fn(f32) -> f32 + Sync) {
         use rayon::prelude::*;
-        self.data.par_iter_mut().for_each(|v| *v = f(*v));
+        self.data.make_mut().par_iter_mut().for_each(|v| *v = f(*v));
     }
 
     fn panel(&self, j: usize) -> &[f32] {

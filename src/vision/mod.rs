@@ -11,9 +11,11 @@ mod bf16dot;
 pub mod cpu;
 mod embedder;
 mod kernel;
+mod network_file;
 pub mod nhwc;
 mod preprocess;
 mod resnet;
+mod slab;
 pub mod weights;
 
 pub use embedder::{EmbedReport, Embedder, Pooling, Precision};

@@ -167,22 +167,22 @@ impl<T: Copy + Default> Buffers<T> {
 /// A convolution with its batch norm folded in, weights laid out for `im2col x weights`.
 pub struct Conv {
     /// `k*k*cin x cout`, rows in (ky, kx, ci) order to match an im2col row, packed once.
-    w: Weights,
+    pub(super) w: Weights,
     /// Operands rounded to bf16 (products and sums stay f32).
-    bf16: bool,
+    pub(super) bf16: bool,
     /// The kernels it runs.
-    kernels: Kernels,
-    bias: Vec<f32>,
-    cin: usize,
-    cout: usize,
-    k: usize,
-    stride: usize,
-    pad: usize,
+    pub(super) kernels: Kernels,
+    pub(super) bias: Vec<f32>,
+    pub(super) cin: usize,
+    pub(super) cout: usize,
+    pub(super) k: usize,
+    pub(super) stride: usize,
+    pub(super) pad: usize,
 }
 
 /// A convolution's packed weights: f32 (exact, or holding bf16-rounded values), or bf16 for
 /// the AMX and AVX512_BF16 kernels.
-enum Weights {
+pub(super) enum Weights {
     F32(Packed),
     Bf16(PackedBf16),
 }

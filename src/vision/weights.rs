@@ -149,6 +149,16 @@ pub fn sha256_file(path: &Path) -> Result<String> {
     Ok(format!("{:x}", h.finalize()))
 }
 
+/// A weights file mapped read-only, after checking it is a regular file of a sane size.
+fn map_weights(path: &Path) -> Result<memmap2::Mmap> {
+    crate::files::check_regular(path, crate::files::MAX_WEIGHTS_BYTES, "weights")?;
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    // SAFETY: the map is read-only and its users copy what they keep out of it before it is
+    // dropped. A file truncated by another process while mapped can raise SIGBUS, which is the
+    // accepted risk of mmap for multi-hundred-megabyte weights.
+    unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))
+}
+
 /// Tensors (as f32 on the CPU) and the free-form metadata of a safetensors file.
 pub struct WeightFile {
     /// Where it came from, for error messages.
@@ -162,19 +172,14 @@ pub struct WeightFile {
 impl WeightFile {
     /// Reads every tensor of a safetensors file, converting f16/bf16 to f32.
     pub fn read(path: &Path) -> Result<Self> {
-        crate::files::check_regular(path, crate::files::MAX_WEIGHTS_BYTES, "weights")?;
-        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-        // SAFETY: the map is read-only and dropped before this function returns; every tensor is
-        // copied out of it. A file truncated by another process while mapped can raise SIGBUS,
-        // which is the accepted risk of mmap for multi-hundred-megabyte weights.
-        let mmap = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+        let mmap = map_weights(path)?;
         let bad = |message: String| Error::Weights {
             path: path.to_path_buf(),
             message,
         };
         let st =
             safetensors::SafeTensors::deserialize(&mmap).map_err(|e| bad(format!("not a safetensors file: {e}")))?;
-        let (_, meta) = safetensors::SafeTensors::read_metadata(&mmap).map_err(|e| bad(format!("bad header: {e}")))?;
+        let metadata = Self::metadata_in(path, &mmap)?;
         let mut tensors = HashMap::new();
         for (name, view) in st.tensors() {
             // Straight into f32 (one pass, vectorised for f16 where the CPU has F16C): going
@@ -221,8 +226,21 @@ impl WeightFile {
         Ok(WeightFile {
             path: path.to_path_buf(),
             tensors,
-            metadata: meta.metadata().clone().unwrap_or_default(),
+            metadata,
         })
+    }
+
+    /// The `__metadata__` table alone, read from the header without touching a tensor.
+    pub fn metadata_of(path: &Path) -> Result<HashMap<String, String>> {
+        Self::metadata_in(path, &map_weights(path)?)
+    }
+
+    fn metadata_in(path: &Path, bytes: &[u8]) -> Result<HashMap<String, String>> {
+        let (_, meta) = safetensors::SafeTensors::read_metadata(bytes).map_err(|e| Error::Weights {
+            path: path.to_path_buf(),
+            message: format!("not a safetensors file: {e}"),
+        })?;
+        Ok(meta.metadata().clone().unwrap_or_default())
     }
 
     /// A tensor with the expected shape, or an error naming it and both shapes.

@@ -1,0 +1,467 @@
+//! The folded, packed network kept in the data folder (`networks/`), so a one-shot command maps
+//! it instead of converting, folding and packing 25 million weights again: that was most of a
+//! `similar --image` (issue 22). One file per weights file (by SHA-256) and weight layout,
+//! written to a temporary file, synced and renamed, and used only when every size in it checks
+//! out; anything else is rebuilt from the weights, never an error.
+//!
+//! Layout: `MAGIC`, the header's length (u64, little-endian), the header (JSON), then each
+//! convolution's packed weights and bias at the 64-byte-aligned offsets the header names, and
+//! `END` as the last bytes.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::Precision;
+use super::amx::PackedBf16;
+use super::cpu::Kernels;
+use super::kernel::Packed;
+use super::nhwc::{Block, Conv, Net, Weights};
+use super::slab::Slab;
+use crate::error::Result;
+
+/// First bytes of a kept network; the last byte is the format version.
+const MAGIC: &[u8; 8] = b"LBNET\0\0\x01";
+/// Last bytes: a file cut short never ends with them.
+const END: &[u8; 8] = b"LBNETEND";
+/// Every array starts at a multiple of this (a cache line; more than any value's alignment).
+const ALIGN: usize = 64;
+/// Kept networks in the folder at most (each is 50-100 MB); the oldest go first.
+const KEEP: usize = 4;
+
+/// What the header says of the whole network.
+#[derive(Serialize, Deserialize)]
+struct Header {
+    /// The weights file it was made from.
+    weights_sha256: String,
+    /// [`layout`]'s name.
+    layout: String,
+    /// The stem, then each block's `c1`, `c2`, `c3` and its downsample if any.
+    convs: Vec<Entry>,
+    /// Per block: whether it has a downsample.
+    downs: Vec<bool>,
+}
+
+/// One convolution's shape and where its arrays are.
+#[derive(Serialize, Deserialize, Clone)]
+struct Entry {
+    cin: usize,
+    cout: usize,
+    k: usize,
+    stride: usize,
+    pad: usize,
+    bf16: bool,
+    /// Rows of the packed weights: `k*k*cin` for f32 panels, that padded to 32 for bf16 ones.
+    rows: usize,
+    /// Whether the weights are bf16 panels (else f32).
+    bf16_panels: bool,
+    /// Byte offset and length (in values) of the weights.
+    at: usize,
+    len: usize,
+    /// Byte offset of the `cout` f32 biases.
+    bias_at: usize,
+}
+
+/// How the weights are laid out for `precision` on `kernels`: what [`Conv::into_bf16`] makes.
+fn layout(precision: Precision, kernels: Kernels) -> &'static str {
+    match precision {
+        Precision::F32 => "f32",
+        Precision::Bf16 if kernels >= Kernels::Avx512Bf16 => "bf16",
+        Precision::Bf16 => "bf16-in-f32",
+    }
+}
+
+/// The folder of kept networks (`networks/` in the data folder), if there is a data folder.
+pub fn dir() -> Option<PathBuf> {
+    super::weights::data_dir().map(|d| d.join("networks"))
+}
+
+/// The kept network for these weights, precision and kernels if `dir` has a sound one, else
+/// `build`'s, which is then kept there (best effort: a read-only folder costs speed, not
+/// answers).
+pub fn load_or_build(
+    dir: Option<&Path>,
+    sha256: &str,
+    precision: Precision,
+    kernels: Kernels,
+    build: impl FnOnce() -> Result<Net>,
+) -> Result<Net> {
+    let Some(dir) = dir else { return build() };
+    let kernels = kernels.min(Kernels::detected());
+    let path = dir.join(format!("{sha256}-{}.net", layout(precision, kernels)));
+    if let Some(net) = open(&path, sha256, precision, kernels) {
+        return Ok(net);
+    }
+    let net = build()?;
+    if save(&path, sha256, precision, kernels, &net).is_ok() {
+        prune(dir, &path);
+    }
+    Ok(net)
+}
+
+/// The network in `path`, or `None` when it is missing, cut short, for other weights or
+/// another layout, or its shapes are not a ResNet50's.
+fn open(path: &Path, sha256: &str, precision: Precision, kernels: Kernels) -> Option<Net> {
+    let file = std::fs::File::open(path).ok()?;
+    // SAFETY: read-only. lookbook replaces these files by rename, never in place, so a map
+    // keeps its own copy; another program truncating one while mapped could raise SIGBUS, the
+    // accepted risk of mapping, as for the weights themselves.
+    let map = Arc::new(unsafe { memmap2::Mmap::map(&file) }.ok()?);
+    if map.len() < 24 || !map.starts_with(MAGIC) || !map.ends_with(END) {
+        return None;
+    }
+    let len = usize::try_from(u64::from_le_bytes(map[8..16].try_into().ok()?)).ok()?;
+    let header: Header = serde_json::from_slice(map.get(16..16usize.checked_add(len)?)?).ok()?;
+    if header.weights_sha256 != sha256 || header.layout != layout(precision, kernels) {
+        return None;
+    }
+    let mut convs = header.convs.iter().map(|e| conv(&map, e, kernels));
+    let stem = convs.next()??;
+    let mut blocks = Vec::with_capacity(header.downs.len());
+    for &down in &header.downs {
+        blocks.push(Block {
+            c1: convs.next()??,
+            c2: convs.next()??,
+            c3: convs.next()??,
+            down: if down { Some(convs.next()??) } else { None },
+        });
+    }
+    if convs.next().is_some() {
+        return None;
+    }
+    let net = Net {
+        stem,
+        blocks,
+        pool: Default::default(),
+        pool16: Default::default(),
+        scratch16: Default::default(),
+    };
+    shapes_chain(&net).then_some(net)
+}
+
+/// One convolution from its entry, or `None` when its arrays do not fit.
+fn conv(map: &Arc<memmap2::Mmap>, e: &Entry, kernels: Kernels) -> Option<Conv> {
+    let taps = e.k.checked_mul(e.k)?.checked_mul(e.cin)?;
+    if e.cin == 0 || e.cout == 0 || e.k == 0 || e.stride == 0 || e.pad >= e.k {
+        return None;
+    }
+    let w = if e.bf16_panels {
+        if e.rows != taps.next_multiple_of(32) || kernels < Kernels::Avx512Bf16 {
+            return None;
+        }
+        Weights::Bf16(PackedBf16::from_slab(Slab::mapped(map, e.at, e.len)?, e.rows, e.cout)?)
+    } else {
+        if e.rows != taps {
+            return None;
+        }
+        Weights::F32(Packed::from_slab(Slab::mapped(map, e.at, e.len)?, e.rows, e.cout)?)
+    };
+    let bias = Slab::<f32>::mapped(map, e.bias_at, e.cout)?.to_vec();
+    Some(Conv {
+        w,
+        bf16: e.bf16,
+        kernels,
+        bias,
+        cin: e.cin,
+        cout: e.cout,
+        k: e.k,
+        stride: e.stride,
+        pad: e.pad,
+    })
+}
+
+/// Whether each layer's input is the last one's output, from 3 channels to 2048: a file that
+/// says otherwise would fail in the middle of a forward pass, not here.
+fn shapes_chain(net: &Net) -> bool {
+    let mut c = net.stem.cout;
+    let mut ok = net.stem.cin == 3;
+    for b in &net.blocks {
+        ok &= b.c1.cin == c && b.c2.cin == b.c1.cout && b.c3.cin == b.c2.cout;
+        ok &= b.c1.stride == 1 && b.c3.stride == 1;
+        ok &= match &b.down {
+            Some(d) => d.cin == c && d.cout == b.c3.cout && d.stride == b.c2.stride && d.k == 1,
+            None => b.c3.cout == c && b.c2.stride == 1,
+        };
+        c = b.c3.cout;
+    }
+    ok && c == super::FEATURE_DIM
+}
+
+/// Writes `net` to `path` (temporary file, sync, rename).
+fn save(path: &Path, sha256: &str, precision: Precision, kernels: Kernels, net: &Net) -> std::io::Result<()> {
+    let all: Vec<&Conv> = std::iter::once(&net.stem)
+        .chain(
+            net.blocks
+                .iter()
+                .flat_map(|b| [&b.c1, &b.c2, &b.c3].into_iter().chain(b.down.as_ref())),
+        )
+        .collect();
+    // Offsets are relative to the first array until the header's length is known.
+    let mut at = 0usize;
+    let mut place = |bytes: usize| {
+        let start = at;
+        at = (at + bytes).next_multiple_of(ALIGN);
+        start
+    };
+    let mut convs: Vec<Entry> = all
+        .iter()
+        .map(|c| {
+            let (rows, bf16_panels, len, bytes) = match &c.w {
+                Weights::F32(w) => (w.k, false, w.values().len(), w.values().len() * 4),
+                Weights::Bf16(w) => (w.kp, true, w.values().len(), w.values().len() * 2),
+            };
+            Entry {
+                cin: c.cin,
+                cout: c.cout,
+                k: c.k,
+                stride: c.stride,
+                pad: c.pad,
+                bf16: c.bf16,
+                rows,
+                bf16_panels,
+                at: place(bytes),
+                len,
+                bias_at: place(c.bias.len() * 4),
+            }
+        })
+        .collect();
+    let header = |convs: &[Entry]| {
+        serde_json::to_vec(&Header {
+            weights_sha256: sha256.into(),
+            layout: layout(precision, kernels).into(),
+            convs: convs.to_vec(),
+            downs: net.blocks.iter().map(|b| b.down.is_some()).collect(),
+        })
+    };
+    // The offsets' digits change the header's length: leave room for them to grow.
+    let start = (16 + header(&convs)?.len() + 16 * convs.len()).next_multiple_of(ALIGN);
+    for e in &mut convs {
+        e.at += start;
+        e.bias_at += start;
+    }
+    let head = header(&convs)?;
+    if 16 + head.len() > start {
+        return Err(std::io::Error::other("network header outgrew its room"));
+    }
+    let dir = path.parent().ok_or_else(|| std::io::Error::other("no folder"))?;
+    std::fs::create_dir_all(dir)?;
+    let tmp = path.with_extension(format!("part{}", std::process::id()));
+    let written = (|| {
+        use std::io::Write;
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+        let mut pos = 0usize;
+        let mut put = |out: &mut std::io::BufWriter<std::fs::File>, at: usize, bytes: &[u8]| {
+            out.write_all(&vec![0u8; at - pos])?;
+            out.write_all(bytes)?;
+            pos = at + bytes.len();
+            std::io::Result::Ok(())
+        };
+        let mut first = MAGIC.to_vec();
+        first.extend((head.len() as u64).to_le_bytes());
+        first.extend(&head);
+        put(&mut out, 0, &first)?;
+        for (c, e) in all.iter().zip(&convs) {
+            match &c.w {
+                Weights::F32(w) => put(&mut out, e.at, bytemuck::cast_slice(w.values()))?,
+                Weights::Bf16(w) => put(&mut out, e.at, bytemuck::cast_slice(w.values()))?,
+            }
+            put(&mut out, e.bias_at, bytemuck::cast_slice(&c.bias))?;
+        }
+        out.write_all(END)?;
+        // Synced before the rename, so a crash never leaves a full-length file of zeros.
+        out.into_inner().map_err(|e| e.into_error())?.sync_all()
+    })();
+    match written.and_then(|()| std::fs::rename(&tmp, path)) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+/// Removes all but the [`KEEP`] newest kept networks in `dir` (never `keep`).
+fn prune(dir: &Path, keep: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let mut nets: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "net") && p != keep)
+        .filter_map(|p| Some((p.metadata().ok()?.modified().ok()?, p)))
+        .collect();
+    nets.sort();
+    let extra = (nets.len() + 1).saturating_sub(KEEP);
+    for (_, p) in nets.into_iter().take(extra) {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vision::nhwc::Maps;
+    use crate::vision::{Pooling, ResNet50};
+
+    /// Random weights in `dir`, their hash, and a builder for the network they make.
+    fn weights(dir: &Path) -> (PathBuf, String) {
+        let path = dir.join("w.safetensors");
+        crate::vision::write_random_weights(&path, 5, 10, Default::default()).unwrap();
+        let sha = crate::vision::weights::sha256_file(&path).unwrap();
+        (path, sha)
+    }
+
+    fn photo() -> Maps {
+        let (h, w) = (40, 32);
+        let img: Vec<f32> = (0..3 * h * w).map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0).collect();
+        Maps::from_chw(&[img], h, w).unwrap()
+    }
+
+    #[test]
+    fn a_kept_network_answers_bit_for_bit_as_the_built_one_on_every_level() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, sha) = weights(dir.path());
+        let nets = dir.path().join("networks");
+        let reference = ResNet50::load(&path).unwrap();
+        let mut seen = std::collections::HashSet::new();
+        for kernels in Kernels::here() {
+            for precision in [Precision::F32, Precision::Bf16] {
+                let built = reference.to_nhwc(precision, kernels).unwrap();
+                let first = load_or_build(Some(&nets), &sha, precision, kernels, || {
+                    reference.to_nhwc(precision, kernels)
+                })
+                .unwrap();
+                let kept = load_or_build(Some(&nets), &sha, precision, kernels, || {
+                    panic!("{kernels:?} {precision:?}: the kept network was not used")
+                })
+                .unwrap();
+                let want = built.features(&photo(), Pooling::Avg);
+                assert_eq!(
+                    first.features(&photo(), Pooling::Avg),
+                    want,
+                    "{kernels:?} {precision:?}"
+                );
+                assert_eq!(kept.features(&photo(), Pooling::Avg), want, "{kernels:?} {precision:?}");
+                let mapped = |c: &Conv| match &c.w {
+                    Weights::F32(w) => w.is_mapped(),
+                    Weights::Bf16(w) => w.is_mapped(),
+                };
+                assert!(mapped(&kept.stem) && kept.blocks.iter().all(|b| mapped(&b.c2)));
+                if seen.insert(layout(precision, kernels)) {
+                    assert!(!mapped(&first.stem), "the first load of a layout packs");
+                }
+            }
+        }
+        // Every layout this machine makes is one file, and none is left half-written.
+        let names: Vec<String> = std::fs::read_dir(&nets)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            names.iter().all(|n| n.ends_with(".net") && n.starts_with(&sha)),
+            "{names:?}"
+        );
+        assert!(names.len() <= 3, "{names:?}");
+    }
+
+    #[test]
+    fn a_damaged_or_foreign_kept_network_is_rebuilt_not_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, sha) = weights(dir.path());
+        let nets = dir.path().join("networks");
+        let reference = ResNet50::load(&path).unwrap();
+        let (precision, kernels) = (Precision::F32, Kernels::Portable);
+        let want = reference
+            .to_nhwc(precision, kernels)
+            .unwrap()
+            .features(&photo(), Pooling::Avg);
+        load_or_build(Some(&nets), &sha, precision, kernels, || {
+            reference.to_nhwc(precision, kernels)
+        })
+        .unwrap();
+        let file = nets.join(format!("{sha}-f32.net"));
+        let good = std::fs::read(&file).unwrap();
+        let header_end = 16 + u64::from_le_bytes(good[8..16].try_into().unwrap()) as usize;
+        let header: serde_json::Value = serde_json::from_slice(&good[16..header_end]).unwrap();
+        // The same file with its header edited (the arrays keep their places).
+        let edited = |edit: &dyn Fn(&mut serde_json::Value)| {
+            let mut h = header.clone();
+            edit(&mut h);
+            let h = serde_json::to_vec(&h).unwrap();
+            let mut b = good.clone();
+            b[8..16].copy_from_slice(&(h.len() as u64).to_le_bytes());
+            b[16..16 + h.len()].copy_from_slice(&h);
+            b
+        };
+        let len = good.len() as u64;
+        let damaged: Vec<(&str, Vec<u8>)> = vec![
+            ("cut short", good[..good.len() / 2].to_vec()),
+            ("no end mark", good[..good.len() - 1].to_vec()),
+            ("other magic", [b"LBNET\0\0\x02", &good[8..]].concat()),
+            (
+                "huge header length",
+                [&good[..8], &u64::MAX.to_le_bytes()[..], &good[16..]].concat(),
+            ),
+            ("not JSON", edited(&|h| *h = serde_json::json!("{"))),
+            (
+                "other weights",
+                edited(&|h| h["weights_sha256"] = "0".repeat(64).into()),
+            ),
+            (
+                "a block without its downsample",
+                edited(&|h| h["downs"][0] = false.into()),
+            ),
+            ("a kernel of the wrong size", edited(&|h| h["convs"][0]["k"] = 5.into())),
+            (
+                "a misaligned array",
+                edited(&|h| h["convs"][0]["at"] = (h["convs"][0]["at"].as_u64().unwrap() + 2).into()),
+            ),
+            (
+                "an array past the end",
+                edited(&|h| h["convs"][52]["bias_at"] = (len - 64).into()),
+            ),
+            ("too few values", edited(&|h| h["convs"][3]["len"] = 100.into())),
+        ];
+        for (what, bytes) in damaged {
+            std::fs::write(&file, &bytes).unwrap();
+            assert!(open(&file, &sha, precision, kernels).is_none(), "{what}: used");
+            let net = load_or_build(Some(&nets), &sha, precision, kernels, || {
+                reference.to_nhwc(precision, kernels)
+            })
+            .unwrap();
+            assert_eq!(net.features(&photo(), Pooling::Avg), want, "{what}");
+            assert_eq!(std::fs::read(&file).unwrap(), good, "{what}: not rewritten");
+        }
+        // Another precision or layout is another file, never this one read wrongly.
+        assert!(open(&file, &sha, Precision::Bf16, kernels).is_none());
+    }
+
+    #[test]
+    fn only_the_newest_kept_networks_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..6 {
+            let p = dir.path().join(format!("{i}-f32.net"));
+            std::fs::write(&p, b"x").unwrap();
+            let t = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000 + i);
+            std::fs::File::options()
+                .write(true)
+                .open(&p)
+                .unwrap()
+                .set_modified(t)
+                .unwrap();
+        }
+        std::fs::write(dir.path().join("notes.txt"), b"mine").unwrap();
+        let keep = dir.path().join("new-f32.net");
+        std::fs::write(&keep, b"x").unwrap();
+        prune(dir.path(), &keep);
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            ["3-f32.net", "4-f32.net", "5-f32.net", "new-f32.net", "notes.txt"]
+        );
+    }
+}
