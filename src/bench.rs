@@ -155,6 +155,18 @@ pub fn blended_queries(index: &crate::recommend::FlatIndex, count: usize, seed: 
 /// Writes a catalogue of `n` synthetic products with `dim`-d vectors (an active model included)
 /// for start-up benchmarks. The photos do not exist.
 pub fn write_synthetic_catalog(path: &std::path::Path, n: usize, dim: usize, seed: u64) -> crate::Result<()> {
+    write_synthetic_catalog_as(path, n, dim, seed, None)
+}
+
+/// [`write_synthetic_catalog`] with the vectors stored under `spec` (of length `dim`) instead of
+/// a model of no weights, so a photo query loads a real model and searches `n` vectors.
+pub fn write_synthetic_catalog_as(
+    path: &std::path::Path,
+    n: usize,
+    dim: usize,
+    seed: u64,
+    spec: Option<&crate::catalog::ModelSpec>,
+) -> crate::Result<()> {
     use crate::catalog::{Catalog, ModelSpec, ProductUpsert};
     let mut cat = Catalog::open(path)?;
     let products = synthetic_products(n);
@@ -183,7 +195,7 @@ pub fn write_synthetic_catalog(path: &std::path::Path, n: usize, dim: usize, see
         tx.commit()?;
     }
     cat.set_setting("image_root", ".")?;
-    let spec = ModelSpec {
+    let synthetic = ModelSpec {
         name: "synthetic".into(),
         architecture: "none".into(),
         weights_sha256: "synthetic".into(),
@@ -192,7 +204,17 @@ pub fn write_synthetic_catalog(path: &std::path::Path, n: usize, dim: usize, see
         dim,
         head_id: None,
     };
-    let model = cat.register_model(&spec)?;
+    let spec = match spec {
+        Some(s) if s.dim == dim => s,
+        Some(s) => {
+            return Err(crate::Error::Invalid(format!(
+                "model {} has {}-d vectors, not {dim}",
+                s.name, s.dim
+            )));
+        }
+        None => &synthetic,
+    };
+    let model = cat.register_model(spec)?;
     let m = synthetic_matrix(n, dim, seed);
     for chunk in (0..n).collect::<Vec<_>>().chunks(5000) {
         let rows: Vec<(i64, String, Vec<f32>)> = chunk

@@ -240,6 +240,10 @@ pub enum Command {
         /// benchmark writes its catalogues in a child, so its own memory stays small).
         #[arg(long, hide = true)]
         write_synthetic: Option<String>,
+        /// Internal, with --write-synthetic: store the vectors under this catalogue's active
+        /// model, so a photo query on it loads real weights.
+        #[arg(long, hide = true)]
+        synthetic_model_of: Option<PathBuf>,
         /// Instead: load `lookbook serve` with SSH clients (memory, key-to-frame latency, likes),
         /// on a copy of --db, or on --products synthetic products.
         #[arg(long)]
@@ -533,9 +537,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => cli::bench::print_serve(&benchmarks::serve::run(&db, products, connections, seconds)?, json),
         Command::Bench {
             write_synthetic: Some(size),
+            synthetic_model_of,
             ..
         } => {
-            benchmarks::oneshot::write_child(&db, &size)?;
+            benchmarks::oneshot::write_child(&db, &size, synthetic_model_of.as_deref())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench {

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use lookbook::bench::{Timing, write_synthetic_catalog};
+use lookbook::bench::{Timing, write_synthetic_catalog_as};
 use lookbook::catalog::Catalog;
 
 /// Runs of each command after the first.
@@ -39,35 +39,71 @@ pub struct OneShot {
 
 /// The sizes the issue names (5 x 10^4 x 2048 and 10^6 x 256), or one small one when `quick`;
 /// then, when `db` is an embedded catalogue, `similar ID` and `similar --image PHOTO` on it
-/// (the photo query loads the model's weights, which synthetic catalogues have none of).
+/// (the photo query loads the model's weights, which synthetic catalogues have none of), and
+/// the photo query again on the synthetic catalogue of the model's vector length, its vectors
+/// stored under the model's identity (random vectors: the answers mean nothing, the time is
+/// that of a real catalogue of that size).
 pub fn run(quick: bool, db: &Path) -> Result<Vec<OneShot>> {
     let sizes: &[(usize, usize)] = if quick {
         &[(10_000, 2048)]
     } else {
         &[(50_000, 2048), (1_000_000, 256)]
     };
+    let own = own_catalogue(db)?;
     let mut out = Vec::new();
     for &(n, dim) in sizes {
         let dir = super::temp_dir(&format!("oneshot-{n}x{dim}"))?;
-        let db = dir.join("catalog.db");
-        let r = measure(&db, n, dim, &mut out);
+        let path = dir.join("catalog.db");
+        let r = measure(
+            &path,
+            n,
+            dim,
+            own.as_ref().filter(|o| o.dim == dim).map(|o| (db, o)),
+            &mut out,
+        );
         let _ = std::fs::remove_dir_all(&dir);
         r?;
     }
-    if let Some((n, dim, id, photo)) = own_catalogue(db)? {
-        let photo = photo.to_string_lossy().into_owned();
+    if let Some(o) = own {
         let commands = [
-            vec!["similar", id.as_str(), "-k", "10", "--json"],
-            vec!["similar", "--image", photo.as_str(), "-k", "10", "--json"],
+            vec!["similar", o.middle.as_str(), "-k", "10", "--json"],
+            o.photo_query(),
         ];
-        time_commands(db, n, dim, &commands, &mut out)?;
+        time_commands(db, o.items, o.dim, &commands, &mut out)?;
     }
     Ok(out)
 }
 
-/// Products, vector length, a product in the middle and a photo of the catalogue at `db`, when
-/// it exists and has vectors of a real model (one with weights to load).
-fn own_catalogue(db: &Path) -> Result<Option<(usize, usize, String, std::path::PathBuf)>> {
+/// An embedded catalogue of a real model (one with weights to load).
+struct Own {
+    items: usize,
+    dim: usize,
+    /// A product in the middle.
+    middle: String,
+    /// One of its photos.
+    photo: String,
+    /// The weights its vectors were made with.
+    weights: String,
+}
+
+impl Own {
+    /// `similar --image PHOTO` with its weights named, so it runs on any catalogue.
+    fn photo_query(&self) -> Vec<&str> {
+        vec![
+            "similar",
+            "--image",
+            self.photo.as_str(),
+            "--weights",
+            self.weights.as_str(),
+            "-k",
+            "10",
+            "--json",
+        ]
+    }
+}
+
+/// The catalogue at `db`, when it exists and has vectors of a real model.
+fn own_catalogue(db: &Path) -> Result<Option<Own>> {
     if !db.exists() {
         return Ok(None);
     }
@@ -86,23 +122,49 @@ fn own_catalogue(db: &Path) -> Result<Option<(usize, usize, String, std::path::P
     let Some(photo) = products.iter().map(|p| root.join(&p.image_path)).find(|p| p.is_file()) else {
         return Ok(None);
     };
-    Ok(Some((products.len(), model.spec.dim, middle.id.to_string(), photo)))
+    let Ok(weights) = lookbook::vision::weights::locate(None, &cat.dir()) else {
+        return Ok(None);
+    };
+    Ok(Some(Own {
+        items: products.len(),
+        dim: model.spec.dim,
+        middle: middle.id.to_string(),
+        photo: photo.to_string_lossy().into_owned(),
+        weights: weights.to_string_lossy().into_owned(),
+    }))
 }
 
-/// The child's side of the catalogue writing: `size` is `PRODUCTS,DIM`.
-pub fn write_child(db: &Path, size: &str) -> Result<()> {
+/// The child's side of the catalogue writing: `size` is `PRODUCTS,DIM`; the vectors go under
+/// the active model of `model_of` when given.
+pub fn write_child(db: &Path, size: &str, model_of: Option<&Path>) -> Result<()> {
     let (n, dim) = size
         .split_once(',')
         .and_then(|(n, d)| Some((n.parse().ok()?, d.parse().ok()?)))
         .with_context(|| format!("--write-synthetic {size:?}: expected PRODUCTS,DIM"))?;
-    Ok(write_synthetic_catalog(db, n, dim, 5)?)
+    let spec = match model_of {
+        Some(p) => Some(
+            Catalog::open_existing(p)?
+                .active_model()?
+                .with_context(|| format!("{}: no active model", p.display()))?
+                .spec,
+        ),
+        None => None,
+    };
+    Ok(write_synthetic_catalog_as(db, n, dim, 5, spec.as_ref())?)
 }
 
-fn measure(db: &Path, n: usize, dim: usize, out: &mut Vec<OneShot>) -> Result<()> {
+/// Writes a synthetic catalogue of `n x dim` at `db` (its vectors under `own`'s model when
+/// given) and times `similar` and `recommend` on it, and the photo query when `own` is given.
+fn measure(db: &Path, n: usize, dim: usize, own: Option<(&Path, &Own)>, out: &mut Vec<OneShot>) -> Result<()> {
     // Written by a child: the kernel counts a spawned process's peak from the moment it is
     // forked, so a parent that had held a million vectors would inflate every figure.
     let size = format!("{n},{dim}");
-    spawn(db, &["bench", "--write-synthetic", &size])?;
+    let mut write = vec!["bench", "--write-synthetic", size.as_str()];
+    let own_db = own.map(|(p, _)| p.to_string_lossy().into_owned());
+    if let Some(p) = &own_db {
+        write.extend(["--synthetic-model-of", p.as_str()]);
+    }
+    spawn(db, &write)?;
     {
         let mut cat = Catalog::open_existing(db)?;
         let user = cat.ensure_user("bench")?;
@@ -110,10 +172,13 @@ fn measure(db: &Path, n: usize, dim: usize, out: &mut Vec<OneShot>) -> Result<()
         cat.set_feedback(user, &likes, 1.0)?;
     }
     let query = (n / 2).to_string();
-    let commands = [
+    let mut commands = vec![
         vec!["similar", query.as_str(), "-k", "10", "--json"],
         vec!["recommend", "--user", "bench", "-k", "10", "--json"],
     ];
+    if let Some((_, o)) = own {
+        commands.push(o.photo_query());
+    }
     time_commands(db, n, dim, &commands, out)
 }
 
