@@ -246,7 +246,11 @@ fn save(path: &Path, sha256: &str, precision: Precision, kernels: Kernels, net: 
     }
     let dir = path.parent().ok_or_else(|| std::io::Error::other("no folder"))?;
     std::fs::create_dir_all(dir)?;
-    let tmp = path.with_extension(format!("part{}", std::process::id()));
+    // Unique per call, not only per process: two threads of one `serve` may pack the same
+    // weights at once, and one must never truncate the file the other is writing.
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("part{}-{call}", std::process::id()));
     let written = (|| {
         use std::io::Write;
         let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
@@ -281,15 +285,24 @@ fn save(path: &Path, sha256: &str, precision: Precision, kernels: Kernels, net: 
     }
 }
 
-/// Removes all but the [`KEEP`] newest kept networks in `dir` (never `keep`).
+/// Removes all but the [`KEEP`] newest kept networks in `dir` (never `keep`), and what a
+/// process that died while writing left there over an hour ago.
 fn prune(dir: &Path, keep: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
-    let mut nets: Vec<(std::time::SystemTime, PathBuf)> = entries
+    let dated: Vec<(std::time::SystemTime, PathBuf)> = entries
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "net") && p != keep)
+        .filter(|p| p != keep)
         .filter_map(|p| Some((p.metadata().ok()?.modified().ok()?, p)))
         .collect();
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    let kind = |p: &Path, k: &str| p.extension().is_some_and(|x| x.to_string_lossy().starts_with(k));
+    for (t, p) in &dated {
+        if kind(p, "part") && *t < hour_ago {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+    let mut nets: Vec<_> = dated.into_iter().filter(|(_, p)| kind(p, "net")).collect();
     nets.sort();
     let extra = (nets.len() + 1).saturating_sub(KEEP);
     for (_, p) in nets.into_iter().take(extra) {
@@ -437,6 +450,38 @@ mod tests {
     }
 
     #[test]
+    fn threads_packing_the_same_weights_at_once_leave_one_sound_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, sha) = weights(dir.path());
+        let nets = dir.path().join("networks");
+        let reference = ResNet50::load(&path).unwrap();
+        let (precision, kernels) = (Precision::F32, Kernels::Portable);
+        let want = reference
+            .to_nhwc(precision, kernels)
+            .unwrap()
+            .features(&photo(), Pooling::Avg);
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    let net = load_or_build(Some(&nets), &sha, precision, kernels, || {
+                        reference.to_nhwc(precision, kernels)
+                    })
+                    .unwrap();
+                    assert_eq!(net.features(&photo(), Pooling::Avg), want);
+                });
+            }
+        });
+        let file = nets.join(format!("{sha}-f32.net"));
+        let kept = open(&file, &sha, precision, kernels).expect("a sound file");
+        assert_eq!(kept.features(&photo(), Pooling::Avg), want);
+        let names: Vec<_> = std::fs::read_dir(&nets)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+    }
+
+    #[test]
     fn only_the_newest_kept_networks_stay() {
         let dir = tempfile::tempdir().unwrap();
         for i in 0..6 {
@@ -451,6 +496,17 @@ mod tests {
                 .unwrap();
         }
         std::fs::write(dir.path().join("notes.txt"), b"mine").unwrap();
+        // Left by a process that died while writing: old ones go, a fresh one may be in use.
+        let (old, fresh) = (dir.path().join("a-f32.part1-0"), dir.path().join("a-f32.part2-0"));
+        std::fs::write(&old, b"x").unwrap();
+        std::fs::write(&fresh, b"x").unwrap();
+        let t = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+        std::fs::File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(t)
+            .unwrap();
         let keep = dir.path().join("new-f32.net");
         std::fs::write(&keep, b"x").unwrap();
         prune(dir.path(), &keep);
@@ -461,7 +517,14 @@ mod tests {
         left.sort();
         assert_eq!(
             left,
-            ["3-f32.net", "4-f32.net", "5-f32.net", "new-f32.net", "notes.txt"]
+            [
+                "3-f32.net",
+                "4-f32.net",
+                "5-f32.net",
+                "a-f32.part2-0",
+                "new-f32.net",
+                "notes.txt"
+            ]
         );
     }
 }
