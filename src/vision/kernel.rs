@@ -138,6 +138,24 @@ impl Epilogue<'_> {
         let v = v + self.bias.map_or(0.0, |b| b[col]) + self.skip.map_or(0.0, |s| s[r * ldc + col]);
         if self.relu { v.max(0.0) } else { v }
     }
+
+    /// [`Self::apply`] on the values of row `r` from column `col0`, in place, in the same order
+    /// of additions, a pass per term so each is a plain vector loop.
+    pub fn apply_row(&self, row: &mut [f32], r: usize, col0: usize, ldc: usize) {
+        let cols = col0..col0 + row.len();
+        if let Some(b) = self.bias {
+            row.iter_mut().zip(&b[cols.clone()]).for_each(|(v, b)| *v += b);
+        }
+        if let Some(s) = self.skip {
+            let from = r * ldc;
+            row.iter_mut()
+                .zip(&s[from + cols.start..from + cols.end])
+                .for_each(|(v, s)| *v += s);
+        }
+        if self.relu {
+            row.iter_mut().for_each(|v| *v = v.max(0.0));
+        }
+    }
 }
 
 /// `C[rows, panels j0..j1] = A[rows] x B[.., panels j0..j1]`, then `epi`, for `m` rows of `A` (row stride
@@ -208,7 +226,9 @@ unsafe fn plain(
     }
 }
 
-/// Each panel through the `gemm` crate (whatever SIMD it finds), into a scratch block.
+/// Each panel through the `gemm` crate (whatever SIMD it finds), straight into `C`, then the
+/// epilogue row by row while the block is in cache. (Through a scratch block with a scalar
+/// epilogue, copying and the epilogue took 15% of an AVX2 forward pass at 224x224.)
 #[allow(clippy::too_many_arguments)]
 unsafe fn with_gemm_crate(
     m: usize,
@@ -221,18 +241,18 @@ unsafe fn with_gemm_crate(
     ldc: usize,
     epi: Epilogue,
 ) {
-    let mut block = vec![0.0f32; m * NR];
     for j in j0..j1 {
-        let width = NR.min(b.n - j * NR);
-        // SAFETY: `a` is m x b.k with stride lda, the panel is b.k x NR, block is m x NR.
+        let (col0, width) = (j * NR, NR.min(b.n - j * NR));
+        // SAFETY: `a` is m x b.k with stride lda; the panel is b.k x NR, of which the first
+        // `width` columns are read; C's rows from column col0, `width` wide, are the caller's.
         unsafe {
             gemm::gemm(
                 m,
-                NR,
+                width,
                 b.k,
-                block.as_mut_ptr(),
+                c.add(col0),
                 1,
-                NR as isize,
+                ldc as isize,
                 false,
                 a,
                 1,
@@ -248,12 +268,10 @@ unsafe fn with_gemm_crate(
                 gemm::Parallelism::None,
             );
         }
-        for (r, row) in block.chunks_exact_mut(NR).enumerate() {
-            for (q, v) in row[..width].iter_mut().enumerate() {
-                *v = epi.apply(*v, r, j * NR + q, ldc);
-            }
-            // SAFETY: row r, columns j*NR .. j*NR + width of C are the caller's to write.
-            unsafe { std::ptr::copy_nonoverlapping(row.as_ptr(), c.add(r * ldc + j * NR), width) };
+        for r in 0..m {
+            // SAFETY: as above: row r, columns col0 .. col0 + width of C.
+            let row = unsafe { std::slice::from_raw_parts_mut(c.add(r * ldc + col0), width) };
+            epi.apply_row(row, r, col0, ldc);
         }
     }
 }
