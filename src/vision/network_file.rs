@@ -130,13 +130,7 @@ fn open(path: &Path, sha256: &str, precision: Precision, kernels: Kernels) -> Op
     if convs.next().is_some() {
         return None;
     }
-    let net = Net {
-        stem,
-        blocks,
-        pool: Default::default(),
-        pool16: Default::default(),
-        scratch16: Default::default(),
-    };
+    let net = Net::new(stem, blocks);
     shapes_chain(&net).then_some(net)
 }
 

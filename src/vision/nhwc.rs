@@ -646,6 +646,17 @@ pub struct Net {
 }
 
 impl Net {
+    /// The network of these convolutions, with empty activation pools.
+    pub(crate) fn new(stem: Conv, blocks: Vec<Block>) -> Self {
+        Net {
+            stem,
+            blocks,
+            pool: Default::default(),
+            pool16: Default::default(),
+            scratch16: Default::default(),
+        }
+    }
+
     /// The last stage's feature maps for a batch of normalised NHWC inputs, in f32.
     pub fn feature_map(&self, x: &Maps) -> Maps {
         if self.stem.bf16 {

@@ -193,10 +193,9 @@ impl ResNet50 {
                 c
             })
         };
-        Ok(super::nhwc::Net {
-            stem: conv(&self.stem)?,
-            blocks: self
-                .blocks
+        Ok(super::nhwc::Net::new(
+            conv(&self.stem)?,
+            self.blocks
                 .iter()
                 .map(|b| {
                     Ok(super::nhwc::Block {
@@ -207,10 +206,7 @@ impl ResNet50 {
                     })
                 })
                 .collect::<Result<_>>()?,
-            pool: Default::default(),
-            pool16: Default::default(),
-            scratch16: Default::default(),
-        })
+        ))
     }
 
     /// Class scores from the `fc` layer for un-normalised pooled features, if the file had one.
