@@ -310,7 +310,7 @@ mod tests {
     use crate::vision::nhwc::Maps;
     use crate::vision::{Pooling, ResNet50};
 
-    /// Random weights in `dir`, their hash, and a builder for the network they make.
+    /// Random weights in `dir`, and their hash.
     fn weights(dir: &Path) -> (PathBuf, String) {
         let path = dir.join("w.safetensors");
         crate::vision::write_random_weights(&path, 5, 10, Default::default()).unwrap();
@@ -371,17 +371,24 @@ mod tests {
         assert!(names.len() <= 3, "{names:?}");
     }
 
-    #[test]
-    fn a_damaged_or_foreign_kept_network_is_rebuilt_not_used() {
+    /// Random weights in a fresh folder, their hash, their network and its features of
+    /// [`photo`] in f32 on the portable kernels.
+    fn f32_on_portable() -> (tempfile::TempDir, String, ResNet50, Vec<Vec<f32>>) {
         let dir = tempfile::tempdir().unwrap();
         let (path, sha) = weights(dir.path());
-        let nets = dir.path().join("networks");
         let reference = ResNet50::load(&path).unwrap();
-        let (precision, kernels) = (Precision::F32, Kernels::Portable);
         let want = reference
-            .to_nhwc(precision, kernels)
+            .to_nhwc(Precision::F32, Kernels::Portable)
             .unwrap()
             .features(&photo(), Pooling::Avg);
+        (dir, sha, reference, want)
+    }
+
+    #[test]
+    fn a_damaged_or_foreign_kept_network_is_rebuilt_not_used() {
+        let (dir, sha, reference, want) = f32_on_portable();
+        let nets = dir.path().join("networks");
+        let (precision, kernels) = (Precision::F32, Kernels::Portable);
         load_or_build(Some(&nets), &sha, precision, kernels, || {
             reference.to_nhwc(precision, kernels)
         })
@@ -445,15 +452,9 @@ mod tests {
 
     #[test]
     fn threads_packing_the_same_weights_at_once_leave_one_sound_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let (path, sha) = weights(dir.path());
+        let (dir, sha, reference, want) = f32_on_portable();
         let nets = dir.path().join("networks");
-        let reference = ResNet50::load(&path).unwrap();
         let (precision, kernels) = (Precision::F32, Kernels::Portable);
-        let want = reference
-            .to_nhwc(precision, kernels)
-            .unwrap()
-            .features(&photo(), Pooling::Avg);
         std::thread::scope(|s| {
             for _ in 0..4 {
                 s.spawn(|| {
