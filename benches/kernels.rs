@@ -54,6 +54,8 @@ fn convolutions(c: &mut Criterion) {
         ("layer1 3x3 64->64 at 28x21", 28, 21, 64, 64, 3, 1),
         ("layer3 3x3 256->256 at 7x6", 7, 6, 256, 256, 3, 1),
         ("layer4 1x1 512->2048 at 4x3", 4, 3, 512, 2048, 1, 1),
+        ("layer3 3x3 256->256 at 14x14", 14, 14, 256, 256, 3, 1),
+        ("layer3 1x1 256->1024 at 14x14", 14, 14, 256, 1024, 1, 1),
     ];
     for (name, h, w, cin, cout, k, stride) in shapes {
         let weight: Vec<f32> = (0..cout * cin * k * k)

@@ -4,10 +4,13 @@
 //! | level | f32 product | bf16 product |
 //! | --- | --- | --- |
 //! | `portable` | plain Rust, no SIMD beyond the target's baseline | bf16-rounded operands, the same kernel |
-//! | `avx2` | the `gemm` crate (its AVX2 and FMA kernels; NEON on ARM) | rounded operands, the same |
+//! | `avx2` | lookbook's AVX2 and FMA kernel (the `gemm` crate's NEON on ARM) | rounded operands, the same |
 //! | `avx512` | lookbook's AVX-512 kernel | rounded operands, the same |
 //! | `avx512bf16` | lookbook's AVX-512 kernel | `vdpbf16ps` on bf16 operands |
 //! | `amx` | lookbook's AVX-512 kernel | AMX tiles on bf16 operands |
+//!
+//! On levels whose bf16 product is emulated (and in f32), 3x3 stride-1 convolutions of a batch
+//! run through Winograd's F(2x2, 3x3), which computes the same sums up to f32 rounding.
 //!
 //! Every level computes the same products up to summation order, so vectors agree across
 //! machines (cosine above 0.9999 per photo; tested on every level the machine has).
@@ -24,7 +27,7 @@ pub const ENV_REQUIRE: &str = "LOOKBOOK_REQUIRE_CPU";
 pub enum Kernels {
     /// Plain Rust.
     Portable,
-    /// The `gemm` crate's SIMD kernels.
+    /// AVX2 and FMA (on ARM: the `gemm` crate's NEON kernels).
     Avx2,
     /// AVX-512F.
     Avx512,

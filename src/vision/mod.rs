@@ -17,6 +17,7 @@ mod preprocess;
 mod resnet;
 mod slab;
 pub mod weights;
+mod winograd;
 
 pub use embedder::{EmbedReport, Embedder, Pooling, Precision};
 pub use preprocess::Preprocess;

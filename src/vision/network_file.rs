@@ -162,6 +162,7 @@ fn conv(map: &Arc<memmap2::Mmap>, e: &Entry, kernels: Kernels) -> Option<Conv> {
         k: e.k,
         stride: e.stride,
         pad: e.pad,
+        wino: Default::default(),
     })
 }
 
