@@ -71,7 +71,7 @@ fn convolutions(c: &mut Criterion) {
         // Every kernel path this CPU has (`LOOKBOOK_CPU` caps them): f32 where the f32 kernel
         // differs, bf16 where the bf16 product does (emulated on AVX-512, then dot products,
         // then tiles). Plain Rust only on the smallest shape: it is the slow reference.
-        let top = Kernels::chosen().unwrap_or(Kernels::Portable);
+        let top = Kernels::capped().unwrap_or(Kernels::Portable);
         for kernels in Kernels::here().into_iter().filter(|k| *k <= top) {
             let runs: &[bool] = match kernels {
                 Kernels::Portable if cin * k * k > 600 => &[],

@@ -348,7 +348,7 @@ fn measure_embedding(db: &Path, quick: bool, report: &mut Report) -> Result<()> 
     // One row set per kernel level the CPU has (capped by LOOKBOOK_CPU), each precision on
     // the levels where it runs differently: bf16 from AVX-512 (emulated) up, f32 below it.
     use lookbook::vision::cpu::Kernels;
-    let top = Kernels::chosen()?;
+    let top = Kernels::capped()?;
     let mut runs = Vec::new();
     for kernels in Kernels::here().into_iter().filter(|k| *k <= top) {
         if kernels >= Kernels::Avx512 || top < Kernels::Avx512 {
