@@ -44,8 +44,9 @@ pub(super) struct Winograd {
 }
 
 thread_local! {
-    /// Each worker's transformed input and products for one block of tiles, kept between calls.
-    static SCRATCH: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    /// Each worker's transformed input, products and one tile's sums for a block of tiles,
+    /// kept between calls.
+    static SCRATCH: RefCell<(Vec<f32>, Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new(), Vec::new())) };
 }
 
 impl Winograd {
@@ -132,7 +133,7 @@ impl Winograd {
                 let t0 = b * block;
                 let count = block.min(tiles - t0);
                 SCRATCH.with(|s| {
-                    let (v, m) = &mut *s.borrow_mut();
+                    let (v, m, sums) = &mut *s.borrow_mut();
                     v.resize(count * XI * cin, 0.0);
                     m.resize(count * XI * cout, 0.0);
                     for (t, v) in v.chunks_exact_mut(XI * cin).enumerate() {
@@ -142,10 +143,10 @@ impl Winograd {
                         // SAFETY: v and m hold `count` tiles; position xi's rows are inside.
                         unsafe { self.product(kernels, xi, count, v.as_ptr(), m.as_mut_ptr()) };
                     }
-                    let mut sums = vec![0.0f32; 4 * cout];
+                    sums.resize(4 * cout, 0.0);
                     for (t, m) in m.chunks_exact(XI * cout).enumerate() {
                         // SAFETY: tile t0 + t's pixels are written by this call alone.
-                        unsafe { transform_output(kernels, &grid, t0 + t, m, &mut sums, dst, &finish) };
+                        unsafe { transform_output(kernels, &grid, t0 + t, m, sums, dst, &finish) };
                     }
                 });
             });
