@@ -299,9 +299,54 @@ unsafe fn with_gemm_crate(
     }
 }
 
+/// The panel slice the blocked loops read after panel `j`'s slice from `k0` (the next panel's,
+/// or the first panel's next slice), shared out over the `blocks` micro-kernel calls of this
+/// one so each brings a few of its lines into L2. (A conv's weights come from memory: they
+/// do not stay in cache between layers. With few rows per panel, as in the last stages at
+/// small inputs, waiting for their first reads cost the AVX2 kernel about a quarter of its
+/// speed in a benchmark whose weights were cold.)
+#[cfg(target_arch = "x86_64")]
+struct NextSlice<'a> {
+    values: &'a [f32],
+    /// Lines per call.
+    per: usize,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl<'a> NextSlice<'a> {
+    /// Floats per cache line.
+    const LINE: usize = 16;
+
+    fn after(b: &'a Packed, j: usize, j0: usize, j1: usize, k0: usize, kc: usize, blocks: usize) -> Self {
+        let values: &[f32] = if j + 1 < j1 {
+            &b.panel(j + 1)[k0 * NR..(k0 + kc) * NR]
+        } else if k0 + kc < b.k {
+            let k1 = k0 + kc;
+            &b.panel(j0)[k1 * NR..(k1 + KC.min(b.k - k1)) * NR]
+        } else {
+            &[]
+        };
+        let per = (values.len() / Self::LINE).div_ceil(blocks.max(1));
+        NextSlice { values, per }
+    }
+
+    /// Call `g`'s share of the lines.
+    #[inline(always)]
+    fn prefetch(&self, g: usize) {
+        let lines = self.values.len() / Self::LINE;
+        for l in g * self.per..((g + 1) * self.per).min(lines) {
+            // SAFETY: l < lines, so the line lies inside the slice; prefetching cannot fault.
+            unsafe {
+                use std::arch::x86_64::{_MM_HINT_T1, _mm_prefetch};
+                _mm_prefetch::<_MM_HINT_T1>(self.values.as_ptr().add(l * Self::LINE).cast());
+            }
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{Epilogue, KC, MR, NR, Packed};
+    use super::{Epilogue, KC, MR, NR, NextSlice, Packed};
     use std::arch::x86_64::*;
 
     /// The blocked loop: for each slice of the shared dimension and each panel, every group of
@@ -325,9 +370,11 @@ mod avx512 {
             for j in j0..j1 {
                 let width = NR.min(b.n - j * NR);
                 let panel = &b.panel(j)[k0 * NR..(k0 + kc) * NR];
+                let next = NextSlice::after(b, j, j0, j1, k0, kc, m.div_ceil(MR));
                 let mut r0 = 0;
                 while r0 < m {
                     let mr = MR.min(m - r0);
+                    next.prefetch(r0 / MR);
                     // SAFETY: rows r0..r0+mr of A (values k0..k0+kc) and of C (this panel's
                     // columns) lie inside the extents the caller promised.
                     unsafe {
@@ -538,7 +585,7 @@ mod avx512 {
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{Epilogue, KC, MR, NR, Packed};
+    use super::{Epilogue, KC, MR, NR, NextSlice, Packed};
     use std::arch::x86_64::*;
 
     /// Columns of `C` per micro-kernel call: two AVX registers, a quarter of a panel.
@@ -568,15 +615,19 @@ mod avx2 {
             let kc = KC.min(b.k - k0);
             for m0 in (0..m).step_by(MC) {
                 let m1 = (m0 + MC).min(m);
+                let groups = (m1 - m0).div_ceil(MR);
                 for j in j0..j1 {
                     let width = NR.min(b.n - j * NR);
                     let panel = &b.panel(j)[k0 * NR..(k0 + kc) * NR];
-                    for q in 0..width.div_ceil(NQ) {
+                    let quarters = width.div_ceil(NQ);
+                    let next = NextSlice::after(b, j, j0, j1, k0, kc, quarters * groups);
+                    for q in 0..quarters {
                         let (col, wq) = (j * NR + q * NQ, NQ.min(width - q * NQ));
                         let last = k0 + kc == b.k;
                         let mut r0 = m0;
                         while r0 < m1 {
                             let mr = MR.min(m1 - r0);
+                            next.prefetch(q * groups + (r0 - m0) / MR);
                             // The next block's rows of C (and of the residual, on the last
                             // slice) are 64 bytes each, a row of C apart, which the hardware
                             // prefetchers do not see coming: ask for them while this block

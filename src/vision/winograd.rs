@@ -47,6 +47,15 @@ thread_local! {
     /// Each worker's transformed input, products and one tile's sums for a block of tiles,
     /// kept between calls.
     static SCRATCH: RefCell<(Vec<f32>, Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new(), Vec::new())) };
+    /// The calling thread's transformed input and products for the phased schedule.
+    static PHASED: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// `v` at least `len` long, its old values kept (the callers overwrite what they use).
+fn grow(v: &mut Vec<f32>, len: usize) {
+    if v.len() < len {
+        v.resize(len, 0.0);
+    }
 }
 
 impl Winograd {
@@ -153,8 +162,16 @@ impl Winograd {
         } else {
             // Few tiles (the last stages, small inputs): each step over all of them, the GEMMs
             // shared out by position, so each transformed weight matrix is read once.
-            let mut v = vec![0.0f32; tiles * XI * cin];
-            let mut m = vec![0.0f32; tiles * XI * cout];
+            // Kept between calls: fresh ones cost page faults and zeroing on every layer. Taken
+            // out for the call, so a nested call on this thread (a worker that steals another
+            // forward pass's task while it waits) gets fresh ones instead of a borrowed cell.
+            let (mut v_all, mut m_all) = PHASED.with(|s| std::mem::take(&mut *s.borrow_mut()));
+            grow(&mut v_all, tiles * XI * cin);
+            grow(&mut m_all, tiles * XI * cout);
+            // Every value of both is written before it is read: each tile's transform writes
+            // all 16 positions, each position's GEMM all of its products.
+            let v = &mut v_all[..tiles * XI * cin];
+            let m = &mut m_all[..tiles * XI * cout];
             v.par_chunks_exact_mut(XI * cin)
                 .enumerate()
                 .for_each(|(t, v)| transform_input(kernels, x, &grid, t, v));
@@ -170,6 +187,7 @@ impl Winograd {
                     unsafe { transform_output(kernels, &grid, t, m, sums, dst, &finish) };
                 },
             );
+            PHASED.with(|s| *s.borrow_mut() = (v_all, m_all));
         }
     }
 
