@@ -162,6 +162,28 @@ impl Epilogue<'_> {
             row.iter_mut().for_each(|v| *v = v.max(0.0));
         }
     }
+
+    /// [`Self::apply`] on `sums` (row `r` from column `col0`) into `dst`, in one pass (the
+    /// same additions in the same order as [`Self::apply_row`]).
+    pub fn apply_row_into(&self, sums: &[f32], dst: &mut [f32], r: usize, col0: usize, ldc: usize) {
+        let cols = col0..col0 + sums.len();
+        let relu = |v: f32| if self.relu { v.max(0.0) } else { v };
+        let pairs = dst.iter_mut().zip(sums);
+        match (self.bias.map(|b| &b[cols.clone()]), self.skip) {
+            (Some(b), Some(s)) => {
+                let s = &s[r * ldc + cols.start..r * ldc + cols.end];
+                pairs
+                    .zip(b.iter().zip(s))
+                    .for_each(|((d, v), (b, s))| *d = relu(v + b + s));
+            }
+            (Some(b), None) => pairs.zip(b).for_each(|((d, v), b)| *d = relu(v + b)),
+            (None, Some(s)) => {
+                let s = &s[r * ldc + cols.start..r * ldc + cols.end];
+                pairs.zip(s).for_each(|((d, v), s)| *d = relu(v + s));
+            }
+            (None, None) => pairs.for_each(|(d, v)| *d = relu(*v)),
+        }
+    }
 }
 
 /// `C[rows, panels j0..j1] = A[rows] x B[.., panels j0..j1]`, then `epi`, for `m` rows of `A` (row stride
@@ -917,6 +939,27 @@ mod tests {
             check_by(m, k, n, lda, ldc, "gemm crate", |a, b, c, epi| unsafe {
                 with_gemm_crate(m, a.as_ptr(), lda, b, 0, b.panels(), c.as_mut_ptr(), ldc, epi)
             });
+        }
+    }
+
+    /// The one-pass epilogue (Winograd's) gives the in-place one's values bit for bit.
+    #[test]
+    fn the_epilogue_into_another_row_equals_the_one_in_place() {
+        let (ldc, r, col0, len) = (40, 2, 5, 29);
+        let (bias, skip, sums) = (noise(ldc, 1), noise(4 * ldc, 2), noise(len, 3));
+        for (with_bias, with_skip, relu) in (0..8).map(|i| (i & 1 == 1, i & 2 == 2, i & 4 == 4)) {
+            let epi = Epilogue {
+                bias: with_bias.then_some(&bias[..]),
+                skip: with_skip.then_some(&skip[..]),
+                relu,
+            };
+            let mut in_place = sums.clone();
+            epi.apply_row(&mut in_place, r, col0, ldc);
+            let mut into = vec![f32::NAN; len];
+            epi.apply_row_into(&sums, &mut into, r, col0, ldc);
+            assert_eq!(into, in_place, "bias {with_bias}, skip {with_skip}, relu {relu}");
+            let scalar: Vec<f32> = (0..len).map(|q| epi.apply(sums[q], r, col0 + q, ldc)).collect();
+            assert_eq!(into, scalar, "bias {with_bias}, skip {with_skip}, relu {relu}");
         }
     }
 }

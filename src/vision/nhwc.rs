@@ -454,8 +454,7 @@ impl Conv {
         if let Some(wg) = self.winograd(x) {
             let epi = self.epilogue(then, 0);
             wg.run(self.kernels, x, &mut out, |p, sums, dst| {
-                epi.apply_row(sums, p, 0, self.cout);
-                dst.copy_from_slice(sums);
+                epi.apply_row_into(sums, dst, p, 0, self.cout);
             });
             return self.output(x, out);
         }
