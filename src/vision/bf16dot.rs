@@ -47,10 +47,26 @@ pub unsafe fn gemm(
         for j in j0..j1 {
             let panel = b.panel(j);
             let width = NR.min(b.n - j * NR);
+            // The panel read after this one (the next, or the first again for the next rows),
+            // brought into L2 a share per group while this one is multiplied: weights come
+            // from memory, and the first group of each panel otherwise waits on them.
+            let next: &[u16] = if j + 1 < j1 {
+                b.panel(j + 1)
+            } else if r0 + 32 < m {
+                b.panel(j0)
+            } else {
+                &[]
+            };
+            let share = next.len() / groups;
             for g in 0..groups {
+                let ahead = Ahead {
+                    at: next[g * share..].as_ptr(),
+                    step: if share == 0 { 0 } else { 2 * NR / groups },
+                };
                 // SAFETY: rows r0 + g * MR .. + MR lie in the 32 padded rows from r0, of
                 // stride lda >= kp; the panel holds pairs pair-rows of 2 x 64 bytes; the block
-                // has 32 rows.
+                // has 32 rows; `ahead` stays inside `next` (pairs steps of 64 / groups values
+                // from its share's start).
                 unsafe {
                     eight_rows(
                         pairs,
@@ -58,6 +74,7 @@ pub unsafe fn gemm(
                         lda / 2,
                         panel.as_ptr(),
                         block.as_mut_ptr().add(g * MR * NR),
+                        ahead,
                     );
                 }
             }
@@ -68,6 +85,13 @@ pub unsafe fn gemm(
     }
 }
 
+/// Where [`eight_rows`] prefetches: `at + k2 * step` at step `k2` (a step of 0 stays put).
+#[derive(Clone, Copy)]
+struct Ahead {
+    at: *const u16,
+    step: usize,
+}
+
 /// Eight rows of `A` (bf16 pairs read as `u32`, rows `stride` pairs apart) times one panel,
 /// into eight rows of `out` (stride 32). Each accumulator is its own variable, so all sixteen
 /// sums and both panel registers stay in registers; each row's pair is broadcast straight from
@@ -76,10 +100,11 @@ pub unsafe fn gemm(
 ///
 /// # Safety
 /// As [`gemm`]: eight rows of `pairs` pairs at `a`, `stride` apart, a panel of `pairs`
-/// pair-rows at `b`, eight rows of 32 floats at `out`.
+/// pair-rows at `b`, eight rows of 32 floats at `out`; `ahead` stays inside one allocation
+/// for `pairs` steps.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bf16")]
-unsafe fn eight_rows(pairs: usize, a: *const u32, stride: usize, b: *const u16, out: *mut f32) {
+unsafe fn eight_rows(pairs: usize, a: *const u32, stride: usize, b: *const u16, out: *mut f32, ahead: Ahead) {
     use std::arch::x86_64::*;
     macro_rules! rows {
         ($($r:literal: $lo:ident $hi:ident),+) => {{
@@ -92,6 +117,7 @@ unsafe fn eight_rows(pairs: usize, a: *const u32, stride: usize, b: *const u16, 
                 // SAFETY: one step: pair k2 of each of the eight rows, a pair-row of 64 bf16
                 // values at bp.
                 unsafe {
+                    _mm_prefetch::<_MM_HINT_T1>(ahead.at.add(k2 * ahead.step).cast());
                     let b0: __m512bh = std::mem::transmute(_mm512_loadu_si512(bp.cast()));
                     let b1: __m512bh = std::mem::transmute(_mm512_loadu_si512(bp.add(NR).cast()));
                     $(

@@ -800,11 +800,11 @@ fn max_pool_3x3_s2<T: Act + PartialOrd>(x: &Maps<T>, pool: &Buffers<T>) -> Maps<
             for iy in (2 * oy).saturating_sub(1)..(2 * oy + 2).min(x.h) {
                 for ix in (2 * ox).saturating_sub(1)..(2 * ox + 2).min(x.w) {
                     let at = ((b * x.h + iy) * x.w + ix) * c;
-                    px.iter_mut().zip(&x.data[at..at + c]).for_each(|(o, v)| {
-                        if *v > *o {
-                            *o = *v;
-                        }
-                    });
+                    // A select, not a conditional store, so the loop becomes vector max
+                    // instructions (the branch kept it scalar: 2.7% of a forward pass).
+                    px.iter_mut()
+                        .zip(&x.data[at..at + c])
+                        .for_each(|(o, v)| *o = if *v > *o { *v } else { *o });
                 }
             }
         }
@@ -1025,5 +1025,49 @@ mod tests {
         assert_eq!((p.h, p.w), (3, 2));
         // Row 0 sees input rows 0-1, columns 0-1 and 1-3: maxima 5 and 7.
         assert_eq!(p.data, vec![5.0, 7.0, 13.0, 15.0, 17.0, 19.0]);
+    }
+
+    #[test]
+    fn max_pool_matches_a_window_scan_in_both_activation_types() {
+        // Two photos, odd sizes and a channel count that is no vector width; values after a
+        // ReLU (non-negative), with zeros and ties.
+        let (n, h, w, c) = (2, 7, 6, 19);
+        let values: Vec<f32> = (0..n * h * w * c)
+            .map(|i| ((i * 7919 % 97) as f32 - 30.0).max(0.0) / 8.0)
+            .collect();
+        let (ho, wo) = (4, 3);
+        let mut want = vec![0.0f32; n * ho * wo * c];
+        for b in 0..n {
+            for oy in 0..ho {
+                for ox in 0..wo {
+                    for ch in 0..c {
+                        let mut m = f32::NEG_INFINITY;
+                        for iy in (2 * oy).saturating_sub(1)..(2 * oy + 2).min(h) {
+                            for ix in (2 * ox).saturating_sub(1)..(2 * ox + 2).min(w) {
+                                m = m.max(values[((b * h + iy) * w + ix) * c + ch]);
+                            }
+                        }
+                        want[((b * ho + oy) * wo + ox) * c + ch] = m;
+                    }
+                }
+            }
+        }
+        let x = Maps {
+            data: values.clone(),
+            n,
+            h,
+            w,
+            c,
+        };
+        assert_eq!(max_pool_3x3_s2(&x, &Buffers::default()).data, want);
+        // The values are exact in bf16, so the bf16 pool gives the same maxima.
+        let bits: Vec<u16> = values.iter().map(|v| (v.to_bits() >> 16) as u16).collect();
+        let x16 = Maps { data: bits, n, h, w, c };
+        let got: Vec<f32> = max_pool_3x3_s2(&x16, &Buffers::default())
+            .data
+            .iter()
+            .map(|b| b.to_f32())
+            .collect();
+        assert_eq!(got, want);
     }
 }
