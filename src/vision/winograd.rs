@@ -1,18 +1,21 @@
-//! Winograd's F(2x2, 3x3) for the 3x3 stride-1 convolutions whose weights are f32: the f32
-//! network, and bf16 emulated on CPUs without bf16 products (AVX2, AVX-512 without
+//! Winograd's F(2x2, 3x3) and F(4x4, 3x3) for the 3x3 stride-1 convolutions whose weights are
+//! f32: the f32 network, and bf16 emulated on CPUs without bf16 products (AVX2, AVX-512 without
 //! AVX512_BF16).
 //!
-//! Each 2x2 block of output pixels (a tile) comes from the 4x4 block of input around it: the
-//! input block and the 3x3 kernel are each transformed to 4x4, multiplied element by element,
-//! and the product transformed back (Lavin and Gray, "Fast Algorithms for Convolutional Neural
-//! Networks", 2015). Summed over input channels, the 16 element-wise products are 16 GEMMs of
-//! `tiles x cin` by `cin x cout`, so a 3x3 convolution costs 4 multiplications per output value
-//! and input channel instead of im2col's 9, on the same kernels (`kernel::gemm`). The
-//! transforms only add, subtract and halve, so the result is the convolution's up to f32
-//! rounding (tested against a direct convolution).
+//! Each `m x m` block of output pixels (a tile, m = 2 or 4) comes from the `(m+2) x (m+2)` block
+//! of input around it: the input block and the 3x3 kernel are each transformed to that size,
+//! multiplied element by element, and the product transformed back (Lavin and Gray, "Fast
+//! Algorithms for Convolutional Neural Networks", 2015). Summed over input channels, the
+//! element-wise products are `(m+2)^2` GEMMs of `tiles x cin` by `cin x cout`, so a 3x3
+//! convolution costs 4 (F2) or 2.25 (F4) multiplications per output value and input channel
+//! instead of im2col's 9, on the same kernels (`kernel::gemm`). The result is the convolution's
+//! up to f32 rounding (tested against a direct convolution); F4's transforms scale by up to 8,
+//! so its rounding is a few times F2's, still far inside the bound the kernel levels share.
 //!
-//! The transformed weights are 16/9 the size of the kernel's, so they are built from the packed
-//! panels on the first batch that uses them, not stored in the kept network.
+//! The transformed weights are 16/9 (F2) or 4 (F4) times the size of the kernel's, so they are
+//! built from the packed panels on the first batch that uses them, not stored in the kept
+//! network. F4 reads 36 weight matrices per layer against F2's 16, for fewer tiles, so it runs
+//! on the large maps only ([`Tiling::for_map`]).
 
 use rayon::prelude::*;
 use std::cell::RefCell;
@@ -21,8 +24,10 @@ use super::cpu::Kernels;
 use super::kernel::{self, Epilogue, NR, Packed};
 use super::nhwc::{Act, Maps, OutPtr};
 
-/// Values of a transformed 4x4 tile: each is one GEMM.
-const XI: usize = 16;
+/// Values of the largest transformed tile (F4's 6x6): each is one GEMM.
+const MAX_XI: usize = 36;
+/// Output pixels of the largest tile (F4's 4x4).
+const MAX_PIXELS: usize = 16;
 /// Channels transformed together (a fixed width the compiler turns into vector registers).
 const L: usize = 8;
 /// Floats of transformed input and products per block of tiles (1 MB): a block stays in L2
@@ -35,10 +40,47 @@ const FUSED_FROM: usize = 2;
 
 type Lanes = [f32; L];
 
+/// The tile size: F(2x2, 3x3) or F(4x4, 3x3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Tiling {
+    /// 2x2 output pixels from 4x4 input: 16 GEMMs, 4 multiplications per output value.
+    F2,
+    /// 4x4 output pixels from 6x6 input: 36 GEMMs, 2.25 multiplications per output value.
+    F4,
+}
+
+impl Tiling {
+    /// Output pixels per side of a tile.
+    const fn out(self) -> usize {
+        match self {
+            Tiling::F2 => 2,
+            Tiling::F4 => 4,
+        }
+    }
+
+    /// Input pixels per side of a tile.
+    const fn side(self) -> usize {
+        self.out() + 2
+    }
+
+    /// Positions of a transformed tile, one GEMM each.
+    const fn xi(self) -> usize {
+        self.side() * self.side()
+    }
+
+    /// The tiling for an `h x w` map: F4 from 8 pixels a side (ResNet50's first three stages
+    /// at 224x224, the first two at 112x84). On smaller maps F4's tiles are mostly padding and
+    /// its 36 weight matrices are read for too few tiles to earn them back.
+    pub(super) fn for_map(h: usize, w: usize) -> Self {
+        if h.min(w) >= 8 { Tiling::F4 } else { Tiling::F2 }
+    }
+}
+
 /// A 3x3 convolution's weights, transformed.
 pub(super) struct Winograd {
-    /// `G g G^T` at each of the 16 positions, a `cin x cout` matrix each.
+    /// `G g G^T` at each of the tiling's positions, a `cin x cout` matrix each.
     u: Vec<Packed>,
+    tiling: Tiling,
     cin: usize,
     cout: usize,
 }
@@ -60,17 +102,18 @@ fn grow(v: &mut Vec<f32>, len: usize) {
 
 impl Winograd {
     /// From a 3x3 convolution's packed im2col weights (`9 * cin` rows in (ky, kx, ci) order,
-    /// `cout` columns), the values it holds (exact f32, or bf16-rounded ones) transformed in f32;
-    /// `None` when `w` is not shaped so.
-    pub(super) fn from_panels(w: &Packed, cin: usize, cout: usize) -> Option<Self> {
+    /// `cout` columns), the values it holds (exact f32, or bf16-rounded ones) transformed in f32
+    /// for `tiling`; `None` when `w` is not shaped so.
+    pub(super) fn from_panels(w: &Packed, cin: usize, cout: usize, tiling: Tiling) -> Option<Self> {
         if (w.k, w.n) != (9 * cin, cout) {
             return None;
         }
+        let (xis, side) = (tiling.xi(), tiling.side());
         let panels = w.panels();
         let len = panels * cin * NR;
-        let mut u: Vec<Vec<f32>> = (0..XI).map(|_| vec![0.0f32; len]).collect();
-        // Each panel's slice of all 16 matrices, so panels transform in parallel.
-        let mut per_panel: Vec<Vec<&mut [f32]>> = (0..panels).map(|_| Vec::with_capacity(XI)).collect();
+        let mut u: Vec<Vec<f32>> = (0..xis).map(|_| vec![0.0f32; len]).collect();
+        // Each panel's slice of all the matrices, so panels transform in parallel.
+        let mut per_panel: Vec<Vec<&mut [f32]>> = (0..panels).map(|_| Vec::with_capacity(xis)).collect();
         for m in &mut u {
             for (j, part) in m.chunks_mut(cin * NR).enumerate() {
                 per_panel[j].push(part);
@@ -81,9 +124,9 @@ impl Winograd {
                 let tap = |ky: usize, kx: usize| w.panel_row(j, (ky * 3 + kx) * cin + ci);
                 for c in 0..NR.min(cout - j * NR) {
                     let g: [[f32; 3]; 3] = std::array::from_fn(|ky| std::array::from_fn(|kx| tap(ky, kx)[c]));
-                    let t = kernel_transform(g);
+                    let t = kernel_transform(tiling, g);
                     for (xi, m) in out.iter_mut().enumerate() {
-                        m[ci * NR + c] = t[xi / 4][xi % 4];
+                        m[ci * NR + c] = t[xi / side][xi % side];
                     }
                 }
             }
@@ -92,7 +135,7 @@ impl Winograd {
             .into_iter()
             .map(|m| Packed::from_slab(super::slab::Slab::Owned(m), cin, cout))
             .collect::<Option<Vec<_>>>()?;
-        Some(Winograd { u, cin, cout })
+        Some(Winograd { u, tiling, cin, cout })
     }
 
     /// The convolution of `x` (stride 1, padding 1) into `out` (`n x h x w x cout`): for each
@@ -107,14 +150,20 @@ impl Winograd {
     ) {
         let block = self.block();
         let threads = rayon::current_num_threads().max(1);
-        let fused = Grid::of(x).tiles() >= FUSED_FROM * threads * block;
+        let fused = Grid::of(x, self.tiling).tiles() >= FUSED_FROM * threads * block;
         self.run_scheduled(kernels, x, out, finish, fused);
     }
 
     /// Tiles per block in the fused schedule: a block's transformed input and products fill
     /// [`BLOCK_FLOATS`].
     fn block(&self) -> usize {
-        (BLOCK_FLOATS / (XI * (self.cin + self.cout))).max(6)
+        (BLOCK_FLOATS / (self.tiling.xi() * (self.cin + self.cout))).max(6)
+    }
+
+    /// The tiling these weights were transformed for (the tests check the choice).
+    #[cfg(test)]
+    pub(super) fn tiling(&self) -> Tiling {
+        self.tiling
     }
 
     /// [`Self::run`] in the fused schedule (blocks of tiles through all three steps) or the
@@ -129,13 +178,14 @@ impl Winograd {
     ) {
         debug_assert_eq!(x.c, self.cin);
         debug_assert_eq!(out.len(), x.n * x.h * x.w * self.cout);
-        let (cin, cout) = (self.cin, self.cout);
-        let grid = Grid::of(x);
+        let (cin, cout, xis) = (self.cin, self.cout, self.tiling.xi());
+        let pixels = self.tiling.out() * self.tiling.out();
+        let grid = Grid::of(x, self.tiling);
         let tiles = grid.tiles();
         let block = self.block();
         let dst = OutPtr(out.as_mut_ptr());
-        // Transformed input and products lie tile after tile (`16 x cin` and `16 x cout` values
-        // each), so position xi's GEMM reads rows of stride `16 x cin` from `xi x cin` on.
+        // Transformed input and products lie tile after tile (`xis x cin` and `xis x cout`
+        // values each), so position xi's GEMM reads rows of stride `xis x cin` from `xi x cin`.
         if fused {
             // Many tiles: each worker takes blocks of them through all three steps.
             (0..tiles.div_ceil(block)).into_par_iter().for_each(|b| {
@@ -143,17 +193,17 @@ impl Winograd {
                 let count = block.min(tiles - t0);
                 SCRATCH.with(|s| {
                     let (v, m, sums) = &mut *s.borrow_mut();
-                    v.resize(count * XI * cin, 0.0);
-                    m.resize(count * XI * cout, 0.0);
-                    for (t, v) in v.chunks_exact_mut(XI * cin).enumerate() {
+                    v.resize(count * xis * cin, 0.0);
+                    m.resize(count * xis * cout, 0.0);
+                    for (t, v) in v.chunks_exact_mut(xis * cin).enumerate() {
                         transform_input(kernels, x, &grid, t0 + t, v);
                     }
-                    for xi in 0..XI {
+                    for xi in 0..xis {
                         // SAFETY: v and m hold `count` tiles; position xi's rows are inside.
                         unsafe { self.product(kernels, xi, count, v.as_ptr(), m.as_mut_ptr()) };
                     }
-                    sums.resize(4 * cout, 0.0);
-                    for (t, m) in m.chunks_exact(XI * cout).enumerate() {
+                    sums.resize(pixels * cout, 0.0);
+                    for (t, m) in m.chunks_exact(xis * cout).enumerate() {
                         // SAFETY: tile t0 + t's pixels are written by this call alone.
                         unsafe { transform_output(kernels, &grid, t0 + t, m, sums, dst, &finish) };
                     }
@@ -166,22 +216,22 @@ impl Winograd {
             // out for the call, so a nested call on this thread (a worker that steals another
             // forward pass's task while it waits) gets fresh ones instead of a borrowed cell.
             let (mut v_all, mut m_all) = PHASED.with(|s| std::mem::take(&mut *s.borrow_mut()));
-            grow(&mut v_all, tiles * XI * cin);
-            grow(&mut m_all, tiles * XI * cout);
+            grow(&mut v_all, tiles * xis * cin);
+            grow(&mut m_all, tiles * xis * cout);
             // Every value of both is written before it is read: each tile's transform writes
-            // all 16 positions, each position's GEMM all of its products.
-            let v = &mut v_all[..tiles * XI * cin];
-            let m = &mut m_all[..tiles * XI * cout];
-            v.par_chunks_exact_mut(XI * cin)
+            // all its positions, each position's GEMM all of its products.
+            let v = &mut v_all[..tiles * xis * cin];
+            let m = &mut m_all[..tiles * xis * cout];
+            v.par_chunks_exact_mut(xis * cin)
                 .enumerate()
                 .for_each(|(t, v)| transform_input(kernels, x, &grid, t, v));
             let (vp, mp) = (OutPtr(v.as_mut_ptr()), OutPtr(m.as_mut_ptr()));
-            (0..XI).into_par_iter().for_each(|xi| {
+            (0..xis).into_par_iter().for_each(|xi| {
                 // SAFETY: position xi's values of every tile are written by this task alone.
                 unsafe { self.product(kernels, xi, tiles, vp.get(), mp.get()) };
             });
-            m.par_chunks_exact(XI * cout).enumerate().for_each_init(
-                || vec![0.0f32; 4 * cout],
+            m.par_chunks_exact(xis * cout).enumerate().for_each_init(
+                || vec![0.0f32; pixels * cout],
                 |sums, (t, m)| {
                     // SAFETY: tile t's pixels are written by this task alone.
                     unsafe { transform_output(kernels, &grid, t, m, sums, dst, &finish) };
@@ -194,12 +244,12 @@ impl Winograd {
     /// Position `xi`'s GEMM for `count` tiles.
     ///
     /// # Safety
-    /// `v` holds `count x 16 x cin` values, `m` `count x 16 x cout`, and position xi's values
-    /// of `m` are written by no other thread meanwhile.
+    /// `v` holds `count x xis x cin` values, `m` `count x xis x cout` (xis: the tiling's
+    /// positions), and position xi's values of `m` are written by no other thread meanwhile.
     unsafe fn product(&self, kernels: Kernels, xi: usize, count: usize, v: *const f32, m: *mut f32) {
-        let (cin, cout) = (self.cin, self.cout);
+        let (cin, cout, xis) = (self.cin, self.cout, self.tiling.xi());
         let u = &self.u[xi];
-        // SAFETY: rows of stride 16 x cin from xi x cin hold cin values each (and likewise for
+        // SAFETY: rows of stride xis x cin from xi x cin hold cin values each (and likewise for
         // m); no bias or residual.
         unsafe {
             let (a, c) = (v.add(xi * cin), m.add(xi * cout));
@@ -207,20 +257,20 @@ impl Winograd {
                 kernels,
                 count,
                 a,
-                XI * cin,
+                xis * cin,
                 u,
                 0,
                 u.panels(),
                 c,
-                XI * cout,
+                xis * cout,
                 Epilogue::default(),
             );
         }
     }
 }
 
-/// Tile `tile`'s 16 products (`m`, `16 x cout`) back to its 2x2 pixels, each finished into
-/// the output.
+/// Tile `tile`'s products (`m`, `xis x cout`) back to its pixels, each finished into the
+/// output.
 ///
 /// # Safety
 /// `dst` is the output, `n x h x w x cout`, and this tile's pixels are this call's to write.
@@ -233,8 +283,8 @@ unsafe fn transform_output<O>(
     dst: OutPtr<O>,
     finish: &(impl Fn(usize, &mut [f32], &mut [O]) + Sync),
 ) {
-    let cout = m.len() / XI;
-    output_tile(kernels, m, sums);
+    let cout = m.len() / grid.tiling.xi();
+    output_tile(kernels, grid.tiling, m, sums);
     for (q, pixel) in grid.pixels(tile).into_iter().enumerate() {
         if let Some(p) = pixel {
             // SAFETY: pixel p of the output is this tile's, `cout` values from p * cout.
@@ -244,9 +294,11 @@ unsafe fn transform_output<O>(
     }
 }
 
-/// The tiles of a batch: `th x tw` per image, tile `(ty, tx)` covering output rows `2ty, 2ty+1`
-/// and columns `2tx, 2tx+1` (those that exist), from input rows `2ty-1 .. 2ty+3`.
+/// The tiles of a batch: `th x tw` per image, tile `(ty, tx)` covering output rows
+/// `m ty .. m ty + m` and the same columns (those that exist), from input rows
+/// `m ty - 1 .. m ty + m + 1` (m: the tiling's output side).
 struct Grid {
+    tiling: Tiling,
     n: usize,
     h: usize,
     w: usize,
@@ -255,13 +307,14 @@ struct Grid {
 }
 
 impl Grid {
-    fn of<I>(x: &Maps<I>) -> Self {
+    fn of<I>(x: &Maps<I>, tiling: Tiling) -> Self {
         Grid {
+            tiling,
             n: x.n,
             h: x.h,
             w: x.w,
-            th: x.h.div_ceil(2),
-            tw: x.w.div_ceil(2),
+            th: x.h.div_ceil(tiling.out()),
+            tw: x.w.div_ceil(tiling.out()),
         }
     }
 
@@ -272,72 +325,106 @@ impl Grid {
     /// The image and the top-left pixel of tile `t`.
     fn corner(&self, t: usize) -> (usize, usize, usize) {
         let (b, r) = (t / (self.th * self.tw), t % (self.th * self.tw));
-        (b, 2 * (r / self.tw), 2 * (r % self.tw))
+        let m = self.tiling.out();
+        (b, m * (r / self.tw), m * (r % self.tw))
     }
 
-    /// The 16 input pixels of tile `t` (row-major over the 4x4 block), `None` for padding.
-    fn inputs(&self, t: usize) -> [Option<usize>; XI] {
+    /// The input pixels of tile `t` (row-major over its block; the first `xis`), `None` for
+    /// padding.
+    fn inputs(&self, t: usize) -> [Option<usize>; MAX_XI] {
         let (b, y0, x0) = self.corner(t);
+        let side = self.tiling.side();
         std::array::from_fn(|q| {
-            let (iy, ix) = ((y0 + q / 4).checked_sub(1)?, (x0 + q % 4).checked_sub(1)?);
+            if q >= side * side {
+                return None;
+            }
+            let (iy, ix) = ((y0 + q / side).checked_sub(1)?, (x0 + q % side).checked_sub(1)?);
             (iy < self.h && ix < self.w).then(|| (b * self.h + iy) * self.w + ix)
         })
     }
 
-    /// The 4 output pixels of tile `t` (row-major over the 2x2 block), `None` past the edge.
-    fn pixels(&self, t: usize) -> [Option<usize>; 4] {
+    /// The output pixels of tile `t` (row-major over its block), `None` past the edge or the
+    /// tile.
+    fn pixels(&self, t: usize) -> [Option<usize>; MAX_PIXELS] {
         let (b, y0, x0) = self.corner(t);
+        let m = self.tiling.out();
         std::array::from_fn(|q| {
-            let (oy, ox) = (y0 + q / 2, x0 + q % 2);
-            (oy < self.h && ox < self.w).then(|| (b * self.h + oy) * self.w + ox)
+            let (oy, ox) = (y0 + q / m, x0 + q % m);
+            (q < m * m && oy < self.h && ox < self.w).then(|| (b * self.h + oy) * self.w + ox)
         })
     }
 }
 
-/// `G g G^T` for one 3x3 kernel, with `G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]`.
-fn kernel_transform(g: [[f32; 3]; 3]) -> [[f32; 4]; 4] {
-    let gg: [[f32; 3]; 4] = [
-        g[0],
-        std::array::from_fn(|j| 0.5 * (g[0][j] + g[1][j] + g[2][j])),
-        std::array::from_fn(|j| 0.5 * (g[0][j] - g[1][j] + g[2][j])),
-        g[2],
-    ];
-    gg.map(|r| [r[0], 0.5 * (r[0] + r[1] + r[2]), 0.5 * (r[0] - r[1] + r[2]), r[2]])
+/// `G g G^T` for one 3x3 kernel, in the top-left `side x side` of the result. F2's
+/// `G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]`; F4's rows are `[1/4 0 0]`,
+/// `-1/6 [1 1 1]`, `-1/6 [1 -1 1]`, `[1/24 1/12 1/6]`, `[1/24 -1/12 1/6]` and `[0 0 1]`.
+fn kernel_transform(tiling: Tiling, g: [[f32; 3]; 3]) -> [[f32; 6]; 6] {
+    let g_col = |c: [f32; 3]| -> [f32; 6] {
+        match tiling {
+            Tiling::F2 => [
+                c[0],
+                0.5 * (c[0] + c[1] + c[2]),
+                0.5 * (c[0] - c[1] + c[2]),
+                c[2],
+                0.0,
+                0.0,
+            ],
+            Tiling::F4 => [
+                c[0] / 4.0,
+                -(c[0] + c[1] + c[2]) / 6.0,
+                -(c[0] - c[1] + c[2]) / 6.0,
+                c[0] / 24.0 + c[1] / 12.0 + c[2] / 6.0,
+                c[0] / 24.0 - c[1] / 12.0 + c[2] / 6.0,
+                c[2],
+            ],
+        }
+    };
+    // G g: each column of g through G; then (G g) G^T: each row of that through G.
+    let cols = [0, 1, 2].map(|j| g_col([g[0][j], g[1][j], g[2][j]]));
+    std::array::from_fn(|r| g_col([cols[0][r], cols[1][r], cols[2][r]]))
 }
 
-/// Tile `tile`'s input, `B^T d B` with `B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]`, into
-/// `v` (`16 x cin`, position after position).
+/// Tile `tile`'s input, `B^T d B`, into `v` (`xis x cin`, position after position).
 fn transform_input<I: Act>(kernels: Kernels, x: &Maps<I>, grid: &Grid, tile: usize, v: &mut [f32]) {
     let c = x.c;
-    let src: [Option<&[I]>; XI] = grid.inputs(tile).map(|p| p.map(|p| &x.data[p * c..(p + 1) * c]));
+    let src: [Option<&[I]>; MAX_XI] = grid.inputs(tile).map(|p| p.map(|p| &x.data[p * c..(p + 1) * c]));
     #[cfg(target_arch = "x86_64")]
     if kernels >= Kernels::Avx2 {
         // SAFETY: the kernels are at most the CPU's, and every level from AVX2 has AVX2.
-        return unsafe { input_tile_avx2(&src, c, v) };
+        return unsafe { input_tile_avx2(grid.tiling, &src, c, v) };
     }
     let _ = kernels;
-    input_tile(&src, c, v);
+    input_tile(grid.tiling, &src, c, v);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn input_tile_avx2<I: Act>(src: &[Option<&[I]>; XI], c: usize, v: &mut [f32]) {
-    input_tile(src, c, v);
+unsafe fn input_tile_avx2<I: Act>(tiling: Tiling, src: &[Option<&[I]>; MAX_XI], c: usize, v: &mut [f32]) {
+    input_tile(tiling, src, c, v);
 }
 
 #[inline(always)]
-fn input_tile<I: Act>(src: &[Option<&[I]>; XI], c: usize, v: &mut [f32]) {
+fn input_tile<I: Act>(tiling: Tiling, src: &[Option<&[I]>; MAX_XI], c: usize, v: &mut [f32]) {
+    match tiling {
+        Tiling::F2 => input_tile_f2(src, c, v),
+        Tiling::F4 => input_tile_f4(src, c, v),
+    }
+}
+
+/// F2's input transform, `B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]`.
+#[inline(always)]
+fn input_tile_f2<I: Act>(src: &[Option<&[I]>; MAX_XI], c: usize, v: &mut [f32]) {
     let mut c0 = 0;
     while c0 < c {
         let width = L.min(c - c0);
-        let mut d = [[0.0f32; L]; XI];
+        let mut d = [[0.0f32; L]; 16];
         for (dq, s) in d.iter_mut().zip(src) {
             if let Some(s) = s {
                 load(&s[c0..c0 + width], dq);
             }
         }
         // B^T d, then (B^T d) B, on plain fixed-width loops the compiler vectorises.
-        let mut r = [[0.0f32; L]; XI];
+        let mut r = [[0.0f32; L]; 16];
         for j in 0..4 {
             for l in 0..L {
                 let (d0, d1, d2, d3) = (d[j][l], d[4 + j][l], d[8 + j][l], d[12 + j][l]);
@@ -358,6 +445,59 @@ fn input_tile<I: Act>(src: &[Option<&[I]>; XI], c: usize, v: &mut [f32]) {
             }
             for (j, val) in row.iter().enumerate() {
                 store(val, &mut v[(i * 4 + j) * c + c0..][..width]);
+            }
+        }
+        c0 += width;
+    }
+}
+
+/// F4's input transform along one line of six values, `B^T d` with rows `[4 0 -5 0 1 0]`,
+/// `[0 -4 -4 1 1 0]`, `[0 4 -4 -1 1 0]`, `[0 -2 -1 2 1 0]`, `[0 2 -1 -2 1 0]` and
+/// `[0 4 0 -5 0 1]`, grouped so shared differences are taken once.
+#[inline(always)]
+fn bt6(d: [f32; 6]) -> [f32; 6] {
+    let (d42, d31) = (d[4] - d[2], d[3] - d[1]);
+    [
+        4.0 * (d[0] - d[2]) + d42,
+        (d[3] + d[4]) - 4.0 * (d[1] + d[2]),
+        4.0 * (d[1] - d[2]) + (d[4] - d[3]),
+        2.0 * d31 + d42,
+        d42 - 2.0 * d31,
+        (d[5] - d[3]) - 4.0 * d31,
+    ]
+}
+
+/// F4's input transform, [`bt6`] down the columns and then along the rows.
+#[inline(always)]
+fn input_tile_f4<I: Act>(src: &[Option<&[I]>; MAX_XI], c: usize, v: &mut [f32]) {
+    let mut c0 = 0;
+    while c0 < c {
+        let width = L.min(c - c0);
+        let mut d = [[0.0f32; L]; 36];
+        for (dq, s) in d.iter_mut().zip(src) {
+            if let Some(s) = s {
+                load(&s[c0..c0 + width], dq);
+            }
+        }
+        let mut r = [[0.0f32; L]; 36];
+        for j in 0..6 {
+            for l in 0..L {
+                let t = bt6(std::array::from_fn(|i| d[6 * i + j][l]));
+                for (i, t) in t.into_iter().enumerate() {
+                    r[6 * i + j][l] = t;
+                }
+            }
+        }
+        for i in 0..6 {
+            let mut row = [[0.0f32; L]; 6];
+            for l in 0..L {
+                let t = bt6(std::array::from_fn(|j| r[6 * i + j][l]));
+                for (j, t) in t.into_iter().enumerate() {
+                    row[j][l] = t;
+                }
+            }
+            for (j, val) in row.iter().enumerate() {
+                store(val, &mut v[(i * 6 + j) * c + c0..][..width]);
             }
         }
         c0 += width;
@@ -389,31 +529,40 @@ fn store(lanes: &Lanes, dst: &mut [f32]) {
     }
 }
 
-/// A tile's 16 products (`16 x cout`) back to its 2x2 pixels, `A^T m A` with
-/// `A^T = [1 1 1 0; 0 1 -1 -1]`, into `sums` (pixel `q` of the 2x2 block at `sums[q * cout..]`).
-fn output_tile(kernels: Kernels, m: &[f32], sums: &mut [f32]) {
+/// A tile's products (`xis x cout`) back to its pixels, `A^T m A`, into `sums` (pixel `q` of
+/// the tile's block, row-major, at `sums[q * cout..]`).
+fn output_tile(kernels: Kernels, tiling: Tiling, m: &[f32], sums: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if kernels >= Kernels::Avx2 {
         // SAFETY: as in `transform_input`.
-        return unsafe { output_tile_avx2(m, sums) };
+        return unsafe { output_tile_avx2(tiling, m, sums) };
     }
     let _ = kernels;
-    output_tile_plain(m, sums);
+    output_tile_plain(tiling, m, sums);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn output_tile_avx2(m: &[f32], sums: &mut [f32]) {
-    output_tile_plain(m, sums);
+unsafe fn output_tile_avx2(tiling: Tiling, m: &[f32], sums: &mut [f32]) {
+    output_tile_plain(tiling, m, sums);
 }
 
 #[inline(always)]
-fn output_tile_plain(m: &[f32], sums: &mut [f32]) {
-    let cout = m.len() / XI;
+fn output_tile_plain(tiling: Tiling, m: &[f32], sums: &mut [f32]) {
+    match tiling {
+        Tiling::F2 => output_tile_f2(m, sums),
+        Tiling::F4 => output_tile_f4(m, sums),
+    }
+}
+
+/// F2's output transform, `A^T = [1 1 1 0; 0 1 -1 -1]`.
+#[inline(always)]
+fn output_tile_f2(m: &[f32], sums: &mut [f32]) {
+    let cout = m.len() / 16;
     let mut c0 = 0;
     while c0 < cout {
         let width = L.min(cout - c0);
-        let mut d = [[0.0f32; L]; XI];
+        let mut d = [[0.0f32; L]; 16];
         for (q, dq) in d.iter_mut().enumerate() {
             load(&m[q * cout + c0..q * cout + c0 + width], dq);
         }
@@ -435,6 +584,55 @@ fn output_tile_plain(m: &[f32], sums: &mut [f32]) {
             }
             for (j, val) in y.iter().enumerate() {
                 store(val, &mut sums[(i * 2 + j) * cout + c0..][..width]);
+            }
+        }
+        c0 += width;
+    }
+}
+
+/// F4's output transform along one line of six values, `A^T m` with rows `[1 1 1 1 1 0]`,
+/// `[0 1 -1 2 -2 0]`, `[0 1 1 4 4 0]` and `[0 1 -1 8 -8 1]`.
+#[inline(always)]
+fn at6(m: [f32; 6]) -> [f32; 4] {
+    let (p12, d12, p34, d34) = (m[1] + m[2], m[1] - m[2], m[3] + m[4], m[3] - m[4]);
+    [
+        m[0] + p12 + p34,
+        d12 + 2.0 * d34,
+        p12 + 4.0 * p34,
+        d12 + 8.0 * d34 + m[5],
+    ]
+}
+
+/// F4's output transform, [`at6`] down the columns and then along the rows.
+#[inline(always)]
+fn output_tile_f4(m: &[f32], sums: &mut [f32]) {
+    let cout = m.len() / 36;
+    let mut c0 = 0;
+    while c0 < cout {
+        let width = L.min(cout - c0);
+        let mut d = [[0.0f32; L]; 36];
+        for (q, dq) in d.iter_mut().enumerate() {
+            load(&m[q * cout + c0..q * cout + c0 + width], dq);
+        }
+        let mut s = [[0.0f32; L]; 24];
+        for j in 0..6 {
+            for l in 0..L {
+                let t = at6(std::array::from_fn(|i| d[6 * i + j][l]));
+                for (i, t) in t.into_iter().enumerate() {
+                    s[6 * i + j][l] = t;
+                }
+            }
+        }
+        for i in 0..4 {
+            let mut y = [[0.0f32; L]; 4];
+            for l in 0..L {
+                let t = at6(std::array::from_fn(|j| s[6 * i + j][l]));
+                for (j, t) in t.into_iter().enumerate() {
+                    y[j][l] = t;
+                }
+            }
+            for (j, val) in y.iter().enumerate() {
+                store(val, &mut sums[(i * 4 + j) * cout + c0..][..width]);
             }
         }
         c0 += width;
