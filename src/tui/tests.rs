@@ -42,11 +42,17 @@ fn fixture(embed: bool) -> Fx {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         lookbook::vision::write_random_weights(&w, 11, 8, meta).unwrap();
-        // f32: random weights make every cosine nearly 1.00, so the snapshots' orders are
-        // near-ties, and f32 is the arithmetic that does not depend on AMX being there.
-        let e =
-            lookbook::vision::Embedder::load_with(&w, lookbook::vision::Pooling::Avg, lookbook::vision::Precision::F32)
-                .unwrap();
+        // Random weights make every cosine nearly 1.00, so the snapshots' orders are near-ties
+        // that the last bit of a sum decides: f32 on the portable kernels does the same
+        // arithmetic on every machine, whatever SIMD level or Winograd tiling the CPU's own
+        // kernels would pick.
+        let e = lookbook::vision::Embedder::load_on(
+            &w,
+            lookbook::vision::Pooling::Avg,
+            lookbook::vision::Precision::F32,
+            lookbook::vision::cpu::Kernels::Portable,
+        )
+        .unwrap();
         e.embed_catalog(&mut cat, 16, &lookbook::NoProgress).unwrap();
     }
     Fx { _dir: dir, db }
