@@ -479,28 +479,40 @@ fn input_tile_f4<I: Act>(src: &[Option<&[I]>; MAX_XI], c: usize, v: &mut [f32]) 
                 load(&s[c0..c0 + width], dq);
             }
         }
-        let mut r = [[0.0f32; L]; 36];
-        for j in 0..6 {
-            for l in 0..L {
-                let t = bt6(std::array::from_fn(|i| d[6 * i + j][l]));
-                for (i, t) in t.into_iter().enumerate() {
-                    r[6 * i + j][l] = t;
-                }
-            }
-        }
-        for i in 0..6 {
-            let mut row = [[0.0f32; L]; 6];
-            for l in 0..L {
-                let t = bt6(std::array::from_fn(|j| r[6 * i + j][l]));
-                for (j, t) in t.into_iter().enumerate() {
-                    row[j][l] = t;
-                }
-            }
-            for (j, val) in row.iter().enumerate() {
-                store(val, &mut v[(i * 6 + j) * c + c0..][..width]);
-            }
-        }
+        two_passes(&d, bt6, |q, val| store(val, &mut v[q * c + c0..][..width]));
         c0 += width;
+    }
+}
+
+/// F4's two passes over a 6x6 block of lanes: `line` down each column (rows `0..O` of the
+/// result), then along each of those rows; `put(q, lanes)` gets value `q` of the `O x O` result
+/// (row-major).
+#[inline(always)]
+fn two_passes<const O: usize>(
+    d: &[Lanes; 36],
+    line: impl Fn([f32; 6]) -> [f32; O],
+    mut put: impl FnMut(usize, &Lanes),
+) {
+    let mut s = [[0.0f32; L]; 36];
+    for j in 0..6 {
+        for l in 0..L {
+            let t = line(std::array::from_fn(|i| d[6 * i + j][l]));
+            for (i, t) in t.into_iter().enumerate() {
+                s[6 * i + j][l] = t;
+            }
+        }
+    }
+    for i in 0..O {
+        let mut row = [[0.0f32; L]; O];
+        for l in 0..L {
+            let t = line(std::array::from_fn(|j| s[6 * i + j][l]));
+            for (j, t) in t.into_iter().enumerate() {
+                row[j][l] = t;
+            }
+        }
+        for (j, val) in row.iter().enumerate() {
+            put(i * O + j, val);
+        }
     }
 }
 
@@ -614,27 +626,7 @@ fn output_tile_f4(m: &[f32], sums: &mut [f32]) {
         for (q, dq) in d.iter_mut().enumerate() {
             load(&m[q * cout + c0..q * cout + c0 + width], dq);
         }
-        let mut s = [[0.0f32; L]; 24];
-        for j in 0..6 {
-            for l in 0..L {
-                let t = at6(std::array::from_fn(|i| d[6 * i + j][l]));
-                for (i, t) in t.into_iter().enumerate() {
-                    s[6 * i + j][l] = t;
-                }
-            }
-        }
-        for i in 0..4 {
-            let mut y = [[0.0f32; L]; 4];
-            for l in 0..L {
-                let t = at6(std::array::from_fn(|j| s[6 * i + j][l]));
-                for (j, t) in t.into_iter().enumerate() {
-                    y[j][l] = t;
-                }
-            }
-            for (j, val) in y.iter().enumerate() {
-                store(val, &mut sums[(i * 4 + j) * cout + c0..][..width]);
-            }
-        }
+        two_passes(&d, at6, |q, val| store(val, &mut sums[q * cout + c0..][..width]));
         c0 += width;
     }
 }
