@@ -417,12 +417,7 @@ fn input_tile_f2<I: Act>(src: &[Option<&[I]>; MAX_XI], c: usize, v: &mut [f32]) 
     let mut c0 = 0;
     while c0 < c {
         let width = L.min(c - c0);
-        let mut d = [[0.0f32; L]; 16];
-        for (dq, s) in d.iter_mut().zip(src) {
-            if let Some(s) = s {
-                load(&s[c0..c0 + width], dq);
-            }
-        }
+        let d: [Lanes; 16] = gather(src, c0, width);
         // B^T d, then (B^T d) B, on plain fixed-width loops the compiler vectorises.
         let mut r = [[0.0f32; L]; 16];
         for j in 0..4 {
@@ -473,12 +468,7 @@ fn input_tile_f4<I: Act>(src: &[Option<&[I]>; MAX_XI], c: usize, v: &mut [f32]) 
     let mut c0 = 0;
     while c0 < c {
         let width = L.min(c - c0);
-        let mut d = [[0.0f32; L]; 36];
-        for (dq, s) in d.iter_mut().zip(src) {
-            if let Some(s) = s {
-                load(&s[c0..c0 + width], dq);
-            }
-        }
+        let d: [Lanes; 36] = gather(src, c0, width);
         two_passes(&d, bt6, |q, val| store(val, &mut v[q * c + c0..][..width]));
         c0 += width;
     }
@@ -514,6 +504,29 @@ fn two_passes<const O: usize>(
             put(i * O + j, val);
         }
     }
+}
+
+/// Channels `c0 .. c0 + width` of a tile's first `N` input pixels as f32 lanes, zeros for
+/// padding.
+#[inline(always)]
+fn gather<I: Act, const N: usize>(src: &[Option<&[I]>; MAX_XI], c0: usize, width: usize) -> [Lanes; N] {
+    let mut d = [[0.0f32; L]; N];
+    for (dq, s) in d.iter_mut().zip(src) {
+        if let Some(s) = s {
+            load(&s[c0..c0 + width], dq);
+        }
+    }
+    d
+}
+
+/// Channels `c0 .. c0 + width` of a tile's `N` products (`N x cout`) as lanes.
+#[inline(always)]
+fn gather_products<const N: usize>(m: &[f32], cout: usize, c0: usize, width: usize) -> [Lanes; N] {
+    let mut d = [[0.0f32; L]; N];
+    for (q, dq) in d.iter_mut().enumerate() {
+        load(&m[q * cout + c0..q * cout + c0 + width], dq);
+    }
+    d
 }
 
 /// `src` (at most `L` values) as f32 into the start of `lanes`.
@@ -574,10 +587,7 @@ fn output_tile_f2(m: &[f32], sums: &mut [f32]) {
     let mut c0 = 0;
     while c0 < cout {
         let width = L.min(cout - c0);
-        let mut d = [[0.0f32; L]; 16];
-        for (q, dq) in d.iter_mut().enumerate() {
-            load(&m[q * cout + c0..q * cout + c0 + width], dq);
-        }
+        let d: [Lanes; 16] = gather_products(m, cout, c0, width);
         // A^T m (two rows of four), then (A^T m) A.
         let mut s = [[0.0f32; L]; 8];
         for j in 0..4 {
@@ -622,10 +632,7 @@ fn output_tile_f4(m: &[f32], sums: &mut [f32]) {
     let mut c0 = 0;
     while c0 < cout {
         let width = L.min(cout - c0);
-        let mut d = [[0.0f32; L]; 36];
-        for (q, dq) in d.iter_mut().enumerate() {
-            load(&m[q * cout + c0..q * cout + c0 + width], dq);
-        }
+        let d: [Lanes; 36] = gather_products(m, cout, c0, width);
         two_passes(&d, at6, |q, val| store(val, &mut sums[q * cout + c0..][..width]));
         c0 += width;
     }
