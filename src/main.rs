@@ -67,12 +67,17 @@ pub enum Command {
         #[arg(long)]
         images: Option<PathBuf>,
         /// The catalogue file (its format is told from its header or XML root).
-        #[arg(long, required_unless_present = "interactions")]
+        #[arg(long, required_unless_present_any = ["interactions", "customers"])]
         metadata: Option<PathBuf>,
-        /// A shop's history: `user,product,time[,weight]` or H&M's transactions_train.csv; each
-        /// purchase becomes a like of its user (made if new).
+        /// A shop's history: `user,product,time[,kind][,count][,price]` or H&M's
+        /// transactions_train.csv, each row an event of its user (made if new); rows with a
+        /// `weight` (or kind like/dislike) are likes and dislikes. Importing it again adds nothing.
         #[arg(long)]
         interactions: Option<PathBuf>,
+        /// Shoppers' age and gender: `customer_id,age,gender` (H&M's customers.csv), for best
+        /// sellers per group.
+        #[arg(long)]
+        customers: Option<PathBuf>,
         /// The format, when detection guesses wrong: kaggle, shopify, merchant-tsv,
         /// merchant-xml, woocommerce, hm, mapped.
         #[arg(long)]
@@ -131,9 +136,10 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// A personal feed, optionally blended with look-alikes of one item.
+    /// A personal feed from the shop's whole history (what the user bought and liked, what
+    /// others bought with it, what sells now); with --item, blended with its look-alikes.
     Recommend {
-        /// The user.
+        /// The user (one the catalogue does not know gets what sells now).
         #[arg(long)]
         user: String,
         /// Blend with look-alikes of this product (shop id, SKU or number).
@@ -145,9 +151,10 @@ pub enum Command {
         /// Weight of the item against the taste profile (0..1).
         #[arg(long, default_value_t = lookbook::recommend::DEFAULT_ALPHA)]
         alpha: f32,
-        /// MMR diversity (0 = off .. 1).
-        #[arg(long, default_value_t = lookbook::recommend::DEFAULT_DIVERSITY)]
-        diversity: f32,
+        /// Diversity (0 = off .. 1): the feed discounts each further product of a kind already
+        /// shown (default: the trained blend's); with --item, MMR (default 0.3).
+        #[arg(long)]
+        diversity: Option<f32>,
         /// Days after which a like counts half.
         #[arg(long, default_value_t = lookbook::recommend::DEFAULT_HALF_LIFE_DAYS)]
         half_life: f32,
@@ -180,6 +187,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// What shoppers bought with a product (from the shop's history).
+    Together(cli::feed::TogetherArgs),
     /// Print a product's photo and metadata in the terminal.
     Show {
         /// The product: the shop's id or a SKU, or the catalogue's number.
@@ -195,8 +204,16 @@ pub enum Command {
     },
     /// Measure look-alike (and with --personal, feed) quality against baselines.
     Eval(EvalArgs),
-    /// Train a projection head on the backbone vectors of this catalogue.
+    /// Train a projection head on the backbone vectors of this catalogue; with --feed, the
+    /// feed's blend and model on the shop's history.
     Train {
+        /// Instead: learn the feed from the shop's history (the last --days held out to fit
+        /// the blend) and store it; `recommend` and the app use it.
+        #[arg(long)]
+        feed: bool,
+        /// With --feed: days held out to fit the blend.
+        #[arg(long, default_value_t = 7, requires = "feed")]
+        days: i64,
         /// Output dimension.
         #[arg(long, default_value_t = 256)]
         dim: usize,
@@ -324,9 +341,9 @@ impl From<IndexArg> for lookbook::catalog::postgres::IndexChoice {
 /// Arguments of `eval`.
 #[derive(Args, Debug)]
 pub struct EvalArgs {
-    /// Cut-off.
-    #[arg(short, long, default_value_t = 10)]
-    pub k: usize,
+    /// Cut-off (default 10; 12 with --histories on a shop's events, as the H&M competition).
+    #[arg(short, long)]
+    pub k: Option<usize>,
     /// Relevance label: articleType, subCategory, masterCategory, colour, gender.
     #[arg(long, default_value = "articleType")]
     pub level: String,
@@ -347,14 +364,25 @@ pub struct EvalArgs {
     /// Evaluate the personal feed with simulated users instead.
     #[arg(long)]
     pub personal: bool,
-    /// With --personal: measure on the catalogue's own likes and purchases (for example a
-    /// shop's history from `import --interactions`) instead of simulated users; each user's
-    /// newest like is held out.
+    /// With --personal: measure on the catalogue's own history instead of simulated users. With
+    /// events (`import --interactions`): the feed learns from everything before --split and
+    /// ranks for each shopper who bought in the --days after it (MAP@12, beside baselines);
+    /// with likes alone, each user's newest like is held out.
     #[arg(long, requires = "personal")]
     pub histories: bool,
-    /// Users for --personal: simulated, or at most this many stored ones (a seeded sample).
-    #[arg(long, default_value_t = 300)]
-    pub users: usize,
+    /// With --histories: the first held-out day, YYYY-MM-DD (default: --days before the end).
+    #[arg(long, requires = "histories")]
+    pub split: Option<String>,
+    /// With --histories: days held out after the split.
+    #[arg(long, default_value_t = 7, requires = "histories")]
+    pub days: i64,
+    /// With --histories: use the default blend instead of fitting one on the past.
+    #[arg(long, requires = "histories")]
+    pub no_fit: bool,
+    /// Users for --personal: simulated (default 300), or at most this many stored ones (a
+    /// seeded sample; default all).
+    #[arg(long)]
+    pub users: Option<usize>,
     /// Seed for --personal.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -440,6 +468,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             map,
             prune,
             interactions,
+            customers,
             skipped,
             json,
         } => {
@@ -455,6 +484,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     skipped.as_deref(),
                     json,
                 )?;
+            }
+            // Shoppers first: an interactions file then finds them made.
+            if let Some(file) = customers {
+                let c = cli::feed::import_customers(&db, &file, json)?;
+                if c != ExitCode::SUCCESS {
+                    code = c;
+                }
             }
             match interactions {
                 Some(file) => {
@@ -502,6 +538,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => cli::model_fetch(),
         Command::Eval(args) => cli::evaluate(&db, args),
         Command::Train {
+            feed: true,
+            days,
+            seed,
+            json,
+            ..
+        } => cli::feed::train(&db, days, seed, json),
+        Command::Together(a) => cli::feed::together(&db, a),
+        Command::Train {
             dim,
             epochs,
             lr,
@@ -509,6 +553,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             seed,
             force,
             json,
+            ..
         } => {
             let s = lookbook::train::Settings {
                 dim,

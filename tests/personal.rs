@@ -184,8 +184,14 @@ fn bad_settings_are_refused() {
     fx.cmd(&["recommend", "--user", "e", "--diversity", "-1"])
         .assert()
         .failure();
-    fx.cmd(&["recommend", "--user", "nobody"])
+    // A shopper the catalogue does not know gets the starter feed, not an error (issue 35);
+    // a name no user could have is still refused.
+    fx.cmd(&["recommend", "--user", "nobody", "--json"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("\"known\": false"));
+    fx.cmd(&["recommend", "--user", "bad\u{7}name"])
         .assert()
         .failure()
-        .stderr(predicate::str::contains("nobody"));
+        .stderr(predicate::str::contains("user name"));
 }

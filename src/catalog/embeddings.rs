@@ -201,12 +201,16 @@ impl Catalog {
     }
 
     /// A cheap fingerprint of what rankings are built from (products, vectors, the active
-    /// model): it changes when `import`, `embed` or `train` commit, and not when likes do. In
+    /// model, the newest feed model): it changes when `import`, `embed` or `train` commit, and
+    /// not when likes do. In
     /// SQLite it is the write generation (one row; counting products scanned them all, 70 ms
     /// a second at 50,000 for a server that polls it); PostgreSQL's embed workers do not move
     /// one, so there it counts.
     pub fn change_signature(&self) -> Result<String> {
         let active = self.setting("active_model")?.unwrap_or_default();
+        // A new `train --feed` changes the feed (one index lookup).
+        let feed: i64 = self.db()?.scalar("SELECT COALESCE(MAX(id), 0) FROM feed_models", &[])?;
+        let active = format!("{active}|feed={feed}");
         if !self.is_postgres() {
             let generation = self.setting(GENERATION)?.unwrap_or_default();
             return Ok(format!("generation={generation}|active={active}"));

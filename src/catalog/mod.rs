@@ -6,6 +6,7 @@
 //! For SQLite, WAL mode and a busy timeout let a TUI and a CLI work on the same file at once.
 
 mod embeddings;
+mod events;
 pub mod postgres;
 mod products;
 mod schema;
@@ -15,6 +16,8 @@ mod users;
 
 pub use embeddings::{EmbeddingMatrix, ModelRecord, ModelSpec, StoredHead};
 pub(crate) use embeddings::{from_blob, put_embeddings_in, to_blob};
+pub use events::{Event, EventKind, Shopper, StoredFeedModel};
+pub(crate) use events::{insert_event, set_shopper};
 pub use products::{Product, ProductFilter, ProductUpsert, ShopFields, Upserted, VariantRow};
 pub(crate) use products::{id_for_shop_id, unlist, upsert as products_upsert};
 pub use schema::APPLICATION_ID;

@@ -44,6 +44,7 @@ macro_rules! value_from {
 value_from! {
     i64 => Value::Int,
     i32 => |x: i32| Value::Int(i64::from(x)),
+    u32 => |x: u32| Value::Int(i64::from(x)),
     usize => |x: usize| Value::Int(x as i64),
     f64 => Value::Real,
     f32 => |x: f32| Value::Real(f64::from(x)),

@@ -191,6 +191,9 @@ pub const TABLES: &[Table] = &[
             col("id", Kind::Id),
             unique(col("name", Kind::Text)),
             col("created_at", Kind::Int),
+            // A shop's customers (issue 35): what best sellers per segment go by.
+            since(3, nullable(col("age", Kind::Int))),
+            since(3, text_default(col("gender", Kind::Text))),
         ],
         key: &[],
         copy_order: "id",
@@ -263,6 +266,45 @@ pub const TABLES: &[Table] = &[
         indexes: &[],
         since: 1,
     },
+    // What shoppers did (issue 35): purchases, views, carts, one row per row of a history file
+    // (`seq` tells apart identical rows, a product bought twice the same day), so importing the
+    // same file twice adds nothing. Likes and dislikes stay in `feedback`.
+    Table {
+        name: "events",
+        columns: &[
+            since(3, refers(col("user_id", Kind::Int), "users(id)", true)),
+            since(3, refers(col("product_id", Kind::Int), "products(id)", true)),
+            since(3, col("kind", Kind::Text)),
+            since(3, col("at", Kind::Int)),
+            since(3, col("seq", Kind::Int)),
+            since(3, defaults(col("count", Kind::Int), "1")),
+            since(3, nullable(col("price", Kind::Real))),
+        ],
+        key: &["user_id", "product_id", "kind", "at", "seq"],
+        copy_order: "user_id, product_id, kind, at, seq",
+        indexes: &[("events_by_time", false, "at", 3)],
+        since: 3,
+    },
+    // The trained blend of the feed's sources (`train --feed`): its weights, what it was trained
+    // on and how it scored, like a vision head.
+    Table {
+        name: "feed_models",
+        columns: &[
+            since(3, col("id", Kind::Id)),
+            since(3, col("params", Kind::Text)),
+            since(3, col("metrics", Kind::Text)),
+            // The item side of the model (co-purchases, best sellers, factors), see
+            // `recommend::shop::model`'s format.
+            since(3, col("data", Kind::Blob)),
+            // The newest event it learned from.
+            since(3, col("trained_through", Kind::Int)),
+            since(3, col("created_at", Kind::Int)),
+        ],
+        key: &[],
+        copy_order: "id",
+        indexes: &[],
+        since: 3,
+    },
     Table {
         name: "embeddings",
         columns: &[
@@ -298,6 +340,8 @@ pub enum Step {
 pub const MIGRATIONS: &[&[Step]] = &[
     // 1 -> 2: shop catalogues (issue 20): shop ids, groups, prices, availability, links and
     // the variants table.
+    &[Step::AddColumns],
+    // 2 -> 3: a shop's history (issue 35): events, shoppers' age and gender, the feed's blend.
     &[Step::AddColumns],
 ];
 

@@ -2,6 +2,7 @@
 //! its answer as a text table or JSON.
 
 pub mod bench;
+pub mod feed;
 pub mod out;
 mod progress;
 pub mod table;
@@ -197,7 +198,7 @@ pub(crate) fn import(
     })
 }
 
-/// `import --interactions FILE`: a shop's history into users and likes.
+/// `import --interactions FILE`: a shop's history into users, events and likes.
 pub(crate) fn import_interactions(db: &Path, file: &Path, json: bool) -> Result<ExitCode> {
     let mut cat = Catalog::open_existing(db)?;
     let r = ingest::interactions::import(&mut cat, file, &KdamProgress::new())?;
@@ -205,9 +206,11 @@ pub(crate) fn import_interactions(db: &Path, file: &Path, json: bool) -> Result<
         print_json(&json!({ "interactions": r }))?;
     } else {
         outln!(
-            "imported {}: {} rows, {} likes, {} new users, {} rows of unknown products, {} bad rows",
+            "imported {}: {} rows, {} new events ({} stored already), {} likes and dislikes, {} new users, {} rows of unknown products, {} bad rows",
             file.display(),
             r.rows,
+            r.events,
+            r.already_stored,
             r.likes,
             r.new_users,
             r.unknown_products,
@@ -223,7 +226,7 @@ pub(crate) fn import_interactions(db: &Path, file: &Path, json: bool) -> Result<
             errln!("  {}:{line}: {why}", file.display());
         }
     }
-    Ok(if r.bad_row_count > 0 || r.likes == 0 {
+    Ok(if r.bad_row_count > 0 || r.likes + r.events + r.already_stored == 0 {
         ExitCode::from(EXIT_SKIPPED)
     } else {
         ExitCode::SUCCESS
@@ -365,7 +368,7 @@ fn engine_for(cat: &Catalog, filter: &ProductFilter) -> Result<Engine> {
 fn fetch_shown(engine: &mut Engine, cat: &Catalog, recs: &[Recommendation]) -> Result<()> {
     let named = recs.iter().filter_map(|r| match r.reason {
         Reason::LooksLike { id, .. } => id,
-        Reason::YouLiked { id, .. } => Some(id),
+        Reason::YouLiked { id, .. } | Reason::LooksLikeYours { id, .. } | Reason::BoughtWith { id } => Some(id),
         _ => None,
     });
     let ids: Vec<i64> = recs.iter().map(|r| r.id).chain(named).collect();
@@ -473,7 +476,7 @@ pub(crate) fn recommend(
     item: Option<String>,
     k: usize,
     alpha: f32,
-    diversity: f32,
+    diversity: Option<f32>,
     half_life: f32,
     filter: &FilterArgs,
     json: bool,
@@ -481,16 +484,22 @@ pub(crate) fn recommend(
     if !(0.0..=1.0).contains(&alpha) {
         bail!("--alpha must be between 0 and 1, got {alpha}");
     }
-    if !(0.0..=1.0).contains(&diversity) {
-        bail!("--diversity must be between 0 and 1, got {diversity}");
+    if let Some(d) = diversity
+        && !(0.0..=1.0).contains(&d)
+    {
+        bail!("--diversity must be between 0 and 1, got {d}");
     }
     if half_life.is_nan() || half_life <= 0.0 {
         bail!("--half-life must be a positive number of days");
     }
+    let filter = filter_of(filter);
+    let Some(item) = item else {
+        return feed::recommend(db, user, k, diversity, filter, json);
+    };
+    let diversity = diversity.unwrap_or(lookbook::recommend::DEFAULT_DIVERSITY);
     let cat = Catalog::open_existing(db)?;
     let uid = cat.require_user(user)?;
-    let item = item.map(|r| cat.require_product_ref(&r).map(|p| p.id)).transpose()?;
-    let filter = filter_of(filter);
+    let item = Some(cat.require_product_ref(&item)?.id);
     let mut engine = engine_for(&cat, &filter)?;
     let fb = cat.feedback(uid)?;
     let profile = Profile::build(
@@ -847,17 +856,40 @@ pub(crate) fn model_fetch() -> Result<ExitCode> {
 pub(crate) fn evaluate(db: &Path, a: EvalArgs) -> Result<ExitCode> {
     let cat = Catalog::open_existing(db)?;
     let progress = KdamProgress::new();
-    if a.k == 0 {
+    if a.k == Some(0) {
         bail!("-k must be at least 1");
     }
+    if a.histories && cat.event_count()? > 0 {
+        if a.days < 1 {
+            bail!("--days must be at least 1");
+        }
+        let split = match &a.split {
+            Some(s) => Some(
+                lookbook::ingest::interactions::parse_time(s)
+                    .with_context(|| format!("--split {s:?} is not a date (YYYY-MM-DD)"))?,
+            ),
+            None => None,
+        };
+        let opts = eval::shop::Options {
+            k: a.k.unwrap_or(12),
+            days: a.days,
+            split,
+            users: a.users.unwrap_or(usize::MAX).max(1),
+            seed: a.seed,
+            fit: !a.no_fit,
+        };
+        return feed::evaluate(&cat, &opts, a.json);
+    }
+    let k = a.k.unwrap_or(10);
+    let users = a.users.unwrap_or(300);
     if a.personal {
         let engine = Engine::load(&cat)?;
         if let Some(d) = a.mmr.iter().find(|d| !(0.0..=1.0).contains(*d)) {
             bail!("--mmr levels must be between 0 and 1, got {d}");
         }
         let opts = eval::personal::Options {
-            users: a.users,
-            k: a.k,
+            users,
+            k,
             seed: a.seed,
             mmr: a.mmr.clone(),
         };
@@ -942,11 +974,11 @@ pub(crate) fn evaluate(db: &Path, a: EvalArgs) -> Result<ExitCode> {
         None => None,
     };
     let opts = eval::retrieval::Options {
-        k: a.k,
+        k,
         level: a.level.parse()?,
         queries,
         baselines: !a.no_baselines,
-        curve_k: a.k.max(20),
+        curve_k: k.max(20),
         levers: a.levers.iter().map(|l| l.parse()).collect::<lookbook::Result<_>>()?,
     };
     let r = eval::retrieval::evaluate(&cat, &opts, &progress)?;

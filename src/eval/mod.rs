@@ -4,7 +4,8 @@
 //! relevant when it shares the query's label (articleType by default). The active model, its
 //! backbone without the head, and two baselines are scored the same way.
 //! Personalisation ([`personal`]): simulated users like items of one or two tastes; one like is
-//! held out and must come back in the feed.
+//! held out and must come back in the feed. A shop's history ([`shop`]): the feed measured the
+//! H&M competition's way (a date split, MAP@12) beside simple baselines.
 
 pub mod baselines;
 pub mod metrics;
@@ -12,6 +13,7 @@ pub mod personal;
 pub mod plot;
 pub mod prototypes;
 pub mod retrieval;
+pub mod shop;
 
 pub use crate::sample::{Rng, is_held_out, splitmix64};
 pub use metrics::{Metrics, query_metrics};

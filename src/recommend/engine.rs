@@ -46,6 +46,43 @@ pub enum Reason {
         /// Its article type.
         category: String,
     },
+    /// It looks like one of the shopper's interests, named by a product they bought there.
+    LooksLikeYours {
+        /// The bought product most like the rest of that interest.
+        id: i64,
+        /// Cosine with the interest.
+        similarity: f32,
+    },
+    /// The shopper bought it before, and things of its kind are bought again.
+    BuyAgain {
+        /// Times they bought it.
+        times: u32,
+    },
+    /// Shoppers who bought one of the shopper's products bought this too.
+    BoughtWith {
+        /// The shopper's product it was most bought with.
+        id: i64,
+    },
+    /// One of this week's best sellers, in the shopper's group where known.
+    SellingFast {
+        /// The group (gender and age band), or none for everyone.
+        group: Option<String>,
+    },
+    /// A best seller of a kind of product the shopper buys.
+    KindYouBuy {
+        /// Its article type.
+        category: String,
+    },
+    /// One of this month's best sellers.
+    BestSeller {
+        /// Its article type.
+        category: String,
+    },
+    /// New stock nobody has bought yet that looks like the best sellers.
+    NewIn {
+        /// Its article type.
+        category: String,
+    },
 }
 
 impl Reason {
@@ -60,6 +97,17 @@ impl Reason {
             Reason::YouLiked { id, similarity } => format!("because you liked {} ({similarity:.2})", name(*id)),
             Reason::Popular { category, likes } => format!("popular in {category} ({likes} likes)"),
             Reason::Typical { category } => format!("a typical {category}"),
+            Reason::LooksLikeYours { id, similarity } => {
+                format!("looks like the {} you bought ({similarity:.2})", name(*id))
+            }
+            Reason::BuyAgain { times: 1 } => "you buy these again (bought once)".to_string(),
+            Reason::BuyAgain { times } => format!("you buy these again (bought {times} times)"),
+            Reason::BoughtWith { id } => format!("bought with {}", name(*id)),
+            Reason::SellingFast { group: Some(g) } => format!("selling fast this week among {g}"),
+            Reason::SellingFast { group: None } => "selling fast this week".to_string(),
+            Reason::KindYouBuy { category } => format!("a best seller among the {category} you buy"),
+            Reason::BestSeller { category } => format!("a best seller in {category} this month"),
+            Reason::NewIn { category } => format!("new in {category}, like this month's best sellers"),
         }
     }
 }
@@ -73,6 +121,10 @@ pub struct Recommendation {
     pub score: f32,
     /// Why it is here.
     pub reason: Reason,
+    /// The shopper's interest it serves (the feed from a shop's history), named by its most
+    /// common article type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interest: Option<String>,
 }
 
 /// What to rank.
@@ -136,6 +188,8 @@ pub struct Engine {
     centrality: OnceLock<Vec<f32>>,
     /// Products a later feed no longer lists (`import --prune`) or the shop hides: never ranked.
     unlisted: HashSet<i64>,
+    /// What the whole shop did, for the feed ([`Engine::load_with_shop`]).
+    shop: Option<Arc<super::shop::Trained>>,
 }
 
 impl Engine {
@@ -169,6 +223,7 @@ impl Engine {
             popularity: HashMap::new(),
             centrality: OnceLock::new(),
             unlisted,
+            shop: None,
         }
     }
 
@@ -243,6 +298,20 @@ impl Engine {
         Ok(e)
     }
 
+    /// [`Engine::load`] with the shop's feed model beside it: the stored one (`train --feed`),
+    /// or one learned now from the history. What the app and `serve` rank the feed with.
+    pub fn load_with_shop(catalog: &Catalog) -> Result<Self> {
+        let mut e = Self::load(catalog)?;
+        let t = super::shop::Trained::load(catalog, &e)?;
+        e.shop = Some(Arc::new(t));
+        Ok(e)
+    }
+
+    /// The shop's feed model, when loaded with [`Engine::load_with_shop`].
+    pub fn shop(&self) -> Option<&super::shop::Trained> {
+        self.shop.as_deref()
+    }
+
     /// Reads the products `ids` names that a one-shot engine has not read yet (the results
     /// to show, the likes a reason names); nothing for an engine that holds them all.
     pub fn fetch_products(&mut self, catalog: &Catalog, ids: impl IntoIterator<Item = i64>) -> Result<()> {
@@ -295,6 +364,27 @@ impl Engine {
     /// The stored vector of a product.
     pub fn vector(&self, id: i64) -> Option<Cow<'_, [f32]>> {
         self.index.row(id).map(|r| self.index.vector(r))
+    }
+
+    /// A product's article type, from its row's facts (so a one-shot engine knows it too).
+    pub fn kind_of(&self, id: i64) -> Option<&str> {
+        let row = self.index.row(id)?;
+        self.facts.kind(row).map(|k| self.facts.kind_name(k))
+    }
+
+    /// A row's article type as a number (equal numbers, equal types).
+    pub fn kind_index(&self, row: usize) -> Option<u32> {
+        self.facts.kind(row)
+    }
+
+    /// True when a row's product may be shown: it has a product and is listed.
+    pub fn is_ranked_row(&self, row: usize) -> bool {
+        self.facts.ranked(row) && self.facts.has_product(row)
+    }
+
+    /// The group of colourways a row is in, if it is in one of several.
+    pub fn group_of_row(&self, row: usize) -> Option<u32> {
+        self.facts.group(row)
     }
 
     /// The group of colourways a product's row is in, if it is in one of several.
@@ -484,6 +574,7 @@ impl Engine {
                     id: self.index.id(row),
                     score,
                     reason,
+                    interest: None,
                 }
             })
             .collect())
@@ -522,6 +613,19 @@ impl Engine {
                 })
                 .collect()
         })
+    }
+
+    /// The starter feed (typical products of the common kinds, popular ones first), leaving
+    /// out `exclude`: what a feed falls back on when it has too little to go on.
+    pub fn starter(&self, filter: &ProductFilter, exclude: &HashSet<i64>, k: usize) -> Vec<Recommendation> {
+        let mut exclude = exclude.clone();
+        exclude.extend(&self.unlisted);
+        let req = Request {
+            filter: filter.clone(),
+            k,
+            ..Default::default()
+        };
+        self.cold_start(&Profile::default(), &req, &exclude)
     }
 
     /// A feed with no taste to go on: popular, then typical items of the most common categories,
@@ -565,6 +669,7 @@ impl Engine {
                         id: self.index.id(r),
                         score,
                         reason,
+                        interest: None,
                     });
                     if out.len() == req.k {
                         break;

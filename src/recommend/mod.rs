@@ -9,6 +9,7 @@ pub mod ivf_file;
 mod pg_index;
 mod profile;
 pub mod rerank;
+pub mod shop;
 
 pub use engine::{DEFAULT_ALPHA, DEFAULT_DIVERSITY, Engine, Reason, Recommendation, Request, mmr};
 pub use index::{FlatIndex, VectorIndex, dot, normalize, top_k};

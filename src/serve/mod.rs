@@ -437,7 +437,7 @@ async fn watch_catalogue(shared: Arc<Shared>) {
         let shared2 = Arc::clone(&shared);
         let reloaded = tokio::task::spawn_blocking(move || -> lookbook::Result<()> {
             let cat = Catalog::open_existing(&shared2.db)?;
-            let engine = lookbook::recommend::Engine::load(&cat).ok().map(Arc::new);
+            let engine = lookbook::recommend::Engine::load_with_shop(&cat).ok().map(Arc::new);
             // The engine's own list when it loaded (read once, shared), else a fresh read.
             let list = match &engine {
                 Some(e) => e.products_shared(),

@@ -1,10 +1,13 @@
-//! `lookbook train`: a projection head learned on frozen backbone vectors.
+//! `lookbook train`: a projection head learned on frozen backbone vectors; with `--feed`, the
+//! feed's blend and model learned from the shop's history ([`feed`]).
 //!
 //! A linear map (2048 -> 256 by default) is trained with a normalised-softmax loss (cosine
 //! logits against one learned proxy per label, scaled), so that products of one articleType
 //! gather in the projected space. Training never sees the evaluation's held-out split; its own
 //! early-stopping split is carved from the rest. A head that does not beat the bare backbone on
 //! that split is reported and not activated.
+
+pub mod feed;
 
 use candle_core::{D, DType, Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};

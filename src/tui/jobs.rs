@@ -283,7 +283,7 @@ fn run_heavy(
 ) {
     let load = || -> Result<Arc<Engine>, lookbook::Error> {
         let Some(shared) = shared else {
-            return Ok(Arc::new(Engine::load(&Catalog::open_existing(db)?)?));
+            return Ok(Arc::new(Engine::load_with_shop(&Catalog::open_existing(db)?)?));
         };
         if let Some(e) = shared.read().ok().and_then(|g| g.clone()) {
             return Ok(e);
@@ -294,7 +294,7 @@ fn run_heavy(
         if let Some(e) = slot.clone() {
             return Ok(e); // another session loaded it while this one waited
         }
-        let e = Arc::new(Engine::load(&Catalog::open_existing(db)?)?);
+        let e = Arc::new(Engine::load_with_shop(&Catalog::open_existing(db)?)?);
         *slot = Some(Arc::clone(&e));
         Ok(e)
     };

@@ -28,7 +28,7 @@ use crate::tui::components::prompt::{self, Edit};
 use crate::tui::components::strip::Strip;
 use crate::tui::jobs::Jobs;
 use crate::tui::view;
-use lookbook::catalog::{Catalog, Feedback, Product, ProductFilter};
+use lookbook::catalog::{Catalog, Event, Feedback, Product, ProductFilter, Shopper};
 use lookbook::recommend::{DEFAULT_DIVERSITY, Engine, Profile, Recommendation};
 
 /// The whole app state.
@@ -51,6 +51,10 @@ pub struct App {
     pub user: (Option<i64>, String),
     /// The user's feedback, newest first.
     pub feedback: Vec<Feedback>,
+    /// The user's purchases, carts and views from the shop's history, oldest first.
+    events: Vec<Event>,
+    /// The user's age and gender, where the shop knows them.
+    shopper: Shopper,
     profile: Profile,
     /// Current tab.
     pub tab: Tab,
@@ -131,18 +135,18 @@ impl App {
         // The engine loads on its worker while this thread reads the product list: on two
         // cores the two reads overlap (at 50,000 products each is about 100 ms).
         jobs.load_engine();
-        let (products, uid, feedback, model_name, image_root) = {
+        let (products, uid, feedback, events, shopper, model_name, image_root) = {
             let cat = lock(&catalog)?;
             let products = match shared_products {
                 Some(p) => p,
                 None => Arc::new(ProductList::new(cat.products()?)),
             };
-            let (uid, feedback) = match user {
+            let (uid, feedback, events, shopper) = match user {
                 Some(name) => {
                     let uid = cat.ensure_user(name)?;
-                    (Some(uid), cat.feedback(uid)?)
+                    (Some(uid), cat.feedback(uid)?, cat.user_events(uid)?, cat.shopper(uid)?)
                 }
-                None => (None, Vec::new()),
+                None => (None, Vec::new(), Vec::new(), Shopper::default()),
             };
             let model_name = match cat.active_model()? {
                 Some(m) => format!("{} ({}-d)", m.spec.name, m.spec.dim),
@@ -153,6 +157,8 @@ impl App {
                 products,
                 uid,
                 feedback,
+                events,
+                shopper,
                 model_name,
                 cat.image_root().ok().map(|r| (r, photo_cache)),
             )
@@ -167,6 +173,8 @@ impl App {
             model_name,
             user: (uid, user.unwrap_or_default().trim().to_string()),
             feedback,
+            events,
+            shopper,
             profile: Profile::default(),
             tab: Tab::Browse,
             focus: Focus::List,

@@ -1,9 +1,13 @@
 //! Re-ranking: the feed, the Similar tab and the look-alike strip, from the engine, the
 //! profile, alpha, diversity and the filters.
 
+use lookbook::recommend::shop::{FeedRequest, ShopperHistory};
 use lookbook::recommend::{Profile, ProfileSettings, Request};
 
 use super::*;
+
+/// Products named in the detail pane's "bought with" line.
+const TOGETHER_K: usize = 3;
 
 impl App {
     pub(super) fn set_alpha(&mut self, a: f32) {
@@ -50,11 +54,30 @@ impl App {
         self.strip.sel = self.strip.sel.min(self.rankings.strip.len().saturating_sub(1));
     }
 
-    /// Rebuilds the profile and re-ranks the feed and the Similar list (cheap: one pass each).
+    /// Rebuilds the profile and re-ranks the feed and the Similar list (cheap: the feed's
+    /// candidates for one shopper, and one pass for Similar).
     pub fn rerank(&mut self) {
         if let Some(engine) = self.engine.clone() {
             self.profile = Profile::build(&self.feedback, engine.index(), ProfileSettings::default());
-            match engine.recommend(&self.profile, &self.request(LIST_K)) {
+            let feed = match engine.shop() {
+                // The feed from the shop's whole history, this session's likes counted at once.
+                Some(shop) => {
+                    let history = ShopperHistory {
+                        events: self.events.clone(),
+                        feedback: self.feedback.clone(),
+                        shopper: self.shopper.clone(),
+                    };
+                    let mut blend = shop.blend;
+                    blend.diversity = self.diversity;
+                    let req = FeedRequest {
+                        k: LIST_K,
+                        filter: self.filter.clone(),
+                    };
+                    shop.feed(&engine).recommend(&history, &req, &blend)
+                }
+                None => engine.recommend(&self.profile, &self.request(LIST_K)),
+            };
+            match feed {
                 Ok(f) => self.rankings.feed = f,
                 Err(e) => self.status = e.to_string(),
             }
@@ -108,6 +131,10 @@ impl App {
             return;
         }
         self.rankings.strip_for = Some((id, self.rankings.generation));
+        self.rankings.together = engine
+            .shop()
+            .map(|shop| shop.feed(&engine).bought_together(id, TOGETHER_K))
+            .unwrap_or_default();
         if engine.vector(id).is_none() {
             self.rankings.strip.clear();
             return;

@@ -234,6 +234,8 @@ pub struct Rankings {
     pub feed: Vec<Recommendation>,
     /// Look-alikes of the selected product (the strip).
     pub strip: Vec<Recommendation>,
+    /// What shoppers bought with the selected product (the detail pane), ranked with the strip.
+    pub together: Vec<Recommendation>,
     /// Which product and generation the strip was ranked for.
     pub(super) strip_for: Option<(i64, u64)>,
     /// Bumped on every re-rank, so the strip knows it is stale.

@@ -115,6 +115,25 @@ pub fn draw(f: &mut Canvas, app: &App, l: &Areas, overlays: &mut Overlays) {
             reason_text(app, &r.reason),
             Style::new().fg(Color::Green),
         )));
+        if let Some(i) = &r.interest {
+            lines.push(Line::from(Span::styled(
+                format!("for your interest in {}", short(i, 40)),
+                Style::new().fg(Color::Cyan),
+            )));
+        }
+    }
+    if app.focus != Focus::Strip && !app.rankings.together.is_empty() {
+        let names: Vec<String> = app
+            .rankings
+            .together
+            .iter()
+            .filter_map(|t| app.product(t.id))
+            .map(|p| short(&p.name, 30))
+            .collect();
+        lines.push(Line::from(Span::styled(
+            format!("bought with: {}", names.join(" · ")),
+            Style::new().fg(Color::Magenta),
+        )));
     }
     lines.push(Line::from(""));
     lines.push(Line::from(Span::styled(

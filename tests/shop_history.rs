@@ -1,0 +1,202 @@
+//! The feed that learns from a shop's whole history, through the real binary: events kept row
+//! by row, bought-together lists, best sellers for a shopper nobody knows, buying again, the
+//! trained blend, and the competition's measurement.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{Fixture, json};
+use std::fmt::Write;
+
+// Products of the mini fixture (tests/fixtures/mini/styles.csv).
+const TSHIRT: i64 = 1614;
+const BASIC_TEE: i64 = 2157;
+const JEANS: i64 = 7191;
+const WATCH: i64 = 4665;
+const SUNGLASSES: i64 = 8938;
+
+/// A history: twelve shoppers buy a T-shirt then jeans the next day (bought together), half of
+/// them buy the basic tee again a week later, one buys a watch; in the last days everybody
+/// buys the sunglasses (what sells now); `ann` has bought only the T-shirt; `bob` bought two
+/// of the basic tee at once (two identical rows) and the watch.
+fn history(fx: &Fixture) -> std::path::PathBuf {
+    let mut csv = String::from("t_dat,customer_id,article_id,price,sales_channel_id\n");
+    for s in 0..12 {
+        let day = 1 + s % 5;
+        writeln!(csv, "2024-01-{day:02},s{s},{TSHIRT},0.02,2").unwrap();
+        writeln!(csv, "2024-01-{:02},s{s},{JEANS},0.03,2", day + 1).unwrap();
+        if s % 2 == 0 {
+            writeln!(csv, "2024-01-{:02},s{s},{BASIC_TEE},0.01,1", day + 2).unwrap();
+            writeln!(csv, "2024-01-{:02},s{s},{BASIC_TEE},0.01,1", day + 9).unwrap();
+        }
+    }
+    writeln!(csv, "2024-01-12,s1,{WATCH},0.2,2").unwrap();
+    writeln!(csv, "2024-01-14,ann,{TSHIRT},0.02,2").unwrap();
+    writeln!(csv, "2024-01-15,bob,{BASIC_TEE},0.01,2").unwrap();
+    writeln!(csv, "2024-01-15,bob,{BASIC_TEE},0.01,2").unwrap();
+    writeln!(csv, "2024-01-15,bob,{WATCH},0.2,2").unwrap();
+    for s in 0..12 {
+        writeln!(csv, "2024-01-{:02},s{s},{SUNGLASSES},0.05,2", 16 + s % 4).unwrap();
+    }
+    let path = fx.path("transactions.csv");
+    std::fs::write(&path, csv).unwrap();
+    path
+}
+
+fn import(fx: &Fixture, file: &std::path::Path) -> serde_json::Value {
+    let out = fx
+        .cmd(&["import", "--interactions", file.to_str().unwrap(), "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    json(&out)["interactions"].clone()
+}
+
+fn feed(fx: &Fixture, user: &str, k: usize) -> serde_json::Value {
+    let out = fx
+        .cmd(&["recommend", "--user", user, "-k", &k.to_string(), "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    json(&out)
+}
+
+fn ids(v: &serde_json::Value) -> Vec<i64> {
+    v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect()
+}
+
+fn reason_of(v: &serde_json::Value, id: i64) -> String {
+    v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id)
+        .map(|r| r["reason"]["kind"].as_str().unwrap().to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn every_row_is_an_event_and_importing_again_adds_nothing() {
+    let fx = Fixture::mini();
+    fx.ready();
+    let file = history(&fx);
+    let rows = std::fs::read_to_string(&file).unwrap().lines().count() - 1;
+    let first = import(&fx, &file);
+    assert_eq!(first["rows"], rows);
+    assert_eq!(first["events"], rows, "identical rows are two purchases: {first}");
+    let again = import(&fx, &file);
+    assert_eq!(again["events"], 0, "{again}");
+    assert_eq!(again["already_stored"], rows);
+    let c = rusqlite::Connection::open(fx.db()).unwrap();
+    let n: i64 = c.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0)).unwrap();
+    assert_eq!(n as usize, rows);
+    let bob: i64 = c
+        .query_row(
+            "SELECT COUNT(*) FROM events e JOIN users u ON u.id = e.user_id WHERE u.name = 'bob' AND e.product_id = ?1",
+            [BASIC_TEE],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(bob, 2, "both of bob's tees are kept");
+    let likes: i64 = c.query_row("SELECT COUNT(*) FROM feedback", [], |r| r.get(0)).unwrap();
+    assert_eq!(likes, 0, "purchases are events, not likes");
+}
+
+#[test]
+fn the_feed_learns_from_everyone_and_an_unknown_shopper_gets_what_sells_now() {
+    let fx = Fixture::mini();
+    fx.ready();
+    import(&fx, &history(&fx));
+    // What others bought with hers.
+    let ann = feed(&fx, "ann", 10);
+    assert!(ids(&ann).contains(&JEANS), "{ann}");
+    assert_eq!(reason_of(&ann, JEANS), "bought_with", "{ann}");
+    let scores: Vec<f64> = ann["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["score"].as_f64().unwrap())
+        .collect();
+    assert!(
+        scores.windows(2).all(|w| w[0] >= w[1]),
+        "shown in score order: {scores:?}"
+    );
+    // Basics come back, a watch does not.
+    let bob = feed(&fx, "bob", 10);
+    assert!(ids(&bob).contains(&BASIC_TEE), "{bob}");
+    assert_eq!(reason_of(&bob, BASIC_TEE), "buy_again");
+    assert!(!ids(&bob).contains(&WATCH));
+    // Nobody knows this shopper: a feed of what sells now, never an error.
+    let new = feed(&fx, "walk-in", 8);
+    assert_eq!(new["known"], false);
+    assert_eq!(new["cold_start"], true);
+    assert_eq!(ids(&new).len(), 8);
+    assert_eq!(ids(&new)[0], SUNGLASSES, "{new}");
+    assert_eq!(new["results"][0]["reason"]["kind"], "selling_fast");
+    // Bought together, as a list.
+    let out = fx
+        .cmd(&["together", &TSHIRT.to_string(), "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert_eq!(ids(&json(&out))[0], JEANS);
+}
+
+#[test]
+fn a_trained_blend_is_stored_used_and_measured_against_baselines() {
+    let fx = Fixture::mini();
+    fx.ready();
+    import(&fx, &history(&fx));
+    let out = fx
+        .cmd(&["train", "--feed", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let t = json(&out);
+    assert_eq!(t["id"], 1);
+    assert!(t["bought_together"].as_u64().unwrap() >= 2, "{t}");
+    assert_eq!(feed(&fx, "ann", 5)["model"], "feed model 1");
+    let out = fx
+        .cmd(&["eval", "--personal", "--histories", "--days", "5", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let r = json(&out);
+    assert_eq!(r["k"], 12);
+    assert_eq!(r["split_date"], "2024-01-15");
+    let names: Vec<&str> = r["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["method"].as_str().unwrap())
+        .collect();
+    assert_eq!(names[0], "feed");
+    for b in [
+        "last week's best sellers",
+        "own purchases, then best sellers",
+        "co-purchase item-kNN",
+        "visual taste (one vector)",
+    ] {
+        assert!(names.contains(&b), "{names:?}");
+    }
+    let feed_map = r["methods"][0]["all"]["map"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&feed_map));
+    assert!(feed_map > 0.0, "the sunglasses everyone bought last are found: {r}");
+    assert_eq!(r["users"], 13, "twelve shoppers and bob bought after the split");
+}
