@@ -240,3 +240,50 @@ mod tests {
         assert_eq!(recall(&[], &[1]), 1.0);
     }
 }
+
+/// Writes a shop's history as H&M's `transactions_train.csv` for the synthetic products
+/// `1..=products`: `shoppers` shoppers, about `events` purchases over a year from 2019-01-07.
+/// Each shopper has two favourite article types (of [`synthetic_products`]' eight) and buys
+/// mostly those, from a popular head; one purchase in ten is a basic bought again. Returns the
+/// rows written. For benchmarks: its shape, not its quality, is what matters.
+pub fn write_synthetic_history(
+    path: &std::path::Path,
+    products: usize,
+    shoppers: usize,
+    events: usize,
+    seed: u64,
+) -> crate::Result<usize> {
+    use std::io::Write;
+    let mut rng = Rng::new(seed);
+    let file = std::fs::File::create(path).map_err(|e| crate::Error::io(path, e))?;
+    let mut w = std::io::BufWriter::new(file);
+    let io = |e| crate::Error::io(path, e);
+    writeln!(w, "t_dat,customer_id,article_id,price,sales_channel_id").map_err(io)?;
+    // Day by day, so the file is sorted by date as H&M's is.
+    let per_day = events.div_ceil(365).max(1);
+    let types = 8;
+    let per_type = (products / types).max(1);
+    let mut last: Vec<Option<usize>> = vec![None; shoppers.max(1)];
+    let mut written = 0;
+    for day in 0..365 {
+        let (y, m, d) = crate::dates::civil(17_903 + day as i64); // 2019-01-07
+        for _ in 0..per_day.min(events - written.min(events)) {
+            let s = rng.below(shoppers.max(1));
+            let favourite = (s * 7 + rng.below(2) * 3) % types;
+            let product = match last[s] {
+                Some(p) if rng.below(10) == 0 => p,
+                _ => {
+                    // A popular head: the square of a uniform number leans to low ranks.
+                    let u = rng.unit();
+                    let rank = ((u * u) * per_type as f32) as usize;
+                    1 + (rank * types + favourite) % products.max(1)
+                }
+            };
+            last[s] = Some(product);
+            writeln!(w, "{y:04}-{m:02}-{d:02},shopper{s},{product},0.02,2").map_err(io)?;
+            written += 1;
+        }
+    }
+    w.flush().map_err(io)?;
+    Ok(written)
+}

@@ -11,6 +11,7 @@
 //! | module | job |
 //! | --- | --- |
 //! | [`catalog`] | the catalogue in SQLite (default) or PostgreSQL with pgvector: every table and column listed once (`catalog::tables`), statements written once for both stores (`catalog::sql`), products and their variants, categories, users, feedback, models, embeddings |
+//! | [`dates`] | dates to and from the catalogue's milliseconds |
 //! | [`files`] | bounded reads of user-named files (photos, CSV, weights): regular files only, capped |
 //! | [`ingest`] | `import`: a Kaggle styles.csv or a shop's export (Shopify, Google Merchant, WooCommerce, H&M, `--map`) read into feed items (`ingest::formats`), photos from a folder or downloaded by URL (`ingest::fetch`), stored transactionally with a report of what was skipped; shoppers' history (`ingest::interactions`) |
 //! | [`migrate`] | a whole catalogue copied between SQLite and PostgreSQL (pgvector), either way |
@@ -31,6 +32,7 @@
 pub mod bench;
 pub mod bundled;
 pub mod catalog;
+pub mod dates;
 pub mod embedding;
 pub mod error;
 pub mod eval;

@@ -253,6 +253,11 @@ pub enum Command {
         /// `similar ID` and `similar --image PHOTO` on --db if it is embedded.
         #[arg(long)]
         one_shot: bool,
+        /// Instead: the feed from a shop's history at 10^6 purchases, 10^5 shoppers and 5 x
+        /// 10^4 products (with --quick, a tenth): import, `train --feed` (time, peak memory),
+        /// one-shot `recommend` and a like's re-rank, each beside the one-vector feed of before.
+        #[arg(long)]
+        feed: bool,
         /// Internal: write a synthetic catalogue of `PRODUCTS,DIM` at --db (the one-shot
         /// benchmark writes its catalogues in a child, so its own memory stays small).
         #[arg(long, hide = true)]
@@ -588,6 +593,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             benchmarks::oneshot::write_child(&db, &size, synthetic_model_of.as_deref())?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Bench {
+            feed: true,
+            quick,
+            json,
+            ..
+        } => cli::bench::print_feed(&benchmarks::feed::run(quick)?, json),
         Command::Bench {
             one_shot: true,
             quick,

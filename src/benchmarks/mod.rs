@@ -12,6 +12,7 @@
 //! | [`postgres`] | search in PostgreSQL (exact, HNSW or IVFFlat) against the in-memory scan |
 
 pub mod app;
+pub mod feed;
 pub mod oneshot;
 pub mod postgres;
 pub mod serve;

@@ -208,7 +208,7 @@ fn time_commands(db: &Path, n: usize, dim: usize, commands: &[Vec<&str>], out: &
 
 /// Runs `lookbook --db DB ARGS` to its end: milliseconds from spawn to exit, and the child's
 /// peak resident memory in MiB.
-fn spawn(db: &Path, args: &[&str]) -> Result<(f64, f64)> {
+pub(super) fn spawn(db: &Path, args: &[&str]) -> Result<(f64, f64)> {
     let t = Instant::now();
     let child = Command::new(std::env::current_exe()?)
         .arg("--db")

@@ -213,3 +213,54 @@ pub fn print_one_shot(r: &[benchmarks::oneshot::OneShot], json: bool) -> Result<
     );
     Ok(ExitCode::SUCCESS)
 }
+
+/// `bench --feed`.
+pub fn print_feed(r: &benchmarks::feed::FeedBench, json: bool) -> Result<ExitCode> {
+    if json {
+        super::print_json(&r)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    outln!(
+        "the feed on a synthetic shop: {} purchases by {} shoppers of {} products (256-d)",
+        r.events,
+        r.shoppers,
+        r.products
+    );
+    let ratio = |a: f64, b: f64| if b > 0.0 { format!("{:.2}x", a / b) } else { "-".into() };
+    let rows = vec![
+        vec![
+            "import --interactions".to_string(),
+            format!("{:.1} s", r.import_s),
+            String::new(),
+            String::new(),
+        ],
+        vec![
+            "train --feed".to_string(),
+            format!("{:.1} s", r.train_s),
+            format!("{:.0} MiB peak", r.train_peak_mib),
+            String::new(),
+        ],
+        vec![
+            "recommend --user (one-shot, p50)".to_string(),
+            ms(r.recommend.p50_ms),
+            format!("{:.0} MiB peak", r.recommend_peak_mib),
+            format!(
+                "{} of the one-vector feed's {}",
+                ratio(r.recommend.p50_ms, r.recommend_before.p50_ms),
+                ms(r.recommend_before.p50_ms)
+            ),
+        ],
+        vec![
+            "a like's re-rank in the app (p50)".to_string(),
+            ms(r.like_rerank.p50_ms),
+            format!("p95 {}", ms(r.like_rerank.p95_ms)),
+            format!(
+                "{} of the one-vector re-rank's {}",
+                ratio(r.like_rerank.p50_ms, r.like_rerank_before.p50_ms),
+                ms(r.like_rerank_before.p50_ms)
+            ),
+        ],
+    ];
+    out!("{}", render(&["step", "time", "", "against before"], &rows));
+    Ok(ExitCode::SUCCESS)
+}

@@ -865,8 +865,7 @@ pub(crate) fn evaluate(db: &Path, a: EvalArgs) -> Result<ExitCode> {
         }
         let split = match &a.split {
             Some(s) => Some(
-                lookbook::ingest::interactions::parse_time(s)
-                    .with_context(|| format!("--split {s:?} is not a date (YYYY-MM-DD)"))?,
+                lookbook::dates::parse_time(s).with_context(|| format!("--split {s:?} is not a date (YYYY-MM-DD)"))?,
             ),
             None => None,
         };

@@ -97,20 +97,7 @@ fn segment(past: usize) -> &'static str {
     }
 }
 
-/// A date (UTC) from milliseconds since the epoch.
-pub fn date_of(ms: i64) -> String {
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = ms.div_euclid(86_400_000) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
-}
+pub use crate::dates::date_of;
 
 /// Accumulates one method's scores.
 #[derive(Default)]
@@ -370,13 +357,6 @@ fn fill(list: &mut Vec<i64>, more: &[i64], k: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dates_print_as_the_calendar_has_them() {
-        assert_eq!(date_of(0), "1970-01-01");
-        assert_eq!(date_of(1_577_664_000_000), "2019-12-30");
-        assert_eq!(date_of(951_782_400_000), "2000-02-29");
-    }
 
     #[test]
     fn segments_split_at_nothing_and_heavy() {

@@ -124,40 +124,6 @@ fn columns(path: &Path, header: &[String]) -> Result<Columns> {
     }
 }
 
-/// Milliseconds since the epoch from `2019-01-01`, `2019-01-01T10:00:00`, or a number of seconds
-/// or milliseconds.
-pub fn parse_time(s: &str) -> Option<i64> {
-    let t = s.trim();
-    if let Ok(n) = t.parse::<i64>() {
-        return Some(if n < 100_000_000_000 { n * 1000 } else { n });
-    }
-    let date = t.get(..10)?;
-    let mut parts = date.split('-');
-    let (y, m, d): (i64, i64, i64) = (
-        parts.next()?.parse().ok()?,
-        parts.next()?.parse().ok()?,
-        parts.next()?.parse().ok()?,
-    );
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        return None;
-    }
-    // Days from the civil date (Howard Hinnant's algorithm), then the time of day if given.
-    let (y2, m2) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let doy = (153 * m2 + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = t
-        .get(11..19)
-        .and_then(|hms| {
-            let mut p = hms.split(':').map(|x| x.parse::<i64>().ok());
-            Some(p.next()?? * 3600 + p.next()?? * 60 + p.next()??)
-        })
-        .unwrap_or(0);
-    Some((days * 86_400 + secs) * 1000)
-}
-
 /// One row as it will be stored: an event, or a like or dislike (weight).
 enum Fact {
     Event {
@@ -240,7 +206,7 @@ pub fn import(catalog: &mut Catalog, path: &Path, progress: &dyn Progress) -> Re
             continue;
         };
         let at = match cols.time.map(&get) {
-            Some(t) if !t.is_empty() => match parse_time(t) {
+            Some(t) if !t.is_empty() => match crate::dates::parse_time(t) {
                 Some(ms) => ms,
                 None => {
                     report.bad(
@@ -502,20 +468,4 @@ pub fn import_shoppers(catalog: &mut Catalog, path: &Path, progress: &dyn Progre
     progress.advance(rest);
     progress.finish();
     Ok(report)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dates_and_numbers_become_milliseconds() {
-        assert_eq!(parse_time("1970-01-02"), Some(86_400_000));
-        assert_eq!(parse_time("2019-01-01"), Some(1_546_300_800_000));
-        assert_eq!(parse_time("2019-01-01T00:00:10Z"), Some(1_546_300_810_000));
-        assert_eq!(parse_time("1546300800"), Some(1_546_300_800_000));
-        assert_eq!(parse_time("1546300800000"), Some(1_546_300_800_000));
-        assert_eq!(parse_time("2019-13-01"), None);
-        assert_eq!(parse_time("yesterday"), None);
-    }
 }
