@@ -227,20 +227,6 @@ pub fn write_synthetic_catalog_as(
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percentiles_and_recall_are_what_they_say() {
-        let t = Timing::of(vec![5.0, 1.0, 3.0, 2.0, 4.0]);
-        assert_eq!((t.runs, t.p50_ms, t.p95_ms, t.min_ms), (5, 3.0, 5.0, 1.0));
-        assert!(percentile(&[], 0.5).is_nan());
-        assert_eq!(recall(&[1, 2, 3, 4], &[4, 9, 1]), 0.5);
-        assert_eq!(recall(&[], &[1]), 1.0);
-    }
-}
-
 /// Writes a shop's history as H&M's `transactions_train.csv` for the synthetic products
 /// `1..=products`: `shoppers` shoppers, about `events` purchases over a year from 2019-01-07.
 /// Each shopper has two favourite article types (of [`synthetic_products`]' eight) and buys
@@ -286,4 +272,18 @@ pub fn write_synthetic_history(
     }
     w.flush().map_err(io)?;
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_and_recall_are_what_they_say() {
+        let t = Timing::of(vec![5.0, 1.0, 3.0, 2.0, 4.0]);
+        assert_eq!((t.runs, t.p50_ms, t.p95_ms, t.min_ms), (5, 3.0, 5.0, 1.0));
+        assert!(percentile(&[], 0.5).is_nan());
+        assert_eq!(recall(&[1, 2, 3, 4], &[4, 9, 1]), 0.5);
+        assert_eq!(recall(&[], &[1]), 1.0);
+    }
 }
