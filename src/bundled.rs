@@ -92,6 +92,11 @@ pub fn demo_dir() -> Result<PathBuf> {
     }
 }
 
+/// The demo shop's history of purchases (H&M's shape), beside it its shoppers.
+pub const HISTORY: &str = "shoppers/transactions.csv";
+/// The demo shoppers' age and gender.
+pub const SHOPPERS: &str = "shoppers/customers.csv";
+
 /// A cheap fingerprint of a demo folder: its CSV's size and number of photos.
 fn demo_stamp(src: &Path) -> Result<String> {
     let csv = std::fs::metadata(src.join("styles.csv"))
@@ -100,7 +105,11 @@ fn demo_stamp(src: &Path) -> Result<String> {
     let photos = std::fs::read_dir(src.join("images"))
         .map_err(|e| Error::io(src.join("images"), e))?
         .count();
-    Ok(format!("styles.csv {csv} bytes, {photos} photos\n"))
+    // The shop history came later (issue 35): an older installed copy without it is replaced.
+    let history = std::fs::metadata(src.join(HISTORY)).map_or(0, |m| m.len());
+    Ok(format!(
+        "styles.csv {csv} bytes, {photos} photos, history {history} bytes\n"
+    ))
 }
 
 fn copy_file(from: &Path, to: &Path) -> Result<()> {

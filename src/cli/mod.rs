@@ -70,6 +70,18 @@ pub(crate) fn ensure_demo(db: &Path, embed_now: bool) -> Result<bool> {
         "imported {} products",
         report.inserted + report.updated + report.unchanged
     );
+    // A year of a simulated shop's purchases, so "For you" knows what sells and what goes together.
+    let (history, shoppers) = (
+        demo.join(lookbook::bundled::HISTORY),
+        demo.join(lookbook::bundled::SHOPPERS),
+    );
+    if history.is_file() && shoppers.is_file() {
+        ingest::interactions::import_shoppers(&mut cat, &shoppers, &progress)
+            .context("importing the bundled demo's shoppers")?;
+        let r = ingest::interactions::import(&mut cat, &history, &progress)
+            .context("importing the bundled demo's shop history")?;
+        errln!("imported a year of the demo shop's purchases ({} events)", r.events);
+    }
     let path = weights::locate(None, &cat.dir())?;
     if !embed_now {
         errln!(
