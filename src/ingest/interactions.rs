@@ -261,7 +261,8 @@ fn fact<'a>(cols: &Columns, get: &impl Fn(usize) -> &'a str) -> std::result::Res
         Some(k) if k == "dislike" => Some(-LIKE_WEIGHT),
         _ => None,
     };
-    if like.is_some() || (weight.is_some() && kind.is_none()) {
+    // A file with weights and no kinds is a file of likes: a row without a weight is a like.
+    if like.is_some() || (cols.weight.is_some() && kind.is_none()) {
         return match weight {
             Some(w) => match w.parse::<f64>() {
                 Ok(x) if x.is_finite() && x != 0.0 => Ok(Fact::Feedback(x.clamp(-1.0, 1.0))),
