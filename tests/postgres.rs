@@ -817,3 +817,59 @@ fn a_large_copy_gets_ivfflat_which_finds_the_exact_neighbours_and_stays() {
         .get(0);
     assert_eq!(n, 0, "an IVFFlat model gained an HNSW index");
 }
+
+#[test]
+fn a_shops_history_feeds_the_same_in_postgres_as_in_sqlite() {
+    let Some((pg, f)) = migrated("history") else { return };
+    let file = common::shop_history::history(&f);
+    let file = file.to_str().unwrap();
+    let stdout = |c: &mut assert_cmd::Command| c.assert().success().get_output().stdout.clone();
+    let first = common::json(&stdout(&mut on_pg(
+        &f,
+        &pg.url,
+        &["import", "--interactions", file, "--json"],
+    )));
+    assert!(first["interactions"]["events"].as_u64().unwrap() > 40, "{first}");
+    let again = common::json(&stdout(&mut on_pg(
+        &f,
+        &pg.url,
+        &["import", "--interactions", file, "--json"],
+    )));
+    assert_eq!(
+        again["interactions"]["events"], 0,
+        "importing again adds nothing: {again}"
+    );
+    f.cmd(&["import", "--interactions", file]).assert().success();
+    let ids = |v: &serde_json::Value| -> Vec<i64> {
+        v["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_i64().unwrap())
+            .collect()
+    };
+    let both = |args: &[&str]| -> (serde_json::Value, serde_json::Value) {
+        (
+            common::json(&stdout(&mut on_pg(&f, &pg.url, args))),
+            common::json(&stdout(&mut f.cmd(args))),
+        )
+    };
+    for args in [
+        &["recommend", "--user", "ann", "-k", "8", "--json"][..],
+        &["recommend", "--user", "walk-in", "-k", "8", "--json"],
+        &["together", "1614", "--json"],
+    ] {
+        let (p, l) = both(args);
+        assert_eq!(ids(&p), ids(&l), "{args:?}: {p} {l}");
+        assert!(!ids(&p).is_empty());
+    }
+    let (p, l) = both(&["train", "--feed", "--json"]);
+    assert_eq!(p["fit"]["blend"], l["fit"]["blend"]);
+    assert_eq!(p["bought_together"], l["bought_together"]);
+    let (p, l) = both(&["recommend", "--user", "bob", "-k", "8", "--json"]);
+    assert_eq!(p["model"], "feed model 1");
+    assert_eq!(ids(&p), ids(&l));
+    let (p, l) = both(&["eval", "--personal", "--histories", "--days", "5", "--json"]);
+    let map = |v: &serde_json::Value| v["methods"][0]["all"]["map"].as_f64().unwrap();
+    assert!((map(&p) - map(&l)).abs() < 1e-9, "{p} {l}");
+}

@@ -444,3 +444,38 @@ fn ssh_audit_finds_nothing_but_the_post_quantum_note_on_curve25519() {
         .collect();
     assert!(kex.contains(&"mlkem768x25519-sha256"), "{kex:?}");
 }
+
+#[test]
+fn sessions_likes_reach_the_feed_model_in_the_background() {
+    let fx = common::Fixture::mini();
+    fx.ready();
+    let history = common::shop_history::history(&fx);
+    fx.cmd(&["import", "--interactions", history.to_str().unwrap()])
+        .assert()
+        .success();
+    let keys = format!("{}\n", key(1).public_key().to_openssh().unwrap());
+    // Every 1.2 s; nothing happened yet, so nothing is learned.
+    let server = start_with(&fx, fx.db().as_os_str(), "a", &keys, &["--retrain-minutes", "0.02"]);
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert!(!server.log().contains("learned the feed again"), "{}", server.log());
+    // A like (as a session's would be) changes the history: the feed is learned again and
+    // every session gets it.
+    fx.cmd(&["like", "--user", "ann", &common::shop_history::JEANS.to_string()])
+        .assert()
+        .success();
+    assert!(server.wait_log("learned the feed again", 30), "{}", server.log());
+    assert!(
+        server.wait_log("the catalogue changed; sessions reload it", 10),
+        "{}",
+        server.log()
+    );
+    let c = rusqlite::Connection::open(fx.db()).unwrap();
+    let n: i64 = c
+        .query_row("SELECT COUNT(*) FROM feed_models", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 1);
+    fx.cmd(&["serve", "--open", "--retrain-minutes=-1"])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("--retrain-minutes"));
+}

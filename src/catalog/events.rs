@@ -153,6 +153,19 @@ impl Catalog {
             .collect()
     }
 
+    /// What the shop's history and everyone's likes are, cheaply: counts and the newest times,
+    /// which change when anything is added or taken back (for `serve`'s retraining).
+    pub fn history_signature(&self) -> Result<String> {
+        let r = self.db()?.row(
+            "SELECT (SELECT COUNT(*) FROM events), (SELECT COALESCE(MAX(at), 0) FROM events),
+                    (SELECT COUNT(*) FROM feedback), (SELECT COALESCE(MAX(at), 0) FROM feedback)",
+            &[],
+        )?;
+        let r = r.ok_or_else(|| Error::Invalid("the history signature query returned no row".into()))?;
+        let (e, et, f, ft): (i64, i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+        Ok(format!("events={e},{et}|feedback={f},{ft}"))
+    }
+
     /// How many events are stored.
     pub fn event_count(&self) -> Result<usize> {
         self.db()?.scalar("SELECT COUNT(*) FROM events", &[])
@@ -203,19 +216,62 @@ impl Catalog {
         }
     }
 
-    /// Stores a trained feed model; the newest one is the one in use.
+    /// Stores a trained feed model and its bought-together lists (product, bytes) in one
+    /// transaction; the newest model is the one in use.
     pub fn store_feed_model(
-        &self,
+        &mut self,
         params_json: &str,
         metrics_json: &str,
         data: &[u8],
         trained_through: i64,
+        neighbours: &[(i64, Vec<u8>)],
     ) -> Result<i64> {
-        self.db()?.scalar(
+        let mut tx = self.tx()?;
+        let id: i64 = tx.scalar(
             "INSERT INTO feed_models(params, metrics, data, trained_through, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
             params![params_json, metrics_json, data.to_vec(), trained_through, now_ms()],
-        )
+        )?;
+        for (product, bytes) in neighbours {
+            tx.execute(
+                "INSERT INTO feed_neighbours(model_id, product_id, data) VALUES (?1, ?2, ?3)",
+                params![id, *product, bytes.clone()],
+            )?;
+        }
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// A stored feed model's bought-together lists as (product, bytes): of `products` only, or
+    /// of every product.
+    pub fn feed_neighbours(&self, model: i64, products: Option<&[i64]>) -> Result<Vec<(i64, Vec<u8>)>> {
+        let mut db = self.db()?;
+        let row = |r: &Row| -> Result<(i64, Vec<u8>)> { Ok((r.get(0)?, r.get(1)?)) };
+        match products {
+            None => db
+                .rows(
+                    "SELECT product_id, data FROM feed_neighbours WHERE model_id = ?1 ORDER BY product_id",
+                    params![model],
+                )?
+                .iter()
+                .map(row)
+                .collect(),
+            Some(ids) => {
+                let mut ids = ids.to_vec();
+                ids.sort_unstable();
+                ids.dedup();
+                let mut out = Vec::new();
+                for p in ids {
+                    if let Some(r) = db.row(
+                        "SELECT product_id, data FROM feed_neighbours WHERE model_id = ?1 AND product_id = ?2",
+                        params![model, p],
+                    )? {
+                        out.push(row(&r)?);
+                    }
+                }
+                Ok(out)
+            }
+        }
     }
 
     /// The newest trained feed model, if any.

@@ -305,6 +305,20 @@ pub const TABLES: &[Table] = &[
         indexes: &[],
         since: 3,
     },
+    // Each stored feed model's bought-together lists, one row per product, so a one-shot
+    // `recommend` reads only its shopper's products' lists.
+    Table {
+        name: "feed_neighbours",
+        columns: &[
+            since(3, refers(col("model_id", Kind::Int), "feed_models(id)", true)),
+            since(3, refers(col("product_id", Kind::Int), "products(id)", true)),
+            since(3, col("data", Kind::Blob)),
+        ],
+        key: &["model_id", "product_id"],
+        copy_order: "model_id, product_id",
+        indexes: &[],
+        since: 3,
+    },
     Table {
         name: "embeddings",
         columns: &[

@@ -48,7 +48,14 @@ pub(crate) fn recommend(
     };
     let uid = cat.user_id(user)?;
     let history = ShopperHistory::load(&cat, uid)?;
-    let trained = Trained::load(&cat, &engine)?;
+    // Only the bought-together lists of the shopper's own products are read.
+    let own: Vec<i64> = history
+        .events
+        .iter()
+        .map(|e| e.product)
+        .chain(history.feedback.iter().map(|f| f.product_id))
+        .collect();
+    let trained = Trained::load_for(&cat, &engine, Some(&own))?;
     let mut blend = trained.blend;
     if let Some(d) = diversity {
         blend.diversity = d;
@@ -103,7 +110,7 @@ pub(crate) fn together(db: &Path, a: TogetherArgs) -> Result<ExitCode> {
     let cat = Catalog::open_existing(db)?;
     let p = cat.require_product_ref(&a.id)?;
     let mut engine = Engine::load_for_query(&cat)?;
-    let trained = Trained::load(&cat, &engine)?;
+    let trained = Trained::load_for(&cat, &engine, Some(&[p.id]))?;
     let recs = trained.feed(&engine).bought_together(p.id, a.k);
     fetch_shown(&mut engine, &cat, &recs)?;
     let rows = rows(&engine, &recs);
@@ -125,8 +132,8 @@ pub(crate) fn train(db: &Path, days: i64, seed: u64, json: bool) -> Result<ExitC
     if days < 1 {
         bail!("--days must be at least 1");
     }
-    let cat = Catalog::open_existing(db)?;
-    let t = lookbook::train::feed::train_feed(&cat, days, 12, seed, &KdamProgress::new())?;
+    let mut cat = Catalog::open_existing(db)?;
+    let t = lookbook::train::feed::train_feed(&mut cat, days, 12, seed, &KdamProgress::new())?;
     if json {
         print_json(&t)?;
         return Ok(ExitCode::SUCCESS);

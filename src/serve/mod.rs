@@ -62,6 +62,11 @@ pub struct Options {
     /// key exchange, so nobody can make the server do key exchanges for them (DHEat).
     #[arg(long, default_value_t = 10)]
     pub max_new_per_second: u32,
+    /// Every this many minutes, when shoppers did anything since (sessions' likes included),
+    /// learn the feed again in the background (`train --feed`) and hand sessions the new one;
+    /// 0 never does. Sessions see their own likes at once either way.
+    #[arg(long = "retrain-minutes", default_value_t = 30.0)]
+    pub retrain_minutes: f64,
 }
 
 /// The only algorithms offered: hybrid post-quantum ML-KEM and curve25519 key exchange (kept
@@ -162,6 +167,12 @@ impl Shared {
 /// Runs the server until SIGTERM or SIGINT.
 pub fn run(db: &Path, opts: Options) -> Result<()> {
     let _ = DB.set(db.to_string_lossy().into_owned());
+    if !opts.retrain_minutes.is_finite() || !(0.0..=1e6).contains(&opts.retrain_minutes) {
+        anyhow::bail!(
+            "--retrain-minutes must be a number of minutes from 0 (never) to 1000000, got {}",
+            opts.retrain_minutes
+        );
+    }
     let mut cat = Catalog::open_existing(db)?;
     remove_stale_guests(&mut cat)?;
     let products = Arc::new(ProductList::new(cat.products()?));
@@ -244,6 +255,7 @@ async fn serve(shared: Arc<Shared>, host_key: russh::keys::PrivateKey) -> Result
         lookbook::catalog::postgres::display_db(&shared.db)
     ));
     let watcher = tokio::spawn(watch_catalogue(Arc::clone(&shared)));
+    let retrainer = (shared.opts.retrain_minutes > 0.0).then(|| tokio::spawn(retrain_feed(Arc::clone(&shared))));
     let mut refused_log = (0i64, 0u64);
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     loop {
@@ -280,6 +292,9 @@ async fn serve(shared: Arc<Shared>, host_key: russh::keys::PrivateKey) -> Result
     shared.stopping.store(true, Ordering::SeqCst);
     shared.broadcast(|| Input::Shutdown);
     watcher.abort();
+    if let Some(r) = retrainer {
+        r.abort();
+    }
     // Give the sessions a moment to say goodbye and restore the clients' terminals.
     let deadline = Instant::now() + Duration::from_secs(3);
     while shared.total.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
@@ -460,6 +475,44 @@ async fn watch_catalogue(shared: Arc<Shared>) {
             }
             Ok(Err(e)) => log(format_args!("reloading the catalogue failed: {e}")),
             Err(e) => log(format_args!("reloading the catalogue failed: {e}")),
+        }
+    }
+}
+
+/// Learns the feed again every `--retrain-minutes` when the shop's history or anyone's likes
+/// changed since, on a blocking thread (sessions go on); the stored model changes the
+/// catalogue's signature, so [`watch_catalogue`] hands it to every session.
+async fn retrain_feed(shared: Arc<Shared>) {
+    let every = Duration::from_secs_f64(shared.opts.retrain_minutes * 60.0);
+    // What there was when the server started: only what happens while it serves retrains.
+    let db = shared.db.clone();
+    let mut last: Option<String> =
+        tokio::task::spawn_blocking(move || Catalog::open_existing(&db)?.history_signature())
+            .await
+            .ok()
+            .and_then(|r| r.ok());
+    loop {
+        tokio::time::sleep(every).await;
+        let db = shared.db.clone();
+        let seen = last.clone();
+        let done = tokio::task::spawn_blocking(move || -> lookbook::Result<Option<String>> {
+            let mut cat = Catalog::open_existing(&db)?;
+            let now = cat.history_signature()?;
+            if seen.as_deref() == Some(now.as_str()) || cat.event_count()? == 0 {
+                return Ok(Some(now));
+            }
+            let t = lookbook::train::feed::train_feed(&mut cat, 7, 12, 42, &lookbook::NoProgress)?;
+            log(format_args!(
+                "learned the feed again from {} events and likes (feed model {})",
+                t.events, t.id
+            ));
+            Ok(Some(now))
+        })
+        .await;
+        match done {
+            Ok(Ok(sig)) => last = sig,
+            Ok(Err(e)) => log(format_args!("learning the feed again failed: {e}")),
+            Err(e) => log(format_args!("learning the feed again failed: {e}")),
         }
     }
 }

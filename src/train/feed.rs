@@ -28,7 +28,13 @@ pub struct FeedTrained {
 }
 
 /// Learns and stores a feed model; `days` are held out to fit the blend, `k` its cut-off.
-pub fn train_feed(catalog: &Catalog, days: i64, k: usize, seed: u64, progress: &dyn Progress) -> Result<FeedTrained> {
+pub fn train_feed(
+    catalog: &mut Catalog,
+    days: i64,
+    k: usize,
+    seed: u64,
+    progress: &dyn Progress,
+) -> Result<FeedTrained> {
     let engine = Engine::load(catalog)?;
     let history = History::load(catalog)?;
     if history.events.is_empty() && history.feedback.is_empty() {
@@ -47,7 +53,7 @@ pub fn train_feed(catalog: &Catalog, days: i64, k: usize, seed: u64, progress: &
     })
     .map_err(|e| Error::Invalid(format!("feed parameters: {e}")))?;
     let metrics = serde_json::to_string(&fit).map_err(|e| Error::Invalid(format!("feed metrics: {e}")))?;
-    let id = catalog.store_feed_model(&params, &metrics, &data, model.reference)?;
+    let id = catalog.store_feed_model(&params, &metrics, &data, model.reference, &model.neighbour_bytes())?;
     let shoppers: std::collections::HashSet<i64> = history
         .events
         .iter()

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod shop_history;
 pub mod ssh;
 
 use assert_cmd::Command;

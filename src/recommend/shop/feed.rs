@@ -361,7 +361,15 @@ impl Feed<'_> {
             .enumerate()
             .map(|(i, x)| (i, blend.score(&x.features)))
             .collect();
-        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(c.items[a.0].id.cmp(&c.items[b.0].id)));
+        let order =
+            |a: &(usize, f32), b: &(usize, f32)| b.1.total_cmp(&a.1).then(c.items[a.0].id.cmp(&c.items[b.0].id));
+        // Only the head needs sorting (fitting a blend ranks thousands of shoppers hundreds of
+        // times): the best few times k first, the rest sorted only if a pick reaches past them.
+        let mut sorted = scored.len().min(4 * k + 32);
+        if sorted < scored.len() && sorted > 0 {
+            scored.select_nth_unstable_by(sorted - 1, order);
+        }
+        scored[..sorted].sort_by(order);
         let keep = 1.0 - blend.diversity.clamp(0.0, 1.0);
         let mut per_kind: HashMap<Option<u32>, i32> = HashMap::new();
         let mut groups: HashSet<u32> = HashSet::new();
@@ -371,11 +379,13 @@ impl Feed<'_> {
             // The best discounted score; the list is sorted, so the scan stops once no later
             // candidate can beat the best found.
             let mut best: Option<(usize, f32)> = None;
-            for (pos, &(i, s)) in scored.iter().enumerate() {
+            let mut stopped = false;
+            for (pos, &(i, s)) in scored[..sorted].iter().enumerate() {
                 if used[pos] {
                     continue;
                 }
                 if best.is_some_and(|(_, b)| s <= b) {
+                    stopped = true;
                     break;
                 }
                 let row = c.items[i].row;
@@ -388,6 +398,12 @@ impl Feed<'_> {
                 if best.is_none_or(|(_, b)| d > b) {
                     best = Some((pos, d));
                 }
+            }
+            if !stopped && sorted < scored.len() {
+                // Everything sorted was scanned and an unsorted one might beat the best.
+                scored[sorted..].sort_by(order);
+                sorted = scored.len();
+                continue;
             }
             let Some((pos, d)) = best else { break };
             used[pos] = true;

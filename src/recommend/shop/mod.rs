@@ -45,6 +45,12 @@ impl Trained {
     /// The catalogue's newest trained feed model, or one learned now from its history with the
     /// default blend.
     pub fn load(catalog: &Catalog, engine: &Engine) -> Result<Self> {
+        Self::load_for(catalog, engine, None)
+    }
+
+    /// [`Trained::load`] with the bought-together lists of `products` only (a one-shot query
+    /// needs its shopper's; at 5 x 10^4 products reading all took most of its time).
+    pub fn load_for(catalog: &Catalog, engine: &Engine, products: Option<&[i64]>) -> Result<Self> {
         if let Some(s) = catalog.feed_model()? {
             let what = format!("{}: feed model {}", catalog.path().display(), s.id);
             let params: FeedParams = serde_json::from_str(&s.params).map_err(|e| {
@@ -52,7 +58,8 @@ impl Trained {
                     "{what}: parameters unreadable ({e}); train it again with `lookbook train --feed`"
                 ))
             })?;
-            let model = ShopModel::from_bytes(&s.data, params.settings, engine, &what)?;
+            let lists = catalog.feed_neighbours(s.id, products)?;
+            let model = ShopModel::from_bytes(&s.data, &lists, params.settings, &what)?;
             return Ok(Trained {
                 model,
                 blend: params.blend,

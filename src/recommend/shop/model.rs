@@ -4,8 +4,9 @@
 //! again, and a share of their look-alikes' sales for new products that nobody has bought yet.
 //!
 //! Trained in one pass over the events plus one per shopper; stored as bytes in the catalogue's
-//! `feed_models` by `train --feed` ([`ShopModel::to_bytes`]), so a one-shot `recommend` reads it
-//! instead of learning again.
+//! `feed_models` by `train --feed` ([`ShopModel::to_bytes`], the bought-together lists a row per
+//! product), so a one-shot `recommend` reads it, and only its shopper's lists, instead of
+//! learning again.
 
 use serde::Serialize;
 use std::collections::HashMap;
@@ -403,41 +404,49 @@ impl ShopModel {
         &self.top_borrowed
     }
 
-    /// The model as bytes, for `feed_models.data`.
+    /// The model as bytes, for `feed_models.data`: everything but the bought-together lists
+    /// ([`ShopModel::neighbour_bytes`]), with the ranked lists made, so loading sorts nothing.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut w = Writer(MAGIC.to_vec());
         w.i64(self.reference);
         w.u64(self.events as u64);
-        w.u64(self.neighbours.len() as u64);
-        let mut keys: Vec<&i64> = self.neighbours.keys().collect();
-        keys.sort();
-        for k in keys {
-            w.i64(*k);
-            w.pairs(&self.neighbours[k]);
-        }
         w.map(&self.week);
         w.map(&self.month);
         w.map(&self.borrowed);
-        w.u64(self.segments.len() as u64);
-        let mut segs: Vec<&String> = self.segments.keys().collect();
-        segs.sort();
-        for g in segs {
-            w.str(g);
-            w.map(&self.segments[g]);
-        }
+        w.named(&self.segments, |w, m| w.map(m));
         w.f32(self.rebuy_all);
-        w.u64(self.rebuy.len() as u64);
-        let mut kinds: Vec<&String> = self.rebuy.keys().collect();
-        kinds.sort();
-        for k in kinds {
-            w.str(k);
-            w.f32(self.rebuy[k]);
-        }
+        w.named(&self.rebuy, |w, x| w.f32(*x));
+        w.pairs(&self.top_week);
+        w.named(&self.top_segment, |w, v| w.pairs(v));
+        w.named(&self.top_kind, |w, v| w.pairs(v));
+        w.pairs(&self.top_borrowed);
+        w.f32(self.top_month);
         w.0
     }
 
-    /// Reads a model written by [`ShopModel::to_bytes`]; `what` names it in errors.
-    pub fn from_bytes(bytes: &[u8], settings: ModelSettings, engine: &Engine, what: &str) -> Result<Self> {
+    /// Each product's bought-together list as bytes, for `feed_neighbours`.
+    pub fn neighbour_bytes(&self) -> Vec<(i64, Vec<u8>)> {
+        let mut out: Vec<(i64, Vec<u8>)> = self
+            .neighbours
+            .iter()
+            .map(|(id, list)| {
+                let mut w = Writer(Vec::with_capacity(8 + list.len() * 12));
+                w.pairs(list);
+                (*id, w.0)
+            })
+            .collect();
+        out.sort_by_key(|x| x.0);
+        out
+    }
+
+    /// Reads a model written by [`ShopModel::to_bytes`] with the bought-together lists read
+    /// (all, or only those a query needs); `what` names it in errors.
+    pub fn from_bytes(
+        bytes: &[u8],
+        neighbours: &[(i64, Vec<u8>)],
+        settings: ModelSettings,
+        what: &str,
+    ) -> Result<Self> {
         let mut r = Reader { b: bytes, at: 0, what };
         if r.take(MAGIC.len())? != MAGIC {
             return Err(r.damaged("not a lookbook feed model"));
@@ -448,26 +457,29 @@ impl ShopModel {
             events: r.u64()? as usize,
             ..Default::default()
         };
-        for _ in 0..r.len(16)? {
-            let k = r.i64()?;
-            m.neighbours.insert(k, r.pairs()?);
-        }
         m.week = r.map()?;
         m.month = r.map()?;
         m.borrowed = r.map()?;
-        for _ in 0..r.len(16)? {
-            let g = r.str()?;
-            m.segments.insert(g, r.map()?);
-        }
+        m.segments = r.named(|r| r.map())?;
         m.rebuy_all = r.f32()?;
-        for _ in 0..r.len(8)? {
-            let k = r.str()?;
-            m.rebuy.insert(k, r.f32()?);
-        }
+        m.rebuy = r.named(|r| r.f32())?;
+        m.top_week = r.pairs()?;
+        m.top_segment = r.named(|r| r.pairs())?;
+        m.top_kind = r.named(|r| r.pairs())?;
+        m.top_borrowed = r.pairs()?;
+        m.top_month = r.f32()?;
         if r.at != bytes.len() {
             return Err(r.damaged("trailing bytes"));
         }
-        m.derive(engine);
+        for (id, b) in neighbours {
+            let what = format!("{what}, bought-together list of product {id}");
+            let mut r = Reader { b, at: 0, what: &what };
+            let list = r.pairs()?;
+            if r.at != b.len() {
+                return Err(r.damaged("trailing bytes"));
+            }
+            m.neighbours.insert(*id, list);
+        }
         Ok(m)
     }
 }
@@ -502,6 +514,16 @@ impl Writer {
         let mut v: Vec<(i64, f32)> = m.iter().map(|(k, v)| (*k, *v)).collect();
         v.sort_by_key(|p| p.0);
         self.pairs(&v);
+    }
+    /// Named values, by name.
+    fn named<T>(&mut self, m: &HashMap<String, T>, mut each: impl FnMut(&mut Self, &T)) {
+        let mut names: Vec<&String> = m.keys().collect();
+        names.sort();
+        self.u64(names.len() as u64);
+        for n in names {
+            self.str(n);
+            each(self, &m[n]);
+        }
     }
 }
 
@@ -562,5 +584,101 @@ impl Reader<'_> {
     }
     fn map(&mut self) -> Result<HashMap<i64, f32>> {
         Ok(self.pairs()?.into_iter().collect())
+    }
+    fn named<T>(&mut self, mut each: impl FnMut(&mut Self) -> Result<T>) -> Result<HashMap<String, T>> {
+        let n = self.len(12)?;
+        let mut out = HashMap::with_capacity(n);
+        for _ in 0..n {
+            let name = self.str()?;
+            out.insert(name, each(self)?);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{Event, Feedback};
+    use crate::recommend::FlatIndex;
+
+    fn model() -> (Engine, ShopModel) {
+        let engine = Engine::new(
+            crate::bench::synthetic_products(60),
+            FlatIndex::new(crate::bench::synthetic_matrix(60, 8, 3)),
+        );
+        let mut h = History::default();
+        for u in 0..20i64 {
+            for (d, p) in [(0, 1 + u % 5), (1, 10 + u % 3), (9, 1 + u % 5)] {
+                h.events.push(Event {
+                    user: u,
+                    product: p,
+                    kind: EventKind::Purchase,
+                    at: (u + d) * DAY_MS,
+                    count: 1,
+                    price: None,
+                });
+            }
+        }
+        h.events.sort_by_key(|e| e.at);
+        h.feedback.push((
+            3,
+            Feedback {
+                product_id: 30,
+                weight: 1.0,
+                at: 5 * DAY_MS,
+            },
+        ));
+        h.shoppers.insert(
+            1,
+            Shopper {
+                age: Some(30),
+                gender: "Women".into(),
+            },
+        );
+        let m = ShopModel::train(&h, &engine, ModelSettings::default());
+        (engine, m)
+    }
+
+    #[test]
+    fn a_stored_model_reads_back_as_it_was_and_damage_is_named() {
+        let (_engine, m) = model();
+        assert!(!m.bought_with(1).is_empty(), "products bought together have lists");
+        let (bytes, lists) = (m.to_bytes(), m.neighbour_bytes());
+        let back = ShopModel::from_bytes(&bytes, &lists, m.settings, "test").unwrap();
+        assert_eq!(back.to_bytes(), bytes);
+        assert_eq!(back.neighbour_bytes(), lists);
+        assert_eq!(back.bought_with(1), m.bought_with(1));
+        assert_eq!(
+            back.best_sellers(Some("women 25-34")),
+            m.best_sellers(Some("women 25-34"))
+        );
+        // Only the lists asked for: the rest of the model is whole.
+        let one: Vec<_> = lists.iter().filter(|l| l.0 == 1).cloned().collect();
+        let part = ShopModel::from_bytes(&bytes, &one, m.settings, "test").unwrap();
+        assert_eq!(part.bought_with(1), m.bought_with(1));
+        assert!(part.bought_with(10).is_empty());
+        assert_eq!(part.best_sellers(None), m.best_sellers(None));
+        for cut in [0, 10, bytes.len() / 2, bytes.len() - 1] {
+            let e = ShopModel::from_bytes(&bytes[..cut], &lists, m.settings, "model 7").unwrap_err();
+            assert!(e.to_string().contains("model 7: damaged"), "{e}");
+        }
+        let mut long = bytes.clone();
+        long.push(0);
+        assert!(ShopModel::from_bytes(&long, &lists, m.settings, "m").is_err());
+        let mut bad = lists.clone();
+        bad[0].1.truncate(5);
+        let e = ShopModel::from_bytes(&bytes, &bad, m.settings, "m").unwrap_err();
+        assert!(e.to_string().contains("bought-together list of product"), "{e}");
+    }
+
+    #[test]
+    fn rebuys_count_a_later_day_and_segments_get_their_own_best_sellers() {
+        let (engine, m) = model();
+        // Products 1..=5 were bought again nine days later by every shopper.
+        let kind = engine.kind_of(1);
+        assert!(m.rebuy_rate(kind) > m.rebuy_rate(engine.kind_of(10)));
+        assert!(!m.best_sellers(Some("women 25-34")).is_empty());
+        assert!(m.best_sellers(Some("men 50+")).is_empty());
     }
 }
