@@ -102,7 +102,9 @@ fn the_feed_learns_from_everyone_and_an_unknown_shopper_gets_what_sells_now() {
     assert!(ids(&bob).contains(&BASIC_TEE), "{bob}");
     assert_eq!(reason_of(&bob, BASIC_TEE), "buy_again");
     assert!(!ids(&bob).contains(&WATCH));
-    // Nobody knows this shopper: a feed of what sells now, never an error.
+    // Nobody knows this shopper: a feed of what sells now, never an error. A like stamped
+    // today does not move the shop's week away from its history's last one.
+    fx.cmd(&["like", "--user", "cy", &WATCH.to_string()]).assert().success();
     let new = feed(&fx, "walk-in", 8);
     assert_eq!(new["known"], false);
     assert_eq!(new["cold_start"], true);

@@ -23,7 +23,7 @@ pub struct FeedTrained {
     pub fit: FitReport,
     /// Products with co-purchase neighbours.
     pub bought_together: usize,
-    /// Bytes stored.
+    /// Bytes stored (the model and its bought-together lists).
     pub bytes: usize,
 }
 
@@ -47,13 +47,14 @@ pub fn train_feed(
     let fit = fit::fit(&engine, &history, settings, days, k, seed, progress)?;
     let model = ShopModel::train(&history, &engine, settings);
     let data = model.to_bytes();
+    let lists = model.neighbour_bytes();
     let params = serde_json::to_string(&FeedParams {
         blend: fit.blend,
         settings,
     })
     .map_err(|e| Error::Invalid(format!("feed parameters: {e}")))?;
     let metrics = serde_json::to_string(&fit).map_err(|e| Error::Invalid(format!("feed metrics: {e}")))?;
-    let id = catalog.store_feed_model(&params, &metrics, &data, model.reference, &model.neighbour_bytes())?;
+    let id = catalog.store_feed_model(&params, &metrics, &data, model.reference, &lists)?;
     let shoppers: std::collections::HashSet<i64> = history
         .events
         .iter()
@@ -66,6 +67,6 @@ pub fn train_feed(
         shoppers: shoppers.len(),
         fit,
         bought_together: model.products_with_neighbours(),
-        bytes: data.len(),
+        bytes: data.len() + lists.iter().map(|(_, b)| b.len() + 8).sum::<usize>(),
     })
 }

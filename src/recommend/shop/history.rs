@@ -82,11 +82,14 @@ impl History {
         })
     }
 
-    /// The newest event or like, if any.
+    /// The shop's "now": its newest event, or its newest like when it has no events. Likes
+    /// alone do not move it: a catalogue whose history was imported gets likes stamped today,
+    /// and "this week's best sellers" must stay the history's last week.
     pub fn newest(&self) -> Option<i64> {
-        let e = self.events.last().map(|e| e.at);
-        let f = self.feedback.iter().map(|(_, f)| f.at).max();
-        e.max(f)
+        match self.events.last() {
+            Some(e) => Some(e.at),
+            None => self.feedback.iter().map(|(_, f)| f.at).max(),
+        }
     }
 
     /// What happened before `t` (the shoppers' attributes kept whole).
