@@ -298,7 +298,8 @@ impl Feed<'_> {
             let mut times = 0;
             if let Some((n, _, recency)) = bought.get(&id) {
                 times = *n;
-                f[REBUY] = model.rebuy_rate(kind).sqrt() * recency.min(1.0);
+                // Recency orders the rebuys; it does not decide whether a basic comes back.
+                f[REBUY] = model.rebuy_rate(kind).sqrt() * (1.0 + recency.min(1.0)) / 2.0;
             }
             let tog = together.get(&id);
             f[TOGETHER] = squash(tog.map_or(0.0, |x| x.0), max_together);

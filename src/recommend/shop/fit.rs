@@ -172,6 +172,10 @@ pub fn fit(
     Ok(report)
 }
 
+/// The largest weight tried: past it one source only orders what it brings among itself, and
+/// scores of hundreds read badly in a feed.
+const MAX_WEIGHT: f32 = 16.0;
+
 /// Coordinate ascent: each weight in turn scaled (or zeroed, or given a start), then the
 /// diversity, kept when the mean AP rises; a few rounds, stopping early when nothing moves.
 fn climb(feed: &Feed, users: &[HeldOutShopper], mut blend: Blend, mut best: f64, k: usize) -> (Blend, f64) {
@@ -193,7 +197,7 @@ fn climb(feed: &Feed, users: &[HeldOutShopper], mut blend: Blend, mut best: f64,
             } else {
                 vec![0.0, w * 0.25, w * 0.5, w * 0.75, w * 1.5, w * 2.0, w * 4.0]
             };
-            for t in tries {
+            for t in tries.into_iter().filter(|t| *t <= MAX_WEIGHT) {
                 let mut b = blend;
                 b.weights[j] = t;
                 let s = score(&b);

@@ -629,8 +629,9 @@ mod tests {
                 at: 5 * DAY_MS,
             },
         ));
+        // The last shopper bought in the last week (days 19, 20 and 28 of 28).
         h.shoppers.insert(
-            1,
+            19,
             Shopper {
                 age: Some(30),
                 gender: "Women".into(),

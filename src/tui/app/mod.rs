@@ -205,6 +205,15 @@ impl App {
         Ok(app)
     }
 
+    /// How many things the user bought, in the shop's history.
+    pub fn purchases(&self) -> usize {
+        self.events
+            .iter()
+            .filter(|e| e.kind == lookbook::catalog::EventKind::Purchase)
+            .map(|e| e.count as usize)
+            .sum()
+    }
+
     /// A product by id.
     pub fn product(&self, id: i64) -> Option<&Product> {
         self.products.get(id)

@@ -152,10 +152,16 @@ fn list_title(app: &App) -> String {
         },
         Tab::ForYou => {
             let likes = app.feedback.iter().filter(|f| f.is_like()).count();
-            if likes == 0 {
-                " For you · starter picks (like something!) ".into()
-            } else {
-                format!(" For you · from {likes} like{} ", if likes == 1 { "" } else { "s" })
+            let bought = app.purchases();
+            let plural = |n: usize| if n == 1 { "" } else { "s" };
+            match (likes, bought) {
+                (0, 0) => " For you · starter picks (like something!) ".into(),
+                (_, 0) => format!(" For you · from {likes} like{} ", plural(likes)),
+                _ => format!(
+                    " For you · from {bought} purchase{} and {likes} like{} ",
+                    plural(bought),
+                    plural(likes)
+                ),
             }
         }
         Tab::Liked => format!(" Liked and disliked · {n} "),
