@@ -6,7 +6,13 @@
 pub fn parse_time(s: &str) -> Option<i64> {
     let t = s.trim();
     if let Ok(n) = t.parse::<i64>() {
-        return Some(if n < 100_000_000_000 { n * 1000 } else { n });
+        // Seconds below 10^11 (until the year 5138), milliseconds above; a time that does not
+        // fit in milliseconds (a huge negative number) is no time (issue 37).
+        return if n < 100_000_000_000 {
+            n.checked_mul(1000)
+        } else {
+            Some(n)
+        };
     }
     let date = t.get(..10)?;
     let mut parts = date.split('-');
@@ -75,5 +81,7 @@ mod tests {
         assert_eq!(parse_time("1546300800000"), Some(1_546_300_800_000));
         assert_eq!(parse_time("2019-13-01"), None);
         assert_eq!(parse_time("yesterday"), None);
+        assert_eq!(parse_time("-9223372036854775808"), None, "does not overflow");
+        assert_eq!(parse_time("-1"), Some(-1000));
     }
 }

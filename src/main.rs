@@ -90,6 +90,10 @@ pub enum Command {
         /// (hidden from look-alikes and feeds, likes kept) until a feed has them again.
         #[arg(long)]
         prune: bool,
+        /// With --prune: unlist what the feed lacks even when that is most of the shop (without
+        /// it, --prune refuses to unlist more than a fifth, or anything after a read error).
+        #[arg(long)]
+        prune_force: bool,
         /// Write every skipped row and photo to this file (the terminal shows the first few).
         #[arg(long)]
         skipped: Option<PathBuf>,
@@ -472,6 +476,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             format,
             map,
             prune,
+            prune_force,
             interactions,
             customers,
             skipped,
@@ -485,7 +490,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     &metadata,
                     format.as_deref(),
                     &map,
-                    prune,
+                    match (prune, prune_force) {
+                        (_, true) => lookbook::ingest::Prune::Force,
+                        (true, false) => lookbook::ingest::Prune::Safe,
+                        (false, false) => lookbook::ingest::Prune::Off,
+                    },
                     skipped.as_deref(),
                     json,
                 )?;

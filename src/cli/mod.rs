@@ -114,7 +114,7 @@ pub(crate) fn import(
     metadata: &Path,
     format: Option<&str>,
     map: &[String],
-    prune: bool,
+    prune: ingest::Prune,
     skipped_file: Option<&Path>,
     json: bool,
 ) -> Result<ExitCode> {
@@ -165,7 +165,7 @@ pub(crate) fn import(
             report.updated,
             report.unchanged,
             report.skipped.len(),
-            if prune {
+            if prune != ingest::Prune::Off {
                 format!(", {} no longer in the feed (unlisted)", report.pruned)
             } else {
                 String::new()
@@ -175,6 +175,9 @@ pub(crate) fn import(
                 n => format!(", {n} hidden by the shop (drafts, archived or unpublished: stored unlisted)"),
             }
         );
+        if let Some(why) = &report.prune_refused {
+            errln!("{why}");
+        }
         if !report.variants_dropped.is_empty() {
             errln!("sizes left off (their SKU is another product's):");
             for s in report.variants_dropped.iter().take(SHOW_SKIPPED) {
@@ -203,11 +206,13 @@ pub(crate) fn import(
     if let Some(why) = &report.no_rows {
         errln!("{}: no rows: {why}", metadata.display());
     }
-    Ok(if report.skipped.is_empty() && report.no_rows.is_none() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(EXIT_SKIPPED)
-    })
+    Ok(
+        if report.skipped.is_empty() && report.no_rows.is_none() && report.prune_refused.is_none() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(EXIT_SKIPPED)
+        },
+    )
 }
 
 /// `import --interactions FILE`: a shop's history into users, events and likes.

@@ -90,6 +90,10 @@ pub struct ImportReport {
     pub no_rows: Option<String>,
     /// Shop products unlisted by `--prune` because the feed no longer has them.
     pub pruned: usize,
+    /// Why `--prune` unlisted nothing though the feed lacks products (a feed that could not be
+    /// read whole, or one that would unlist too much of the shop), with how many it would have.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prune_refused: Option<String>,
     /// Products imported unlisted because the shop hides them (drafts, archived, unpublished).
     pub hidden: usize,
     /// Sizes left off a product because another product of the file already has their SKU
@@ -186,8 +190,24 @@ pub struct ImportOptions {
     pub map: Vec<(String, String)>,
     /// The feed is the whole catalogue: a shop product it no longer has is unlisted (hidden
     /// from look-alikes and feeds, likes kept) until a feed has it again.
-    pub prune: bool,
+    pub prune: Prune,
 }
+
+/// Whether an import unlists the shop products its feed no longer has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Prune {
+    /// Never.
+    #[default]
+    Off,
+    /// Unless the feed could not be read whole, or it would unlist more than
+    /// [`PRUNE_MAX_SHARE`] of the listed shop products (a cut download looks like a small shop).
+    Safe,
+    /// Whatever the feed lacks, even most of the shop.
+    Force,
+}
+
+/// The largest share of the listed shop products `--prune` unlists without `--prune-force`.
+pub const PRUNE_MAX_SHARE: f64 = 0.2;
 
 pub fn import_any(
     catalog: &mut Catalog,

@@ -140,10 +140,12 @@ pub fn import_feed(
     images: Option<&Path>,
     metadata: &Path,
     parsed: Parsed,
-    prune: bool,
+    prune: super::Prune,
     progress: &dyn Progress,
 ) -> Result<ImportReport> {
     let mut report = ImportReport::default();
+    // Rows the reader could not read (a cut or damaged file) make the feed's absences no proof.
+    let unread = parsed.rejected.len();
     let skip = |report: &mut ImportReport, line: Option<usize>, shop_id: Option<String>, reason: String| {
         report.skipped.push(Skipped {
             file: metadata.to_path_buf(),
@@ -319,8 +321,32 @@ pub fn import_feed(
     if row_root.is_none() {
         crate::catalog::set_setting(&mut tx, "image_root", &stored_root)?;
     }
-    if prune {
-        report.pruned = unlist_missing(&mut tx, &seen, now)?;
+    if prune != super::Prune::Off {
+        let (missing, listed) = missing_from_feed(&mut tx, &seen)?;
+        let share = missing.len() as f64 / listed.max(1) as f64;
+        let refused = match prune {
+            _ if missing.is_empty() => None,
+            super::Prune::Safe if unread > 0 => Some(format!(
+                "not pruned: {unread} rows of the feed could not be read (a cut or damaged file?), so what it lacks proves nothing; {} of {listed} listed products would have been unlisted (--prune-force unlists them anyway)",
+                missing.len()
+            )),
+            super::Prune::Safe if share > super::PRUNE_MAX_SHARE => Some(format!(
+                "not pruned: the feed lacks {} of the {listed} listed products ({:.0}%, more than {:.0}%): a cut download? Check the feed, or pass --prune-force to unlist them",
+                missing.len(),
+                share * 100.0,
+                super::PRUNE_MAX_SHARE * 100.0
+            )),
+            _ => None,
+        };
+        match refused {
+            Some(why) => report.prune_refused = Some(why),
+            None => {
+                for &id in &missing {
+                    crate::catalog::unlist(&mut tx, id, now)?;
+                }
+                report.pruned = missing.len();
+            }
+        }
     }
     tx.commit()?;
     progress.finish();
@@ -329,23 +355,22 @@ pub fn import_feed(
     Ok(report)
 }
 
-/// Unlists every listed shop product whose id the feed did not have; how many.
-fn unlist_missing(tx: &mut Tx<'_>, in_feed: &HashMap<String, usize>, now: i64) -> Result<usize> {
+/// The listed shop products whose id the feed did not have, and how many shop products are
+/// listed.
+fn missing_from_feed(tx: &mut Tx<'_>, in_feed: &HashMap<String, usize>) -> Result<(Vec<i64>, usize)> {
     use crate::catalog::sql::Db;
     let listed = tx.rows(
         "SELECT id, shop_id FROM products WHERE shop_id IS NOT NULL AND listed = 1",
         &[],
     )?;
-    let mut n = 0;
-    for r in listed {
+    let mut missing = Vec::new();
+    for r in &listed {
         let shop_id: String = r.get(1)?;
         if !in_feed.contains_key(&shop_id) {
-            let id: i64 = r.get(0)?;
-            crate::catalog::unlist(tx, id, now)?;
-            n += 1;
+            missing.push(r.get(0)?);
         }
     }
-    Ok(n)
+    Ok((missing, listed.len()))
 }
 
 fn write(

@@ -13,4 +13,5 @@ mod foreign_db;
 mod limits;
 mod messages;
 mod pipes;
+mod prune;
 mod signals;
