@@ -78,6 +78,8 @@ pub enum Reason {
         /// Its article type.
         category: String,
     },
+    /// Shoppers who buy what this shopper buys bought it (latent factors).
+    ShoppersLikeYou,
     /// New stock nobody has bought yet that looks like the best sellers.
     NewIn {
         /// Its article type.
@@ -107,6 +109,7 @@ impl Reason {
             Reason::SellingFast { group: None } => "selling fast this week".to_string(),
             Reason::KindYouBuy { category } => format!("a best seller among the {category} you buy"),
             Reason::BestSeller { category } => format!("a best seller in {category} this month"),
+            Reason::ShoppersLikeYou => "shoppers who buy what you buy bought this".to_string(),
             Reason::NewIn { category } => format!("new in {category}, like this month's best sellers"),
         }
     }

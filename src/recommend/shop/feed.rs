@@ -27,9 +27,10 @@ pub const SOURCES: [&str; SOURCE_COUNT] = [
     "month_best_sellers",
     "new_stock",
     "looks_while_new",
+    "taste_factors",
 ];
 /// How many sources.
-pub const SOURCE_COUNT: usize = 9;
+pub const SOURCE_COUNT: usize = 10;
 const REBUY: usize = 0;
 const TOGETHER: usize = 1;
 const GROUP_TREND: usize = 2;
@@ -41,6 +42,8 @@ const NEW: usize = 7;
 /// Looks, for a shopper who has bought little (falling with the square of their purchases):
 /// their likes in a session are all there is.
 const LOOKS_NEW: usize = 8;
+/// What shoppers who buy alike bought (latent factors, implicit ALS), the shopper folded in.
+const FACTORS: usize = 9;
 
 /// How the sources are weighed, and how strongly repeats of a kind are discounted.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -58,7 +61,7 @@ impl Default for Blend {
     /// trains its own.
     fn default() -> Self {
         Blend {
-            weights: [8.0, 0.25, 0.25, 0.25, 0.1, 0.4, 0.1, 0.05, 0.5],
+            weights: [8.0, 0.25, 0.25, 0.25, 0.1, 0.4, 0.1, 0.05, 0.5, 0.25],
             diversity: 0.1,
         }
     }
@@ -125,6 +128,7 @@ const FROM_SELLERS: usize = 60;
 const FROM_KIND: usize = 25;
 const KINDS: usize = 4;
 const FROM_NEW: usize = 20;
+const FROM_FACTORS: usize = 50;
 /// History products whose co-purchases are gathered (the most weighted).
 const TOGETHER_SEEDS: usize = 40;
 /// A bought product may come back when at least this share of its kind is bought again, and
@@ -264,6 +268,12 @@ impl Feed<'_> {
             pool.extend(model.best_of_kind(k).iter().take(FROM_KIND).map(|x| x.0));
         }
         pool.extend(model.new_stock().iter().take(FROM_NEW).map(|x| x.0));
+        // What shoppers who buy alike bought: the shopper folded into the factors.
+        let folded: Vec<(i64, f32)> = taste.iter().map(|&(p, w, _)| (p, w)).collect();
+        let me = model.factors.fold_in(&folded);
+        if let Some(me) = &me {
+            pool.extend(model.factors.top(me, FROM_FACTORS).into_iter().map(|x| x.0));
+        }
         // Look-alikes of each interest.
         for i in &interests {
             pool.extend(
@@ -315,6 +325,7 @@ impl Feed<'_> {
                 .map(|(n, i)| (n, (i.weight / top_weight).sqrt() * dot(&i.centroid, &x)))
                 .max_by(|a, b| a.1.total_cmp(&b.1));
             f[LOOKS] = interest.map_or(0.0, |i| i.1.max(0.0));
+            f[FACTORS] = me.as_ref().map_or(0.0, |me| model.factors.score(me, id));
             items.push(Candidate {
                 id,
                 row,
@@ -331,6 +342,15 @@ impl Feed<'_> {
             .map(|c| c.features[LOOKS])
             .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), x| (a.min(x), b.max(x)));
         let new_shopper = 1.0 / (1.0 + purchases).powi(2);
+        // Predicted preferences are on no fixed scale either: the shopper's range, 0 to 1.
+        let (flo, fhi) = items
+            .iter()
+            .map(|c| c.features[FACTORS])
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), x| (a.min(x), b.max(x)));
+        for c in &mut items {
+            let x = c.features[FACTORS];
+            c.features[FACTORS] = if fhi > flo { (x - flo) / (fhi - flo) } else { 0.0 };
+        }
         for c in &mut items {
             let x = c.features[LOOKS];
             c.features[LOOKS] = if hi > lo {
@@ -529,6 +549,7 @@ impl Feed<'_> {
             KIND => Reason::Typical { category: kind() },
             MONTH => Reason::BestSeller { category: kind() },
             NEW => Reason::NewIn { category: kind() },
+            FACTORS => Reason::ShoppersLikeYou,
             _ => Reason::SellingFast { group: None },
         }
     }

@@ -5,11 +5,13 @@
 //! interests ([`interests`], several tastes, not one mean); [`Feed`] gathers candidates from
 //! every source and a [`Blend`] (trained by `train --feed`, or its defaults) weighs them.
 
+mod factors;
 mod feed;
 mod history;
 pub mod interests;
 mod model;
 
+pub use factors::{FACTORS, Factors};
 pub use feed::{Blend, Candidate, Candidates, Feed, FeedRequest, SOURCE_COUNT, SOURCES};
 pub use history::{DAY_MS, History, ShopperHistory};
 pub use model::{ModelSettings, ShopModel, decay, segment_of};

@@ -11,6 +11,7 @@
 use serde::Serialize;
 use std::collections::HashMap;
 
+use super::factors::FACTORS;
 use super::history::{DAY_MS, History};
 use crate::catalog::{EventKind, Shopper};
 use crate::recommend::{Engine, dot};
@@ -115,6 +116,8 @@ pub struct ShopModel {
     top_kind: HashMap<String, Vec<(i64, f32)>>,
     top_borrowed: Vec<(i64, f32)>,
     top_month: f32,
+    /// Latent factors of the products (implicit ALS).
+    pub factors: super::factors::Factors,
 }
 
 /// Sorted best first, ties by id.
@@ -143,6 +146,7 @@ impl ShopModel {
         m.count_rebuys(history, engine);
         m.borrow_for_new_stock(history, engine);
         m.derive(engine);
+        m.factors = super::factors::Factors::train(history, reference);
         m
     }
 
@@ -421,6 +425,13 @@ impl ShopModel {
         w.named(&self.top_kind, |w, v| w.pairs(v));
         w.pairs(&self.top_borrowed);
         w.f32(self.top_month);
+        let f = &self.factors;
+        w.u64(f.ids.len() as u64);
+        for (r, id) in f.ids.iter().enumerate() {
+            w.i64(*id);
+            f.y[r * FACTORS..(r + 1) * FACTORS].iter().for_each(|x| w.f32(*x));
+        }
+        f.gram.iter().for_each(|x| w.f32(*x));
         w.0
     }
 
@@ -468,6 +479,23 @@ impl ShopModel {
         m.top_kind = r.named(|r| r.pairs())?;
         m.top_borrowed = r.pairs()?;
         m.top_month = r.f32()?;
+        let n = r.len(8 + 4 * FACTORS)?;
+        let (mut ids, mut y) = (Vec::with_capacity(n), Vec::with_capacity(n * FACTORS));
+        for _ in 0..n {
+            ids.push(r.i64()?);
+            for _ in 0..FACTORS {
+                y.push(r.f32()?);
+            }
+        }
+        // An empty model (no history) has no Gram matrix either.
+        let gram_len = if n > 0 { FACTORS * FACTORS } else { 0 };
+        let gram = (0..gram_len).map(|_| r.f32()).collect::<Result<Vec<f32>>>()?;
+        m.factors = super::factors::Factors {
+            rows: ids.iter().enumerate().map(|(r, id)| (*id, r)).collect(),
+            ids,
+            y,
+            gram,
+        };
         if r.at != bytes.len() {
             return Err(r.damaged("trailing bytes"));
         }
