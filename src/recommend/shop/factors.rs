@@ -21,7 +21,7 @@ const ALPHA: f32 = 20.0;
 /// Ridge strength.
 const LAMBDA: f32 = 0.1;
 /// Rounds of alternation.
-const ITERATIONS: usize = 8;
+const ITERATIONS: usize = 6;
 /// A purchase this many days older than the newest event counts half.
 const HALF_LIFE_DAYS: f32 = 120.0;
 
