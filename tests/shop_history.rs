@@ -168,3 +168,23 @@ fn a_trained_blend_is_stored_used_and_measured_against_baselines() {
     assert!(feed_map > 0.0, "the sunglasses everyone bought last are found: {r}");
     assert_eq!(r["users"], 13, "twelve shoppers and bob bought after the split");
 }
+
+#[test]
+fn a_damaged_feed_model_is_named_and_the_app_still_opens() {
+    let fx = Fixture::mini();
+    fx.ready();
+    import(&fx, &history(&fx));
+    fx.cmd(&["train", "--feed"]).assert().success();
+    let c = rusqlite::Connection::open(fx.db()).unwrap();
+    c.execute("UPDATE feed_models SET data = substr(data, 1, 40)", [])
+        .unwrap();
+    drop(c);
+    let out = fx.cmd(&["recommend", "--user", "ann"]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("feed model 1") && err.contains("train --feed"), "{err}");
+    // The app's engine learns the feed from the history instead.
+    let cat = lookbook::catalog::Catalog::open_existing(fx.db()).unwrap();
+    let e = lookbook::recommend::Engine::load_with_shop(&cat).unwrap();
+    assert!(e.shop().unwrap().stored.is_none());
+}

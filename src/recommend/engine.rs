@@ -303,9 +303,16 @@ impl Engine {
 
     /// [`Engine::load`] with the shop's feed model beside it: the stored one (`train --feed`),
     /// or one learned now from the history. What the app and `serve` rank the feed with.
+    /// A stored model that cannot be read (damaged) is learned again from the history instead,
+    /// so the app still opens; `recommend` reports the damage.
     pub fn load_with_shop(catalog: &Catalog) -> Result<Self> {
+        use super::shop::{History, Trained};
         let mut e = Self::load(catalog)?;
-        let t = super::shop::Trained::load(catalog, &e)?;
+        let t = match Trained::load(catalog, &e) {
+            Ok(t) => t,
+            Err(Error::Invalid(_)) => Trained::learn(&History::load(catalog)?, &e),
+            Err(other) => return Err(other),
+        };
         e.shop = Some(Arc::new(t));
         Ok(e)
     }
