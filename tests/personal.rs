@@ -7,14 +7,7 @@ mod common;
 use common::{Fixture, json};
 use predicates::prelude::*;
 
-fn ids_of(v: &serde_json::Value) -> Vec<i64> {
-    v["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_i64().unwrap())
-        .collect()
-}
+use common::result_ids as ids_of;
 
 #[test]
 fn users_are_added_listed_and_removed_with_their_likes() {

@@ -840,14 +840,7 @@ fn a_shops_history_feeds_the_same_in_postgres_as_in_sqlite() {
         "importing again adds nothing: {again}"
     );
     f.cmd(&["import", "--interactions", file]).assert().success();
-    let ids = |v: &serde_json::Value| -> Vec<i64> {
-        v["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["id"].as_i64().unwrap())
-            .collect()
-    };
+    let ids = common::result_ids;
     let both = |args: &[&str]| -> (serde_json::Value, serde_json::Value) {
         (
             common::json(&stdout(&mut on_pg(&f, &pg.url, args))),

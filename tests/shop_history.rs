@@ -32,14 +32,7 @@ fn feed(fx: &Fixture, user: &str, k: usize) -> serde_json::Value {
     json(&out)
 }
 
-fn ids(v: &serde_json::Value) -> Vec<i64> {
-    v["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_i64().unwrap())
-        .collect()
-}
+use common::result_ids as ids;
 
 fn reason_of(v: &serde_json::Value, id: i64) -> String {
     v["results"]

@@ -16,7 +16,7 @@ use lookbook::catalog::{Catalog, Feedback};
 use lookbook::recommend::shop::{FeedRequest, ShopperHistory};
 use lookbook::recommend::{DEFAULT_DIVERSITY, Engine, Profile, ProfileSettings, Request};
 
-use super::oneshot::spawn;
+use super::oneshot::{repeat, spawn};
 
 /// What `bench --feed` measured.
 #[derive(Debug, Clone, Serialize)]
@@ -45,8 +45,7 @@ pub struct FeedBench {
     pub like_rerank_before: Timing,
 }
 
-/// Later runs of each one-shot command, and shoppers whose like is re-ranked.
-const RUNS: usize = 7;
+/// Shoppers whose like is re-ranked.
 const SHOPPERS_RERANKED: usize = 30;
 
 /// Runs the benchmark in a temporary folder; `quick` is a tenth of the size.
@@ -94,8 +93,8 @@ fn measure(dir: &Path, products: usize, shoppers: usize, events: usize) -> Resul
         let bought: Vec<i64> = cat.user_events(uid)?.iter().map(|e| e.product).collect();
         cat.set_feedback(uid, &bought, 1.0)?;
     }
-    let (recommend, recommend_peak_mib) = repeat(&db, &feed_cmd)?;
-    let (recommend_before, _) = repeat(&db, &before_cmd)?;
+    let (recommend, recommend_peak_mib) = warm_then_repeat(&db, &feed_cmd)?;
+    let (recommend_before, _) = warm_then_repeat(&db, &before_cmd)?;
 
     // A like in the app: the engine and model loaded once, as the app holds them.
     let cat = Catalog::open_existing(&db)?;
@@ -143,15 +142,8 @@ fn measure(dir: &Path, products: usize, shoppers: usize, events: usize) -> Resul
     })
 }
 
-/// One run to warm the kept index, then [`RUNS`] timed ones: their times and largest peak.
-fn repeat(db: &Path, args: &[&str]) -> Result<(Timing, f64)> {
+/// One run to warm the kept index, then the timed ones.
+fn warm_then_repeat(db: &Path, args: &[&str]) -> Result<(Timing, f64)> {
     spawn(db, args)?;
-    let mut times = Vec::new();
-    let mut peak: f64 = 0.0;
-    for _ in 0..RUNS {
-        let (ms, rss) = spawn(db, args)?;
-        times.push(ms);
-        peak = peak.max(rss);
-    }
-    Ok((Timing::of(times), peak))
+    repeat(db, args)
 }

@@ -186,24 +186,30 @@ fn measure(db: &Path, n: usize, dim: usize, own: Option<(&Path, &Own)>, out: &mu
 fn time_commands(db: &Path, n: usize, dim: usize, commands: &[Vec<&str>], out: &mut Vec<OneShot>) -> Result<()> {
     for args in commands {
         let (first_ms, _) = spawn(db, args)?;
-        let mut times = Vec::new();
-        let mut peak: f64 = 0.0;
-        for _ in 0..RUNS {
-            let (ms, rss) = spawn(db, args)?;
-            times.push(ms);
-            peak = peak.max(rss);
-        }
+        let (later, peak) = repeat(db, args)?;
         out.push(OneShot {
             command: args.join(" "),
             items: n,
             dim,
             first_ms,
-            later: Timing::of(times),
+            later,
             peak_rss_mib: peak,
             parent_rss_mib: lookbook::memory::rss_mib().unwrap_or(0.0),
         });
     }
     Ok(())
+}
+
+/// [`RUNS`] runs of one command: their times and the largest peak resident memory, MiB.
+pub(super) fn repeat(db: &Path, args: &[&str]) -> Result<(Timing, f64)> {
+    let mut times = Vec::new();
+    let mut peak: f64 = 0.0;
+    for _ in 0..RUNS {
+        let (ms, rss) = spawn(db, args)?;
+        times.push(ms);
+        peak = peak.max(rss);
+    }
+    Ok((Timing::of(times), peak))
 }
 
 /// Runs `lookbook --db DB ARGS` to its end: milliseconds from spawn to exit, and the child's

@@ -110,6 +110,16 @@ pub fn write_weights(path: &Path, seed: u64) {
     lookbook::vision::write_random_weights(path, seed, 8, meta).unwrap();
 }
 
+/// The ids of a ranking command's `--json` results, in order.
+pub fn result_ids(v: &serde_json::Value) -> Vec<i64> {
+    v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect()
+}
+
 /// stdout as JSON.
 pub fn json(out: &[u8]) -> serde_json::Value {
     serde_json::from_slice(out).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(out)))
