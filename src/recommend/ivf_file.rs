@@ -10,12 +10,16 @@
 //! header (the fingerprint, the sizes, the article types' names), then at 64-byte boundaries
 //! the row ids (`i64`), the list starts (`u64`), the centroids (`f32`), either the int8 rows
 //! (list of each row `u32`, scale `f32`, codes `i8`) or the f32 rows, the ids sorted (`i64`)
-//! with their rows (`u32`), and the facts (state `u8`, group `u32`, article type `u32`).
-//! Every size is checked against the file's length, every list boundary against the rows and
-//! the sorted ids against the rows before anything is used: a damaged file is stale, never a
-//! crash.
+//! with their rows (`u32`), and the facts (state `u8`, group `u32`, article type `u32`), then
+//! the SHA-256 of everything before it. Every size is checked against the file's length, every
+//! list boundary against the rows and the sorted ids against the rows before anything is used:
+//! a damaged file is stale, never a crash. The checksum catches what those checks cannot (damaged
+//! vectors gave wrong answers, issue 37): it is verified once per file (its length, time and
+//! inode are then noted beside it in `catalog.ivf-verified`), so a one-shot query does not hash
+//! hundreds of megabytes each time, and a file changed since is verified again.
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::Path;
 
@@ -26,7 +30,9 @@ use crate::catalog::EmbeddingMatrix;
 use crate::{Error, Result};
 
 /// File magic and format version.
-const MAGIC: &[u8; 8] = b"LBIVF\0\0\x02";
+const MAGIC: &[u8; 8] = b"LBIVF\0\0\x03";
+/// The checksum at the end of the file.
+const CHECKSUM: usize = 32;
 /// Sections start at multiples of this.
 const ALIGN: usize = 64;
 
@@ -141,12 +147,16 @@ pub fn save(index: &IvfIndex, facts: &RowFacts, path: &Path, fingerprint: &str) 
         .layout(body)
         .ok_or_else(|| Error::Invalid("the index is too large to save".into()))?;
     let tmp = path.with_extension(format!("ivf.part{}", std::process::id()));
-    let write = || -> std::io::Result<()> {
+    let mut hash = Sha256::new();
+    let mut write = || -> std::io::Result<Vec<u8>> {
         let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp)?);
         let mut at = 0usize;
         let mut put = |out: &mut std::io::BufWriter<std::fs::File>, start: usize, bytes: &[u8]| {
-            out.write_all(&vec![0u8; start - at])?;
+            let pad = vec![0u8; start - at];
+            out.write_all(&pad)?;
             out.write_all(bytes)?;
+            hash.update(&pad);
+            hash.update(bytes);
             at = start + bytes.len();
             Ok::<(), std::io::Error>(())
         };
@@ -177,15 +187,69 @@ pub fn save(index: &IvfIndex, facts: &RowFacts, path: &Path, fingerprint: &str) 
         put(&mut out, layout.state.start, &facts.state)?;
         put(&mut out, layout.group.start, &le(&facts.group, |x| x.to_le_bytes()))?;
         put(&mut out, layout.kind.start, &le(&facts.kind, |x| x.to_le_bytes()))?;
+        let sum = std::mem::take(&mut hash).finalize();
+        out.write_all(&sum)?;
         out.flush()?;
-        out.get_ref().sync_all()
+        out.get_ref().sync_all()?;
+        Ok(sum.to_vec())
     };
-    let done = write().and_then(|_| std::fs::rename(&tmp, path));
-    if let Err(e) = done {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::io(path, e));
+    let done = write().and_then(|sum| std::fs::rename(&tmp, path).map(|_| sum));
+    match done {
+        // Written whole just now: noted as verified, so the next process need not hash it.
+        Ok(sum) => note_verified(path, &sum),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(Error::io(path, e));
+        }
     }
     Ok(())
+}
+
+/// Where the note of a verified index file is kept.
+fn verified_path(path: &Path) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push("-verified");
+    name.into()
+}
+
+/// The file as it is now (length, modification time, inode) with its checksum: what the note
+/// says once the file was verified.
+fn identity(path: &Path, checksum: &[u8]) -> Option<String> {
+    let m = std::fs::metadata(path).ok()?;
+    let time = m
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_nanos();
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(&m);
+    #[cfg(not(unix))]
+    let inode = 0u64;
+    let hex: String = checksum.iter().map(|b| format!("{b:02x}")).collect();
+    Some(format!("{} {time} {inode} {hex}\n", m.len()))
+}
+
+/// Best effort: a read-only folder only means the next process verifies again.
+fn note_verified(path: &Path, checksum: &[u8]) {
+    if let Some(id) = identity(path, checksum) {
+        let _ = std::fs::write(verified_path(path), id);
+    }
+}
+
+/// Whether the file's checksum matches its bytes: from the note when it describes the file as
+/// it is now, else by hashing it (and noting it when it matches).
+fn verified(path: &Path, bytes: &[u8]) -> bool {
+    let (body, sum) = bytes.split_at(bytes.len() - CHECKSUM);
+    let now = identity(path, sum);
+    if now.is_some() && std::fs::read_to_string(verified_path(path)).ok() == now {
+        return true;
+    }
+    if Sha256::digest(body).as_slice() != sum {
+        return false;
+    }
+    note_verified(path, sum);
+    true
 }
 
 fn le<T: Copy, const N: usize>(xs: &[T], f: impl Fn(T) -> [u8; N]) -> Vec<u8> {
@@ -235,7 +299,7 @@ pub fn open(path: &Path, fingerprint: &str, model_id: i64) -> Option<(IvfIndex, 
         return None;
     }
     let l = header.layout(body)?;
-    if l.end != bytes.len() {
+    if l.end.checked_add(CHECKSUM) != Some(bytes.len()) || !verified(path, bytes) {
         return None;
     }
     let (n, dim, lists) = (header.rows, header.dim, header.lists);
@@ -406,7 +470,7 @@ mod tests {
         cases.push(bad_list);
         // A sorted id naming another row, a state that does not exist, an article type past
         // the names: each found by its own section's check.
-        let end = good.len();
+        let end = good.len() - CHECKSUM;
         let kind_at = end - 2000 * 4;
         let state_at = kind_at - align(2000 * 4) - align(2000);
         let rows_at = state_at - align(2000 * 4);
@@ -419,11 +483,21 @@ mod tests {
         let mut bad_kind = good.clone();
         bad_kind[kind_at..kind_at + 4].copy_from_slice(&77u32.to_le_bytes());
         cases.push(bad_kind);
+        // Vectors overwritten with other numbers: every structural check passes, the checksum
+        // does not (it gave unrelated look-alikes scored up to 8.34 before, issue 37).
+        let mut bad_vectors = good.clone();
+        let codes_at = list_at + align(2000 * 4) + align(2000 * 4);
+        for (i, b) in bad_vectors[codes_at..codes_at + 4096].iter_mut().enumerate() {
+            *b = (i * 37 % 251) as u8;
+        }
+        cases.push(bad_vectors);
         for (i, bytes) in cases.iter().enumerate() {
             std::fs::write(&path, bytes).unwrap();
             assert!(open(&path, "fp", 1).is_none(), "case {i} opened");
         }
         std::fs::write(&path, &good).unwrap();
         assert!(open(&path, "fp", 1).is_some());
+        assert!(verified_path(&path).exists(), "verified once, noted");
+        assert!(open(&path, "fp", 1).is_some(), "and opened from the note");
     }
 }
