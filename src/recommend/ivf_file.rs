@@ -18,8 +18,8 @@
 //! inode are then noted beside it in `catalog.ivf-verified`), so a one-shot query does not hash
 //! hundreds of megabytes each time, and a file changed since is verified again.
 
+use crate::kept::CHECKSUM;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::Path;
 
@@ -31,8 +31,6 @@ use crate::{Error, Result};
 
 /// File magic and format version.
 const MAGIC: &[u8; 8] = b"LBIVF\0\0\x03";
-/// The checksum at the end of the file.
-const CHECKSUM: usize = 32;
 /// Sections start at multiples of this.
 const ALIGN: usize = 64;
 
@@ -147,7 +145,7 @@ pub fn save(index: &IvfIndex, facts: &RowFacts, path: &Path, fingerprint: &str) 
         .layout(body)
         .ok_or_else(|| Error::Invalid("the index is too large to save".into()))?;
     let tmp = path.with_extension(format!("ivf.part{}", std::process::id()));
-    let mut hash = Sha256::new();
+    let mut hash = crate::kept::Hasher::default();
     let mut write = || -> std::io::Result<Vec<u8>> {
         let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp)?);
         let mut at = 0usize;
@@ -187,7 +185,7 @@ pub fn save(index: &IvfIndex, facts: &RowFacts, path: &Path, fingerprint: &str) 
         put(&mut out, layout.state.start, &facts.state)?;
         put(&mut out, layout.group.start, &le(&facts.group, |x| x.to_le_bytes()))?;
         put(&mut out, layout.kind.start, &le(&facts.kind, |x| x.to_le_bytes()))?;
-        let sum = std::mem::take(&mut hash).finalize();
+        let sum = std::mem::take(&mut hash).finish();
         out.write_all(&sum)?;
         out.flush()?;
         out.get_ref().sync_all()?;
@@ -196,7 +194,7 @@ pub fn save(index: &IvfIndex, facts: &RowFacts, path: &Path, fingerprint: &str) 
     let done = write().and_then(|sum| std::fs::rename(&tmp, path).map(|_| sum));
     match done {
         // Written whole just now: noted as verified, so the next process need not hash it.
-        Ok(sum) => note_verified(path, &sum),
+        Ok(sum) => crate::kept::note_verified(path, &verified_path(path), &sum),
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
             return Err(Error::io(path, e));
@@ -212,44 +210,10 @@ fn verified_path(path: &Path) -> std::path::PathBuf {
     name.into()
 }
 
-/// The file as it is now (length, modification time, inode) with its checksum: what the note
-/// says once the file was verified.
-fn identity(path: &Path, checksum: &[u8]) -> Option<String> {
-    let m = std::fs::metadata(path).ok()?;
-    let time = m
-        .modified()
-        .ok()?
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()?
-        .as_nanos();
-    #[cfg(unix)]
-    let inode = std::os::unix::fs::MetadataExt::ino(&m);
-    #[cfg(not(unix))]
-    let inode = 0u64;
-    let hex: String = checksum.iter().map(|b| format!("{b:02x}")).collect();
-    Some(format!("{} {time} {inode} {hex}\n", m.len()))
-}
-
-/// Best effort: a read-only folder only means the next process verifies again.
-fn note_verified(path: &Path, checksum: &[u8]) {
-    if let Some(id) = identity(path, checksum) {
-        let _ = std::fs::write(verified_path(path), id);
-    }
-}
-
-/// Whether the file's checksum matches its bytes: from the note when it describes the file as
-/// it is now, else by hashing it (and noting it when it matches).
+/// Whether the file's checksum (its last bytes) matches the rest.
 fn verified(path: &Path, bytes: &[u8]) -> bool {
     let (body, sum) = bytes.split_at(bytes.len() - CHECKSUM);
-    let now = identity(path, sum);
-    if now.is_some() && std::fs::read_to_string(verified_path(path)).ok() == now {
-        return true;
-    }
-    if Sha256::digest(body).as_slice() != sum {
-        return false;
-    }
-    note_verified(path, sum);
-    true
+    crate::kept::verified(path, &verified_path(path), body, sum)
 }
 
 fn le<T: Copy, const N: usize>(xs: &[T], f: impl Fn(T) -> [u8; N]) -> Vec<u8> {

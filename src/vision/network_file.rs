@@ -5,8 +5,10 @@
 //! out; anything else is rebuilt from the weights, never an error.
 //!
 //! Layout: `MAGIC`, the header's length (u64, little-endian), the header (JSON), then each
-//! convolution's packed weights and bias at the 64-byte-aligned offsets the header names, and
-//! `END` as the last bytes.
+//! convolution's packed weights and bias at the 64-byte-aligned offsets the header names, the
+//! SHA-256 of all that, and `END` as the last bytes. The checksum is verified once per file
+//! ([`crate::kept`]; the note sits beside it as `*.net.ok`): damaged weights are rebuilt, never
+//! used (they spread wrong vectors into the catalogue before, issue 37).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,9 +22,10 @@ use super::kernel::Packed;
 use super::nhwc::{Block, Conv, Net, Weights};
 use super::slab::Slab;
 use crate::error::Result;
+use crate::kept::CHECKSUM;
 
 /// First bytes of a kept network; the last byte is the format version.
-const MAGIC: &[u8; 8] = b"LBNET\0\0\x01";
+const MAGIC: &[u8; 8] = b"LBNET\0\0\x02";
 /// Last bytes: a file cut short never ends with them.
 const END: &[u8; 8] = b"LBNETEND";
 /// Every array starts at a multiple of this (a cache line; more than any value's alignment).
@@ -108,12 +111,16 @@ fn open(path: &Path, sha256: &str, precision: Precision, kernels: Kernels) -> Op
     // keeps its own copy; another program truncating one while mapped could raise SIGBUS, the
     // accepted risk of mapping, as for the weights themselves.
     let map = Arc::new(unsafe { memmap2::Mmap::map(&file) }.ok()?);
-    if map.len() < 24 || !map.starts_with(MAGIC) || !map.ends_with(END) {
+    if map.len() < 24 + CHECKSUM || !map.starts_with(MAGIC) || !map.ends_with(END) {
         return None;
     }
     let len = usize::try_from(u64::from_le_bytes(map[8..16].try_into().ok()?)).ok()?;
     let header: Header = serde_json::from_slice(map.get(16..16usize.checked_add(len)?)?).ok()?;
     if header.weights_sha256 != sha256 || header.layout != layout(precision, kernels) {
+        return None;
+    }
+    let (body, sum) = map[..map.len() - END.len()].split_at(map.len() - END.len() - CHECKSUM);
+    if !crate::kept::verified(path, &note_path(path), body, sum) {
         return None;
     }
     let mut convs = header.convs.iter().map(|e| conv(&map, e, kernels));
@@ -246,13 +253,17 @@ fn save(path: &Path, sha256: &str, precision: Precision, kernels: Kernels, net: 
     static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = path.with_extension(format!("part{}-{call}", std::process::id()));
+    let mut hash = crate::kept::Hasher::default();
     let written = (|| {
         use std::io::Write;
         let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
         let mut pos = 0usize;
         let mut put = |out: &mut std::io::BufWriter<std::fs::File>, at: usize, bytes: &[u8]| {
-            out.write_all(&vec![0u8; at - pos])?;
+            let pad = vec![0u8; at - pos];
+            out.write_all(&pad)?;
             out.write_all(bytes)?;
+            hash.update(&pad);
+            hash.update(bytes);
             pos = at + bytes.len();
             std::io::Result::Ok(())
         };
@@ -267,12 +278,18 @@ fn save(path: &Path, sha256: &str, precision: Precision, kernels: Kernels, net: 
             }
             put(&mut out, e.bias_at, bytemuck::cast_slice(&c.bias))?;
         }
+        let sum = std::mem::take(&mut hash).finish();
+        out.write_all(&sum)?;
         out.write_all(END)?;
         // Synced before the rename, so a crash never leaves a full-length file of zeros.
-        out.into_inner().map_err(|e| e.into_error())?.sync_all()
+        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        Ok(sum)
     })();
-    match written.and_then(|()| std::fs::rename(&tmp, path)) {
-        Ok(()) => Ok(()),
+    match written.and_then(|sum| std::fs::rename(&tmp, path).map(|()| sum)) {
+        Ok(sum) => {
+            crate::kept::note_verified(path, &note_path(path), &sum);
+            Ok(())
+        }
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
             Err(e)
@@ -280,8 +297,13 @@ fn save(path: &Path, sha256: &str, precision: Precision, kernels: Kernels, net: 
     }
 }
 
-/// Removes all but the [`KEEP`] newest kept networks in `dir` (never `keep`), and what a
-/// process that died while writing left there over an hour ago.
+/// Where the note that a kept network was verified sits.
+fn note_path(path: &Path) -> PathBuf {
+    path.with_extension("net.ok")
+}
+
+/// Removes all but the [`KEEP`] newest kept networks in `dir` (never `keep`) with their notes,
+/// and what a process that died while writing left there over an hour ago.
 fn prune(dir: &Path, keep: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     let dated: Vec<(std::time::SystemTime, PathBuf)> = entries
@@ -301,6 +323,7 @@ fn prune(dir: &Path, keep: &Path) {
     nets.sort();
     let extra = (nets.len() + 1).saturating_sub(KEEP);
     for (_, p) in nets.into_iter().take(extra) {
+        let _ = std::fs::remove_file(note_path(&p));
         let _ = std::fs::remove_file(p);
     }
 }
@@ -361,15 +384,18 @@ mod tests {
             }
         }
         // Every layout this machine makes is one file, and none is left half-written.
-        let names: Vec<String> = std::fs::read_dir(&nets)
+        // (Each with the note that it was verified beside it.)
+        let all: Vec<String> = std::fs::read_dir(&nets)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
+        let names: Vec<&String> = all.iter().filter(|n| !n.ends_with(".net.ok")).collect();
         assert!(
             names.iter().all(|n| n.ends_with(".net") && n.starts_with(&sha)),
             "{names:?}"
         );
         assert!(names.len() <= 3, "{names:?}");
+        assert!(names.iter().all(|n| all.contains(&format!("{n}.ok"))), "{all:?}");
     }
 
     /// Random weights in a fresh folder, their hash, their network and its features of
@@ -412,7 +438,16 @@ mod tests {
         let damaged: Vec<(&str, Vec<u8>)> = vec![
             ("cut short", good[..good.len() / 2].to_vec()),
             ("no end mark", good[..good.len() - 1].to_vec()),
-            ("other magic", [b"LBNET\0\0\x02", &good[8..]].concat()),
+            ("other magic", [b"LBNET\0\0\x09", &good[8..]].concat()),
+            (
+                "weights overwritten, every size intact",
+                [
+                    &good[..good.len() / 2],
+                    &vec![0xFF; 4096][..],
+                    &good[good.len() / 2 + 4096..],
+                ]
+                .concat(),
+            ),
             (
                 "huge header length",
                 [&good[..8], &u64::MAX.to_le_bytes()[..], &good[16..]].concat(),
@@ -472,7 +507,8 @@ mod tests {
         assert_eq!(kept.features(&photo(), Pooling::Avg), want);
         let names: Vec<_> = std::fs::read_dir(&nets)
             .unwrap()
-            .map(|e| e.unwrap().file_name())
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.ends_with(".net.ok"))
             .collect();
         assert_eq!(names.len(), 1, "{names:?}");
     }
