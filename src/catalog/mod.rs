@@ -23,6 +23,7 @@ pub(crate) use products::{id_for_shop_id, unlist, upsert as products_upsert};
 pub use schema::APPLICATION_ID;
 pub use tables::SCHEMA_VERSION;
 pub use users::{Feedback, MAX_USER_NAME, User, check_user_name};
+pub(crate) use users::{insert_user, user_id_in};
 
 use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 use sql::{Db, Handle, Tx, params};

@@ -70,13 +70,20 @@ const USERS: &str = "SELECT u.id, u.name,
 
 /// Adds a user unless the name exists (one statement, so two processes adding the same name
 /// cannot both pass a check); the new id, or `None`.
-fn insert_user(db: &mut impl Db, name: &str) -> Result<Option<i64>> {
+pub(crate) fn insert_user(db: &mut impl Db, name: &str) -> Result<Option<i64>> {
     db.row(
         "INSERT INTO users(name, created_at) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING RETURNING id",
         params![name, now_ms()],
     )?
     .map(|r| r.get(0))
     .transpose()
+}
+
+/// A user's id by name, in the caller's connection or transaction.
+pub(crate) fn user_id_in(db: &mut impl Db, name: &str) -> Result<Option<i64>> {
+    db.row("SELECT id FROM users WHERE name = ?1", params![name.trim()])?
+        .map(|r| r.get(0))
+        .transpose()
 }
 
 impl Catalog {
@@ -102,10 +109,7 @@ impl Catalog {
 
     /// Looks a user up by name.
     pub fn user_id(&self, name: &str) -> Result<Option<i64>> {
-        self.db()?
-            .row("SELECT id FROM users WHERE name = ?1", params![name.trim()])?
-            .map(|r| r.get(0))
-            .transpose()
+        user_id_in(&mut self.db()?, name)
     }
 
     /// The user's id, or an error that lists how to create one.

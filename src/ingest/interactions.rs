@@ -310,16 +310,13 @@ fn user_id(tx: &mut impl Db, users: &mut HashMap<String, i64>, name: &str, new_u
     if let Some(&id) = users.get(name) {
         return Ok(id);
     }
-    let created = tx.row(
-        "INSERT INTO users(name, created_at) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING RETURNING id",
-        params![name, crate::now_ms()],
-    )?;
-    let id: i64 = match created {
-        Some(r) => {
+    let id: i64 = match crate::catalog::insert_user(tx, name)? {
+        Some(id) => {
             *new_users += 1;
-            r.get(0)?
+            id
         }
-        None => tx.scalar("SELECT id FROM users WHERE name = ?1", params![name])?,
+        None => crate::catalog::user_id_in(tx, name)?
+            .ok_or_else(|| Error::NotFound(format!("user {name:?} vanished while being created")))?,
     };
     users.insert(name.to_string(), id);
     Ok(id)
