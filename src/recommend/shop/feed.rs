@@ -179,7 +179,7 @@ impl Feed<'_> {
         let index = engine.index();
         let now = model.reference.max(h.newest().unwrap_or(i64::MIN));
         let feedback: HashSet<i64> = h.feedback.iter().map(|f| f.product_id).collect();
-        // Purchases: times and the newest, per product.
+        // Purchases per product: how many, on which days, and how recently (summed decay).
         let mut bought: HashMap<i64, (u32, HashSet<i64>, f32)> = HashMap::new();
         for e in h.events.iter().filter(|e| e.kind == EventKind::Purchase) {
             let b = bought.entry(e.product).or_default();
