@@ -178,3 +178,16 @@ fn json_report_lists_skips() {
     assert_eq!(v["skipped"][0]["id"], 424242);
     assert!(v["skipped"][0]["reason"].as_str().unwrap().contains("image missing"));
 }
+
+#[test]
+fn a_refused_first_import_leaves_no_empty_catalogue_behind() {
+    let fx = Fixture::mini();
+    import(&fx, &fx.path("missing.csv"))
+        .failure()
+        .stderr(predicate::str::contains("missing.csv"));
+    assert!(!fx.db().exists(), "an empty catalogue was left behind");
+    // A catalogue that existed stays, whatever the import did.
+    import(&fx, &fx.csv()).success();
+    import(&fx, &fx.path("missing.csv")).failure();
+    assert_eq!(count(&fx), 48);
+}

@@ -177,6 +177,18 @@ fn bad_settings_are_refused() {
     fx.cmd(&["recommend", "--user", "e", "--diversity", "-1"])
         .assert()
         .failure();
+    // -k 0 says so, not "no products match the filters" (issue 37).
+    let id = fx.ids()[0].to_string();
+    for args in [
+        &["similar", id.as_str(), "-k", "0"][..],
+        &["recommend", "--user", "e", "-k", "0"],
+        &["together", id.as_str(), "-k", "0"],
+    ] {
+        fx.cmd(args)
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains("-k must be at least 1"));
+    }
     // A shopper the catalogue does not know gets the starter feed, not an error (issue 35);
     // a name no user could have is still refused.
     fx.cmd(&["recommend", "--user", "nobody", "--json"])

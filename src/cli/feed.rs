@@ -107,6 +107,9 @@ pub(crate) fn recommend(
 
 /// `together ID`.
 pub(crate) fn together(db: &Path, a: TogetherArgs) -> Result<ExitCode> {
+    if a.k == 0 {
+        bail!("-k must be at least 1 (the number of products to show)");
+    }
     let cat = Catalog::open_existing(db)?;
     let p = cat.require_product_ref(&a.id)?;
     let mut engine = Engine::load_for_query(&cat)?;

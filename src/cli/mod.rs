@@ -139,6 +139,9 @@ pub(crate) fn import(
             )),
         })
         .collect::<Result<_>>()?;
+    // A catalogue this import creates and that gets nothing (the file is refused) is removed
+    // again, not left behind empty (issue 37).
+    let new_file = !db.exists() && !lookbook::catalog::postgres::is_url(&db.to_string_lossy());
     let mut cat = Catalog::open(db)?;
     let opts = ingest::ImportOptions {
         images: images.map(Path::to_path_buf),
@@ -146,7 +149,20 @@ pub(crate) fn import(
         map,
         prune,
     };
-    let report = ingest::import_any(&mut cat, metadata, &opts, &KdamProgress::new())?;
+    let report = match ingest::import_any(&mut cat, metadata, &opts, &KdamProgress::new()) {
+        Ok(r) => r,
+        Err(e) => {
+            if new_file && cat.product_count().unwrap_or(1) == 0 {
+                drop(cat);
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut p = db.as_os_str().to_owned();
+                    p.push(suffix);
+                    let _ = std::fs::remove_file(p);
+                }
+            }
+            return Err(e.into());
+        }
+    };
     if let Some(f) = skipped_file {
         let text: String = report
             .skipped
@@ -453,6 +469,9 @@ pub(crate) fn similar(
     weights_arg: Option<&Path>,
     json: bool,
 ) -> Result<ExitCode> {
+    if k == 0 {
+        bail!("-k must be at least 1 (the number of look-alikes to show)");
+    }
     let cat = Catalog::open_existing(db)?;
     let filter = filter_of(filter);
     let mut engine = engine_for(&cat, &filter)?;
@@ -498,6 +517,9 @@ pub(crate) fn recommend(
     filter: &FilterArgs,
     json: bool,
 ) -> Result<ExitCode> {
+    if k == 0 {
+        bail!("-k must be at least 1 (the number of products to show)");
+    }
     if !(0.0..=1.0).contains(&alpha) {
         bail!("--alpha must be between 0 and 1, got {alpha}");
     }

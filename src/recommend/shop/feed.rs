@@ -48,10 +48,27 @@ const FACTORS: usize = 9;
 /// How the sources are weighed, and how strongly repeats of a kind are discounted.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Blend {
-    /// One weight per source, in [`SOURCES`] order.
+    /// One weight per source, in [`SOURCES`] order. A blend stored before a source existed
+    /// reads with that source at its default weight.
+    #[serde(deserialize_with = "weights_or_defaults")]
     pub weights: [f32; SOURCE_COUNT],
     /// Each further product of a kind already in the feed counts `1 - diversity` times as much.
     pub diversity: f32,
+}
+
+/// Stored weights, the sources added since at their default weights; more weights than
+/// sources is a blend from a newer lookbook, refused.
+fn weights_or_defaults<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<[f32; SOURCE_COUNT], D::Error> {
+    let stored: Vec<f32> = Vec::deserialize(d)?;
+    if stored.len() > SOURCE_COUNT || stored.iter().any(|w| !w.is_finite() || *w < 0.0) {
+        return Err(serde::de::Error::custom(format!(
+            "{} weights, some not a number from 0; this lookbook weighs {SOURCE_COUNT} sources",
+            stored.len()
+        )));
+    }
+    let mut w = Blend::default().weights;
+    w[..stored.len()].copy_from_slice(&stored);
+    Ok(w)
 }
 
 impl Default for Blend {

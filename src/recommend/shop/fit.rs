@@ -247,6 +247,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_blend_stored_before_a_source_existed_reads_with_its_default_weight() {
+        use super::super::feed::{Blend, SOURCE_COUNT};
+        let old = serde_json::json!({ "weights": [2.0, 1.0], "diversity": 0.3 });
+        let b: Blend = serde_json::from_value(old).unwrap();
+        assert_eq!(&b.weights[..2], &[2.0, 1.0]);
+        assert_eq!(&b.weights[2..], &Blend::default().weights[2..]);
+        let newer = serde_json::json!({ "weights": vec![1.0; SOURCE_COUNT + 1], "diversity": 0.0 });
+        assert!(serde_json::from_value::<Blend>(newer).is_err());
+        let negative = serde_json::json!({ "weights": [-1.0], "diversity": 0.0 });
+        assert!(serde_json::from_value::<Blend>(negative).is_err());
+        let back: Blend = serde_json::from_value(serde_json::to_value(b).unwrap()).unwrap();
+        assert_eq!(back, b);
+    }
+
+    #[test]
     fn average_precision_is_the_competitions() {
         assert_eq!(average_precision(&[1, 2, 3], &[1], 12), 1.0);
         assert_eq!(average_precision(&[9, 1], &[1], 12), 0.5);
