@@ -99,66 +99,65 @@ fn gram(a: &[f32]) -> Vec<f32> {
     g
 }
 
+/// A `FACTORS x FACTORS` matrix on the stack: fixed-size rows, so the loops below compile to
+/// vector instructions without bounds checks (solving was most of learning the factors).
+type Square = [[f32; FACTORS]; FACTORS];
+
 /// Solves `(gram + sum (c - 1) y y^T + LAMBDA I) x = sum c y` for one row's pairs (row of
 /// `other`, strength); `None` when there is nothing to solve for.
 fn solve(gram: &[f32], other: &[f32], pairs: &[(usize, f32)]) -> Option<Vec<f32>> {
-    if pairs.is_empty() {
+    if pairs.is_empty() || gram.len() != FACTORS * FACTORS {
         return None;
     }
-    let mut a = gram.to_vec();
-    let mut b = vec![0.0f32; FACTORS];
+    let mut a: Square = [[0.0; FACTORS]; FACTORS];
+    for (row, g) in a.iter_mut().zip(gram.chunks_exact(FACTORS)) {
+        row.copy_from_slice(g);
+    }
+    let mut b = [0.0f32; FACTORS];
     for &(r, s) in pairs {
         let c = 1.0 + ALPHA * s;
-        let y = &other[r * FACTORS..(r + 1) * FACTORS];
+        let y: &[f32; FACTORS] = other.get(r * FACTORS..(r + 1) * FACTORS)?.try_into().ok()?;
         for i in 0..FACTORS {
             b[i] += c * y[i];
             let w = (c - 1.0) * y[i];
-            for j in 0..FACTORS {
-                a[i * FACTORS + j] += w * y[j];
+            for (aij, yj) in a[i].iter_mut().zip(y) {
+                *aij += w * yj;
             }
         }
     }
-    for i in 0..FACTORS {
-        a[i * FACTORS + i] += LAMBDA;
+    for (i, row) in a.iter_mut().enumerate() {
+        row[i] += LAMBDA;
     }
-    cholesky_solve(&mut a, &mut b).then_some(b)
+    cholesky_solve(&mut a, &mut b).then(|| b.to_vec())
 }
 
-/// Solves `a x = b` in place for a symmetric positive definite `a` (`b` becomes `x`); false
-/// when `a` is not positive definite.
-fn cholesky_solve(a: &mut [f32], b: &mut [f32]) -> bool {
-    let n = FACTORS;
-    for j in 0..n {
-        let mut d = a[j * n + j];
-        for k in 0..j {
-            d -= a[j * n + k] * a[j * n + k];
-        }
+/// Solves `a x = b` in place for a symmetric positive definite `a` (`b` becomes `x`; `a` its
+/// Cholesky factor below the diagonal); false when `a` is not positive definite.
+fn cholesky_solve(a: &mut Square, b: &mut [f32; FACTORS]) -> bool {
+    for j in 0..FACTORS {
+        let d = a[j][j] - a[j][..j].iter().map(|x| x * x).sum::<f32>();
         if d <= 0.0 || !d.is_finite() {
             return false;
         }
         let d = d.sqrt();
-        a[j * n + j] = d;
-        for i in j + 1..n {
-            let mut s = a[i * n + j];
-            for k in 0..j {
-                s -= a[i * n + k] * a[j * n + k];
-            }
-            a[i * n + j] = s / d;
+        a[j][j] = d;
+        // Row j is done: a copy of it (128 bytes) updates the rows below.
+        let rj = a[j];
+        for ri in a[j + 1..].iter_mut() {
+            let dot: f32 = ri[..j].iter().zip(&rj[..j]).map(|(x, y)| x * y).sum();
+            ri[j] = (ri[j] - dot) / d;
         }
     }
-    for i in 0..n {
-        let mut s = b[i];
-        for k in 0..i {
-            s -= a[i * n + k] * b[k];
-        }
-        b[i] = s / a[i * n + i];
+    for i in 0..FACTORS {
+        let dot: f32 = a[i][..i].iter().zip(&b[..i]).map(|(x, y)| x * y).sum();
+        b[i] = (b[i] - dot) / a[i][i];
     }
-    for i in (0..n).rev() {
+    for i in (0..FACTORS).rev() {
         let mut s = b[i];
-        for k in i + 1..n {
-            s -= a[k * n + i] * b[k];
+        for k in i + 1..FACTORS {
+            s -= a[k][i] * b[k];
         }
-        b[i] = s / a[i * n + i];
+        b[i] = s / a[i][i];
     }
     true
 }
@@ -264,24 +263,25 @@ mod tests {
 
     #[test]
     fn cholesky_solves_a_positive_definite_system() {
-        let mut a = vec![0.0f32; FACTORS * FACTORS];
+        let mut a: Square = [[0.0; FACTORS]; FACTORS];
         for i in 0..FACTORS {
-            a[i * FACTORS + i] = 2.0;
+            a[i][i] = 2.0;
             if i + 1 < FACTORS {
-                a[i * FACTORS + i + 1] = 0.5;
-                a[(i + 1) * FACTORS + i] = 0.5;
+                a[i][i + 1] = 0.5;
+                a[i + 1][i] = 0.5;
             }
         }
         let x: Vec<f32> = (0..FACTORS).map(|i| i as f32 * 0.1 - 1.0).collect();
-        let mut b: Vec<f32> = (0..FACTORS)
-            .map(|i| (0..FACTORS).map(|j| a[i * FACTORS + j] * x[j]).sum())
-            .collect();
-        let mut l = a.clone();
+        let mut b = [0.0f32; FACTORS];
+        for i in 0..FACTORS {
+            b[i] = (0..FACTORS).map(|j| a[i][j] * x[j]).sum();
+        }
+        let mut l = a;
         assert!(cholesky_solve(&mut l, &mut b));
         for (got, want) in b.iter().zip(&x) {
             assert!((got - want).abs() < 1e-4, "{got} {want}");
         }
-        let mut bad = vec![0.0f32; FACTORS * FACTORS];
+        let mut bad: Square = [[0.0; FACTORS]; FACTORS];
         assert!(!cholesky_solve(&mut bad, &mut [1.0; FACTORS]));
     }
 
