@@ -52,10 +52,18 @@ pub struct InteractionsReport {
 
 impl InteractionsReport {
     fn bad(&mut self, line: usize, why: String) {
-        self.bad_row_count += 1;
-        if self.bad_rows.len() < 20 {
-            self.bad_rows.push((line, why));
-        }
+        note_bad(&mut self.bad_rows, &mut self.bad_row_count, line, why);
+    }
+}
+
+/// Rows that could not be read and reported one by one, the rest counted.
+const BAD_ROWS_SHOWN: usize = 20;
+
+/// Counts a bad row and keeps the first [`BAD_ROWS_SHOWN`] with why.
+fn note_bad(rows: &mut Vec<(usize, String)>, count: &mut usize, line: usize, why: String) {
+    *count += 1;
+    if rows.len() < BAD_ROWS_SHOWN {
+        rows.push((line, why));
     }
 }
 
@@ -418,12 +426,7 @@ pub fn import_shoppers(catalog: &mut Catalog, path: &Path, progress: &dyn Progre
                 .map(|s| s.trim().trim_matches('"'))
                 .unwrap_or("")
         };
-        let mut bad = |why: String| {
-            report.bad_row_count += 1;
-            if report.bad_rows.len() < 20 {
-                report.bad_rows.push((line_no, why));
-            }
-        };
+        let mut bad = |why: String| note_bad(&mut report.bad_rows, &mut report.bad_row_count, line_no, why);
         let user = match crate::catalog::check_user_name(get(Some(user_col))) {
             Ok(u) => u.to_string(),
             Err(e) => {
