@@ -180,4 +180,13 @@ fn a_damaged_feed_model_is_named_and_the_app_still_opens() {
     let cat = lookbook::catalog::Catalog::open_existing(fx.db()).unwrap();
     let e = lookbook::recommend::Engine::load_with_shop(&cat).unwrap();
     assert!(e.shop().unwrap().stored.is_none());
+    drop((e, cat));
+    // A model another lookbook version stored is learned again, not an error.
+    let c = rusqlite::Connection::open(fx.db()).unwrap();
+    c.execute("UPDATE feed_models SET data = CAST('lookbook-feed-0' AS BLOB)", [])
+        .unwrap();
+    drop(c);
+    let v = feed(&fx, "ann", 5);
+    assert!(v["model"].as_str().unwrap().starts_with("learned now"), "{v}");
+    assert!(!ids(&v).is_empty());
 }

@@ -53,7 +53,9 @@ impl Trained {
     /// [`Trained::load`] with the bought-together lists of `products` only (a one-shot query
     /// needs its shopper's; at 5 x 10^4 products reading all took most of its time).
     pub fn load_for(catalog: &Catalog, engine: &Engine, products: Option<&[i64]>) -> Result<Self> {
-        if let Some(s) = catalog.feed_model()? {
+        // A model stored by another lookbook version is learned again here (`train --feed` stores
+        // it in this one's format); a damaged one in this format is an error that says so.
+        if let Some(s) = catalog.feed_model()?.filter(|s| ShopModel::is_this_format(&s.data)) {
             let what = format!("{}: feed model {}", catalog.path().display(), s.id);
             let params: FeedParams = serde_json::from_str(&s.params).map_err(|e| {
                 crate::Error::Invalid(format!(

@@ -435,6 +435,11 @@ impl ShopModel {
         w.0
     }
 
+    /// True when `bytes` are in the format this lookbook writes (false: another version's).
+    pub fn is_this_format(bytes: &[u8]) -> bool {
+        bytes.starts_with(MAGIC)
+    }
+
     /// Each product's bought-together list as bytes, for `feed_neighbours`.
     pub fn neighbour_bytes(&self) -> Vec<(i64, Vec<u8>)> {
         let mut out: Vec<(i64, Vec<u8>)> = self
@@ -512,7 +517,8 @@ impl ShopModel {
     }
 }
 
-const MAGIC: &[u8] = b"lookbook-feed-1\n";
+/// The format's name and version: a model written in another version is learned again, not read.
+const MAGIC: &[u8] = b"lookbook-feed-2\n";
 
 /// Little-endian bytes.
 struct Writer(Vec<u8>);
