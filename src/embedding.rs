@@ -112,9 +112,23 @@ impl PhotoEncoder {
     /// The query vector of a photo file.
     pub fn vector(&self, photo: &Path) -> Result<Vec<f32>> {
         let v = self.embedder.embed_file(photo)?;
-        Ok(match &self.head {
+        Ok(self.project(v))
+    }
+
+    /// The query vector of a photo's bytes (an upload); `what` names it in errors.
+    pub fn vector_of_bytes(&self, bytes: &[u8], what: &str) -> Result<Vec<f32>> {
+        let img = crate::vision::decode(bytes).map_err(|reason| Error::Image {
+            path: what.into(),
+            reason,
+        })?;
+        let v = self.embedder.embed_images(std::slice::from_ref(&img))?.remove(0);
+        Ok(self.project(v))
+    }
+
+    fn project(&self, v: Vec<f32>) -> Vec<f32> {
+        match &self.head {
             Some(h) => h.project(&v),
             None => v,
-        })
+        }
     }
 }

@@ -15,6 +15,7 @@
 //! | [`files`] | bounded reads of user-named files (photos, CSV, weights): regular files only, capped |
 //! | [`ingest`] | `import`: a Kaggle styles.csv or a shop's export (Shopify, Google Merchant, WooCommerce, H&M, `--map`) read into feed items (`ingest::formats`), photos from a folder or downloaded by URL (`ingest::fetch`), stored transactionally with a report of what was skipped; shoppers' history (`ingest::interactions`) |
 //! | [`kept`] | checksums of the files kept to answer fast (the index, packed networks), verified once per file |
+//! | [`live`] | a long-running front end's engine: reloaded when the catalogue changes, the feed learned again when shoppers did something |
 //! | [`migrate`] | a whole catalogue copied between SQLite and PostgreSQL (pgvector), either way |
 //! | [`vision`] | decoding and preprocessing, weight loading, the ResNet50 (candle reference; NHWC fast path: bf16 on AMX tiles or AVX512_BF16 dot products, f32 on an AVX-512 GEMM, the `gemm` crate, plain Rust; `vision::cpu` picks and caps the level), the batched embedder |
 //! | [`recommend`] | the vector index contract (exact scan, IVF, kept beside a SQLite catalogue by `recommend::ivf_file` with the per-product facts ranking needs, `recommend::facts`), query expansion and other neighbourhood re-rankings (`recommend::rerank`), taste profiles, blended ranking, MMR, explanations |
@@ -42,6 +43,7 @@ pub mod files;
 mod fuzz_smoke;
 pub mod ingest;
 pub mod kept;
+pub mod live;
 pub mod memory;
 pub mod migrate;
 pub mod progress;

@@ -1,10 +1,12 @@
 //! The `lookbook` binary: the terminal app (no subcommand) and the scriptable commands.
 //! All work happens in the `lookbook` library. This file parses arguments and sends each command
-//! to its front end: `cli` (text and JSON commands), `tui` (the app) or `serve` (the app over
-//! SSH); the front ends share library code, never each other's.
+//! to its front end: `cli` (text and JSON commands), `tui` (the app), `serve` (the app over
+//! SSH) or `http` (the recommendations for web pages); the front ends share library code, never
+//! each other's.
 
 mod benchmarks;
 mod cli;
+mod http;
 mod serve;
 mod tui;
 
@@ -306,6 +308,9 @@ pub enum Command {
     Keys,
     /// Serve the app over SSH to many people at once from this process (see the README).
     Serve(serve::Options),
+    /// Serve look-alikes, feeds and events to a shop's web pages over HTTP with JSON (see
+    /// docs/http.md).
+    Http(http::Options),
     /// Copy a whole catalogue between a SQLite file and a PostgreSQL database, either way
     /// (see docs/postgres.md).
     Migrate {
@@ -650,6 +655,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Serve(opts) => {
             serve::run(&db, opts)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Http(opts) => {
+            http::run(&db, opts)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Keys => {

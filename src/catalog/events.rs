@@ -113,6 +113,47 @@ pub(crate) fn set_shopper(db: &mut impl Db, user: i64, s: &Shopper) -> Result<()
     Ok(())
 }
 
+/// One thing a shopper did, as a website reports it: the shopper's name, the product's
+/// reference (shop id, SKU or number) and the kind's word; no time means now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportedEvent {
+    /// The shopper's name (made a user on first sight).
+    pub user: String,
+    /// The product: shop id, SKU or the catalogue's number.
+    pub product: String,
+    /// `purchase`, `cart`, `view` (and their synonyms), `like` or `dislike`.
+    pub kind: String,
+    /// When, in milliseconds since the epoch.
+    pub at: Option<i64>,
+}
+
+/// What became of a batch of [`ReportedEvent`]s: how many were stored and, for each one that was
+/// not, its place in the batch and why.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Recorded {
+    /// Events stored (likes and dislikes included).
+    pub accepted: usize,
+    /// `(place in the batch from 0, why)` for each event refused.
+    pub rejected: Vec<(usize, String)>,
+}
+
+/// How far in the future a reported time may be (clocks differ); later is refused.
+const FUTURE_SLACK_MS: i64 = 60 * 60 * 1000;
+
+/// Stores one live event, choosing the next free `seq` when the same shopper did the same to the
+/// same product in the same millisecond (a second view is a second view).
+fn insert_live_event(db: &mut impl Db, e: &Event) -> Result<()> {
+    if insert_event(db, e, 0)? {
+        return Ok(());
+    }
+    let next: i64 = db.scalar(
+        "SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE user_id = ?1 AND product_id = ?2 AND kind = ?3 AND at = ?4",
+        params![e.user, e.product, e.kind.as_str(), e.at],
+    )?;
+    insert_event(db, e, next.clamp(0, u32::MAX as i64) as u32)?;
+    Ok(())
+}
+
 /// A trained blend of the feed as stored: its parameters and metrics (JSON), the item side of
 /// the model (bytes) and the newest event it learned from.
 #[derive(Debug, Clone)]
@@ -132,6 +173,79 @@ pub struct StoredFeedModel {
 }
 
 impl Catalog {
+    /// Stores what a website reported, in one transaction: unknown shoppers become users, likes
+    /// and dislikes set feedback, the rest become events. An event naming no product, an
+    /// unreadable shopper name or kind, or a time more than an hour ahead is refused with its
+    /// reason; the others are stored.
+    pub fn record_events(&mut self, events: &[ReportedEvent]) -> Result<Recorded> {
+        let now = now_ms();
+        let mut out = Recorded::default();
+        let mut tx = self.tx()?;
+        for (i, r) in events.iter().enumerate() {
+            let user = match super::check_user_name(&r.user) {
+                Ok(u) => u,
+                Err(e) => {
+                    out.rejected.push((i, e.to_string()));
+                    continue;
+                }
+            };
+            let kind = r.kind.trim().to_ascii_lowercase();
+            let weight = match kind.as_str() {
+                "like" => Some(1.0),
+                "dislike" => Some(-1.0),
+                _ => None,
+            };
+            let event_kind = EventKind::parse(&kind);
+            if weight.is_none() && event_kind.is_none() {
+                out.rejected.push((
+                    i,
+                    format!(
+                        "unknown kind {:?}; use like, dislike, view, cart or purchase",
+                        crate::text::clip(&r.kind, 40)
+                    ),
+                ));
+                continue;
+            }
+            let at = r.at.unwrap_or(now);
+            if at > now + FUTURE_SLACK_MS {
+                out.rejected.push((i, format!("time {at} is in the future")));
+                continue;
+            }
+            let Some(product) = super::products::product_id_of(&mut tx, &r.product)? else {
+                out.rejected.push((
+                    i,
+                    format!(
+                        "no product {:?} (looked for it as a shop id, a SKU and a number)",
+                        crate::text::clip(r.product.trim(), 80)
+                    ),
+                ));
+                continue;
+            };
+            super::insert_user(&mut tx, user)?;
+            let Some(uid) = super::user_id_in(&mut tx, user)? else {
+                return Err(Error::NotFound(format!("user {user:?} vanished while being created")));
+            };
+            match (weight, event_kind) {
+                (Some(w), _) => super::upsert_feedback(&mut tx, uid, product, w, at)?,
+                (None, Some(kind)) => insert_live_event(
+                    &mut tx,
+                    &Event {
+                        user: uid,
+                        product,
+                        kind,
+                        at,
+                        count: 1,
+                        price: None,
+                    },
+                )?,
+                (None, None) => continue,
+            }
+            out.accepted += 1;
+        }
+        tx.commit()?;
+        Ok(out)
+    }
+
     /// Calls `each` for every event, oldest first (streamed: a shop's history may be large).
     pub fn each_event(&self, each: &mut dyn FnMut(Event) -> Result<()>) -> Result<()> {
         self.db()?.each(

@@ -16,14 +16,14 @@ mod users;
 
 pub use embeddings::{EmbeddingMatrix, ModelRecord, ModelSpec, StoredHead};
 pub(crate) use embeddings::{from_blob, put_embeddings_in, to_blob};
-pub use events::{Event, EventKind, Shopper, StoredFeedModel};
+pub use events::{Event, EventKind, Recorded, ReportedEvent, Shopper, StoredFeedModel};
 pub(crate) use events::{insert_event, set_shopper};
 pub use products::{Product, ProductFilter, ProductUpsert, ShopFields, Upserted, VariantRow};
 pub(crate) use products::{id_for_shop_id, unlist, upsert as products_upsert};
 pub use schema::APPLICATION_ID;
 pub use tables::SCHEMA_VERSION;
 pub use users::{Feedback, MAX_USER_NAME, User, check_user_name};
-pub(crate) use users::{insert_user, user_id_in};
+pub(crate) use users::{insert_user, upsert_feedback, user_id_in};
 
 use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 use sql::{Db, Handle, Tx, params};

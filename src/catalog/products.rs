@@ -503,25 +503,33 @@ pub(crate) fn id_for_shop_id(db: &mut impl Db, shop_id: &str) -> Result<(i64, bo
     Ok((db.scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM products", &[])?, false))
 }
 
+/// The number of the product a reference names (a shop id first, then a variant's SKU, then
+/// the catalogue's number), in the caller's connection or transaction.
+pub(crate) fn product_id_of(db: &mut impl Db, reference: &str) -> Result<Option<i64>> {
+    let r = reference.trim();
+    let by_shop = db.row(
+        "SELECT p.id FROM products p WHERE p.shop_id = ?1 OR p.id = (SELECT v.product_id FROM variants v WHERE v.sku = ?1 LIMIT 1) \
+         ORDER BY CASE WHEN p.shop_id = ?1 THEN 0 ELSE 1 END LIMIT 1",
+        params![r],
+    )?;
+    if let Some(row) = by_shop {
+        return Ok(Some(row.get(0)?));
+    }
+    match r.parse::<i64>() {
+        Ok(id) => Ok(db
+            .row("SELECT id FROM products WHERE id = ?1", params![id])?
+            .map(|r| r.get(0))
+            .transpose()?),
+        Err(_) => Ok(None),
+    }
+}
+
 impl Catalog {
     /// The product a reference names: a shop id, a variant's SKU, or the catalogue's number.
     pub fn find_product(&self, reference: &str) -> Result<Option<Product>> {
-        let r = reference.trim();
-        let by_shop = self.db()?.row(
-            &format!(
-                "{SELECT} WHERE p.shop_id = ?1 OR p.id = (SELECT v.product_id FROM variants v WHERE v.sku = ?1 LIMIT 1) \
-                 ORDER BY CASE WHEN p.shop_id = ?1 THEN 0 ELSE 1 END LIMIT 1"
-            ),
-            params![r],
-        )?;
-        if let Some(row) = by_shop {
-            let mut p = from_row(row)?;
-            p.variants = self.variants(p.id)?;
-            return Ok(Some(p));
-        }
-        match r.parse::<i64>() {
-            Ok(id) => self.product(id),
-            Err(_) => Ok(None),
+        match product_id_of(&mut self.db()?, reference)? {
+            Some(id) => self.product(id),
+            None => Ok(None),
         }
     }
 

@@ -86,6 +86,18 @@ pub(crate) fn user_id_in(db: &mut impl Db, name: &str) -> Result<Option<i64>> {
         .transpose()
 }
 
+/// Sets a like (`weight` > 0) or dislike in the caller's transaction; of two times for one
+/// product, the later is kept (a history file may list an old like after a new one).
+pub(crate) fn upsert_feedback(db: &mut impl Db, user: i64, product: i64, weight: f64, at: i64) -> Result<()> {
+    db.execute(
+        "INSERT INTO feedback(user_id, product_id, weight, at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(user_id, product_id) DO UPDATE SET weight = excluded.weight,
+            at = CASE WHEN excluded.at > feedback.at THEN excluded.at ELSE feedback.at END",
+        params![user, product, weight, at],
+    )?;
+    Ok(())
+}
+
 impl Catalog {
     /// Every user with feedback counts, by name.
     pub fn users(&self) -> Result<Vec<User>> {
@@ -141,11 +153,7 @@ impl Catalog {
             if tx.row("SELECT 1 FROM products WHERE id = ?1", params![pid])?.is_none() {
                 return Err(Error::NotFound(format!("product {pid} is not in the catalogue")));
             }
-            tx.execute(
-                "INSERT INTO feedback(user_id, product_id, weight, at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT(user_id, product_id) DO UPDATE SET weight = excluded.weight, at = excluded.at",
-                params![user, pid, f64::from(weight), now],
-            )?;
+            upsert_feedback(&mut tx, user, pid, f64::from(weight), now)?;
         }
         tx.commit()
     }

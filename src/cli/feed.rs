@@ -10,11 +10,12 @@ use std::process::ExitCode;
 
 use super::out::{errln, out, outln};
 use super::table::render;
-use super::{KdamProgress, describe, fetch_shown, print_json, print_results, rows};
+use super::{KdamProgress, describe, print_json, print_results};
 use lookbook::catalog::{Catalog, ProductFilter};
 use lookbook::eval::shop::{self as shop_eval, Report};
 use lookbook::recommend::Engine;
 use lookbook::recommend::shop::{FeedRequest, History, ShopperHistory, Trained};
+use lookbook::recommend::shown::{fetch_shown, rows};
 
 /// `together ID`: what shoppers bought with a product.
 #[derive(Args, Debug)]

@@ -16,7 +16,8 @@ use std::process::ExitCode;
 
 use crate::{EvalArgs, FeedbackArgs, FilterArgs, UsersAction};
 use lookbook::catalog::{Catalog, Product, ProductFilter};
-use lookbook::recommend::{Engine, Profile, ProfileSettings, Reason, Recommendation, Request};
+use lookbook::recommend::shown::{ShownRow, fetch_shown, rows};
+use lookbook::recommend::{Engine, Profile, ProfileSettings, Request};
 use lookbook::text::truncate;
 use lookbook::vision::{Embedder, Pooling, weights};
 use lookbook::{eval, ingest, train};
@@ -320,73 +321,6 @@ pub(crate) fn embed(
     })
 }
 
-#[derive(Serialize)]
-struct ResultRow<'a> {
-    rank: usize,
-    id: i64,
-    score: f32,
-    name: &'a str,
-    #[serde(rename = "articleType")]
-    article_type: &'a str,
-    #[serde(rename = "subCategory")]
-    sub_category: &'a str,
-    #[serde(rename = "masterCategory")]
-    master_category: &'a str,
-    gender: &'a str,
-    colour: &'a str,
-    reason: &'a Reason,
-    because: String,
-    /// The shop's id, group, price, stock, link and photo, so a page can show the result.
-    #[serde(flatten)]
-    shop: ShopJson<'a>,
-}
-
-/// What a shop's page needs of a product, beside its id and name.
-#[derive(Serialize)]
-struct ShopJson<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    shop_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    group: Option<&'a str>,
-    #[serde(skip_serializing_if = "str::is_empty")]
-    brand: &'a str,
-    price: Option<f64>,
-    #[serde(skip_serializing_if = "str::is_empty")]
-    currency: &'a str,
-    availability: &'a str,
-    #[serde(skip_serializing_if = "str::is_empty")]
-    link: &'a str,
-    image: &'a str,
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    variants: &'a [lookbook::catalog::VariantRow],
-}
-
-impl<'a> ShopJson<'a> {
-    fn of(p: &'a Product) -> Self {
-        ShopJson {
-            shop_id: p.shop_id.as_deref(),
-            group: p.group.as_deref(),
-            brand: &p.brand,
-            price: p.price,
-            currency: &p.currency,
-            availability: &p.availability,
-            link: &p.link,
-            image: &p.image_url,
-            variants: &p.variants,
-        }
-    }
-}
-
-/// One line of explanation (the wording lives with [`Reason`]).
-fn explain(engine: &Engine, r: &Reason) -> String {
-    r.describe(|id| {
-        engine
-            .product(id)
-            .map(|p| truncate(&p.name, 40))
-            .unwrap_or_else(|| id.to_string())
-    })
-}
-
 /// The engine for one query: without a metadata filter, one that reads only the products it
 /// shows (see [`Engine::load_for_query`]).
 fn engine_for(cat: &Catalog, filter: &ProductFilter) -> Result<Engine> {
@@ -397,41 +331,7 @@ fn engine_for(cat: &Catalog, filter: &ProductFilter) -> Result<Engine> {
     })
 }
 
-/// Reads the products results and their reasons name, for an engine that has not yet.
-fn fetch_shown(engine: &mut Engine, cat: &Catalog, recs: &[Recommendation]) -> Result<()> {
-    let named = recs.iter().filter_map(|r| match r.reason {
-        Reason::LooksLike { id, .. } => id,
-        Reason::YouLiked { id, .. } | Reason::LooksLikeYours { id, .. } | Reason::BoughtWith { id } => Some(id),
-        _ => None,
-    });
-    let ids: Vec<i64> = recs.iter().map(|r| r.id).chain(named).collect();
-    Ok(engine.fetch_products(cat, ids)?)
-}
-
-fn rows<'a>(engine: &'a Engine, recs: &'a [Recommendation]) -> Vec<ResultRow<'a>> {
-    recs.iter()
-        .enumerate()
-        .filter_map(|(i, r)| {
-            let p = engine.product(r.id)?;
-            Some(ResultRow {
-                rank: i + 1,
-                id: r.id,
-                score: r.score,
-                name: &p.name,
-                article_type: &p.article_type,
-                sub_category: &p.sub_category,
-                master_category: &p.master_category,
-                gender: &p.gender,
-                colour: &p.colour,
-                reason: &r.reason,
-                because: explain(engine, &r.reason),
-                shop: ShopJson::of(p),
-            })
-        })
-        .collect()
-}
-
-fn print_results(rows: &[ResultRow], with_reason: bool) {
+fn print_results(rows: &[ShownRow], with_reason: bool) {
     let mut header = vec!["#", "id", "score", "articleType", "colour", "name"];
     if with_reason {
         header.push("why");

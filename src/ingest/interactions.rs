@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::io::BufRead;
 use std::path::Path;
 
-use crate::catalog::sql::{Db, params};
+use crate::catalog::sql::Db;
 use crate::catalog::{Catalog, Event, EventKind, Shopper};
 use crate::{Error, Progress, Result};
 
@@ -364,12 +364,7 @@ fn write(
                 }
             }
             Fact::Feedback(weight) => {
-                tx.execute(
-                    "INSERT INTO feedback(user_id, product_id, weight, at) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT(user_id, product_id) DO UPDATE SET weight = excluded.weight,
-                        at = CASE WHEN excluded.at > feedback.at THEN excluded.at ELSE feedback.at END",
-                    params![uid, pid, weight, at],
-                )?;
+                crate::catalog::upsert_feedback(&mut tx, uid, pid, weight, at)?;
                 report.likes += 1;
             }
         }

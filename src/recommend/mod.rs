@@ -10,6 +10,7 @@ mod pg_index;
 mod profile;
 pub mod rerank;
 pub mod shop;
+pub mod shown;
 
 pub use engine::{DEFAULT_ALPHA, DEFAULT_DIVERSITY, Engine, Reason, Recommendation, Request, mmr};
 pub use index::{FlatIndex, VectorIndex, dot, normalize, top_k};

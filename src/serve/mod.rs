@@ -486,33 +486,32 @@ async fn retrain_feed(shared: Arc<Shared>) {
     let every = Duration::from_secs_f64(shared.opts.retrain_minutes * 60.0);
     // What there was when the server started: only what happens while it serves retrains.
     let db = shared.db.clone();
-    let mut last: Option<String> =
-        tokio::task::spawn_blocking(move || Catalog::open_existing(&db)?.history_signature())
-            .await
-            .ok()
-            .and_then(|r| r.ok());
+    let retrainer = tokio::task::spawn_blocking(move || lookbook::live::Retrainer::new(&db)).await;
+    let mut retrainer = match retrainer {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => return log(format_args!("learning the feed again is off: {e}")),
+        Err(e) => return log(format_args!("learning the feed again is off: {e}")),
+    };
     loop {
         tokio::time::sleep(every).await;
-        let db = shared.db.clone();
-        let seen = last.clone();
-        let done = tokio::task::spawn_blocking(move || -> lookbook::Result<Option<String>> {
-            let mut cat = Catalog::open_existing(&db)?;
-            let now = cat.history_signature()?;
-            if seen.as_deref() == Some(now.as_str()) || cat.event_count()? == 0 {
-                return Ok(Some(now));
-            }
-            let t = lookbook::train::feed::train_feed(&mut cat, 7, 12, 42, &lookbook::NoProgress)?;
-            log(format_args!(
-                "learned the feed again from {} events and likes (feed model {})",
-                t.events, t.id
-            ));
-            Ok(Some(now))
+        let done = tokio::task::spawn_blocking(move || {
+            let r = retrainer.step();
+            (retrainer, r)
         })
         .await;
         match done {
-            Ok(Ok(sig)) => last = sig,
-            Ok(Err(e)) => log(format_args!("learning the feed again failed: {e}")),
-            Err(e) => log(format_args!("learning the feed again failed: {e}")),
+            Ok((r, result)) => {
+                retrainer = r;
+                match result {
+                    Ok(Some(t)) => log(format_args!(
+                        "learned the feed again from {} events and likes (feed model {})",
+                        t.events, t.id
+                    )),
+                    Ok(None) => {}
+                    Err(e) => log(format_args!("learning the feed again failed: {e}")),
+                }
+            }
+            Err(e) => return log(format_args!("learning the feed again stopped: {e}")),
         }
     }
 }

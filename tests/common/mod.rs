@@ -2,6 +2,7 @@
 //! inputs written next to it, and random ResNet50 weights with the real names and shapes.
 #![allow(dead_code)]
 
+pub mod api;
 pub mod http;
 pub mod shop_history;
 pub mod ssh;
