@@ -186,7 +186,7 @@ fn bad_requests_get_their_status_and_nothing_leaks() {
         ("/v1/events", vec![b' '; 5000], 413, "4 KiB"),
         (
             "/v1/events",
-            format!("[{}]", vec![r#"{"user":"a","product":1,"kind":"view"}"#; 11].join(",")).into_bytes(),
+            format!("[{}]", [r#"{"user":"a","product":1,"kind":"view"}"#; 11].join(",")).into_bytes(),
             413,
             "at most 10",
         ),
