@@ -426,3 +426,100 @@ fn a_bad_keys_file_is_refused_at_start_with_the_line() {
     let err = String::from_utf8_lossy(&out);
     assert!(err.contains("line 1") && err.contains("openssl rand"), "{err}");
 }
+
+/// Debian's chromium, or `None` (the test then says it was skipped) unless CI asks for it.
+fn chromium() -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("LOOKBOOK_TEST_CHROMIUM")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| "/usr/bin/chromium".into());
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var_os("LOOKBOOK_REQUIRE_CHROMIUM").is_none(),
+        "LOOKBOOK_REQUIRE_CHROMIUM is set but {} does not exist",
+        path.display()
+    );
+    eprintln!("skipped: no chromium at {} (.ci/run installs Debian's)", path.display());
+    None
+}
+
+/// Serves `html` for every request on `listener`, at most 50 connections.
+fn serve_page(listener: std::net::TcpListener, html: String) {
+    std::thread::spawn(move || {
+        for conn in listener.incoming().take(50) {
+            let Ok(mut c) = conn else { continue };
+            c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf);
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{html}",
+                html.len()
+            );
+            let _ = c.write_all(reply.as_bytes());
+        }
+    });
+}
+
+#[test]
+fn the_widget_draws_a_strip_in_chromium_with_the_catalogues_text_as_text() {
+    let Some(chromium) = chromium() else { return };
+    let fx = Fixture::mini();
+    // A product name that would run script if a page put it in as HTML.
+    let csv = std::fs::read_to_string(fx.csv()).unwrap().replace(
+        "Reebok T-shirt White Polo Tshirt",
+        "<img src=x onerror=document.title='pwned'>Evil Tee",
+    );
+    std::fs::write(fx.csv(), csv).unwrap();
+    fx.ready();
+    let file = history(&fx);
+    fx.cmd(&["import", "--interactions", file.to_str().unwrap()])
+        .assert()
+        .success();
+    // The shop's page on one port, the API on another: a cross-origin call, as on a real shop.
+    let page = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let page_port = page.local_addr().unwrap().port();
+    let api = Api::start(&fx, &["--cors-origin", &format!("http://127.0.0.1:{page_port}")]);
+    let html = format!(
+        r#"<!doctype html><html><head><title>shop</title></head><body>
+<div id="strip"></div>
+<script async src="http://127.0.0.1:{}/widget.js" data-key="{READ}" data-product="{JEANS}"
+        data-kind="together" data-k="4" data-target="strip" data-title="Bought together"></script>
+</body></html>"#,
+        api.port
+    );
+    serve_page(page, html);
+    let profile = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(&chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("http://127.0.0.1:{page_port}/"))
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        dom.contains("data-lookbook-state"),
+        "the widget did not run: {dom}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dom.contains(r#"data-lookbook-state="ready""#), "{dom}\n{}", api.log());
+    assert!(dom.contains("Bought together"));
+    assert!(dom.contains(&format!(r#"data-product="{TSHIRT}""#)), "{dom}");
+    assert!(dom.contains("&lt;img src=x onerror"), "the name is text: {dom}");
+    assert!(
+        dom.contains("<title>shop</title>"),
+        "no script ran from the name: {dom}"
+    );
+    assert!(dom.contains(&format!("/v1/products/{TSHIRT}/photo")), "{dom}");
+}

@@ -866,3 +866,59 @@ fn a_shops_history_feeds_the_same_in_postgres_as_in_sqlite() {
     let map = |v: &serde_json::Value| v["methods"][0]["all"]["map"].as_f64().unwrap();
     assert!((map(&p) - map(&l)).abs() < 1e-9, "{p} {l}");
 }
+
+#[test]
+fn lookbook_http_serves_a_postgres_catalogue_the_same_and_keeps_its_address_out() {
+    use common::api::{Api, READ, WRITE};
+    let Some((pg, f)) = migrated("http") else { return };
+    let file = common::shop_history::history(&f);
+    let file = file.to_str().unwrap();
+    on_pg(&f, &pg.url, &["import", "--interactions", file])
+        .assert()
+        .success();
+    f.cmd(&["import", "--interactions", file]).assert().success();
+    let on_pg_api = Api::start_on(&f, std::ffi::OsStr::new(&pg.url), &[]);
+    let on_sqlite = Api::start(&f, &[]);
+    for path in [
+        "/v1/users/ann/feed?k=6",
+        "/v1/products/1614/together?k=3",
+        "/v1/popular?k=4",
+    ] {
+        let (p, l) = (on_pg_api.get(path, Some(READ)), on_sqlite.get(path, Some(READ)));
+        assert_eq!(p.status, 200, "{path}: {}", p.text());
+        assert_eq!(common::result_ids(&p.json()), common::result_ids(&l.json()), "{path}");
+    }
+    // The same event twice in one millisecond is two views, in both stores.
+    let body = br#"[{"user":"web","product":"1614","kind":"view","time":1700000000000},
+                    {"user":"web","product":"1614","kind":"view","time":1700000000000},
+                    {"user":"web","product":"7191","kind":"like"}]"#;
+    for api in [&on_pg_api, &on_sqlite] {
+        let r = api.post("/v1/events", Some(WRITE), body);
+        assert_eq!(r.json()["accepted"], 3, "{}", r.text());
+        let feed = api.get("/v1/users/web/feed?k=3", Some(READ)).json();
+        assert_eq!(feed["likes"], 1, "{feed}");
+    }
+    let mut c = postgres::Client::connect(&pg.url, postgres::NoTls).unwrap();
+    let views: i64 = c
+        .query_one(
+            "SELECT COUNT(*) FROM events e JOIN users u ON u.id = e.user_id WHERE u.name = 'web' AND e.kind = 'view'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(views, 2);
+    // No answer, error or log line carries the database's address.
+    let missing = on_pg_api.get("/v1/products/nope/similar", Some(READ));
+    assert_eq!(missing.status, 404);
+    let password = std::env::var("LOOKBOOK_PG_PASSWORD").ok().filter(|p| !p.is_empty());
+    for text in [
+        missing.text(),
+        on_pg_api.get("/metrics", Some(READ)).text(),
+        on_pg_api.log(),
+    ] {
+        assert!(!text.contains(&pg.url), "{text}");
+        if let Some(pw) = &password {
+            assert!(!text.contains(pw.as_str()), "{text}");
+        }
+    }
+}

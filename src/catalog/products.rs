@@ -527,7 +527,10 @@ pub(crate) fn product_id_of(db: &mut impl Db, reference: &str) -> Result<Option<
 impl Catalog {
     /// The product a reference names: a shop id, a variant's SKU, or the catalogue's number.
     pub fn find_product(&self, reference: &str) -> Result<Option<Product>> {
-        match product_id_of(&mut self.db()?, reference)? {
+        // Bound first: a temporary in the match would hold PostgreSQL's one connection while
+        // `product` asks for it again.
+        let id = product_id_of(&mut self.db()?, reference)?;
+        match id {
             Some(id) => self.product(id),
             None => Ok(None),
         }

@@ -33,6 +33,7 @@
   }
 
   function safeUrl(u) {
+    if (typeof u !== "string" || !u.trim()) return null;
     try {
       var url = new URL(u, document.baseURI);
       return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
