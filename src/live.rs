@@ -4,6 +4,7 @@
 //! Blocking calls; the front end decides which thread and how often.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::catalog::Catalog;
@@ -18,6 +19,8 @@ pub struct LiveEngine {
     current: RwLock<Loaded>,
     /// The catalogue's change signature when `current` was loaded.
     signature: Mutex<Option<String>>,
+    /// Counts loads: answers remembered under an older generation are stale.
+    generation: AtomicU64,
 }
 
 /// The engine, or why there is none (no embeddings yet, say).
@@ -40,6 +43,7 @@ impl LiveEngine {
             db: db.to_path_buf(),
             current: RwLock::new(current),
             signature: Mutex::new(signature),
+            generation: AtomicU64::new(0),
         })
     }
 
@@ -49,6 +53,12 @@ impl LiveEngine {
             Ok(g) => g.clone(),
             Err(p) => p.into_inner().clone(),
         }
+    }
+
+    /// How many times the engine was loaded again. Read it before [`LiveEngine::get`]: an answer
+    /// kept under this number is then never from an older engine.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// Loads the engine again when the catalogue changed since the last load; true when it did.
@@ -64,6 +74,7 @@ impl LiveEngine {
         let loaded = load(&cat);
         *self.current.write().map_err(|_| poisoned())? = loaded;
         *self.signature.lock().map_err(|_| poisoned())? = Some(now);
+        self.generation.fetch_add(1, Ordering::AcqRel);
         crate::memory::release_freed();
         Ok(true)
     }

@@ -276,13 +276,18 @@ pub enum Command {
         /// on a copy of --db, or on --products synthetic products.
         #[arg(long)]
         serve: bool,
-        /// With --serve: connections at once.
+        /// Instead: load `lookbook http` with the load generator wrk on loopback (5 x 10^4
+        /// products x 2048, a synthetic history): p50/p99 and requests a second for similar,
+        /// feed and events, events stored a second, memory over a longer mixed run.
+        #[arg(long)]
+        http: bool,
+        /// With --serve or --http: connections at once.
         #[arg(long, default_value_t = 50)]
         connections: usize,
         /// With --serve: serve this many synthetic products instead of a copy of --db.
         #[arg(long)]
         products: Option<usize>,
-        /// With --serve: seconds of key presses.
+        /// With --serve: seconds of key presses; with --http: seconds of load per route.
         #[arg(long, default_value_t = 10)]
         seconds: u64,
         /// Instead: copy --db (or --products synthetic products of --dim) into this empty
@@ -599,6 +604,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             json,
             ..
         } => cli::bench::print_serve(&benchmarks::serve::run(&db, products, connections, seconds)?, json),
+        Command::Bench {
+            http: true,
+            quick,
+            connections,
+            seconds,
+            json,
+            ..
+        } => cli::bench::print_http(&benchmarks::http::run(quick, seconds, connections)?, json),
         Command::Bench {
             write_synthetic: Some(size),
             synthetic_model_of,

@@ -9,10 +9,12 @@
 //! | [`app`] | the app's first frame, re-rank frame and memory, in a fresh process |
 //! | [`oneshot`] | `similar` and `recommend` as separate processes: latency and peak memory |
 //! | [`serve`] | `lookbook serve` under load from real SSH clients |
+//! | [`http`] | `lookbook http` under load from wrk: latency, throughput, events stored, memory |
 //! | [`postgres`] | search in PostgreSQL (exact, HNSW or IVFFlat) against the in-memory scan |
 
 pub mod app;
 pub mod feed;
+pub mod http;
 pub mod oneshot;
 pub mod postgres;
 pub mod serve;

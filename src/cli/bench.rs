@@ -264,3 +264,43 @@ pub fn print_feed(r: &benchmarks::feed::FeedBench, json: bool) -> Result<ExitCod
     out!("{}", render(&["step", "time", "", "against before"], &rows));
     Ok(ExitCode::SUCCESS)
 }
+
+pub fn print_http(r: &benchmarks::http::HttpBench, json: bool) -> Result<ExitCode> {
+    if json {
+        super::print_json(&r)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    outln!(
+        "lookbook http on {} synthetic products x 2048 ({} purchases), wrk with {} connections, {} cores shared by both",
+        r.products,
+        r.events,
+        r.connections,
+        r.cores
+    );
+    let rows: Vec<Vec<String>> = r
+        .routes
+        .iter()
+        .map(|l| {
+            vec![
+                l.route.clone(),
+                format!("{} s", l.seconds),
+                format!("{:.0}", l.requests_per_s),
+                ms(l.p50_ms),
+                ms(l.p99_ms),
+                l.errors.to_string(),
+            ]
+        })
+        .collect();
+    out!(
+        "{}",
+        render(&["route", "load", "requests/s", "p50", "p99", "errors"], &rows)
+    );
+    outln!("events stored: {:.0} a second (10 a request)", r.events_per_s);
+    outln!(
+        "memory over the mixed run: {:.0} MiB at the start, {:.0} at the end, {:.0} at most",
+        r.memory_mib.start,
+        r.memory_mib.end,
+        r.memory_mib.max
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -34,6 +34,10 @@ pub struct Metrics {
     pub reloads: AtomicU64,
     /// Times the feed was learned again.
     pub retrains: AtomicU64,
+    /// Answers served from memory.
+    pub cache_hits: AtomicU64,
+    /// Answers computed (and kept).
+    pub cache_misses: AtomicU64,
 }
 
 impl Metrics {

@@ -93,6 +93,10 @@ pub struct Options {
     /// Photo uploads embedded at once (each is a forward pass of the network).
     #[arg(long, default_value_t = 2)]
     pub photo_workers: usize,
+    /// Answers of the product routes (similar, together, popular) kept in memory until the
+    /// catalogue changes: a product page asks the same question for every visitor. 0 keeps none.
+    #[arg(long, default_value_t = 5000)]
+    pub cache_entries: usize,
     /// Every this many minutes, when shoppers did anything since, learn the feed again in the
     /// background (`train --feed`); 0 never does. A shopper's own events count at once anyway.
     #[arg(long = "retrain-minutes", default_value_t = 30.0)]
@@ -116,6 +120,8 @@ pub(crate) struct Shared {
     key_rate: RateLimiter<KeyId>,
     address_rate: RateLimiter<IpAddr>,
     per_address: Mutex<HashMap<IpAddr, usize>>,
+    /// Answers kept, and the engine generation they were computed on.
+    answers: Mutex<(u64, lru::LruCache<String, axum::body::Bytes>)>,
     metrics: Metrics,
     opts: Options,
 }
@@ -253,6 +259,42 @@ impl Shared {
             .fetch_add(rejected as u64, Ordering::Relaxed);
     }
 
+    /// [`Shared::work`] for an answer that depends only on the request and the catalogue: kept
+    /// under `key` until the engine is loaded again.
+    async fn work_cached(
+        self: &Arc<Self>,
+        key: String,
+        f: impl FnOnce(&Work) -> Result<serde_json::Value, ApiError> + Send + 'static,
+    ) -> Result<Response, ApiError> {
+        let json = |b: axum::body::Bytes| ([(header::CONTENT_TYPE, "application/json")], b).into_response();
+        if self.opts.cache_entries == 0 {
+            return self.work(f).await;
+        }
+        // The generation is read before the work reads the engine (see LiveEngine::generation).
+        let generation = self.live.generation();
+        if let Ok(mut a) = self.answers.lock() {
+            if a.0 != generation {
+                a.1.clear();
+                a.0 = generation;
+            }
+            if let Some(b) = a.1.get(&key) {
+                self.metrics.cache_hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(json(b.clone()));
+            }
+        }
+        self.metrics.cache_misses.fetch_add(1, Ordering::Relaxed);
+        let value = self.work_raw(f).await?;
+        let bytes = axum::body::Bytes::from(
+            serde_json::to_vec(&value).map_err(|e| ApiError::unavailable(format!("cannot write the answer: {e}")))?,
+        );
+        if let Ok(mut a) = self.answers.lock()
+            && a.0 == generation
+        {
+            a.1.put(key, bytes.clone());
+        }
+        Ok(json(bytes))
+    }
+
     /// Runs `f` on a blocking thread and answers its JSON.
     async fn work(
         self: &Arc<Self>,
@@ -313,6 +355,10 @@ pub fn run(db: &Path, opts: Options) -> Result<()> {
         key_rate: RateLimiter::new(opts.rate),
         address_rate: RateLimiter::new(opts.photo_rate),
         per_address: Mutex::new(HashMap::new()),
+        answers: Mutex::new((
+            0,
+            lru::LruCache::new(std::num::NonZeroUsize::new(opts.cache_entries).unwrap_or(std::num::NonZeroUsize::MIN)),
+        )),
         metrics: Metrics::default(),
         opts: opts.clone(),
     });

@@ -149,6 +149,17 @@ impl Params {
     }
 }
 
+impl Params {
+    /// The key a cached answer is kept under: the route, the product and every parameter.
+    fn key(&self, route: &str, id: &str) -> String {
+        format!(
+            "{route}\u{0}{id}\u{0}{}\u{0}{}",
+            self.k,
+            serde_json::to_string(&self.filter).unwrap_or_default()
+        )
+    }
+}
+
 /// A name in [`FILTERS`] that the match above does not read: a programming error, answered
 /// as a 400 rather than a panic.
 fn unreachable_filter() -> Result<(), ApiError> {
@@ -174,7 +185,7 @@ async fn similar(
     s.authorize(&headers, Access::Read)?;
     let id = path_arg(id)?;
     let p = Params::read(q, s.opts.max_k, true)?;
-    s.work(move |w: &Work| {
+    s.work_cached(p.key("similar", &id), move |w: &Work| {
         let engine = w.engine()?;
         let product = w.product(&id)?;
         let recs = w.ok(engine.similar(product.id, &p.filter, p.k))?;
@@ -193,7 +204,7 @@ async fn together(
     s.authorize(&headers, Access::Read)?;
     let id = path_arg(id)?;
     let p = Params::read(q, s.opts.max_k, false)?;
-    s.work(move |w: &Work| {
+    s.work_cached(p.key("together", &id), move |w: &Work| {
         let engine = w.engine()?;
         let product = w.product(&id)?;
         let trained = engine
@@ -263,7 +274,7 @@ async fn popular(
 ) -> Result<Response, ApiError> {
     s.authorize(&headers, Access::Read)?;
     let p = Params::read(q, s.opts.max_k, true)?;
-    s.work(move |w: &Work| {
+    s.work_cached(p.key("popular", ""), move |w: &Work| {
         let engine = w.engine()?;
         let trained = engine
             .shop()
