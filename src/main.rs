@@ -96,6 +96,10 @@ pub enum Command {
         /// it, --prune refuses to unlist more than a fifth, or anything after a read error).
         #[arg(long)]
         prune_force: bool,
+        /// Photo URLs may reach these hosts though they are loopback or private (the shop's
+        /// own CDN): `host` or `host:port`, comma-separated. Kept for later imports and the app.
+        #[arg(long, value_delimiter = ',')]
+        allow_hosts: Vec<String>,
         /// Write every skipped row and photo to this file (the terminal shows the first few).
         #[arg(long)]
         skipped: Option<PathBuf>,
@@ -487,6 +491,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             map,
             prune,
             prune_force,
+            allow_hosts,
             interactions,
             customers,
             skipped,
@@ -505,6 +510,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         (true, false) => lookbook::ingest::Prune::Safe,
                         (false, false) => lookbook::ingest::Prune::Off,
                     },
+                    &allow_hosts,
                     skipped.as_deref(),
                     json,
                 )?;

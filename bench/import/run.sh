@@ -14,6 +14,6 @@ trap 'kill $server; rm -rf "$work"' EXIT
 sleep 1
 python3 "$here/make_feed.py" "$feeds/cdn" "$port" "$n" > "$work/feed.tsv"
 for run in first second; do
-  /usr/bin/time -f "$run import: %e s, %P CPU, peak %M KB" "$lb" --db "$work/b.db" import --metadata "$work/feed.tsv" --json \
+  /usr/bin/time -f "$run import: %e s, %P CPU, peak %M KB" "$lb" --db "$work/b.db" import --metadata "$work/feed.tsv" --allow-hosts "127.0.0.1:$port" --json \
     | python3 -c 'import json,sys; r=json.load(sys.stdin); print({k: r[k] for k in ("inserted", "updated", "unchanged")}, len(r["skipped"]), "skipped")'
 done

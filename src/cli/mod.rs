@@ -116,6 +116,7 @@ pub(crate) fn import(
     format: Option<&str>,
     map: &[String],
     prune: ingest::Prune,
+    allow_hosts: &[String],
     skipped_file: Option<&Path>,
     json: bool,
 ) -> Result<ExitCode> {
@@ -144,11 +145,16 @@ pub(crate) fn import(
     // again, not left behind empty (issue 37).
     let new_file = !db.exists() && !lookbook::catalog::postgres::is_url(&db.to_string_lossy());
     let mut cat = Catalog::open(db)?;
+    let allow_hosts = match allow_hosts.is_empty() {
+        true => None,
+        false => Some(ingest::hosts::HostPolicy::parse(allow_hosts).map_err(anyhow::Error::msg)?),
+    };
     let opts = ingest::ImportOptions {
         images: images.map(Path::to_path_buf),
         format,
         map,
         prune,
+        allow_hosts,
     };
     let report = match ingest::import_any(&mut cat, metadata, &opts, &KdamProgress::new()) {
         Ok(r) => r,

@@ -13,6 +13,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use super::hosts::HostPolicy;
 use crate::files::MAX_PHOTO_BYTES;
 use crate::{Error, Progress, Result};
 
@@ -29,6 +30,8 @@ const MAX_REDIRECTS: u32 = 5;
 /// Last-Modified) beside them.
 pub struct Cache {
     dir: PathBuf,
+    /// The hosts beyond the public internet this cache's downloads may reach.
+    policy: HostPolicy,
 }
 
 /// What became of one URL.
@@ -50,10 +53,20 @@ pub enum Fetched {
 }
 
 impl Cache {
-    /// The cache in `dir` (made if missing).
+    /// The cache in `dir` (made if missing), with the hosts an earlier import allowed.
     pub fn open(dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        Ok(Cache { dir: dir.to_path_buf() })
+        Ok(Cache {
+            dir: dir.to_path_buf(),
+            policy: HostPolicy::load(dir),
+        })
+    }
+
+    /// Allows these hosts from now on, in this cache and for everything that opens it later.
+    pub fn allow(&mut self, policy: HostPolicy) -> Result<()> {
+        policy.save(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
+        self.policy = policy;
+        Ok(())
     }
 
     /// The folder, which is also the image root of photos imported through it.
@@ -98,7 +111,7 @@ impl Cache {
 
     /// Downloads every URL (or finds it current in the cache), `CONCURRENCY` at a time.
     pub fn fetch_all(&self, urls: &[String], progress: &dyn Progress) -> Vec<Fetched> {
-        let agent = agent();
+        let agent = agent(&self.policy);
         let next = AtomicUsize::new(0);
         let out: Mutex<Vec<Option<Fetched>>> = Mutex::new(vec![None; urls.len()]);
         progress.start("downloading photos", urls.len());
@@ -133,7 +146,7 @@ impl Cache {
         if file.is_file() {
             return Ok(file);
         }
-        match self.fetch(&agent(), url) {
+        match self.fetch(&agent(&self.policy), url) {
             Fetched::Ok { path, check: Ok(_), .. } => Ok(path),
             Fetched::Ok { check: Err(why), .. } | Fetched::Failed(why) => Err(why),
         }
@@ -193,6 +206,7 @@ impl Cache {
                 }
                 Err(ureq::Error::TooManyRedirects) => return Fetched::Failed("too many redirects".into()),
                 Err(ureq::Error::Timeout(_)) => last = format!("no answer within {} s", TIMEOUT.as_secs()),
+                Err(ureq::Error::BadUri(e)) if e.starts_with("refused:") => return Fetched::Failed(e),
                 Err(ureq::Error::BadUri(e)) => return Fetched::Failed(format!("not a URL lookbook can fetch ({e})")),
                 Err(e) => last = e.to_string(),
             }
@@ -237,14 +251,58 @@ impl Cache {
     }
 }
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
+fn agent(policy: &HostPolicy) -> ureq::Agent {
+    let config = ureq::Agent::config_builder()
         .timeout_global(Some(TIMEOUT))
         .timeout_connect(Some(Duration::from_secs(10)))
         .max_redirects(MAX_REDIRECTS)
         // Statuses come back as responses, so each is reported (and 304 is not an error).
         .http_status_as_error(false)
         .user_agent(concat!("lookbook/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .into()
+        .build();
+    ureq::Agent::with_parts(
+        config,
+        ureq::unversioned::transport::DefaultConnector::default(),
+        GuardedResolver {
+            inner: ureq::unversioned::resolver::DefaultResolver::default(),
+            policy: policy.clone(),
+        },
+    )
+}
+
+/// Resolves as ureq does, then keeps only the addresses the policy allows: every connection,
+/// the first and each redirect's, is checked on the address it would really reach, so neither a
+/// name that resolves to 127.0.0.1 nor a redirect gets around it.
+#[derive(Debug)]
+struct GuardedResolver {
+    inner: ureq::unversioned::resolver::DefaultResolver,
+    policy: HostPolicy,
+}
+
+impl ureq::unversioned::resolver::Resolver for GuardedResolver {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: ureq::unversioned::transport::NextTimeout,
+    ) -> std::result::Result<ureq::unversioned::resolver::ResolvedSocketAddrs, ureq::Error> {
+        let host = uri.host().unwrap_or("");
+        let port = uri
+            .port_u16()
+            .unwrap_or(if uri.scheme_str() == Some("https") { 443 } else { 80 });
+        self.policy.check_host(host, port).map_err(ureq::Error::BadUri)?;
+        let found = self.inner.resolve(uri, config, timeout)?;
+        let mut kept = self.empty();
+        let mut refused = None;
+        for a in found.iter() {
+            match self.policy.check(host, port, a.ip()) {
+                Ok(()) => kept.push(*a),
+                Err(why) => refused = Some(why),
+            }
+        }
+        match (kept.is_empty(), refused) {
+            (true, Some(why)) => Err(ureq::Error::BadUri(why)),
+            _ => Ok(kept),
+        }
+    }
 }

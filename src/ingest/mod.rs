@@ -8,6 +8,7 @@ pub mod csv;
 pub mod feed;
 pub mod fetch;
 pub mod formats;
+pub mod hosts;
 mod images;
 pub mod interactions;
 pub mod shop;
@@ -191,6 +192,9 @@ pub struct ImportOptions {
     /// The feed is the whole catalogue: a shop product it no longer has is unlisted (hidden
     /// from look-alikes and feeds, likes kept) until a feed has it again.
     pub prune: Prune,
+    /// Hosts photo downloads may reach though they are not public (`--allow-hosts`); kept in
+    /// the photo cache for later imports and the app. `None` keeps what an earlier import kept.
+    pub allow_hosts: Option<hosts::HostPolicy>,
 }
 
 /// Whether an import unlists the shop products its feed no longer has.
@@ -239,7 +243,7 @@ pub fn import_any(
     // The file's text is done with: only the parsed items go on.
     drop(text);
     drop(bytes);
-    shop::import_feed(catalog, images, metadata, parsed, opts.prune, progress)
+    shop::import_feed(catalog, images, metadata, parsed, opts, progress)
 }
 
 /// A parsed row waiting for its photo to be checked.

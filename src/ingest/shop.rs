@@ -140,9 +140,10 @@ pub fn import_feed(
     images: Option<&Path>,
     metadata: &Path,
     parsed: Parsed,
-    prune: super::Prune,
+    opts: &super::ImportOptions,
     progress: &dyn Progress,
 ) -> Result<ImportReport> {
+    let prune = opts.prune;
     let mut report = ImportReport::default();
     // Rows the reader could not read (a cut or damaged file) make the feed's absences no proof.
     let unread = parsed.rejected.len();
@@ -168,7 +169,10 @@ pub fn import_feed(
         Some(dir) => (dir, None),
         None => {
             cache_dir = photo_cache_dir(catalog);
-            let cache = super::fetch::Cache::open(&cache_dir)?;
+            let mut cache = super::fetch::Cache::open(&cache_dir)?;
+            if let Some(policy) = &opts.allow_hosts {
+                cache.allow(policy.clone())?;
+            }
             let mut urls: Vec<String> = parsed
                 .items
                 .iter()

@@ -816,6 +816,13 @@ fn a_photo_gone_from_the_cache_is_downloaded_again_off_the_ui_thread() {
         conn.execute("UPDATE products SET image_url = ?1 WHERE shop_id = '24832-BLU'", [&url])
             .unwrap();
     }
+    // The shop allowed its loopback CDN when it imported (`--allow-hosts`), which the app keeps to.
+    let cache = lookbook::ingest::shop::photo_cache_dir(&Catalog::open_existing(&fx.db).unwrap());
+    std::fs::create_dir_all(&cache).unwrap();
+    lookbook::ingest::hosts::HostPolicy::parse(&[format!("127.0.0.1:{port}")])
+        .unwrap()
+        .save(&cache)
+        .unwrap();
     let mut a = app(&fx, true);
     let id = a.current_id().unwrap();
     assert_eq!(

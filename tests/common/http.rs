@@ -1,5 +1,6 @@
 //! A loopback HTTP server for the photo download tests: serves a folder, with routes that
 //! misbehave as real CDNs do (404, slow, oversized, not an image, a redirect loop, a redirect to
+//! another port,
 //! `file://`, a 503 that clears on retry), ETags and 304s. Every connection is bounded in time.
 
 use std::collections::HashSet;
@@ -110,6 +111,16 @@ fn handle(
     }
     if clean.starts_with("/loop/") {
         return respond(302, "Found", &format!("Location: {clean}\r\n"), b"");
+    }
+    if let Some(rest) = clean.strip_prefix("/redirect-port/") {
+        // `/redirect-port/PORT/PATH` sends the client to PATH on the same host, another port.
+        let (port, path) = rest.split_once('/').unwrap_or((rest, ""));
+        return respond(
+            302,
+            "Found",
+            &format!("Location: http://127.0.0.1:{port}/{path}\r\n"),
+            b"",
+        );
     }
     if clean.starts_with("/to-file/") {
         return respond(302, "Found", "Location: file:///etc/passwd\r\n", b"");

@@ -9,6 +9,7 @@ mod common;
 
 mod concurrency;
 mod escapes;
+mod fetch_hosts;
 mod foreign_db;
 mod limits;
 mod messages;
