@@ -201,6 +201,13 @@ pub(crate) fn import(
         if let Some(why) = &report.prune_refused {
             errln!("{why}");
         }
+        if let Some(mix) = &report.mixed_currencies {
+            let list: Vec<String> = mix.iter().map(|(c, n)| format!("{n} in {c}")).collect();
+            errln!(
+                "the feed mixes currencies ({}): prices are compared as plain numbers (--max-price, price filters), so import each currency into a catalogue of its own",
+                list.join(", ")
+            );
+        }
         if !report.variants_dropped.is_empty() {
             errln!("sizes left off (their SKU is another product's):");
             for s in report.variants_dropped.iter().take(SHOW_SKIPPED) {

@@ -212,43 +212,140 @@ pub fn normalise_gender(raw: &str) -> String {
     word.to_string()
 }
 
-/// A price as feeds write it: `15.00`, `15.00 USD`, `USD 15.00`, `1.299,00 EUR`, `$15`.
-/// Returns the amount and the currency code when one is written.
-pub fn parse_price(s: &str) -> Option<(f64, Option<String>)> {
+/// Which decimal marks a format's prices may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decimals {
+    /// A point only (`1299.00`, `1,299.00`): WooCommerce's export writes machine numbers.
+    Point,
+    /// A point or a comma (`1.299,00 EUR`): feeds written by people and exports in a shop's
+    /// locale (Google Merchant, Shopify, `--map`).
+    PointOrComma,
+}
+
+/// The largest price read; more is a typo or an attack, not a product.
+const MAX_PRICE: f64 = 1e12;
+
+/// A price as feeds write it: `15.00`, `15.00 USD`, `USD 15.00`, `12.99USD`, `1.299,00 EUR`,
+/// `$15`. `Ok(None)` for an empty field, the amount and the currency code (when one is written)
+/// for a price, and why for anything else: an exponent, a sign, hex, `NaN`, two currencies or a
+/// decimal mark the format does not use is refused, never read as another number.
+pub fn parse_price(s: &str, decimals: Decimals) -> Result<Option<(f64, Option<String>)>, String> {
     let t = s.trim();
     if t.is_empty() {
-        return None;
+        return Ok(None);
     }
-    let mut currency = None;
+    let bad = |why: &str| {
+        Err(format!(
+            "price {:?} {why}; write it as 12.99 or 12.99 USD",
+            crate::text::clip(t, 40)
+        ))
+    };
+    let mut currency: Option<String> = None;
+    let mut set_currency = |code: String| -> Result<(), ()> {
+        match &currency {
+            Some(c) if *c != code => Err(()),
+            _ => {
+                currency = Some(code);
+                Ok(())
+            }
+        }
+    };
     let mut amount = String::new();
     for word in t.split_whitespace() {
-        if word.len() == 3 && word.chars().all(|c| c.is_ascii_alphabetic()) {
-            currency = Some(word.to_ascii_uppercase());
+        let mut w = word;
+        for (symbol, code) in [('$', "USD"), ('€', "EUR"), ('£', "GBP"), ('₹', "INR"), ('¥', "JPY")] {
+            if let Some(rest) = w.strip_prefix(symbol).or_else(|| w.strip_suffix(symbol)) {
+                if set_currency(code.to_string()).is_err() {
+                    return bad("names two currencies");
+                }
+                w = rest;
+            }
+        }
+        // A three-letter code alone, or written against the number (`12.99USD`, `EUR12,99`).
+        let letters_front = w.chars().take_while(|c| c.is_ascii_alphabetic()).count();
+        let letters_back = w.chars().rev().take_while(|c| c.is_ascii_alphabetic()).count();
+        let (code, rest) = if letters_front == w.len() && w.len() == 3 {
+            (Some(&w[..3]), "")
+        } else if letters_front == 3 && letters_back == 0 {
+            (Some(&w[..3]), &w[3..])
+        } else if letters_back == 3 && letters_front == 0 {
+            (Some(&w[w.len() - 3..]), &w[..w.len() - 3])
         } else {
-            amount.push_str(word);
+            (None, w)
+        };
+        if let Some(code) = code
+            && set_currency(code.to_ascii_uppercase()).is_err()
+        {
+            return bad("names two currencies");
+        }
+        amount.push_str(rest);
+    }
+    if amount.is_empty() {
+        return bad("has no amount");
+    }
+    if !amount.chars().all(|c| c.is_ascii_digit() || c == '.' || c == ',') {
+        return bad("is not a plain number (no signs, exponents, hex or words)");
+    }
+    let b = amount.as_bytes();
+    if !b[0].is_ascii_digit()
+        || !b[b.len() - 1].is_ascii_digit()
+        || amount.contains("..")
+        || amount.contains(",,")
+        || amount.contains(".,")
+        || amount.contains(",.")
+    {
+        return bad("has a misplaced separator");
+    }
+    let (points, commas) = (amount.matches('.').count(), amount.matches(',').count());
+    // Which mark is the decimal one, if any: the last of two kinds; a single one unless it is a
+    // comma followed by exactly three digits (a thousands mark).
+    let decimal = match (points, commas) {
+        (0, 0) => None,
+        (p, c) if p > 0 && c > 0 => amount.rfind(['.', ',']).map(|i| b[i] as char),
+        (1, 0) => Some('.'),
+        (0, 1) => match amount.len() - amount.rfind(',').unwrap_or(0) - 1 {
+            3 => None,
+            _ => Some(','),
+        },
+        _ => None, // several of one kind: thousands marks only
+    };
+    if decimal == Some(',') && decimals == Decimals::Point {
+        return bad("has a decimal comma, which this format does not use");
+    }
+    let (whole, fraction) = match decimal {
+        Some(d) => match amount.rsplit_once(d) {
+            Some((w, f)) => (w.to_string(), f),
+            None => (amount.clone(), ""),
+        },
+        None => (amount.clone(), ""),
+    };
+    if fraction.contains(['.', ',']) {
+        return bad("has a decimal mark twice");
+    }
+    // What is left of the whole part may hold thousands marks of one kind (not the decimal
+    // one; a point only where commas are decimal marks), each followed by three digits.
+    let marks: std::collections::BTreeSet<char> = whole.chars().filter(|c| !c.is_ascii_digit()).collect();
+    if let Some(&mark) = marks.iter().next() {
+        if marks.len() > 1 || Some(mark) == decimal {
+            return bad("has misplaced thousands marks");
+        }
+        if mark == '.' && decimals == Decimals::Point {
+            return bad("uses a point as thousands mark, which this format does not");
         }
     }
-    let symbol = [('$', "USD"), ('€', "EUR"), ('£', "GBP"), ('₹', "INR"), ('¥', "JPY")]
-        .iter()
-        .find(|(c, _)| amount.contains(*c));
-    if let (None, Some((_, code))) = (&currency, symbol) {
-        currency = Some(code.to_string());
+    let groups: Vec<&str> = whole.split(['.', ',']).collect();
+    if groups.len() > 1 && (groups[0].is_empty() || groups[0].len() > 3 || groups[1..].iter().any(|g| g.len() != 3)) {
+        return bad("has misplaced thousands marks");
     }
-    let digits: String = amount
-        .chars()
-        .filter(|c| c.is_ascii_digit() || *c == '.' || *c == ',' || *c == '-')
-        .collect();
-    // `1.299,00` and `1,299.00`: the last separator is the decimal point when two or fewer
-    // digits follow it.
-    let normalised = match (digits.rfind('.'), digits.rfind(',')) {
-        (Some(d), Some(c)) if c > d => digits.replace('.', "").replace(',', "."),
-        (Some(_), Some(_)) => digits.replace(',', ""),
-        (None, Some(c)) if digits.len() - c - 1 <= 2 => digits.replace(',', "."),
-        (None, Some(_)) => digits.replace(',', ""),
-        _ => digits,
-    };
-    let v: f64 = normalised.parse().ok()?;
-    (v.is_finite() && v >= 0.0).then_some((v, currency))
+    let normalised = format!(
+        "{}.{}",
+        groups.concat(),
+        if fraction.is_empty() { "0" } else { fraction }
+    );
+    match normalised.parse::<f64>() {
+        Ok(v) if v.is_finite() && v <= MAX_PRICE => Ok(Some((v, currency))),
+        _ => bad("is out of range"),
+    }
 }
 
 /// Text of an HTML fragment: tags dropped, block ends as spaces, the common entities decoded,
@@ -332,14 +429,56 @@ mod tests {
 
     #[test]
     fn prices_in_the_shapes_feeds_write_them() {
-        assert_eq!(parse_price("15.00 USD"), Some((15.0, Some("USD".into()))));
-        assert_eq!(parse_price("USD 15"), Some((15.0, Some("USD".into()))));
-        assert_eq!(parse_price("1.299,00 EUR"), Some((1299.0, Some("EUR".into()))));
-        assert_eq!(parse_price("1,299.50"), Some((1299.5, None)));
-        assert_eq!(parse_price("$9.99"), Some((9.99, Some("USD".into()))));
-        assert_eq!(parse_price("12,5"), Some((12.5, None)));
-        assert_eq!(parse_price(""), None);
-        assert_eq!(parse_price("free"), None);
+        let p = |s: &str| parse_price(s, Decimals::PointOrComma);
+        let ok = |v: f64, c: Option<&str>| Ok(Some((v, c.map(str::to_string))));
+        assert_eq!(p("15.00 USD"), ok(15.0, Some("USD")));
+        assert_eq!(p("USD 15"), ok(15.0, Some("USD")));
+        assert_eq!(p("1.299,00 EUR"), ok(1299.0, Some("EUR")));
+        assert_eq!(p("1,299.50"), ok(1299.5, None));
+        assert_eq!(p("$9.99"), ok(9.99, Some("USD")));
+        assert_eq!(p("12,5"), ok(12.5, None));
+        assert_eq!(
+            p("12.99USD"),
+            ok(12.99, Some("USD")),
+            "a code written against the number"
+        );
+        assert_eq!(p("EUR12,99"), ok(12.99, Some("EUR")));
+        assert_eq!(p("0"), ok(0.0, None));
+        assert_eq!(p("  "), Ok(None));
+        assert_eq!(parse_price("12.5", Decimals::Point), ok(12.5, None));
+        assert_eq!(parse_price("1,299.00", Decimals::Point), ok(1299.0, None));
+    }
+
+    #[test]
+    fn prices_that_would_be_misread_are_refused() {
+        // Issue 37, case 5: each of these was once stored as another number or as no price.
+        for bad in [
+            "1e3 USD",
+            "2e5 USD",
+            "1e309",
+            "0x10 USD",
+            "NaN",
+            "-1",
+            "inf",
+            "free",
+            "12.99 USD EUR",
+            "1.2.3",
+            "12..5",
+            "1,2,3",
+            "15 dollars",
+            "--5",
+            "5-",
+            "12.5%",
+            "99999999999999999999",
+        ] {
+            let got = parse_price(bad, Decimals::PointOrComma);
+            assert!(got.is_err(), "{bad:?} read as {got:?}");
+        }
+        assert!(
+            parse_price("12,5", Decimals::Point).is_err(),
+            "a decimal comma where the format has none"
+        );
+        assert!(parse_price("1.299,00", Decimals::Point).is_err());
     }
 
     #[test]

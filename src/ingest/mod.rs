@@ -97,6 +97,10 @@ pub struct ImportReport {
     pub prune_refused: Option<String>,
     /// Products imported unlisted because the shop hides them (drafts, archived, unpublished).
     pub hidden: usize,
+    /// Products per currency when the feed names more than one (prices are then compared as
+    /// plain numbers: `--max-price 50` passes 50 JPY and 50 EUR alike).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mixed_currencies: Option<std::collections::BTreeMap<String, usize>>,
     /// Sizes left off a product because another product of the file already has their SKU
     /// (a SKU names one thing): the product, the SKU, which product kept it.
     pub variants_dropped: Vec<Skipped>,

@@ -144,7 +144,10 @@ pub fn import_feed(
     progress: &dyn Progress,
 ) -> Result<ImportReport> {
     let prune = opts.prune;
-    let mut report = ImportReport::default();
+    let mut report = ImportReport {
+        mixed_currencies: super::formats::mixed_currencies(&parsed.items),
+        ..Default::default()
+    };
     // Rows the reader could not read (a cut or damaged file) make the feed's absences no proof.
     let unread = parsed.rejected.len();
     let skip = |report: &mut ImportReport, line: Option<usize>, shop_id: Option<String>, reason: String| {

@@ -14,5 +14,6 @@ mod foreign_db;
 mod limits;
 mod messages;
 mod pipes;
+mod prices;
 mod prune;
 mod signals;

@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::table::{Overrides, Row, Table, sniff_delimiter};
 use super::{from_stock, gender_for, parse_stock, reject, settle};
-use crate::ingest::feed::{Availability, FeedItem, Parsed, Variant, category_path, parse_price, strip_html};
+use crate::ingest::feed::{Availability, Decimals, FeedItem, Parsed, Variant, category_path, parse_price, strip_html};
 
 /// Every field `--map` takes.
 const FIELDS: [&str; 20] = [
@@ -75,7 +75,13 @@ pub(crate) fn parse(text: &str, map: &[(String, String)]) -> Result<Parsed, Stri
             rejected.push(reject(row.line, Some(id), "no image"));
             continue;
         }
-        let (variant, before, currency) = variant(&row, &cols, id);
+        let (variant, before, currency) = match variant(&row, &cols, id) {
+            Ok(v) => v,
+            Err(why) => {
+                rejected.push(reject(row.line, Some(id), &why));
+                continue;
+            }
+        };
         let i = match by_id.get(id) {
             Some(&i) => {
                 if !seen[i].insert((variant.sku.clone(), variant.size.clone())) {
@@ -131,11 +137,12 @@ fn product(row: &Row, cols: &HashMap<&str, usize>, id: &str, image: &str, curren
     }
 }
 
-/// A row's variant, its compare-at price, and the currency its price or `currency` names.
-fn variant(row: &Row, cols: &HashMap<&str, usize>, id: &str) -> (Variant, Option<f64>, String) {
+/// A row's variant, its compare-at price, and the currency its price or `currency` names; a
+/// price that cannot be read is the row's error.
+fn variant(row: &Row, cols: &HashMap<&str, usize>, id: &str) -> Result<(Variant, Option<f64>, String), String> {
     let get = |f: &str| row.get(cols.get(f).copied());
-    let price = parse_price(get("price"));
-    let before = parse_price(get("compare_at")).map(|p| p.0);
+    let price = parse_price(get("price"), Decimals::PointOrComma)?;
+    let before = parse_price(get("compare_at"), Decimals::PointOrComma)?.map(|p| p.0);
     let currency = match get("currency") {
         "" => price.as_ref().and_then(|p| p.1.clone()).unwrap_or_default(),
         c => c.to_ascii_uppercase(),
@@ -158,7 +165,7 @@ fn variant(row: &Row, cols: &HashMap<&str, usize>, id: &str) -> (Variant, Option
         stock,
         availability,
     };
-    (v, before, currency)
+    Ok((v, before, currency))
 }
 
 #[cfg(test)]

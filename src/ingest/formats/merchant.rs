@@ -20,7 +20,8 @@ use quick_xml::name::ResolveResult;
 use super::table::{MAX_FIELD_BYTES, Overrides, Table, missing, norm, sniff_delimiter};
 use super::{GOOGLE_NS, colourway_ids, colourways, gender_for, parse_stock, reject, settle, split_urls};
 use crate::ingest::feed::{
-    Availability, FeedItem, Parsed, Rejected, Variant, category_path, decode_entities, parse_price, strip_html,
+    Availability, Decimals, FeedItem, Parsed, Rejected, Variant, category_path, decode_entities, parse_price,
+    strip_html,
 };
 
 const NAME: &str = "Merchant Center feed";
@@ -467,6 +468,12 @@ impl Groups {
             rejected.push(reject(r.line, Some(&r.id), "no image_link"));
             return;
         }
+        for field in [&r.price, &r.sale_price] {
+            if let Err(why) = parse_price(field, Decimals::PointOrComma) {
+                rejected.push(reject(r.line, Some(&r.id), &why));
+                return;
+            }
+        }
         if let Some(first) = self.seen.get(&r.id) {
             let why = format!("id `{}` is already used by the item on line {first}", r.id);
             rejected.push(reject(r.line, Some(&r.id), &why));
@@ -541,8 +548,9 @@ fn colourway(members: Vec<Record>, shop_id: String, group: &str) -> FeedItem {
     };
     let mut compare = Vec::new();
     for r in &members {
-        let price = parse_price(&r.price);
-        let sale = parse_price(&r.sale_price);
+        // Checked when the record was taken (`add`).
+        let price = parse_price(&r.price, Decimals::PointOrComma).ok().flatten();
+        let sale = parse_price(&r.sale_price, Decimals::PointOrComma).ok().flatten();
         if item.currency.is_empty()
             && let Some(c) = sale
                 .as_ref()

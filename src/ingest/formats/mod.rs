@@ -152,6 +152,17 @@ fn finish(parsed: Parsed) -> Parsed {
     Parsed { items: kept, rejected }
 }
 
+/// How many products name each currency, when the feed names more than one: a catalogue's
+/// prices are compared as numbers (`--max-price`, the feed's price bands), so the import
+/// reports a mix rather than letting 10 EUR pass for 10 USD in silence.
+pub fn mixed_currencies(items: &[FeedItem]) -> Option<std::collections::BTreeMap<String, usize>> {
+    let mut counts = std::collections::BTreeMap::new();
+    for i in items.iter().filter(|i| !i.currency.is_empty()) {
+        *counts.entry(i.currency.clone()).or_default() += 1;
+    }
+    (counts.len() > 1).then_some(counts)
+}
+
 /// A rejection with a line, maybe an id, and a reason.
 pub(crate) fn reject(line: usize, id: Option<&str>, reason: &str) -> Rejected {
     Rejected {
@@ -539,6 +550,21 @@ pub(crate) mod tests {
         assert!(is_colour_name("Farbe") && is_colour_name("pa_color") && is_colour_name("カラー"));
         assert!(is_size_name("Größe") && is_size_name("Shoe size") && !is_size_name("Color"));
         assert!(!is_colour_name("Corte") && is_colour_name("Cor"));
+    }
+
+    #[test]
+    fn a_feed_that_mixes_currencies_is_told() {
+        let it = |id: &str, currency: &str| FeedItem {
+            shop_id: id.into(),
+            currency: currency.into(),
+            ..Default::default()
+        };
+        let mixed = mixed_currencies(&[it("a", "USD"), it("b", "EUR"), it("c", "USD"), it("d", "")]).unwrap();
+        assert_eq!(
+            mixed.into_iter().collect::<Vec<_>>(),
+            [("EUR".into(), 1), ("USD".into(), 2)]
+        );
+        assert_eq!(mixed_currencies(&[it("a", "USD"), it("d", "")]), None);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::collections::{HashMap, HashSet};
 use super::table::{Overrides, Row, Table, missing};
 use super::{Way, colourway_ids, colourways, from_stock, gender_for, is_colour_name, is_size_name, parse_stock};
 use super::{reject, settle, slug};
-use crate::ingest::feed::{Availability, FeedItem, Parsed, Variant, category_path, parse_price, strip_html};
+use crate::ingest::feed::{Availability, Decimals, FeedItem, Parsed, Variant, category_path, parse_price, strip_html};
 
 const NAME: &str = "Shopify product CSV";
 
@@ -215,14 +215,15 @@ pub(crate) fn parse(text: &str, map: &[(String, String)]) -> Result<Parsed, Stri
             p.images.push((position, seq, image.to_string()));
             seq += 1;
         }
-        if let Some(v) = variant_row(&row, &c) {
-            p.variants.push(v);
-        } else if image.is_empty() && row.get(Some(c.title)).is_empty() {
-            rejected.push(reject(
+        match variant_row(&row, &c) {
+            Err(why) => rejected.push(reject(row.line, Some(handle), &why)),
+            Ok(Some(v)) => p.variants.push(v),
+            Ok(None) if image.is_empty() && row.get(Some(c.title)).is_empty() => rejected.push(reject(
                 row.line,
                 Some(handle),
                 "neither a product, a variant nor an image: the row has a handle and nothing else",
-            ));
+            )),
+            Ok(None) => {}
         }
     }
     rejected.append(&mut t.rejected);
@@ -262,17 +263,20 @@ fn hidden(status: &str, published: &str) -> Option<String> {
     matches!(published.trim().to_ascii_lowercase().as_str(), "false" | "no" | "0").then(|| "unpublished".to_string())
 }
 
-/// The row's variant, when it has any variant field (an option value, SKU, price or quantity).
-fn variant_row(row: &Row, c: &Cols) -> Option<VariantRow> {
+/// The row's variant, when it has any variant field (an option value, SKU, price or quantity);
+/// a price that cannot be read is the row's error.
+fn variant_row(row: &Row, c: &Cols) -> Result<Option<VariantRow>, String> {
     let options = [0, 1, 2].map(|n| row.get(c.options[n].1).to_string());
     let has_variant = options.iter().any(|o| !o.is_empty())
         || [c.sku, c.price, c.qty, c.compare, c.variant_image]
             .iter()
             .any(|col| !row.get(*col).is_empty());
     if !has_variant {
-        return None;
+        return Ok(None);
     }
-    let (price, currency) = parse_price(row.get(c.price)).map_or((None, None), |(p, cur)| (Some(p), cur));
+    let (price, currency) =
+        parse_price(row.get(c.price), Decimals::PointOrComma)?.map_or((None, None), |(p, cur)| (Some(p), cur));
+    let compare = parse_price(row.get(c.compare), Decimals::PointOrComma)?.map(|(p, _)| p);
     let stock = parse_stock(row.get(c.qty));
     let policy = row.get(c.policy).to_ascii_lowercase();
     let keeps_selling = matches!(policy.as_str(), "continue" | "true" | "yes" | "1");
@@ -283,17 +287,17 @@ fn variant_row(row: &Row, c: &Cols) -> Option<VariantRow> {
     } else {
         from_stock(stock, keeps_selling)
     };
-    Some(VariantRow {
+    Ok(Some(VariantRow {
         line: row.line,
         options,
         sku: row.get(c.sku).to_string(),
         price,
         currency,
-        compare: parse_price(row.get(c.compare)).map(|(p, _)| p),
+        compare,
         stock,
         availability,
         image: row.get(c.variant_image).to_string(),
-    })
+    }))
 }
 
 /// Turns one handle's rows into its colourways.

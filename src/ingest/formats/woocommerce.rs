@@ -14,7 +14,8 @@ use super::table::{Overrides, Row, Table, missing};
 use super::{colourway_ids, colourways, from_stock, is_colour_name, is_gender_name, is_size_name, known_gender};
 use super::{parse_stock, reject, settle, split_urls};
 use crate::ingest::feed::{
-    Availability, FeedItem, Parsed, Rejected, Variant, category_path, normalise_gender, parse_price, strip_html,
+    Availability, Decimals, FeedItem, Parsed, Rejected, Variant, category_path, normalise_gender, parse_price,
+    strip_html,
 };
 
 const NAME: &str = "WooCommerce product CSV";
@@ -203,8 +204,8 @@ impl Cols {
                 row.get(Some(self.kind))
             ));
         };
-        let regular = parse_price(row.get(self.regular));
-        let sale = parse_price(row.get(self.sale));
+        let regular = parse_price(row.get(self.regular), Decimals::Point)?;
+        let sale = parse_price(row.get(self.sale), Decimals::Point)?;
         let currency = sale
             .as_ref()
             .and_then(|s| s.1.clone())
