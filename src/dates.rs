@@ -1,8 +1,8 @@
 //! Dates as the catalogue keeps them (milliseconds since the Unix epoch, UTC) to and from the
 //! calendar: history files name days, reports print them.
 
-/// Milliseconds since the epoch from `2019-01-01`, `2019-01-01T10:00:00`, or a number of seconds
-/// or milliseconds.
+/// Milliseconds since the epoch from `2019-01-01`, `2019-01-01T10:00[:00[.123]]` with an optional
+/// zone (`Z`, `+02:00`, `-0530`; none is UTC), or a number of seconds or milliseconds.
 pub fn parse_time(s: &str) -> Option<i64> {
     let t = s.trim();
     if let Ok(n) = t.parse::<i64>() {
@@ -31,14 +31,63 @@ pub fn parse_time(s: &str) -> Option<i64> {
     let doy = (153 * m2 + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
-    let secs = t
-        .get(11..19)
-        .and_then(|hms| {
-            let mut p = hms.split(':').map(|x| x.parse::<i64>().ok());
-            Some(p.next()?? * 3600 + p.next()?? * 60 + p.next()??)
-        })
-        .unwrap_or(0);
-    Some((days * 86_400 + secs) * 1000)
+    let rest = t.get(10..)?;
+    let ms = if rest.is_empty() { 0 } else { time_of_day(rest)? };
+    Some((days * 86_400) * 1000 + ms)
+}
+
+/// Milliseconds from midnight UTC of `THH:MM[:SS[.fff]][Z|±HH[:MM]]` (or a space for the `T`):
+/// a zone is applied, a fraction kept; anything else is no time, never a truncated one.
+fn time_of_day(s: &str) -> Option<i64> {
+    let s = s.strip_prefix('T').or_else(|| s.strip_prefix(' '))?;
+    let two =
+        |x: &str| -> Option<i64> { (x.len() == 2 && x.bytes().all(|b| b.is_ascii_digit())).then(|| x.parse().ok())? };
+    let (h, m) = (two(s.get(0..2)?)?, two(s.get(3..5)?)?);
+    if s.as_bytes().get(2) != Some(&b':') || h > 23 || m > 59 {
+        return None;
+    }
+    let mut rest = &s[5..];
+    let mut ms = (h * 3600 + m * 60) * 1000;
+    if let Some(r) = rest.strip_prefix(':') {
+        let sec = two(r.get(0..2)?)?;
+        if sec > 60 {
+            return None;
+        }
+        ms += sec * 1000;
+        rest = &r[2..];
+        if let Some(f) = rest.strip_prefix('.') {
+            let digits = f.bytes().take_while(u8::is_ascii_digit).count();
+            if digits == 0 {
+                return None;
+            }
+            // Milliseconds: the first three digits, padded (".5" is 500 ms).
+            let frac: String = f[..digits].chars().chain("000".chars()).take(3).collect();
+            ms += frac.parse::<i64>().ok()?;
+            rest = &f[digits..];
+        }
+    }
+    let offset_min = match rest {
+        "" | "Z" | "z" => 0,
+        _ => {
+            let sign = match rest.as_bytes()[0] {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            let z = rest[1..].replace(':', "");
+            let (oh, om) = match z.len() {
+                2 => (two(&z)?, 0),
+                4 => (two(&z[..2])?, two(&z[2..])?),
+                _ => return None,
+            };
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            sign * (oh * 60 + om)
+        }
+    };
+    // Local time minus its offset is UTC.
+    Some(ms - offset_min * 60_000)
 }
 
 /// (year, month, day) of a count of days since 1970-01-01 (Howard Hinnant's algorithm).
@@ -83,5 +132,32 @@ mod tests {
         assert_eq!(parse_time("yesterday"), None);
         assert_eq!(parse_time("-9223372036854775808"), None, "does not overflow");
         assert_eq!(parse_time("-1"), Some(-1000));
+    }
+
+    #[test]
+    fn a_time_zone_or_a_fraction_is_applied_never_dropped() {
+        let utc = parse_time("2026-12-06T01:00:00Z").unwrap();
+        assert_eq!(parse_time("2026-12-06T01:00:00"), Some(utc), "no zone is UTC");
+        assert_eq!(parse_time("2026-12-06 01:00:00"), Some(utc));
+        assert_eq!(parse_time("2026-12-06T01:00"), Some(utc), "seconds may be left out");
+        assert_eq!(parse_time("2026-12-06T01:00:00+02:00"), Some(utc - 2 * 3_600_000));
+        assert_eq!(
+            parse_time("2026-12-06T01:00:00-0530"),
+            Some(utc + 5 * 3_600_000 + 30 * 60_000)
+        );
+        assert_eq!(parse_time("2026-12-06T01:00:00+01"), Some(utc - 3_600_000));
+        assert_eq!(parse_time("2026-12-06T01:00:00.123Z"), Some(utc + 123));
+        assert_eq!(parse_time("2026-12-06T01:00:00.5+00:00"), Some(utc + 500));
+        for bad in [
+            "2026-12-06T25:00:00",
+            "2026-12-06T01:61:00",
+            "2026-12-06T01:00:00+25:00",
+            "2026-12-06T01:00:00 PST",
+            "2026-12-06xyz",
+            "2026-12-06T1",
+            "2026-12-06T01:00:00.",
+        ] {
+            assert_eq!(parse_time(bad), None, "{bad}");
+        }
     }
 }

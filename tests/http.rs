@@ -82,7 +82,10 @@ fn answers_with_the_clis_fields_and_counts_events_at_once() {
         r#"[{{"user":"walk-in","product":"{TSHIRT}","kind":"purchase","time":"2024-01-20T10:00:00"}},
             {{"user":"walk-in","product":{JEANS},"kind":"like"}},
             {{"user":"walk-in","product":"no-such-sku","kind":"view"}},
-            {{"user":"walk-in","product":"{TSHIRT}","kind":"wink"}}]"#
+            {{"user":"walk-in","product":"{TSHIRT}","kind":"wink"}},
+            {{"user":"walk-in","product":"{TSHIRT}","kind":"view","time":0}},
+            {{"user":"walk-in","product":"{TSHIRT}","kind":"view","time":"2024-01-20T10:00:00+25:00"}},
+            {{"user":"walk-in","product":"{TSHIRT}","kind":"view","time":"2999-01-01"}}]"#
     );
     let posted = api.post("/v1/events", Some(WRITE), body.as_bytes());
     assert_eq!(posted.status, 200, "{}", posted.text());
@@ -94,7 +97,12 @@ fn answers_with_the_clis_fields_and_counts_events_at_once() {
         .iter()
         .map(|r| r["index"].as_u64().unwrap())
         .collect();
-    assert_eq!(rejected, [2, 3], "{p}");
+    assert_eq!(rejected, [2, 3, 4, 5, 6], "{p}");
+    assert!(
+        p["rejected"][2]["error"].as_str().unwrap().contains("before 2000"),
+        "{p}"
+    );
+    assert!(p["rejected"][4]["error"].as_str().unwrap().contains("future"), "{p}");
     assert!(p["rejected"][0]["error"].as_str().unwrap().contains("no-such-sku"));
     let after = api.get("/v1/users/walk-in/feed?k=6", Some(READ)).json();
     assert_eq!(after["known"], true);
@@ -171,8 +179,10 @@ fn bad_requests_get_their_status_and_nothing_leaks() {
         ("GET", format!("/v1/users/{}/feed", "x".repeat(500)), 400, ""),
         ("GET", "/v1/nothing".into(), 404, "openapi"),
         ("DELETE", "/v1/popular".into(), 405, "method"),
-        ("GET", "/v1/events".into(), 405, "method"),
     ];
+    // Keys are checked before methods: the events route wants a write key whatever the method.
+    assert_eq!(api.get("/v1/events", Some(READ)).status, 403);
+    assert_eq!(api.get("/v1/events", Some(WRITE)).status, 405);
     for (method, path, status, says) in &cases {
         let r = api.request(method, path, Some(READ), &[], b"");
         assert_eq!(r.status, *status, "{method} {path}: {}", r.text());
@@ -200,6 +210,20 @@ fn bad_requests_get_their_status_and_nothing_leaks() {
         let err = r.json()["error"].as_str().unwrap().to_string();
         assert!(err.contains(says), "POST {path}: {err}");
     }
+    // A declared body over the limit, or a request without a key, is answered at once: no
+    // `100 Continue`, nothing read.
+    for (key, status) in [("nope", 401), (WRITE, 413)] {
+        let mut s = api.connect();
+        s.write_all(
+            format!("POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\nExpect: 100-continue\r\nContent-Length: 1000000000\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .unwrap();
+        let r = common::api::read_reply(&mut s).unwrap();
+        assert_eq!(r.status, status, "{}", r.text());
+    }
+    // `color` is `colour`: both is one parameter twice.
+    let r = api.get("/v1/popular?colour=Black&color=Blue", Some(READ));
+    assert_eq!(r.status, 400, "{}", r.text());
     // A real photo as the query finds itself first.
     let photo = std::fs::read(fx.images().join(format!("{t}.jpg"))).unwrap();
     let r = api.post("/v1/similar?k=3", Some(READ), &photo);

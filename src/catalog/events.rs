@@ -139,6 +139,8 @@ pub struct Recorded {
 
 /// How far in the future a reported time may be (clocks differ); later is refused.
 const FUTURE_SLACK_MS: i64 = 60 * 60 * 1000;
+/// The earliest time a website may report (2000-01-01): an older one is a bug (`0`, `-1`).
+const EARLIEST_REPORTED_MS: i64 = 946_684_800_000;
 
 /// Stores one live event, choosing the next free `seq` when the same shopper did the same to the
 /// same product in the same millisecond (a second view is a second view).
@@ -208,7 +210,13 @@ impl Catalog {
             }
             let at = r.at.unwrap_or(now);
             if at > now + FUTURE_SLACK_MS {
-                out.rejected.push((i, format!("time {at} is in the future")));
+                out.rejected
+                    .push((i, format!("time {} is in the future", crate::dates::date_of(at))));
+                continue;
+            }
+            if at < EARLIEST_REPORTED_MS {
+                out.rejected
+                    .push((i, format!("time {} is before 2000", crate::dates::date_of(at))));
                 continue;
             }
             let Some(product) = super::products::product_id_of(&mut tx, &r.product)? else {

@@ -63,7 +63,14 @@ impl Keys {
                     n + 1
                 );
             }
-            keys.push((digest(key), access, n + 1));
+            let d = digest(key);
+            if let Some((_, _, first)) = keys.iter().find(|(k, _, _)| *k == d) {
+                bail!(
+                    "line {}: the same key as line {first}; each key has one line and one access",
+                    n + 1
+                );
+            }
+            keys.push((d, access, n + 1));
         }
         if keys.is_empty() {
             bail!("no keys: add a line `read KEY` (for pages) or `write KEY` (for events)");
@@ -135,5 +142,7 @@ mod tests {
         );
         assert!(Keys::parse("# nothing\n").unwrap_err().to_string().contains("no keys"));
         assert!(Keys::parse("read a b c").unwrap_err().to_string().contains("line 1"));
+        let twice = Keys::parse("read 0123456789abcdef0123\nwrite 0123456789abcdef0123").unwrap_err();
+        assert!(twice.to_string().contains("line 2: the same key as line 1"), "{twice}");
     }
 }

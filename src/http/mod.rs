@@ -219,6 +219,39 @@ impl Work<'_> {
 }
 
 impl Shared {
+    /// Whether a request may go on to its route: its key (or its address's rate) and the body
+    /// size it declares.
+    fn admit(&self, req: &Request, route: &str, gate: routes::Gate) -> Result<(), ApiError> {
+        match gate {
+            routes::Gate::Open => {}
+            routes::Gate::PerAddress => {
+                if let Some(Peer(addr)) = req.extensions().get::<Peer>() {
+                    self.address_rate
+                        .take(addr.ip(), Instant::now())
+                        .map_err(ApiError::too_many)?;
+                }
+            }
+            routes::Gate::Key(need) => self.authorize(req.headers(), need)?,
+        }
+        let limit_kb = match route {
+            "events" => self.opts.max_body_kb,
+            "similar_photo" => self.opts.max_upload_kb,
+            _ => return Ok(()),
+        };
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit_kb as u64 * 1024) {
+            return Err(ApiError::new(
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the body is over this route's limit of {limit_kb} KiB"),
+            ));
+        }
+        Ok(())
+    }
+
     /// The key in the request's headers, allowed `need` and within its rate; 401, 403 or 429.
     fn authorize(&self, headers: &HeaderMap, need: Access) -> Result<(), ApiError> {
         let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
@@ -338,6 +371,17 @@ pub fn run(db: &Path, opts: Options) -> Result<()> {
         }
     }
     let keys = Keys::read(&opts.keys)?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(m) = std::fs::metadata(&opts.keys)
+            && m.permissions().mode() & 0o077 != 0
+        {
+            log(format_args!(
+                "the keys file {} can be read by other users of this machine; chmod 600 it",
+                opts.keys.display()
+            ));
+        }
+    }
     let live = LiveEngine::load(db)?;
     if let Loaded::Missing(why) = live.get() {
         log(format_args!(
@@ -461,19 +505,24 @@ fn with_layers(router: axum::Router, shared: &Arc<Shared>) -> axum::Router {
 /// Times and counts each request and cuts it off at `--request-timeout`.
 async fn around(state: Arc<Shared>, req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let route = req
+    let (route, gate) = req
         .extensions()
         .get::<MatchedPath>()
-        .and_then(|m| routes::ROUTES.iter().find(|(p, _)| *p == m.as_str()))
-        .map_or("unmatched", |(_, name)| *name);
+        .and_then(|m| routes::ROUTES.iter().find(|(p, _, _)| *p == m.as_str()))
+        .map_or(("unmatched", routes::Gate::Open), |(_, name, gate)| (*name, *gate));
     let limit = Duration::from_secs(state.opts.request_timeout_s.max(1));
-    let mut resp = match tokio::time::timeout(limit, next.run(req)).await {
-        Ok(r) => r,
-        Err(_) => ApiError::unavailable(format!(
-            "the request took over {} s (--request-timeout)",
-            limit.as_secs()
-        ))
-        .into_response(),
+    // Keys, rates and the declared body size are checked before anything reads the body, so
+    // a client without a key cannot make the server read (or send `100 Continue` for) one.
+    let mut resp = match state.admit(&req, route, gate) {
+        Err(e) => e.into_response(),
+        Ok(()) => match tokio::time::timeout(limit, next.run(req)).await {
+            Ok(r) => r,
+            Err(_) => ApiError::unavailable(format!(
+                "the request took over {} s (--request-timeout)",
+                limit.as_secs()
+            ))
+            .into_response(),
+        },
     };
     resp.headers_mut()
         .insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
@@ -522,7 +571,7 @@ impl Drop for ConnGuard {
 async fn turn_away(mut stream: tokio::net::TcpStream) {
     const BODY: &str = "{\"error\":\"too many connections; try again shortly\"}";
     let reply = format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{BODY}",
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nx-content-type-options: nosniff\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{BODY}",
         BODY.len()
     );
     let _ = tokio::time::timeout(Duration::from_secs(1), async {

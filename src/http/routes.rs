@@ -5,33 +5,45 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::keys::Access;
-use super::reply::{ApiError, Peer};
+use super::reply::ApiError;
 use super::{Shared, Work};
 use lookbook::catalog::{ProductFilter, ReportedEvent};
 use lookbook::recommend::shop::{FeedRequest, ShopperHistory};
 use lookbook::recommend::shown::rows;
 
-/// Every route and its name in the metrics; `openapi.json` documents exactly these paths.
-pub(super) const ROUTES: &[(&str, &str)] = &[
-    ("/v1/products/{id}/similar", "similar"),
-    ("/v1/products/{id}/together", "together"),
-    ("/v1/products/{id}/photo", "photo"),
-    ("/v1/users/{user}/feed", "feed"),
-    ("/v1/popular", "popular"),
-    ("/v1/similar", "similar_photo"),
-    ("/v1/events", "events"),
-    ("/healthz", "healthz"),
-    ("/metrics", "metrics"),
-    ("/openapi.json", "openapi"),
-    ("/widget.js", "widget"),
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Gate {
+    /// Anyone (health, the description, the widget).
+    Open,
+    /// Anyone, at `--photo-rate` per address (an `<img>` cannot send a key).
+    PerAddress,
+    /// A key with this access, at `--rate` per key.
+    Key(Access),
+}
+
+/// Every route, its name in the metrics and who may call it; `openapi.json` documents exactly
+/// these paths. The gate is checked before the request's body is read.
+pub(super) const ROUTES: &[(&str, &str, Gate)] = &[
+    ("/v1/products/{id}/similar", "similar", Gate::Key(Access::Read)),
+    ("/v1/products/{id}/together", "together", Gate::Key(Access::Read)),
+    ("/v1/products/{id}/photo", "photo", Gate::PerAddress),
+    ("/v1/users/{user}/feed", "feed", Gate::Key(Access::Read)),
+    ("/v1/popular", "popular", Gate::Key(Access::Read)),
+    ("/v1/similar", "similar_photo", Gate::Key(Access::Read)),
+    ("/v1/events", "events", Gate::Key(Access::Write)),
+    ("/healthz", "healthz", Gate::Open),
+    ("/metrics", "metrics", Gate::Key(Access::Read)),
+    ("/openapi.json", "openapi", Gate::Open),
+    ("/widget.js", "widget", Gate::Open),
 ];
 
 /// The routes, with the body limits each needs.
@@ -54,6 +66,9 @@ pub(super) fn router(state: Arc<Shared>) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
 }
+
+/// The most pixels an uploaded query photo may have (a 16 MP phone photo).
+const MAX_UPLOAD_PIXELS: u64 = 16_000_000;
 
 /// The query parameters of the ranking routes, checked.
 struct Params {
@@ -88,7 +103,13 @@ impl Params {
         };
         let mut seen = std::collections::HashSet::new();
         for (name, value) in pairs {
-            if !seen.insert(name.clone()) {
+            // `color` is `colour`: both at once is the same parameter twice.
+            let canonical = if name == "color" {
+                "colour".to_string()
+            } else {
+                name.clone()
+            };
+            if !seen.insert(canonical) {
                 return Err(ApiError::bad(format!("parameter {:?} is given twice", clip(&name))));
             }
             let text = || Some(value.trim().to_string()).filter(|v| !v.is_empty());
@@ -178,11 +199,9 @@ fn path_arg(p: Result<Path<String>, PathRejection>) -> Result<String, ApiError> 
 /// `GET /v1/products/{id}/similar`: look-alikes.
 async fn similar(
     State(s): State<Arc<Shared>>,
-    headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    s.authorize(&headers, Access::Read)?;
     let id = path_arg(id)?;
     let p = Params::read(q, s.opts.max_k, true)?;
     s.work_cached(p.key("similar", &id), move |w: &Work| {
@@ -197,11 +216,9 @@ async fn similar(
 /// `GET /v1/products/{id}/together`: what shoppers bought with it.
 async fn together(
     State(s): State<Arc<Shared>>,
-    headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    s.authorize(&headers, Access::Read)?;
     let id = path_arg(id)?;
     let p = Params::read(q, s.opts.max_k, false)?;
     s.work_cached(p.key("together", &id), move |w: &Work| {
@@ -220,11 +237,9 @@ async fn together(
 /// sells now.
 async fn feed(
     State(s): State<Arc<Shared>>,
-    headers: HeaderMap,
     user: Result<Path<String>, PathRejection>,
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    s.authorize(&headers, Access::Read)?;
     let user = path_arg(user)?;
     let user = lookbook::catalog::check_user_name(&user)
         .map_err(|e| ApiError::bad(e.to_string()))?
@@ -269,10 +284,8 @@ async fn feed(
 /// `GET /v1/popular`: what sells now (the cold-start feed).
 async fn popular(
     State(s): State<Arc<Shared>>,
-    headers: HeaderMap,
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    s.authorize(&headers, Access::Read)?;
     let p = Params::read(q, s.opts.max_k, true)?;
     s.work_cached(p.key("popular", ""), move |w: &Work| {
         let engine = w.engine()?;
@@ -296,15 +309,29 @@ async fn popular(
 /// `POST /v1/similar`: look-alikes of an uploaded photo (one forward pass; a few at a time).
 async fn similar_photo(
     State(s): State<Arc<Shared>>,
-    headers: HeaderMap,
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    s.authorize(&headers, Access::Read)?;
     let p = Params::read(q, s.opts.max_k, true)?;
     let body = body.map_err(|e| body_error(&e, s.opts.max_upload_kb))?;
     if body.is_empty() {
         return Err(ApiError::bad("send the photo's bytes as the request body".to_string()));
+    }
+    // A query photo is a phone's at most: a larger one (small compressed, huge decoded) is
+    // refused from its header before any pixel is decoded.
+    if let Ok((w, h)) = image::ImageReader::new(std::io::Cursor::new(&body[..]))
+        .with_guessed_format()
+        .map_err(std::io::Error::other)
+        .and_then(|r| r.into_dimensions().map_err(std::io::Error::other))
+        && u64::from(w) * u64::from(h) > MAX_UPLOAD_PIXELS
+    {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the photo is {w}x{h}, over {} megapixels; send a smaller one",
+                MAX_UPLOAD_PIXELS / 1_000_000
+            ),
+        ));
     }
     // The network is the expensive part: a few uploads run at once, the rest wait a little,
     // then hear that the server is busy.
@@ -367,12 +394,7 @@ fn event_of(v: &Value) -> Result<ReportedEvent, String> {
 }
 
 /// `POST /v1/events`: events in, in one transaction; each refused one is named with why.
-async fn post_events(
-    State(s): State<Arc<Shared>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    s.authorize(&headers, Access::Write)?;
+async fn post_events(State(s): State<Arc<Shared>>, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
     let body = body.map_err(|e| body_error(&e, s.opts.max_body_kb))?;
     let list: Vec<Value> = match serde_json::from_slice::<Value>(&body) {
         Ok(Value::Array(a)) => a,
@@ -414,16 +436,7 @@ async fn post_events(
 
 /// `GET /v1/products/{id}/photo`: the catalogue's copy of the photo. No key (an `<img>` cannot
 /// send one, and the shop shows these photos anyway); limited per address instead.
-async fn photo(
-    State(s): State<Arc<Shared>>,
-    peer: Option<axum::Extension<Peer>>,
-    id: Result<Path<String>, PathRejection>,
-) -> Result<Response, ApiError> {
-    if let Some(axum::Extension(Peer(addr))) = peer {
-        s.address_rate
-            .take(addr.ip(), Instant::now())
-            .map_err(ApiError::too_many)?;
-    }
+async fn photo(State(s): State<Arc<Shared>>, id: Result<Path<String>, PathRejection>) -> Result<Response, ApiError> {
     let id = path_arg(id)?;
     let (bytes, mime) = s
         .work_raw(move |w: &Work| {
@@ -453,8 +466,7 @@ async fn healthz(State(s): State<Arc<Shared>>) -> Response {
 }
 
 /// `GET /metrics`: Prometheus text (a read key).
-async fn metrics(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Result<Response, ApiError> {
-    s.authorize(&headers, Access::Read)?;
+async fn metrics(State(s): State<Arc<Shared>>) -> Result<Response, ApiError> {
     let (products, ready) = match s.live.get() {
         lookbook::live::Loaded::Ready(e) => (e.products().len(), true),
         lookbook::live::Loaded::Missing(_) => (0, false),
@@ -521,7 +533,7 @@ mod tests {
         let spec: Value = serde_json::from_str(include_str!("openapi.json")).unwrap();
         let documented: std::collections::BTreeSet<&str> =
             spec["paths"].as_object().unwrap().keys().map(String::as_str).collect();
-        let routed: std::collections::BTreeSet<&str> = ROUTES.iter().map(|(p, _)| *p).collect();
+        let routed: std::collections::BTreeSet<&str> = ROUTES.iter().map(|(p, _, _)| *p).collect();
         assert_eq!(documented, routed);
     }
 

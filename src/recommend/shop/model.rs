@@ -130,6 +130,9 @@ fn ranked(m: &HashMap<i64, f32>, n: usize) -> Vec<(i64, f32)> {
 
 /// Best sellers kept per list.
 const TOP: usize = 300;
+/// Events "this week" must hold before it counts as a trend; fewer widen it back (see
+/// `ShopModel::trend_days`).
+const MIN_TREND_EVENTS: usize = 50;
 
 impl ShopModel {
     /// Learns from `history`; `engine` tells each product's article type and vector.
@@ -150,22 +153,41 @@ impl ShopModel {
         m
     }
 
+    /// The days "this week" looks back: `trend_days`, or as far as the newest
+    /// [`MIN_TREND_EVENTS`] events when the last days are quiet. A trend needs sales: a shop
+    /// whose history stops and starts again (one event today after a year of nothing) would
+    /// otherwise show that one event as everything that sells now.
+    fn trend_days(&self, history: &History) -> f32 {
+        let s = self.settings;
+        let k = MIN_TREND_EVENTS.min(history.events.len());
+        if k == 0 {
+            return s.trend_days;
+        }
+        let mut times: Vec<i64> = history.events.iter().map(|e| e.at).collect();
+        let (_, nth, _) = times.select_nth_unstable_by(k - 1, |a, b| b.cmp(a));
+        let span = ((self.reference - *nth) / DAY_MS) as f32 + 1.0;
+        s.trend_days.max(span)
+    }
+
     /// Week and month sales, overall and per segment.
     fn count_sales(&mut self, history: &History) {
         let s = self.settings;
-        let week_from = self.reference - (s.trend_days * DAY_MS as f32) as i64;
+        let trend_days = self.trend_days(history);
+        let week_from = self.reference - (trend_days * DAY_MS as f32) as i64;
         let month_from = self.reference - (s.season_days * DAY_MS as f32) as i64;
         let segments: HashMap<i64, String> = history
             .shoppers
             .iter()
             .filter_map(|(u, sh)| segment_of(sh).map(|g| (*u, g)))
             .collect();
-        for e in history.events.iter().filter(|e| e.at >= month_from) {
+        for e in history.events.iter().filter(|e| e.at >= month_from.min(week_from)) {
             let age = self.reference - e.at;
             let w = strength(e.kind) * e.count as f32;
-            *self.month.entry(e.product).or_default() += w * decay(age, s.season_days / 2.0);
+            if e.at >= month_from {
+                *self.month.entry(e.product).or_default() += w * decay(age, s.season_days / 2.0);
+            }
             if e.at >= week_from {
-                let w = w * decay(age, s.trend_days / 2.0);
+                let w = w * decay(age, trend_days / 2.0);
                 *self.week.entry(e.product).or_default() += w;
                 if let Some(g) = segments.get(&e.user) {
                     *self
@@ -673,6 +695,46 @@ mod tests {
         );
         let m = ShopModel::train(&h, &engine, ModelSettings::default());
         (engine, m)
+    }
+
+    #[test]
+    fn one_sale_after_a_quiet_year_is_not_all_that_sells_now() {
+        let engine = Engine::new(
+            crate::bench::synthetic_products(60),
+            FlatIndex::new(crate::bench::synthetic_matrix(60, 8, 3)),
+        );
+        let buy = |user: i64, product: i64, day: i64| Event {
+            user,
+            product,
+            kind: EventKind::Purchase,
+            at: day * DAY_MS,
+            count: 1,
+            price: None,
+        };
+        let mut h = History::default();
+        // Two hundred sales in a busy month: product 1 most, then 2.
+        for i in 0..200i64 {
+            h.events.push(buy(i, if i % 3 == 0 { 2 } else { 1 }, i / 7));
+        }
+        // A year later, one sale of product 40 (a website event arriving "now").
+        h.events.push(buy(999, 40, 400));
+        let m = ShopModel::train(&h, &engine, ModelSettings::default());
+        let top: Vec<i64> = m.best_sellers(None).iter().map(|(id, _)| *id).collect();
+        assert_eq!(top[..2], [1, 2], "{top:?}");
+        assert!(top.contains(&40), "the new sale still counts: {top:?}");
+        // A busy last week is left as it is: seven days.
+        let mut busy = History::default();
+        for i in 0..300i64 {
+            busy.events.push(buy(i, 1 + i % 4, 100 + i % 7));
+        }
+        busy.events.push(buy(1, 50, 10));
+        busy.events.sort_by_key(|e| e.at);
+        let m = ShopModel::train(&busy, &engine, ModelSettings::default());
+        assert!(
+            !m.best_sellers(None).iter().any(|(id, _)| *id == 50),
+            "a sale 90 days before a busy week is not this week's: {:?}",
+            m.best_sellers(None)
+        );
     }
 
     #[test]
