@@ -7,6 +7,7 @@ mod common;
 
 use common::ssh::{app_session, connect, connect_as, connect_pausable, key, read_until, start, start_with};
 use russh::ChannelMsg;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn likes(fx: &common::Fixture, user: &str) -> usize {
@@ -381,6 +382,68 @@ fn new_connections_from_one_address_are_throttled_before_key_exchange() {
     eprintln!("{banners} banners out of {tries} connections, {rate:.1} a second");
     assert!(banners >= 2, "some connections are served");
     assert!(rate < 20.0, "{banners} banners in {:?}", started.elapsed());
+}
+
+#[test]
+fn connections_that_never_log_in_cannot_lock_out_an_honest_login() {
+    // Issue 37, case 6: eleven addresses holding ten silent connections each once filled
+    // --max-connections until the login timeout. Pre-login connections now have their own caps
+    // (per address and in all, with random early drop), so a key from a twelfth address gets in.
+    let fx = common::Fixture::mini();
+    fx.ready();
+    let server = start(&fx);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut held = Vec::new();
+        for a in 2..=12u8 {
+            for _ in 0..10 {
+                let socket = tokio::net::TcpSocket::new_v4().unwrap();
+                socket.bind(std::net::SocketAddr::from(([127, 0, 0, a], 0))).unwrap();
+                if let Ok(Ok(s)) = tokio::time::timeout(
+                    Duration::from_secs(2),
+                    socket.connect(std::net::SocketAddr::from(([127, 0, 0, 1], server.port))),
+                )
+                .await
+                {
+                    held.push(s);
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let started = Instant::now();
+        let mut logged_in = false;
+        for _ in 0..30 {
+            let config = Arc::new(russh::client::Config {
+                inactivity_timeout: Some(Duration::from_secs(10)),
+                ..Default::default()
+            });
+            let attempt = tokio::time::timeout(Duration::from_secs(5), async {
+                let mut h = russh::client::connect(config, ("127.0.0.1", server.port), common::ssh::Client)
+                    .await
+                    .ok()?;
+                let auth = h
+                    .authenticate_publickey("ana", russh::keys::PrivateKeyWithHashAlg::new(Arc::new(key(1)), None))
+                    .await
+                    .ok()?;
+                Some(auth.success())
+            })
+            .await;
+            if let Ok(Some(true)) = attempt {
+                logged_in = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+        assert!(
+            logged_in,
+            "an honest key was kept out for {:?} by {} silent connections: {}",
+            started.elapsed(),
+            held.len(),
+            server.log()
+        );
+        assert!(server.log().contains("waiting to log in"), "{}", server.log());
+        drop(held);
+    });
 }
 
 #[test]

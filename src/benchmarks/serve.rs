@@ -87,6 +87,10 @@ pub fn run(db: &Path, synthetic: Option<usize>, connections: usize, seconds: u64
             // The clients connect all at once, from one address.
             "--max-new-per-second",
             "1000",
+            "--max-startups",
+            "1000:100:1000",
+            "--max-startups-per-address",
+            "1000",
         ])
         .args(["--max-connections", "1000", "--max-input-rate", "100000"])
         .arg("--authorized-keys")

@@ -10,6 +10,29 @@
 mod keys;
 mod session;
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn early_drop_rises_from_start_to_full() {
+        let s = parse_startups("10:30:60").unwrap();
+        assert_eq!(s.drop_chance(0), 0.0);
+        assert_eq!(s.drop_chance(9), 0.0);
+        assert!((s.drop_chance(10) - 0.3).abs() < 1e-9);
+        assert!((s.drop_chance(35) - 0.65).abs() < 1e-9);
+        assert_eq!(s.drop_chance(60), 1.0);
+        assert_eq!(s.drop_chance(600), 1.0);
+        for bad in ["10:30", "60:30:10", "1:101:5", "a:b:c", "0:0:0"] {
+            assert!(parse_startups(bad).is_err(), "{bad}");
+        }
+        let draws: Vec<f64> = (0..1000).map(|_| chance()).collect();
+        assert!(draws.iter().all(|x| (0.0..1.0).contains(x)));
+        let mean = draws.iter().sum::<f64>() / 1000.0;
+        assert!((0.4..0.6).contains(&mean), "{mean}");
+    }
+}
+
 use anyhow::{Context, Result};
 use russh::server::{Auth, Handler, Msg, Session};
 use russh::{Channel, ChannelId, ChannelOpenFailure, Pty};
@@ -49,6 +72,14 @@ pub struct Options {
     /// Connections at once from one address.
     #[arg(long, default_value_t = 10)]
     pub max_per_address: usize,
+    /// Connections that have not logged in yet, as OpenSSH's MaxStartups `start:rate:full`:
+    /// from `start` waiting, a new one is dropped with `rate`% chance, rising to 100% at `full`,
+    /// so connections that never log in cannot take every slot from honest logins.
+    #[arg(long, default_value = "10:30:60", value_parser = parse_startups)]
+    pub max_startups: Startups,
+    /// Connections from one address that have not logged in yet.
+    #[arg(long, default_value_t = 3)]
+    pub max_startups_per_address: usize,
     /// Seconds a connection may take to log in.
     #[arg(long = "login-timeout", default_value_t = 20)]
     pub login_timeout_s: u64,
@@ -67,6 +98,69 @@ pub struct Options {
     /// 0 never does. Sessions see their own likes at once either way.
     #[arg(long = "retrain-minutes", default_value_t = 30.0)]
     pub retrain_minutes: f64,
+}
+
+/// The `--max-startups` triple: early drop from `start` connections waiting to log in, with
+/// `rate`% chance there, every new one refused at `full`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Startups {
+    /// Waiting connections before any is dropped.
+    pub start: usize,
+    /// Percent dropped at `start`.
+    pub rate: u32,
+    /// Waiting connections at which every new one is refused.
+    pub full: usize,
+}
+
+fn parse_startups(s: &str) -> std::result::Result<Startups, String> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let bad = || {
+        format!(
+            "{s:?}: give start:rate:full, like 10:30:60 (OpenSSH's MaxStartups), with start <= full and rate <= 100"
+        )
+    };
+    let [start, rate, full] = parts[..] else {
+        return Err(bad());
+    };
+    let (start, rate, full) = (
+        start.parse::<usize>().map_err(|_| bad())?,
+        rate.parse::<u32>().map_err(|_| bad())?,
+        full.parse::<usize>().map_err(|_| bad())?,
+    );
+    if start > full || rate > 100 || full == 0 {
+        return Err(bad());
+    }
+    Ok(Startups { start, rate, full })
+}
+
+impl Startups {
+    /// The chance (0 to 1) that a new connection is dropped while `waiting` have not logged in.
+    fn drop_chance(&self, waiting: usize) -> f64 {
+        if waiting >= self.full {
+            1.0
+        } else if waiting < self.start {
+            0.0
+        } else {
+            let r = f64::from(self.rate) / 100.0;
+            r + (1.0 - r) * (waiting - self.start) as f64 / (self.full - self.start).max(1) as f64
+        }
+    }
+}
+
+/// A small random number source for early drop: unpredictable enough that a client cannot time
+/// its connections to the drops, no crate needed.
+fn chance() -> f64 {
+    static STATE: AtomicU64 = AtomicU64::new(0);
+    let mut x = STATE.load(Ordering::Relaxed);
+    if x == 0 {
+        x = (lookbook::now_ms() as u64 ^ (u64::from(std::process::id()) << 32)) | 1;
+    }
+    // xorshift64*
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    STATE.store(x, Ordering::Relaxed);
+    (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// The only algorithms offered: hybrid post-quantum ML-KEM and curve25519 key exchange (kept
@@ -133,6 +227,8 @@ pub(crate) struct Shared {
     open: bool,
     opts: Options,
     per_address: Mutex<HashMap<IpAddr, usize>>,
+    /// Connections not logged in yet, per address (the sum is the total waiting).
+    waiting: Mutex<HashMap<IpAddr, usize>>,
     arrivals: Mutex<Arrivals>,
     total: AtomicUsize,
     next_id: AtomicU64,
@@ -195,6 +291,7 @@ pub fn run(db: &Path, opts: Options) -> Result<()> {
         open: opts.open,
         opts: opts.clone(),
         per_address: Mutex::new(HashMap::new()),
+        waiting: Mutex::new(HashMap::new()),
         arrivals: Mutex::new(Arrivals::default()),
         total: AtomicUsize::new(0),
         next_id: AtomicU64::new(1),
@@ -322,9 +419,35 @@ fn admit(shared: &Shared, peer: SocketAddr) -> Option<&'static str> {
     if *n >= shared.opts.max_per_address {
         return Some("too many connections from this address");
     }
+    // Connections that have not logged in have caps of their own, so they cannot hold every
+    // slot: per address, and in all with random early drop (OpenSSH's MaxStartups).
+    let Ok(mut waiting) = shared.waiting.lock() else {
+        return Some("internal lock poisoned");
+    };
+    let all: usize = waiting.values().sum();
+    let here = waiting.get(&peer.ip()).copied().unwrap_or(0);
+    if here >= shared.opts.max_startups_per_address {
+        return Some("too many connections waiting to log in from this address");
+    }
+    if shared.opts.max_startups.drop_chance(all) > chance() {
+        return Some("too many connections waiting to log in (dropped early, as OpenSSH's MaxStartups)");
+    }
+    waiting.insert(peer.ip(), here + 1);
     *n += 1;
     shared.total.fetch_add(1, Ordering::SeqCst);
     None
+}
+
+/// A connection no longer waiting to log in (it logged in, or it ended).
+fn done_waiting(shared: &Shared, ip: IpAddr) {
+    if let Ok(mut w) = shared.waiting.lock()
+        && let Some(n) = w.get_mut(&ip)
+    {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            w.remove(&ip);
+        }
+    }
 }
 
 async fn connection(
@@ -357,7 +480,7 @@ async fn connection(
         Ok(v) => v,
         Err(e) => {
             log(format_args!("#{id}: {e}"));
-            forget(&shared, id, peer);
+            forget(&shared, id, peer, &logged_in);
             return;
         }
     };
@@ -401,7 +524,7 @@ async fn connection(
         }
     }
     let _ = killer.shutdown(std::net::Shutdown::Both);
-    forget(&shared, id, peer);
+    forget(&shared, id, peer, &logged_in);
 }
 
 /// The socket, and a clone of it that can shut it down from outside the SSH session.
@@ -412,7 +535,10 @@ fn split_killer(stream: tokio::net::TcpStream) -> std::io::Result<(tokio::net::T
 }
 
 /// Forgets a connection that ended: its session, its address's count, the total.
-fn forget(shared: &Shared, id: u64, peer: SocketAddr) {
+fn forget(shared: &Shared, id: u64, peer: SocketAddr, logged_in: &AtomicBool) {
+    if !logged_in.swap(true, Ordering::SeqCst) {
+        done_waiting(shared, peer.ip());
+    }
     if let Ok(mut s) = shared.sessions.lock()
         && let Some(tx) = s.remove(&id)
     {
@@ -560,7 +686,9 @@ impl Conn {
         ));
         self.user = Some(user);
         self.guest = guest;
-        self.logged_in.store(true, Ordering::SeqCst);
+        if !self.logged_in.swap(true, Ordering::SeqCst) {
+            done_waiting(&self.shared, self.peer.ip());
+        }
         Auth::Accept
     }
 
