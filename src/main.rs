@@ -100,6 +100,10 @@ pub enum Command {
         /// own CDN): `host` or `host:port`, comma-separated. Kept for later imports and the app.
         #[arg(long, value_delimiter = ',')]
         allow_hosts: Vec<String>,
+        /// Seconds after which no photo download starts (those running finish, within 30 s
+        /// each); the photos left are reported as skipped. Default: no limit.
+        #[arg(long)]
+        timeout: Option<u64>,
         /// Write every skipped row and photo to this file (the terminal shows the first few).
         #[arg(long)]
         skipped: Option<PathBuf>,
@@ -492,6 +496,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             prune,
             prune_force,
             allow_hosts,
+            timeout,
             interactions,
             customers,
             skipped,
@@ -511,6 +516,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         (false, false) => lookbook::ingest::Prune::Off,
                     },
                     &allow_hosts,
+                    timeout.map(std::time::Duration::from_secs),
                     skipped.as_deref(),
                     json,
                 )?;

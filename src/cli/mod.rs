@@ -117,6 +117,7 @@ pub(crate) fn import(
     map: &[String],
     prune: ingest::Prune,
     allow_hosts: &[String],
+    download_timeout: Option<std::time::Duration>,
     skipped_file: Option<&Path>,
     json: bool,
 ) -> Result<ExitCode> {
@@ -155,6 +156,7 @@ pub(crate) fn import(
         map,
         prune,
         allow_hosts,
+        download_timeout,
     };
     let report = match ingest::import_any(&mut cat, metadata, &opts, &KdamProgress::new()) {
         Ok(r) => r,

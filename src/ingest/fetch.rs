@@ -109,9 +109,11 @@ impl Cache {
         Fetched::Ok { path, fresh, check }
     }
 
-    /// Downloads every URL (or finds it current in the cache), `CONCURRENCY` at a time.
-    pub fn fetch_all(&self, urls: &[String], progress: &dyn Progress) -> Vec<Fetched> {
+    /// Downloads every URL (or finds it current in the cache), `CONCURRENCY` at a time; after
+    /// `timeout` (the import's `--timeout`) no download starts, and those left are reported.
+    pub fn fetch_all(&self, urls: &[String], timeout: Option<Duration>, progress: &dyn Progress) -> Vec<Fetched> {
         let agent = agent(&self.policy);
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
         let next = AtomicUsize::new(0);
         let out: Mutex<Vec<Option<Fetched>>> = Mutex::new(vec![None; urls.len()]);
         progress.start("downloading photos", urls.len());
@@ -121,7 +123,13 @@ impl Cache {
                     loop {
                         let i = next.fetch_add(1, Ordering::SeqCst);
                         let Some(url) = urls.get(i) else { break };
-                        let got = self.fetch(&agent, url);
+                        let got = match (deadline, timeout) {
+                            (Some(d), Some(t)) if std::time::Instant::now() >= d => Fetched::Failed(format!(
+                                "not downloaded: the import's --timeout of {} s ran out",
+                                t.as_secs()
+                            )),
+                            _ => self.fetch(&agent, url),
+                        };
                         if let Ok(mut o) = out.lock() {
                             o[i] = Some(got);
                         }

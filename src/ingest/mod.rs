@@ -199,6 +199,8 @@ pub struct ImportOptions {
     /// Hosts photo downloads may reach though they are not public (`--allow-hosts`); kept in
     /// the photo cache for later imports and the app. `None` keeps what an earlier import kept.
     pub allow_hosts: Option<hosts::HostPolicy>,
+    /// No photo download starts after this long (`--timeout`); the photos left are reported.
+    pub download_timeout: Option<std::time::Duration>,
 }
 
 /// Whether an import unlists the shop products its feed no longer has.

@@ -36,10 +36,22 @@ pub fn local_photo(photo: &str) -> std::result::Result<String, String> {
         }
         return Ok(crate::text::percent_decode(path));
     }
-    if let Some((scheme, _)) = p.split_once("://") {
+    // Any other scheme, with `//` (`file://`) or without (`javascript:`, `data:`): two or more
+    // letters before the colon, so a drive letter (`C:/photos`) stays a path.
+    if let Some((scheme, _)) = p.split_once(':')
+        && scheme.len() > 1
+        && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c))
+    {
+        let shown = if p[scheme.len() + 1..].starts_with("//") {
+            format!("{scheme}://")
+        } else {
+            format!("{scheme}:")
+        };
         return Err(format!(
-            "photo {:?}: {scheme}:// is not allowed in a feed (only http and https URLs, or paths under --images)",
-            crate::text::clip(p, 80)
+            "photo {:?}: {} URLs are not allowed in a feed (only http and https URLs, or paths under --images)",
+            crate::text::clip(p, 80),
+            shown.to_ascii_lowercase()
         ));
     }
     Ok(p.to_string())
@@ -184,7 +196,7 @@ pub fn import_feed(
                 .collect();
             urls.sort();
             urls.dedup();
-            let got = cache.fetch_all(&urls, progress);
+            let got = cache.fetch_all(&urls, opts.download_timeout, progress);
             let by_url: HashMap<String, super::fetch::Fetched> = urls.into_iter().zip(got).collect();
             // The download workers' arenas held decoded photos: hand them back before the
             // rows are built.
@@ -414,6 +426,25 @@ mod tests {
         );
         assert!(local_photo("file:///etc/passwd").unwrap_err().contains("not allowed"));
         assert!(local_photo("ftp://h/a.jpg").is_err());
+        // Issue 37, case 8: schemes without `//` were taken for paths ("give --images DIR").
+        for url in [
+            "javascript:alert(1)",
+            "data:image/png;base64,AAAA",
+            "mailto:a@b.c",
+            "JavaScript:x",
+        ] {
+            let e = local_photo(url).unwrap_err();
+            assert!(
+                e.contains("not allowed") && e.contains("only http and https"),
+                "{url}: {e}"
+            );
+        }
+        assert_eq!(
+            local_photo("C:/photos/a.jpg").unwrap(),
+            "C:/photos/a.jpg",
+            "a drive letter is a path"
+        );
+        assert_eq!(local_photo("a:b/c.jpg").unwrap(), "a:b/c.jpg");
         assert!(local_photo("https://h").is_err());
         assert!(local_photo(" ").is_err());
     }

@@ -44,6 +44,17 @@ pub fn load_or_create_host_key(path: &Path) -> Result<PrivateKey> {
 #[derive(Default)]
 pub struct Authorized {
     keys: Vec<(PublicKey, Option<String>)>,
+    unnamed: UnnamedKeys,
+}
+
+/// What a key without a name may log in as (`serve --unnamed-keys`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum UnnamedKeys {
+    /// Any name but one a pinned key owns (that name logs in as a guest instead).
+    #[default]
+    Guest,
+    /// Any name at all, a pinned key's user too (lookbook before issue 37).
+    Any,
 }
 
 /// Why a key may not log in under the name it gave.
@@ -53,6 +64,8 @@ pub enum Refusal {
     Unknown,
     /// The key is pinned to another user.
     PinnedTo(String),
+    /// An unnamed key asked for a name a pinned key owns.
+    NameOwned(String),
 }
 
 impl Authorized {
@@ -73,7 +86,15 @@ impl Authorized {
         if keys.is_empty() {
             bail!("{}: no public keys in it", path.display());
         }
-        Ok(Authorized { keys })
+        Ok(Authorized {
+            keys,
+            unnamed: UnnamedKeys::default(),
+        })
+    }
+
+    /// The same keys, with unnamed keys allowed `unnamed`.
+    pub fn with_unnamed(self, unnamed: UnnamedKeys) -> Self {
+        Authorized { unnamed, ..self }
     }
 
     /// The lookbook user a key logs in as: the SSH login name for a key that is not pinned, the
@@ -85,6 +106,11 @@ impl Authorized {
                 continue;
             }
             match name {
+                None if self.unnamed == UnnamedKeys::Guest
+                    && self.keys.iter().any(|(_, n)| n.as_deref() == Some(ssh_user)) =>
+                {
+                    return Err(Refusal::NameOwned(ssh_user.to_string()));
+                }
                 None => return Ok(ssh_user.to_string()),
                 Some(n) if n == ssh_user => return Ok(n.clone()),
                 Some(n) => pinned = pinned.or(Some(n.clone())),
@@ -248,6 +274,25 @@ mod tests {
             assert_eq!(ak.user_for(&pubkey(5), "ana"), Ok("ana".into()), "{line}");
             assert_eq!(ak.user_for(&pubkey(5), "bob"), Ok("bob".into()), "{line}");
         }
+    }
+
+    #[test]
+    fn an_unnamed_key_never_logs_in_as_a_pinned_keys_user() {
+        // Issue 37, case 8: an unnamed key could log in as any user, a pinned key's too.
+        let (carol, any) = (pubkey(3).to_openssh().unwrap(), pubkey(5).to_openssh().unwrap());
+        let ak = file(&format!("carol {carol}\n{any}\n"));
+        assert_eq!(
+            ak.user_for(&pubkey(5), "carol"),
+            Err(Refusal::NameOwned("carol".into()))
+        );
+        assert_eq!(
+            ak.user_for(&pubkey(5), "ana"),
+            Ok("ana".into()),
+            "a name no pinned key owns"
+        );
+        assert_eq!(ak.user_for(&pubkey(3), "carol"), Ok("carol".into()));
+        let any_name = file(&format!("carol {carol}\n{any}\n")).with_unnamed(UnnamedKeys::Any);
+        assert_eq!(any_name.user_for(&pubkey(5), "carol"), Ok("carol".into()));
     }
 
     #[test]

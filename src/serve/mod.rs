@@ -63,6 +63,10 @@ pub struct Options {
     /// user, or `NAME ssh-ed25519 AAAA...` pins a key to a user).
     #[arg(long)]
     pub authorized_keys: Option<PathBuf>,
+    /// What a key without a name in --authorized-keys logs in as: `guest` (default: any name
+    /// but a pinned key's, which then logs in as a guest) or `any` (any name at all).
+    #[arg(long, value_enum, default_value = "guest")]
+    pub unnamed_keys: keys::UnnamedKeys,
     /// Let anyone in as a guest whose likes last only for the connection.
     #[arg(long)]
     pub open: bool,
@@ -276,7 +280,7 @@ pub fn run(db: &Path, opts: Options) -> Result<()> {
     let host_key_path = opts.host_key.clone().unwrap_or_else(|| dir.join("lookbook-host-key"));
     let host_key = keys::load_or_create_host_key(&host_key_path)?;
     let authorized = match &opts.authorized_keys {
-        Some(p) => keys::Authorized::read(p)?,
+        Some(p) => keys::Authorized::read(p)?.with_unnamed(opts.unnamed_keys),
         None if opts.open => keys::Authorized::default(),
         None => anyhow::bail!(
             "give --authorized-keys FILE (OpenSSH format) to let people in by key, or --open to let anyone in as a guest"
@@ -755,6 +759,15 @@ impl Handler for Conn {
                     lookbook::text::sanitize(&pinned)
                 ));
                 Ok(Auth::reject())
+            }
+            Err(keys::Refusal::NameOwned(name)) => {
+                log(format_args!(
+                    "#{} from {}: an unnamed key asked for {:?}, whose name a pinned key owns; logged in as a guest (--unnamed-keys any allows it)",
+                    self.id,
+                    self.peer,
+                    lookbook::text::sanitize(&name)
+                ));
+                Ok(self.guest())
             }
             Err(keys::Refusal::Unknown) if self.shared.open => Ok(self.guest()),
             Err(keys::Refusal::Unknown) => {

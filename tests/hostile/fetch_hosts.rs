@@ -101,3 +101,40 @@ fn loopback_private_and_disguised_addresses_are_not_fetched_unless_allowed() {
     assert!(reason(&again, "OK").is_none(), "{again}");
     assert!(reason(&again, "REDIS").unwrap().contains("--allow-hosts"), "{again}");
 }
+
+#[test]
+fn an_import_stops_starting_downloads_at_its_timeout() {
+    // Issue 37, case 8: nothing bounded an import's downloads as a whole.
+    let fx = Fixture::mini();
+    let cdn = HttpServer::serve(shop("cdn"));
+    let photos: Vec<String> = std::fs::read_dir(shop("cdn/images"))
+        .unwrap()
+        .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
+        .map(|f| {
+            let p = f.unwrap().path();
+            p.strip_prefix(shop("cdn")).unwrap().to_string_lossy().into_owned()
+        })
+        .take(24)
+        .collect();
+    let urls: Vec<(String, String)> = photos
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (format!("P{i}"), format!("{}/slow/{p}", cdn.base())))
+        .collect();
+    let refs: Vec<(&str, String)> = urls.iter().map(|(i, u)| (i.as_str(), u.clone())).collect();
+    let started = std::time::Instant::now();
+    let report = import(
+        &fx,
+        &feed(&fx, &refs),
+        &["--allow-hosts", &format!("127.0.0.1:{}", cdn.port), "--timeout", "2"],
+    );
+    let took = started.elapsed();
+    let late: Vec<String> = refs.iter().filter_map(|(id, _)| reason(&report, id)).collect();
+    assert!(!late.is_empty(), "every slow photo was fetched: {report}");
+    assert!(late.iter().all(|r| r.contains("--timeout")), "{late:?}");
+    assert!(
+        report["inserted"].as_u64().unwrap() >= 8,
+        "those that started land: {report}"
+    );
+    assert!(took < std::time::Duration::from_secs(12), "{took:?}");
+}
