@@ -6,8 +6,8 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 
-use lookbook::bench::{synthetic_feedback, synthetic_matrix, synthetic_products};
 use lookbook::recommend::{Engine, FlatIndex, Profile, ProfileSettings, Request, mmr, top_k};
+use lookbook::synthetic::{synthetic_feedback, synthetic_matrix, synthetic_products};
 
 fn kernels(c: &mut Criterion) {
     for dim in [256usize, 2048] {

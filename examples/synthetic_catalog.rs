@@ -15,6 +15,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if path.exists() {
         return Err(format!("{} exists; give a new file", path.display()).into());
     }
-    lookbook::bench::write_synthetic_catalog(path, n.parse()?, dim.parse()?, 5)?;
+    lookbook::synthetic::write_synthetic_catalog(path, n.parse()?, dim.parse()?, 5)?;
     Ok(())
 }

@@ -23,15 +23,14 @@
 //! | [`eval`] | held-out split, retrieval metrics (micro, macro, rare types), class prototypes, personalisation on simulated or stored users, baselines, plots |
 //! | [`train`] | the projection head learned on frozen backbone features |
 //! | [`bundled`] | the shipped demo and model: found in the data folder, installed there from the source tree |
-//! | [`bench`](mod@bench) | synthetic workloads behind `lookbook bench` |
 //! | [`memory`] | the process's memory as the library manages it (freed memory back to the system) |
 //! | [`sample`] | seeded randomness and the held-out split (shared with the Python recipe) |
+//! | [`synthetic`] | synthetic products, vectors, likes, histories and catalogues: the workloads `lookbook bench` and the tests measure on |
 //! | [`text`] | the sanitiser every piece of text passes on its way to a terminal, and truncation |
 //!
 //! Start with [`catalog::Catalog`] (open a database), then [`vision::Embedder`] (vectors) and
 //! [`recommend::Engine`] (rankings).
 
-pub mod bench;
 pub mod bundled;
 pub mod catalog;
 pub mod dates;
@@ -49,6 +48,7 @@ pub mod migrate;
 pub mod progress;
 pub mod recommend;
 pub mod sample;
+pub mod synthetic;
 pub mod text;
 pub mod train;
 pub mod vision;

@@ -753,7 +753,7 @@ fn a_large_copy_gets_ivfflat_which_finds_the_exact_neighbours_and_stays() {
     let Some(auto) = TestDb::new("ivfauto") else { return };
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("syn.db");
-    lookbook::bench::write_synthetic_catalog(&db, 5000, 64, 3).unwrap();
+    lookbook::synthetic::write_synthetic_catalog(&db, 5000, 64, 3).unwrap();
     let migrate = |url: &str, index: &str| {
         let mut c = assert_cmd::Command::cargo_bin("lookbook").unwrap();
         c.arg("--db")

@@ -31,7 +31,7 @@ pub struct StartupBench {
 pub fn bench_startup(n: usize) -> Result<StartupBench> {
     let dir = tempfile_dir()?;
     let db = dir.join("bench.db");
-    lookbook::bench::write_synthetic_catalog(&db, n, 2048, 5)?;
+    lookbook::synthetic::write_synthetic_catalog(&db, n, 2048, 5)?;
     let r = in_child(&db);
     let _ = std::fs::remove_dir_all(&dir);
     r
@@ -114,7 +114,7 @@ fn bench_app(db: &Path) -> Result<StartupBench> {
     Ok(StartupBench {
         first_frame_ms,
         look_alikes_ms,
-        rerank_frame_ms: lookbook::bench::Timing::of(times).p50_ms,
+        rerank_frame_ms: lookbook::synthetic::Timing::of(times).p50_ms,
         rss_mib,
     })
 }

@@ -11,10 +11,10 @@ use serde::Serialize;
 use std::path::Path;
 use std::time::Instant;
 
-use lookbook::bench::{Timing, write_synthetic_history};
 use lookbook::catalog::{Catalog, Feedback};
 use lookbook::recommend::shop::{FeedRequest, ShopperHistory};
 use lookbook::recommend::{DEFAULT_DIVERSITY, Engine, Profile, ProfileSettings, Request};
+use lookbook::synthetic::{Timing, write_synthetic_history};
 
 use super::oneshot::{repeat, spawn};
 

@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::oneshot::spawn;
-use lookbook::bench::write_synthetic_history;
+use lookbook::synthetic::write_synthetic_history;
 
 /// What one run measured.
 #[derive(Debug, Serialize)]

@@ -25,11 +25,11 @@ use serde::Serialize;
 use std::path::Path;
 use std::time::Instant;
 
-use lookbook::bench::{
-    Timing, blended_queries, recall, synthetic_feedback, synthetic_matrix, synthetic_products, time,
-};
 use lookbook::catalog::{Catalog, ProductFilter};
 use lookbook::recommend::{Engine, FlatIndex, IvfIndex, Profile, ProfileSettings, Request, VectorIndex};
+use lookbook::synthetic::{
+    Timing, blended_queries, recall, synthetic_feedback, synthetic_matrix, synthetic_products, time,
+};
 
 /// Everything one `lookbook bench` run measured.
 #[derive(Debug, Serialize)]

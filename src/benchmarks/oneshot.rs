@@ -10,8 +10,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use lookbook::bench::{Timing, write_synthetic_catalog_as};
 use lookbook::catalog::Catalog;
+use lookbook::synthetic::{Timing, write_synthetic_catalog_as};
 
 /// Runs of each command after the first.
 const RUNS: usize = 7;

@@ -9,10 +9,10 @@ use serde::Serialize;
 use std::path::Path;
 use std::time::Instant;
 
-use lookbook::bench::{Timing, recall};
 use lookbook::catalog::Catalog;
 use lookbook::catalog::postgres as pg;
 use lookbook::recommend::{FlatIndex, VectorIndex};
+use lookbook::synthetic::{Timing, recall};
 
 /// What the PostgreSQL run measured.
 #[derive(Debug, Serialize)]
@@ -58,7 +58,7 @@ pub fn run(db: &Path, url: &str, synthetic: Option<(usize, usize)>) -> Result<Re
         let src = match synthetic {
             Some((n, dim)) => {
                 let path = tmp.join("synthetic.db");
-                lookbook::bench::write_synthetic_catalog(&path, n, dim, 1)?;
+                lookbook::synthetic::write_synthetic_catalog(&path, n, dim, 1)?;
                 path
             }
             None => db.to_path_buf(),

@@ -67,7 +67,7 @@ pub fn run(db: &Path, synthetic: Option<usize>, connections: usize, seconds: u64
     let dir = tempfile_dir()?;
     let served = dir.join("served.db");
     match synthetic {
-        Some(n) => lookbook::bench::write_synthetic_catalog(&served, n, 2048, 5)?,
+        Some(n) => lookbook::synthetic::write_synthetic_catalog(&served, n, 2048, 5)?,
         None => Catalog::open_existing(db)?.copy_to(&served)?,
     }
     let products = Catalog::open_existing(&served)?.product_count()?;
@@ -247,7 +247,7 @@ async fn load(
         all.extend(t.await.unwrap_or_default());
     }
     let presses = all.len();
-    let t = lookbook::bench::Timing::of(all);
+    let t = lookbook::synthetic::Timing::of(all);
     Ok(Report {
         products,
         connections,

@@ -307,8 +307,8 @@ pub fn evaluate_users(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::{synthetic_matrix, synthetic_products};
     use crate::recommend::FlatIndex;
+    use crate::synthetic::{synthetic_matrix, synthetic_products};
 
     fn fb(product_id: i64, weight: f32, at: i64) -> Feedback {
         Feedback { product_id, weight, at }

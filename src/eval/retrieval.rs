@@ -299,11 +299,12 @@ pub fn evaluate(catalog: &Catalog, opts: &Options, progress: &dyn Progress) -> R
             .par_iter()
             .map(|&q| {
                 let row = index.row(q).unwrap_or(0);
-                // Look-alikes never show the query's own colourways, so neither does the eval.
+                // Look-alikes never show the query's own colourways, so neither does the eval; they
+                // do count in the query's expansion, as in `Engine::recommend`.
                 let group = by_id[&q].group.as_deref();
                 let own = |r: usize| group.is_some() && by_id[&index.id(r)].group.as_deref() == group;
                 let scores = match qe {
-                    Some(how) => index.scores(&expand(index, index.vector(row), *how, |r| r != row && !own(r))),
+                    Some(how) => index.scores(&expand(index, index.vector(row), *how, |r| r != row)),
                     None => index.scores(index.vector(row)),
                 };
                 let top = top_k(&scores, depth, |r| r != row && !own(r));

@@ -270,7 +270,7 @@ impl IvfIndex {
             .iter()
             .map(|q| {
                 let exact = rows(self.flat.search(q, 10, &|_| true));
-                crate::bench::recall(&exact, &rows(self.search(q, 10, &|_| true)))
+                crate::synthetic::recall(&exact, &rows(self.search(q, 10, &|_| true)))
             })
             .sum();
         if !queries.is_empty() {
@@ -556,14 +556,14 @@ impl VectorIndex for IvfIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::synthetic_matrix;
+    use crate::synthetic::synthetic_matrix;
 
     /// Share of `want`'s products that `got` found; rows differ between the indexes (IVF stores
     /// them list by list), so results are compared by product id.
     fn recall(ivf: &IvfIndex, got: &[(usize, f32)], flat: &FlatIndex, want: &[(usize, f32)]) -> f32 {
         let want: Vec<i64> = want.iter().map(|x| flat.id(x.0)).collect();
         let got: Vec<i64> = got.iter().map(|x| ivf.id(x.0)).collect();
-        crate::bench::recall(&want, &got) as f32
+        crate::synthetic::recall(&want, &got) as f32
     }
 
     #[test]

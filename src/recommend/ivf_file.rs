@@ -347,7 +347,7 @@ pub fn open(path: &Path, fingerprint: &str, model_id: i64) -> Option<(IvfIndex, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::synthetic_matrix;
+    use crate::synthetic::synthetic_matrix;
 
     fn same(a: &IvfIndex, b: &IvfIndex) {
         assert_eq!(a.len(), b.len());
@@ -373,7 +373,7 @@ mod tests {
     /// Facts of every kind for an index's rows: grouped pairs, unlisted rows, rows without a
     /// product, three article types.
     fn facts_for(index: &IvfIndex) -> RowFacts {
-        let mut products = crate::bench::synthetic_products(index.len());
+        let mut products = crate::synthetic::synthetic_products(index.len());
         products.retain(|p| p.id % 11 != 0);
         for p in &mut products {
             p.article_type = ["Shirts", "Watches", "Heels"][p.id as usize % 3].to_string();

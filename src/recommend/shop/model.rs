@@ -660,8 +660,8 @@ mod tests {
 
     fn model() -> (Engine, ShopModel) {
         let engine = Engine::new(
-            crate::bench::synthetic_products(60),
-            FlatIndex::new(crate::bench::synthetic_matrix(60, 8, 3)),
+            crate::synthetic::synthetic_products(60),
+            FlatIndex::new(crate::synthetic::synthetic_matrix(60, 8, 3)),
         );
         let mut h = History::default();
         for u in 0..20i64 {
@@ -700,8 +700,8 @@ mod tests {
     #[test]
     fn one_sale_after_a_quiet_year_is_not_all_that_sells_now() {
         let engine = Engine::new(
-            crate::bench::synthetic_products(60),
-            FlatIndex::new(crate::bench::synthetic_matrix(60, 8, 3)),
+            crate::synthetic::synthetic_products(60),
+            FlatIndex::new(crate::synthetic::synthetic_matrix(60, 8, 3)),
         );
         let buy = |user: i64, product: i64, day: i64| Event {
             user,

@@ -1,7 +1,7 @@
 """PCA whitening and k-reciprocal re-ranking as look-alike levers (issue 23), measured outside
 lookbook before building them.
 
-    .bench-venv/bin/python bench/levers.py full.db
+    .bench-venv/bin/python measure/levers.py full.db
 
 On an embedded catalogue it recomputes `lookbook eval`'s held-out P@10 by articleType (the same
 split, `sample::is_held_out`, and the same alpha query expansion, n 5, alpha 3), micro, macro

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# P@10 by articleType over the four sample feeds vs the same photos as a Kaggle-style import,
-# both with the query's own group dropped (run after the test suite; one process at a time).
+# P@10 by articleType over the four sample feeds vs the same photos as a Kaggle-style import
+# with the feeds' groups (the query's own group dropped from results, as look-alikes do) and as
+# a plain import without groups, as a Kaggle styles.csv has none (issue 40): run after the test
+# suite, one process at a time.
 set -eu
-#   bench/import/feed_parity.sh [SHARED_DATA_DIR]
+#   measure/import/feed_parity.sh [SHARED_DATA_DIR]
 here=$(cd "$(dirname "$0")" && pwd)
 DATA=${1:-$here/../../../shared/data}
 LB=${LOOKBOOK:-$here/../../target/debug/lookbook}
@@ -36,15 +38,18 @@ PY
 $LB --db kag.db import --metadata kag.csv --images "$DATA/fashion-products/images" \
   --map id=id --map name=name --map image=image --map category=category --map group=group --map colour=colour >/dev/null 2>&1 || true
 $LB --db kag.db embed >/dev/null 2>&1
+$LB --db plain.db import --metadata kag.csv --images "$DATA/fashion-products/images" \
+  --map id=id --map name=name --map image=image --map category=category --map colour=colour >/dev/null 2>&1 || true
+$LB --db plain.db embed >/dev/null 2>&1
 python3 - <<'PY'
 import sqlite3
-for db in ["shop", "kag"]:
+for db in ["shop", "kag", "plain"]:
     c = sqlite3.connect(f"{db}.db")
     ids = [r[0] for r in c.execute("select p.id from products p join embeddings e on e.product_id = p.id")]
     open(f"ids_{db}.txt", "w").write("\n".join(map(str, ids)) + "\n")
     n_types = c.execute("select count(distinct a.name) from products p join categories a on a.id = p.category_id").fetchone()[0]
     print(db, len(ids), "products with vectors,", n_types, "types")
 PY
-for db in shop kag; do
+for db in shop kag plain; do
   echo "== $db"; $LB --db $db.db eval --no-baselines --queries ids_$db.txt 2>/dev/null | head -8
 done

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Import benchmark (issue 20): 50,000 products whose photos come from a loopback CDN (the 1,200
 # shop-feeds photos under distinct URLs), imported twice; prints time, CPU and peak memory.
-#   bench/import/run.sh [SHOP_FEEDS_DIR] [PRODUCTS]
+#   measure/import/run.sh [SHOP_FEEDS_DIR] [PRODUCTS]
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 feeds=${1:-$here/../../../shared/data/shop-feeds}

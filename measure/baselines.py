@@ -1,9 +1,9 @@
 """Baselines for `lookbook bench`, measured on this machine in the same run (issue 13).
 
-    python3 bench/baselines.py [--search] [--embed] [--forward] [--json]
+    python3 measure/baselines.py [--search] [--embed] [--forward] [--json]
 
 With no flag --search and --embed run. It makes a virtual environment in .bench-venv from
-bench/requirements.txt the first time (PyTorch CPU, numpy, pillow, safetensors, torchvision)
+measure/requirements.txt the first time (PyTorch CPU, numpy, pillow, safetensors, torchvision)
 and runs itself there. Not part of the test suite.
 
 --search: numpy brute force (one matrix-vector product plus argpartition), p50 and p95 over

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Whole-process embedding speed (issue 22): `lookbook embed` of 200 demo photos into a fresh
-# catalogue, model load included, against `bench/baselines.py --embed` (PyTorch decode +
+# catalogue, model load included, against `measure/baselines.py --embed` (PyTorch decode +
 # forward, without its import and load), lookbook run twice before and twice after PyTorch.
 #
-#     bash bench/whole_process.sh [avx2|avx512|avx512bf16|amx] [f32|bf16]
+#     bash measure/whole_process.sh [avx2|avx512|avx512bf16|amx] [f32|bf16]
 #
 # The cap goes to LOOKBOOK_CPU and, as the matching oneDNN level, to ONEDNN_MAX_CPU_ISA. The
 # 224x224 rows run the shipped weights with their input metadata rewritten to 224x224. Needs
-# a release build (`cargo build --release`) and the bench venv (`python3 bench/baselines.py`
+# a release build (`cargo build --release`) and the bench venv (`python3 measure/baselines.py`
 # makes it). Not part of the test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,5 +48,5 @@ embed() {
 embed warm-up > /dev/null; embed warm-up --weights "$work/w224.safetensors" > /dev/null
 round() { embed 112x84; embed 224x224 --weights "$work/w224.safetensors"; }
 round; round
-ONEDNN_MAX_CPU_ISA=$isa python3 bench/baselines.py --embed 2>&1 | grep "img/s" | grep -v onnx || true
+ONEDNN_MAX_CPU_ISA=$isa python3 measure/baselines.py --embed 2>&1 | grep "img/s" | grep -v onnx || true
 round; round

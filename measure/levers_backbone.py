@@ -1,6 +1,6 @@
 """Three more look-alike levers without retraining (issue 23), measured outside lookbook:
 
-    .bench-venv/bin/python bench/levers_backbone.py full.db models/lookbook-fashion-resnet50.safetensors \
+    .bench-venv/bin/python measure/levers_backbone.py full.db models/lookbook-fashion-resnet50.safetensors \
         ../shared/data/fashion-products
 
 1. The model's own classifier: each product's class probabilities, softmax(16 cos(f, w_c) / T)
@@ -14,7 +14,7 @@
    and run `lookbook eval`.)
 
 Each prints held-out P@10 by articleType, macro over types and on rare types, plain and with the
-shipped query expansion (5 neighbours, cosine cubed), on the protocol of `bench/levers.py`.
+shipped query expansion (5 neighbours, cosine cubed), on the protocol of `measure/levers.py`.
 About three minutes on two cores. Not part of the test suite.
 """
 import sys
