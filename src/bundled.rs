@@ -5,28 +5,17 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::paths::data_dir;
+pub use crate::paths::{SOURCE_ENV, source_dir};
 use crate::vision::weights;
 use crate::{Error, Result};
-
-/// Overrides where the bundled copies are read from (default: the source tree the binary was
-/// built from).
-pub const SOURCE_ENV: &str = "LOOKBOOK_BUNDLED_DIR";
 
 /// Written last into an installed demo folder, so a copy cut short is never taken for a demo.
 const COMPLETE: &str = ".complete";
 
-/// The folder holding the repository's `demo/` and `models/`, if it is still there.
-pub fn source_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os(SOURCE_ENV)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
-    dir.join("demo").join("styles.csv").is_file().then_some(dir)
-}
-
 /// The installed demo folder (`<data dir>/demo`), when it is complete.
 pub fn installed_demo() -> Option<PathBuf> {
-    let d = weights::data_dir()?.join("demo");
+    let d = data_dir()?.join("demo");
     d.join(COMPLETE).is_file().then_some(d)
 }
 
@@ -54,7 +43,7 @@ pub fn install(source: Option<&Path>) -> Result<Installed> {
             ))
         })?,
     };
-    let data = weights::data_dir()
+    let data = data_dir()
         .ok_or_else(|| Error::Invalid("no home directory (HOME or XDG_DATA_HOME) to install the demo into".into()))?;
     let mut copied = false;
 

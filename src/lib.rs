@@ -23,6 +23,7 @@
 //! | [`eval`] | held-out split, retrieval metrics (micro, macro, rare types), class prototypes, personalisation on simulated or stored users, baselines, plots |
 //! | [`train`] | the projection head learned on frozen backbone features |
 //! | [`bundled`] | the shipped demo and model: found in the data folder, installed there from the source tree |
+//! | [`paths`] | the user's data folder and the source tree the binary was built from |
 //! | [`memory`] | the process's memory as the library manages it (freed memory back to the system) |
 //! | [`sample`] | seeded randomness and the held-out split (shared with the Python recipe) |
 //! | [`synthetic`] | synthetic products, vectors, likes, histories and catalogues: the workloads `lookbook bench` and the tests measure on |
@@ -45,6 +46,7 @@ pub mod kept;
 pub mod live;
 pub mod memory;
 pub mod migrate;
+pub mod paths;
 pub mod progress;
 pub mod recommend;
 pub mod sample;

@@ -468,7 +468,7 @@ const GENERATION: &str = "catalog_generation";
 /// knows it is stale whoever wrote. Only SQLite catalogues keep one; in PostgreSQL the row
 /// would serialise the embed workers.
 pub(crate) fn bump_generation(db: &mut impl Db) -> Result<()> {
-    if db.dialect() != super::sql::Dialect::Sqlite {
+    if db.dialect() != super::tables::Dialect::Sqlite {
         return Ok(());
     }
     db.execute(

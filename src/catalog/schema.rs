@@ -3,7 +3,7 @@
 
 use rusqlite::Connection;
 
-use super::sql::Dialect;
+use super::tables::Dialect;
 use super::tables::{self, SCHEMA_VERSION};
 use crate::{Error, Result};
 use std::path::Path;

@@ -9,7 +9,7 @@
 use postgres::types::{IsNull, ToSql, Type};
 use std::cell::RefMut;
 
-use super::tables::Table;
+use super::tables::{Dialect, Table};
 use crate::{Error, Result};
 
 /// A value bound to a statement or read from a row.
@@ -216,15 +216,6 @@ impl Row {
             other => Err(Error::Invalid(format!("column {i} holds {other:.40?}, not a vector"))),
         }
     }
-}
-
-/// Which store a statement runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    /// SQLite (bundled).
-    Sqlite,
-    /// PostgreSQL with pgvector.
-    Postgres,
 }
 
 /// Where [`Db::bulk_insert`] takes its rows from: called once with the sink to push them into.

@@ -3,7 +3,14 @@
 //! new column is one entry here (with the version it arrives in) plus that version's step in
 //! [`MIGRATIONS`].
 
-use super::sql::Dialect;
+/// Which store a statement runs on (each column's type is written per store).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// SQLite (bundled).
+    Sqlite,
+    /// PostgreSQL with pgvector.
+    Postgres,
+}
 
 /// What a column holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -765,7 +765,7 @@ pub(crate) fn model_fetch() -> Result<ExitCode> {
     use std::net::ToSocketAddrs;
     use std::time::Duration;
     const REPO: (&str, &str) = ("timm", "resnet50.tv_in1k");
-    let dest_dir = weights::data_dir()
+    let dest_dir = lookbook::paths::data_dir()
         .context("no home directory to store weights in")?
         .join("models");
     let dest = dest_dir.join("resnet50.safetensors");

@@ -8,7 +8,7 @@
 //! `A` against one 64-byte row of a panel. Eight rows of `C` by 32 columns stay in sixteen
 //! accumulators while a panel streams past.
 
-use super::amx::{NR, PackedBf16};
+use super::bf16::{NR, PackedBf16};
 use super::kernel::Epilogue;
 
 /// Rows of `C` per pass over a panel: 8 x 2 accumulators, two panel registers and the
@@ -79,7 +79,7 @@ pub unsafe fn gemm(
                 }
             }
             // SAFETY: the block's rows below m and columns below n are this call's.
-            unsafe { super::amx::store(&block, rows, c, ldc, width, &epi, r0, j * NR) };
+            unsafe { super::bf16::store(&block, rows, c, ldc, width, &epi, r0, j * NR) };
         }
         r0 += 32;
     }
@@ -148,18 +148,4 @@ unsafe fn eight_rows(pairs: usize, a: *const u32, stride: usize, b: *const u16, 
         6: c6l c6h,
         7: c7l c7h
     );
-}
-
-/// True when the CPU has AVX512_BF16 (and AVX-512F).
-pub fn available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        // BW and VL for the bf16 epilogue; every CPU with AVX512_BF16 has them.
-        std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512bw")
-            && std::arch::is_x86_feature_detected!("avx512vl")
-            && std::arch::is_x86_feature_detected!("avx512bf16")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    false
 }

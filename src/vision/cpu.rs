@@ -15,8 +15,12 @@
 //!
 //! Every level computes the same products up to summation order, so vectors agree across
 //! machines (cosine above 0.9999 per photo; tested on every level the machine has).
+//!
+//! This module only asks the CPU (CPUID, the kernel's permission for AMX tile state); the
+//! kernels import it, never the other way round.
 
 use crate::{Error, Result};
+use std::sync::OnceLock;
 
 /// Environment variable capping the kernels (never above what the CPU has).
 pub const ENV_CAP: &str = "LOOKBOOK_CPU";
@@ -70,9 +74,9 @@ impl Kernels {
                     Kernels::Portable
                 };
             }
-            if super::amx::available() {
+            if has_amx() {
                 Kernels::Amx
-            } else if super::bf16dot::available() {
+            } else if has_avx512_bf16() {
                 Kernels::Avx512Bf16
             } else {
                 Kernels::Avx512
@@ -179,6 +183,46 @@ impl std::str::FromStr for Kernels {
                 ))
             })
     }
+}
+
+/// True when the CPU has AMX with bf16 and the kernel lets this process use its tile state
+/// (Linux asks each process to request it once).
+pub fn has_amx() -> bool {
+    static READY: OnceLock<bool> = OnceLock::new();
+    *READY.get_or_init(|| {
+        #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+        {
+            // CPUID leaf 7: EDX bit 22 is AMX-BF16, bit 24 AMX-TILE.
+            let id = std::arch::x86_64::__cpuid_count(7, 0);
+            if (id.edx >> 22) & 1 == 0 || (id.edx >> 24) & 1 == 0 {
+                return false;
+            }
+            // The epilogue writes bf16 with AVX-512 BW and VL (every AMX CPU has them).
+            if !std::arch::is_x86_feature_detected!("avx512bw") || !std::arch::is_x86_feature_detected!("avx512vl") {
+                return false;
+            }
+            const ARCH_REQ_XCOMP_PERM: libc::c_long = 0x1023;
+            const XFEATURE_XTILEDATA: libc::c_long = 18;
+            // SAFETY: arch_prctl with these arguments only asks for permission; it touches no memory.
+            unsafe { libc::syscall(libc::SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0 }
+        }
+        #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+        false
+    })
+}
+
+/// True when the CPU has AVX512_BF16 (and AVX-512F).
+pub fn has_avx512_bf16() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // BW and VL for the bf16 epilogue; every CPU with AVX512_BF16 has them.
+        std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+            && std::arch::is_x86_feature_detected!("avx512bf16")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
 }
 
 #[cfg(test)]

@@ -3,10 +3,17 @@
 //! [`decode`] turns untrusted bytes into pixels, [`Preprocess`] makes the network input,
 //! [`weights`] finds and loads safetensors (torchvision names), [`ResNet50`] is the network in
 //! candle with batch norm folded (the reference), [`nhwc`] is the same network as the embedder
-//! runs it (channels-last, every convolution a GEMM on `kernel`'s packed f32 weights, or on
-//! `amx`'s bf16 tiles), and [`Embedder`] batches it over a catalogue in a [`Precision`].
+//! runs it (channels-last, every convolution a GEMM), and [`Embedder`] batches it over a
+//! catalogue in a [`Precision`].
+//!
+//! The GEMM kernels: [`cpu`] says what the CPU has and picks a level (it imports no kernel);
+//! `kernel` is the f32 product (packed panels, the AVX-512, AVX2 and portable micro-kernels);
+//! `bf16` holds what the bf16 products share (rounding, pair-packed panels, the epilogue);
+//! `amx` (tiles) and `bf16dot` (`vdpbf16ps`) are leaves over those two, and never import each
+//! other; `nhwc` and `winograd` call them as [`cpu`] chose.
 
 mod amx;
+mod bf16;
 mod bf16dot;
 pub mod cpu;
 mod embedder;

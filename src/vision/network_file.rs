@@ -16,7 +16,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::Precision;
-use super::amx::PackedBf16;
+use super::bf16::PackedBf16;
 use super::cpu::Kernels;
 use super::kernel::Packed;
 use super::nhwc::{Block, Conv, Net, Weights};
@@ -77,7 +77,7 @@ fn layout(precision: Precision, kernels: Kernels) -> &'static str {
 
 /// The folder of kept networks (`networks/` in the data folder), if there is a data folder.
 pub fn dir() -> Option<PathBuf> {
-    super::weights::data_dir().map(|d| d.join("networks"))
+    crate::paths::data_dir().map(|d| d.join("networks"))
 }
 
 /// The kept network for these weights, precision and kernels if `dir` has a sound one, else

@@ -19,7 +19,8 @@
 use rayon::prelude::*;
 use std::cell::RefCell;
 
-use super::amx::{self, PackedBf16};
+use super::amx;
+use super::bf16::{self, PackedBf16};
 use super::cpu::Kernels;
 use super::kernel::{self, Epilogue, NR, Packed};
 use super::winograd::{Tiling, Winograd};
@@ -58,10 +59,10 @@ impl Act for f32 {
         self
     }
     fn bf16_value(self) -> f32 {
-        amx::round_bf16(self)
+        bf16::round_bf16(self)
     }
     fn to_bf16(src: &[f32], dst: &mut [u16]) {
-        amx::convert(src, dst);
+        bf16::convert(src, dst);
     }
     fn as_bf16(_: &[f32]) -> Option<&[u16]> {
         None
@@ -293,7 +294,7 @@ impl Conv {
         let w = if self.kernels >= Kernels::Avx512Bf16 {
             Weights::Bf16(PackedBf16::from_packed(&w))
         } else {
-            w.map(amx::round_bf16);
+            w.map(bf16::round_bf16);
             Weights::F32(w)
         };
         Conv {
@@ -484,7 +485,7 @@ impl Conv {
             let n = self.cout;
             wg.run(self.kernels, x, &mut out, |p, sums, dst| {
                 sums.iter_mut().zip(&self.bias).for_each(|(s, b)| *s += b);
-                amx::finish_bf16(sums, epi.skip.map(|s| &s[p * n..(p + 1) * n]), epi.relu, dst);
+                bf16::finish_bf16(sums, epi.skip.map(|s| &s[p * n..(p + 1) * n]), epi.relu, dst);
             });
             return self.output(x, out);
         }
@@ -575,12 +576,12 @@ impl Conv {
             TILE16.with(|t16| {
                 let mut a = t16.borrow_mut();
                 if direct {
-                    amx::bf16_tile(mt, wb.kp, &mut a, |r, row| {
+                    bf16::bf16_tile(mt, wb.kp, &mut a, |r, row| {
                         I::to_bf16(&x.data[(r0 + r) * kk..(r0 + r + 1) * kk], row);
                         kk
                     });
                 } else {
-                    amx::bf16_tile(mt, wb.kp, &mut a, |r, row| {
+                    bf16::bf16_tile(mt, wb.kp, &mut a, |r, row| {
                         self.im2col_row(
                             x,
                             r0 + r,
@@ -663,7 +664,7 @@ impl Conv {
                     // SAFETY: row r, columns c0..c1 of the block are this call's to write.
                     let out = unsafe { std::slice::from_raw_parts_mut(dst.get().add(row + c0), c1 - c0) };
                     let skip = epi.skip.map(|s| &s[row + c0..row + c1]);
-                    amx::finish_bf16(&sums[row + c0..row + c1], skip, epi.relu, out);
+                    bf16::finish_bf16(&sums[row + c0..row + c1], skip, epi.relu, out);
                 }
             });
         });
@@ -890,7 +891,7 @@ mod tests {
             let Weights::F32(mut rounded) = Conv::new(&weight, vec![0.0; cout], cin, k, stride).unwrap().w else {
                 unreachable!()
             };
-            rounded.map(amx::round_bf16);
+            rounded.map(bf16::round_bf16);
             let emulated = Conv {
                 w: Weights::F32(rounded),
                 wino: Default::default(),
@@ -904,8 +905,8 @@ mod tests {
             let (a, b) = (tiles.apply(&x), emulated.apply(&x));
             let mut off = 0;
             for (p, q) in a.data.iter().zip(&b.data) {
-                assert_eq!(*p, amx::round_bf16(*p), "{kernels:?}: an output not rounded to bf16");
-                assert_eq!(*q, amx::round_bf16(*q), "emulated: an output not rounded to bf16");
+                assert_eq!(*p, bf16::round_bf16(*p), "{kernels:?}: an output not rounded to bf16");
+                assert_eq!(*q, bf16::round_bf16(*q), "emulated: an output not rounded to bf16");
                 // Equal, or one bf16 step apart where summation order crossed a rounding tie.
                 assert!(
                     (p - q).abs() <= q.abs() / 64.0 + 1e-6,

@@ -14,22 +14,14 @@ pub const FILE_NAMES: [&str; 2] = ["lookbook-fashion-resnet50.safetensors", "res
 /// Environment variable naming a weights file.
 pub const ENV_VAR: &str = "LOOKBOOK_WEIGHTS";
 
-/// The user's data folder for lookbook (`$XDG_DATA_HOME/lookbook` or `~/.local/share/lookbook`).
-pub fn data_dir() -> Option<PathBuf> {
-    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
-        return Some(PathBuf::from(x).join("lookbook"));
-    }
-    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share/lookbook"))
-}
-
 /// The folders searched for weights, in order, after `--weights` and `LOOKBOOK_WEIGHTS`.
 pub fn search_dirs(db_dir: &Path) -> Vec<PathBuf> {
     let mut dirs = vec![db_dir.join("models")];
-    if let Some(d) = data_dir() {
+    if let Some(d) = crate::paths::data_dir() {
         dirs.push(d.join("models"));
     }
     // The repository this binary was built from ships the trained model (while it is there).
-    if let Some(src) = crate::bundled::source_dir() {
+    if let Some(src) = crate::paths::source_dir() {
         dirs.push(src.join("models"));
     }
     dirs
@@ -76,7 +68,7 @@ pub fn locate(explicit: Option<&Path>, db_dir: &Path) -> Result<PathBuf> {
 /// `similar --image` more than its search. A file changed in any of those is hashed again;
 /// without a data folder, or if the cache cannot be written, every call hashes.
 pub fn sha256_weights(path: &Path) -> Result<String> {
-    sha256_remembered(path, data_dir().map(|d| d.join("sha256.cache")))
+    sha256_remembered(path, crate::paths::data_dir().map(|d| d.join("sha256.cache")))
 }
 
 /// [`sha256_weights`] with the cache file named.

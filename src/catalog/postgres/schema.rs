@@ -9,7 +9,7 @@
 use postgres::Client;
 
 use super::url::{connect, redact};
-use crate::catalog::sql::Dialect;
+use crate::catalog::tables::Dialect;
 use crate::catalog::tables::{self, SCHEMA_VERSION};
 use crate::{Error, Result};
 
