@@ -9,7 +9,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 DATA=${1:-$here/../../../shared/data}
 LB=${LOOKBOOK:-$here/../../target/debug/lookbook}
 S=$DATA/shop-feeds
-work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+work=${KEEP:-$(mktemp -d)}; [ -n "${KEEP:-}" ] || trap 'rm -rf "$work"' EXIT
 cd "$work"
 export XDG_DATA_HOME=$work/xdg DATA
 for f in shopify/products_export.csv google/feed.tsv google/feed.xml woocommerce/wc-product-export.csv; do
