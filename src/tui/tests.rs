@@ -853,3 +853,32 @@ fn a_photo_gone_from_the_cache_is_downloaded_again_off_the_ui_thread() {
     let id = a.current_id().unwrap();
     assert!(a.pictures.errors.keys().any(|k| k.id == id), "{:?}", a.pictures.errors);
 }
+
+#[test]
+fn a_newcomers_feed_says_what_sells_now_when_the_shop_has_sales() {
+    // Without a history the feed is the catalogue's typical products ("starter picks"); with
+    // one, a newcomer sees what sells now, and the title says so.
+    let fx = fixture(true);
+    let mut a = app(&fx, false);
+    a.update(Action::Tab(2));
+    assert!(screen(&draw(&mut a, 110, 34)).contains("starter picks"));
+    let ids: Vec<i64> = Catalog::open_existing(&fx.db)
+        .unwrap()
+        .products()
+        .unwrap()
+        .iter()
+        .map(|p| p.id)
+        .collect();
+    let mut csv = String::from("t_dat,customer_id,article_id,price,sales_channel_id\n");
+    for s in 0..8 {
+        csv.push_str(&format!("2024-01-0{},s{s},{},0.02,2\n", 1 + s % 5, ids[s % 3]));
+    }
+    let file = fx.db.with_file_name("transactions.csv");
+    std::fs::write(&file, csv).unwrap();
+    let mut cat = Catalog::open_existing(&fx.db).unwrap();
+    lookbook::ingest::interactions::import(&mut cat, &file, &lookbook::NoProgress).unwrap();
+    let mut b = app(&fx, false);
+    b.update(Action::Tab(2));
+    let text = screen(&draw(&mut b, 110, 34));
+    assert!(text.contains("what sells now"), "{text}");
+}

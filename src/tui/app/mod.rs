@@ -214,6 +214,15 @@ impl App {
             .sum()
     }
 
+    /// Whether the shop's history has sales this feed can show a newcomer (what sells now),
+    /// rather than the catalogue's typical products.
+    pub fn shop_sells(&self) -> bool {
+        self.engine
+            .as_ref()
+            .and_then(|e| e.shop())
+            .is_some_and(|t| !t.model.best_sellers(None).is_empty())
+    }
+
     /// A product by id.
     pub fn product(&self, id: i64) -> Option<&Product> {
         self.products.get(id)
