@@ -15,7 +15,7 @@ use lookbook::catalog::{Catalog, ProductFilter};
 use lookbook::eval::shop::{self as shop_eval, Report};
 use lookbook::recommend::Engine;
 use lookbook::recommend::shop::{FeedRequest, History, ShopperHistory, Trained};
-use lookbook::recommend::shown::{fetch_shown, rows};
+use lookbook::recommend::shown::{FeedPage, fetch_shown, rows};
 
 /// `together ID`: what shoppers bought with a product.
 #[derive(Args, Debug)]
@@ -70,37 +70,33 @@ pub(crate) fn recommend(
         &blend,
     )?;
     fetch_shown(&mut engine, &cat, &recs)?;
-    let rows = rows(&engine, &recs);
-    let model = match trained.stored {
-        Some(id) => format!("feed model {id}"),
-        None => "learned now from the history (no `train --feed` yet)".to_string(),
-    };
+    let page = FeedPage::new(
+        user,
+        uid.is_some(),
+        &history,
+        &trained,
+        &blend,
+        &filter,
+        rows(&engine, &recs),
+    );
+    let model = &page.model;
     if json {
-        print_json(&json!({
-            "user": user,
-            "known": uid.is_some(),
-            "purchases": history.purchases(),
-            "likes": history.feedback.iter().filter(|f| f.is_like()).count(),
-            "cold_start": history.is_empty(),
-            "model": model,
-            "blend": blend,
-            "filter": filter,
-            "results": rows,
-        }))?;
+        print_json(&page)?;
     } else {
-        if history.is_empty() {
+        if page.cold_start {
             outln!("For {user}: nothing bought or liked yet, so what sells now ({model})");
         } else {
             outln!(
                 "For {user} ({} purchases, {} likes; {model})",
-                history.purchases(),
-                history.feedback.iter().filter(|f| f.is_like()).count()
+                page.purchases,
+                page.likes
             );
         }
+        let rows = &page.results;
         if rows.is_empty() {
             outln!("(no products match the filters)");
         } else {
-            print_results(&rows, true);
+            print_results(rows, true);
         }
     }
     Ok(ExitCode::SUCCESS)

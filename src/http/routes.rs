@@ -17,7 +17,7 @@ use super::reply::ApiError;
 use super::{Shared, Work};
 use lookbook::catalog::{ProductFilter, ReportedEvent};
 use lookbook::recommend::shop::{FeedRequest, ShopperHistory};
-use lookbook::recommend::shown::rows;
+use lookbook::recommend::shown::{FeedPage, rows};
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -245,40 +245,38 @@ async fn feed(
         .map_err(|e| ApiError::bad(e.to_string()))?
         .to_string();
     let p = Params::read(q, s.opts.max_k, true)?;
-    s.work(move |w: &Work| {
-        let engine = w.engine()?;
-        let (uid, history) = w.read(|cat| {
-            let uid = cat.user_id(&user)?;
-            Ok((uid, ShopperHistory::load(cat, uid)?))
-        })?;
-        let trained = engine
-            .shop()
-            .ok_or_else(|| ApiError::unavailable("the feed model is not loaded"))?;
-        let recs = w.ok(trained.feed(&engine).recommend(
-            &history,
-            &FeedRequest {
-                k: p.k,
-                filter: p.filter.clone(),
-            },
-            &trained.blend,
-        ))?;
-        let model = match trained.stored {
-            Some(id) => format!("feed model {id}"),
-            None => "learned from the history when the server loaded it (no `train --feed` yet)".to_string(),
-        };
-        Ok(json!({
-            "user": user,
-            "known": uid.is_some(),
-            "purchases": history.purchases(),
-            "likes": history.feedback.iter().filter(|f| f.is_like()).count(),
-            "cold_start": history.is_empty(),
-            "model": model,
-            "blend": trained.blend,
-            "filter": p.filter,
-            "results": rows(&engine, &recs),
-        }))
-    })
-    .await
+    let body = s
+        .work_raw(move |w: &Work| {
+            let engine = w.engine()?;
+            let (uid, history) = w.read(|cat| {
+                let uid = cat.user_id(&user)?;
+                Ok((uid, ShopperHistory::load(cat, uid)?))
+            })?;
+            let trained = engine
+                .shop()
+                .ok_or_else(|| ApiError::unavailable("the feed model is not loaded"))?;
+            let recs = w.ok(trained.feed(&engine).recommend(
+                &history,
+                &FeedRequest {
+                    k: p.k,
+                    filter: p.filter.clone(),
+                },
+                &trained.blend,
+            ))?;
+            let page = FeedPage::new(
+                &user,
+                uid.is_some(),
+                &history,
+                trained,
+                &trained.blend,
+                &p.filter,
+                rows(&engine, &recs),
+            );
+            // Written straight to bytes: through a `Value` the f32 scores would print as f64.
+            serde_json::to_vec(&page).map_err(|e| ApiError::unavailable(format!("cannot write the answer: {e}")))
+        })
+        .await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 /// `GET /v1/popular`: what sells now (the cold-start feed).

@@ -137,3 +137,56 @@ pub fn rows<'a>(engine: &'a Engine, recs: &'a [Recommendation]) -> Vec<ShownRow<
         })
         .collect()
 }
+
+/// A shopper's feed as the CLI's `recommend --user --json` and `lookbook http` send it: who,
+/// what their history holds, which model ranked it, and the rows.
+#[derive(Debug, Serialize)]
+pub struct FeedPage<'a> {
+    /// The shopper's name.
+    pub user: &'a str,
+    /// Whether the catalogue knows the shopper.
+    pub known: bool,
+    /// Things bought, in the history.
+    pub purchases: usize,
+    /// Products liked.
+    pub likes: usize,
+    /// Nothing bought or liked yet: the feed is what sells now.
+    pub cold_start: bool,
+    /// Which feed model ranked it, in words.
+    pub model: String,
+    /// The blend's weights and diversity.
+    pub blend: &'a super::shop::Blend,
+    /// The filter applied.
+    pub filter: &'a crate::catalog::ProductFilter,
+    /// The ranked rows.
+    pub results: Vec<ShownRow<'a>>,
+}
+
+impl<'a> FeedPage<'a> {
+    /// The page of `history`'s feed: `known` when the shopper has a user row, `results` ranked
+    /// by `trained` with `blend`.
+    pub fn new(
+        user: &'a str,
+        known: bool,
+        history: &super::shop::ShopperHistory,
+        trained: &super::shop::Trained,
+        blend: &'a super::shop::Blend,
+        filter: &'a crate::catalog::ProductFilter,
+        results: Vec<ShownRow<'a>>,
+    ) -> Self {
+        FeedPage {
+            user,
+            known,
+            purchases: history.purchases(),
+            likes: history.feedback.iter().filter(|f| f.is_like()).count(),
+            cold_start: history.is_empty(),
+            model: match trained.stored {
+                Some(id) => format!("feed model {id}"),
+                None => "learned now from the history (no `train --feed` yet)".to_string(),
+            },
+            blend,
+            filter,
+            results,
+        }
+    }
+}
