@@ -122,3 +122,15 @@ impl Retrainer {
         Ok(Some(train_feed(&mut cat, 7, 12, 42, &NoProgress)?))
     }
 }
+
+/// One log line of a long-running front end (`lookbook serve`, `lookbook http`): seconds since
+/// the epoch, the program, the message; the catalogue's address (a PostgreSQL URL may carry a
+/// password) removed and every unsafe character made visible. The caller writes it.
+pub fn log_line(program: &str, args: std::fmt::Arguments, db: Option<&str>) -> String {
+    let line = format!("{} {program}: {args}\n", crate::now_ms() / 1000);
+    let line = match db {
+        Some(db) => crate::catalog::postgres::scrub(&line, db),
+        None => line,
+    };
+    crate::text::sanitize_lines(&line).into_owned()
+}

@@ -664,13 +664,6 @@ static DB: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 /// One line to stderr with a timestamp: addresses, counts and ids, never keys or passwords.
 fn log(args: std::fmt::Arguments) {
-    let secs = lookbook::now_ms() / 1000;
-    let mut line = format!("{secs} lookbook http: {args}\n");
-    if let Some(db) = DB.get() {
-        line = lookbook::catalog::postgres::scrub(&line, db);
-    }
-    let _ = std::io::Write::write_all(
-        &mut std::io::stderr().lock(),
-        lookbook::text::sanitize_lines(&line).as_bytes(),
-    );
+    let line = lookbook::live::log_line("lookbook http", args, DB.get().map(String::as_str));
+    let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
 }

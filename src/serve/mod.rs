@@ -652,15 +652,8 @@ static DB: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 /// One line to stderr with a timestamp. Never product names, keys or passwords: addresses, ids,
 /// users.
 pub(crate) fn log(args: std::fmt::Arguments) {
-    let secs = lookbook::now_ms() / 1000;
-    let mut line = format!("{secs} lookbook serve: {args}\n");
-    if let Some(db) = DB.get() {
-        line = lookbook::catalog::postgres::scrub(&line, db);
-    }
-    let _ = std::io::Write::write_all(
-        &mut std::io::stderr().lock(),
-        lookbook::text::sanitize_lines(&line).as_bytes(),
-    );
+    let line = lookbook::live::log_line("lookbook serve", args, DB.get().map(String::as_str));
+    let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
 }
 
 /// One SSH connection.
