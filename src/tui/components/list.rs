@@ -155,7 +155,7 @@ fn list_title(app: &App) -> String {
             let bought = app.purchases();
             let plural = |n: usize| if n == 1 { "" } else { "s" };
             match (likes, bought) {
-                (0, 0) if app.shop_sells() => " For you · what sells now (like something to make it yours) ".into(),
+                (0, 0) if app.shop_sells() => " For you · what sells now (like something!) ".into(),
                 (0, 0) => " For you · starter picks (like something!) ".into(),
                 (_, 0) => format!(" For you · from {likes} like{} ", plural(likes)),
                 _ => format!(
