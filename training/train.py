@@ -231,6 +231,35 @@ def export(model, classes, args, metrics, path):
     save_file(sd, path, metadata=meta)
 
 
+def load_exported(model, path, classes):
+    """Loads an exported backbone (f16 safetensors with batch norm unfolded) into `model`.
+
+    The classifier rows are matched by class name, so a file trained on other data still
+    starts every class it knows; the auxiliary heads are not exported and start fresh.
+    """
+    from safetensors import safe_open
+
+    with safe_open(path, framework="pt") as f:
+        meta = f.metadata() or {}
+        sd = {k: f.get_tensor(k).float() for k in f.keys()}
+    theirs = json.loads(meta.get("lookbook.classes", "[]"))
+    own = model.backbone.state_dict()
+    missing = [k for k in own if k not in sd and not k.endswith("num_batches_tracked") and not k.startswith("fc.")]
+    if missing:
+        raise SystemExit(f"{path}: not a lookbook ResNet50 export (no tensor {missing[0]})")
+    fc_w, fc_b = own["fc.weight"].clone(), own["fc.bias"].clone()
+    pos = {c: i for i, c in enumerate(theirs)}
+    kept = 0
+    for i, c in enumerate(classes):
+        if c in pos and "fc.weight" in sd:
+            fc_w[i] = sd["fc.weight"][pos[c]]
+            fc_b[i] = sd["fc.bias"][pos[c]]
+            kept += 1
+    sd["fc.weight"], sd["fc.bias"] = fc_w, fc_b
+    model.backbone.load_state_dict({k: v for k, v in sd.items() if k in own}, strict=False)
+    print(f"{path}: backbone loaded, {kept} of {len(classes)} classes matched by name", flush=True)
+
+
 def set_name(root):
     """A catalogue's short name: `../shared/data/fashion-products-more` is `more`, the base set `main`."""
     base = os.path.basename(os.path.normpath(root))
@@ -294,6 +323,9 @@ def main():
     ap.add_argument("--aux", type=float, default=0.3, help="weight of the auxiliary heads")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--init", help="start from this checkpoint.pt's weights (a second stage)")
+    ap.add_argument("--init-weights", help="start the backbone and classifier from an exported "
+                    "lookbook-fashion-resnet50.safetensors (a fine-tune of a shipped model; the "
+                    "auxiliary heads start fresh)")
     ap.add_argument("--cache-dir", help="where the resized-photo caches live (default: --out)")
     ap.add_argument("--cosine-scale", type=float, default=0.0, help="> 0: cosine classifier with this scale")
     ap.add_argument("--margin", type=float, default=0.0, help="additive cosine margin (with --cosine-scale)")
@@ -400,11 +432,14 @@ def main():
             sched._schedule_phases[-1]["end_step"] = total - 1
             print(f"schedule now ends after {args.epochs} epochs", flush=True)
         print(f"resumed after epoch {start_epoch}", flush=True)
-    elif args.init:
-        model.load_state_dict(torch.load(args.init, weights_only=False, map_location=dev)["model"])
+    elif args.init or args.init_weights:
+        if args.init:
+            model.load_state_dict(torch.load(args.init, weights_only=False, map_location=dev)["model"])
+        else:
+            load_exported(model, args.init_weights, classes)
         if ema is not None:
             ema.module.load_state_dict(model.state_dict())
-        print(f"initialised from {args.init}", flush=True)
+        print(f"initialised from {args.init or args.init_weights}", flush=True)
 
     t_start = time.time()
     rate = 0.0

@@ -1,7 +1,7 @@
 //! Network input from pixels: crop to the model's aspect, resize, normalise. Versioned, because
 //! a vector is only comparable with vectors made the same way.
 
-use image::{RgbImage, imageops};
+use image::RgbImage;
 use serde::Serialize;
 
 /// Bumped whenever the arithmetic below changes, so old vectors become stale.
@@ -68,25 +68,25 @@ impl Preprocess {
 
     /// Writes the normalised CHW tensor of `img` into `out` (length `3 * height * width`).
     pub fn apply_into(&self, img: &RgbImage, out: &mut [f32]) {
-        let (x, y, w, h) = self.crop_box(img.width(), img.height());
-        let cropped = imageops::crop_imm(img, x, y, w, h).to_image();
-        let resized = if (w as usize, h as usize) == (self.width, self.height) {
-            cropped
-        } else {
-            imageops::resize(
-                &cropped,
-                self.width as u32,
-                self.height as u32,
-                imageops::FilterType::Triangle,
-            )
-        };
+        let crop = self.crop_box(img.width(), img.height());
         let plane = self.width * self.height;
         let scale: [f32; 3] = std::array::from_fn(|c| 1.0 / (255.0 * self.std[c]));
         let shift: [f32; 3] = std::array::from_fn(|c| self.mean[c] / self.std[c]);
-        for (i, p) in resized.pixels().enumerate() {
+        let mut put = |i: usize, p: [u8; 3]| {
             for c in 0..3 {
                 out[c * plane + i] = p[c] as f32 * scale[c] - shift[c];
             }
+        };
+        let (x0, y0, w, h) = crop;
+        if (w as usize, h as usize) == (self.width, self.height) {
+            // Already the input's size: the crop's pixels as they are.
+            for y in 0..h {
+                for x in 0..w {
+                    put((y * w + x) as usize, img.get_pixel(x0 + x, y0 + y).0);
+                }
+            }
+        } else {
+            super::resize::resize_crop(img, crop, self.width, self.height, put);
         }
     }
 
