@@ -61,7 +61,7 @@ fn child(db: &Path) -> Result<StartupBench> {
     let out = std::process::Command::new(std::env::current_exe()?)
         .arg("--db")
         .arg(db)
-        .args(["bench", "--app-child"])
+        .args(["bench", "app-child"])
         .output()?;
     if !out.status.success() {
         anyhow::bail!(

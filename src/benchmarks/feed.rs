@@ -1,4 +1,4 @@
-//! `bench --feed`: the feed that learns from a shop's history at the size issue 35 names (10^6
+//! `bench feed`: the feed that learns from a shop's history at the size issue 35 names (10^6
 //! purchases by 10^5 shoppers over 5 x 10^4 products, 256-d vectors): the history imported and
 //! `train --feed` run as child processes (time and peak memory), a one-shot `recommend` timed
 //! from spawn to exit beside the one-vector feed of before (`--item --alpha 0`), and a like's
@@ -18,7 +18,7 @@ use lookbook::synthetic::{Timing, write_synthetic_history};
 
 use super::oneshot::{repeat, spawn};
 
-/// What `bench --feed` measured.
+/// What `bench feed` measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct FeedBench {
     /// Products (synthetic, 256-d vectors).
@@ -61,7 +61,7 @@ pub fn run(quick: bool) -> Result<FeedBench> {
 fn measure(dir: &Path, products: usize, shoppers: usize, events: usize) -> Result<FeedBench> {
     let db = dir.join("catalog.db");
     let size = format!("{products},256");
-    spawn(&db, &["bench", "--write-synthetic", size.as_str()])?;
+    spawn(&db, &["bench", "write-synthetic", size.as_str()])?;
     let csv = dir.join("transactions.csv");
     let events = write_synthetic_history(&csv, products, shoppers, events, 11)?;
     let csv_arg = csv.to_string_lossy().into_owned();

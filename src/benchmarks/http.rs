@@ -1,4 +1,4 @@
-//! `lookbook bench --http`: `lookbook http` under a real load generator (`wrk`, Debian's) on
+//! `lookbook bench http`: `lookbook http` under a real load generator (`wrk`, Debian's) on
 //! loopback, on a synthetic shop of 5 x 10^4 products x 2048 with 10^5 purchases: p50 and p99
 //! latency and requests a second for look-alikes, feeds and events, events stored a second,
 //! and the server's resident memory sampled every second over a longer mixed run.
@@ -73,7 +73,7 @@ const WRITE_KEY: &str = "bench-write-key-0123456789";
 /// (`quick`: 10^4 products, 5 s).
 pub fn run(quick: bool, seconds: u64, connections: usize) -> Result<HttpBench> {
     if Command::new("wrk").arg("--version").output().is_err() {
-        bail!("`bench --http` needs the load generator wrk on PATH (Debian: apt-get install wrk)");
+        bail!("`bench http` needs the load generator wrk on PATH (Debian: apt-get install wrk)");
     }
     let products = if quick { 10_000 } else { 50_000 };
     let seconds = if quick { seconds.min(5) } else { seconds };
@@ -86,7 +86,7 @@ pub fn run(quick: bool, seconds: u64, connections: usize) -> Result<HttpBench> {
 fn measure(dir: &Path, products: usize, seconds: u64, connections: usize) -> Result<HttpBench> {
     let db = dir.join("catalog.db");
     let size = format!("{products},2048");
-    spawn(&db, &["bench", "--write-synthetic", size.as_str()])?;
+    spawn(&db, &["bench", "write-synthetic", size.as_str()])?;
     let shoppers = products;
     let csv = dir.join("transactions.csv");
     let events = write_synthetic_history(&csv, products, shoppers, products * 2, 11)?;

@@ -140,7 +140,7 @@ pub fn write_child(db: &Path, size: &str, model_of: Option<&Path>) -> Result<()>
     let (n, dim) = size
         .split_once(',')
         .and_then(|(n, d)| Some((n.parse().ok()?, d.parse().ok()?)))
-        .with_context(|| format!("--write-synthetic {size:?}: expected PRODUCTS,DIM"))?;
+        .with_context(|| format!("bench write-synthetic {size:?}: expected PRODUCTS,DIM"))?;
     let spec = match model_of {
         Some(p) => Some(
             Catalog::open_existing(p)?
@@ -159,7 +159,7 @@ fn measure(db: &Path, n: usize, dim: usize, own: Option<(&Path, &Own)>, out: &mu
     // Written by a child: the kernel counts a spawned process's peak from the moment it is
     // forked, so a parent that had held a million vectors would inflate every figure.
     let size = format!("{n},{dim}");
-    let mut write = vec!["bench", "--write-synthetic", size.as_str()];
+    let mut write = vec!["bench", "write-synthetic", size.as_str()];
     let own_db = own.map(|(p, _)| p.to_string_lossy().into_owned());
     if let Some(p) = &own_db {
         write.extend(["--synthetic-model-of", p.as_str()]);

@@ -1,4 +1,4 @@
-//! `lookbook bench --postgres URL`: the catalogue copied into PostgreSQL (unless the database
+//! `lookbook bench postgres URL`: the catalogue copied into PostgreSQL (unless the database
 //! already holds one, which is then measured as it is), then products as queries (500, or 100
 //! past 50,000): does an exact search in the database give the in-memory exact top 10, what
 //! recall@10 the model's pgvector index (HNSW at several `ef_search`, or IVFFlat at several

@@ -1,4 +1,4 @@
-//! `lookbook bench --serve`: the server under load. It starts `lookbook serve` as a child process
+//! `lookbook bench serve`: the server under load. It starts `lookbook serve` as a child process
 //! on a copy of a catalogue (or a synthetic one), connects real SSH clients, and measures the
 //! server's resident memory with one and with all connections, key-press-to-frame latency with
 //! every connection pressing a key every 200 ms, and that concurrent likes all land.

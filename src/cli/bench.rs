@@ -1,18 +1,134 @@
-//! `lookbook bench`: the reports of [`crate::benchmarks`] as tables, or as JSON (the same data).
+//! `lookbook bench`: the default run (query and feed latency, app start-up, memory) and its
+//! modes as subcommands, each printed as a table or JSON.
 
 use anyhow::Result;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use super::out::{out, outln};
 use super::table::render;
 use crate::benchmarks::{self, postgres, serve};
 
+/// Flags of `bench`; without a mode it runs the default benchmarks on --db.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// A mode instead of the default run.
+    #[command(subcommand)]
+    pub mode: Option<Mode>,
+    /// Smaller sizes, for a quick look.
+    #[arg(long, global = true)]
+    pub quick: bool,
+    /// Also time embedding on this catalogue's photos (needs weights).
+    #[arg(long)]
+    pub embed: bool,
+    /// JSON output.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// The benchmarks other than the default run.
+#[derive(clap::Subcommand, Debug)]
+pub enum Mode {
+    /// `similar` and `recommend` as one-shot processes on catalogues of 5 x 10^4 x 2048 and
+    /// 10^6 x 256 that it writes (with --quick, 10^4 x 2048), then `similar ID` and `similar
+    /// --image PHOTO` on --db if it is embedded.
+    OneShot,
+    /// The feed from a shop's history at 10^6 purchases, 10^5 shoppers and 5 x 10^4 products
+    /// (with --quick, a tenth): import, `train --feed` (time, peak memory), one-shot
+    /// `recommend` and a like's re-rank, each beside the one-vector feed of before.
+    Feed,
+    /// Load `lookbook serve` with SSH clients (memory, key-to-frame latency, likes), on a copy
+    /// of --db, or on --products synthetic products.
+    Serve {
+        /// Connections at once.
+        #[arg(long, default_value_t = 50)]
+        connections: usize,
+        /// Serve this many synthetic products instead of a copy of --db.
+        #[arg(long)]
+        products: Option<usize>,
+        /// Seconds of key presses.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+    /// Load `lookbook http` with the load generator wrk on loopback (5 x 10^4 products x
+    /// 2048, a synthetic history): p50/p99 and requests a second for similar, feed and events,
+    /// events stored a second, memory over a longer mixed run.
+    Http {
+        /// Connections at once.
+        #[arg(long, default_value_t = 50)]
+        connections: usize,
+        /// Seconds of load per route.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+    /// Copy --db (or --products synthetic products of --dim) into this empty PostgreSQL
+    /// database (`postgres://...`) and compare search there (exact, and pgvector's HNSW) with
+    /// the in-memory exact scan.
+    Postgres {
+        /// The database, `postgres://...`.
+        url: String,
+        /// Copy this many synthetic products instead of --db.
+        #[arg(long)]
+        products: Option<usize>,
+        /// Vector length of the synthetic products.
+        #[arg(long, default_value_t = 256)]
+        dim: usize,
+    },
+    /// Internal: measure the app on --db in this process and print JSON (the parent `bench`
+    /// runs it in a fresh process so memory figures are the app's own).
+    #[command(hide = true)]
+    AppChild,
+    /// Internal: write a synthetic catalogue of `PRODUCTS,DIM` at --db (the benchmarks write
+    /// their catalogues in a child, so their own memory stays small).
+    #[command(hide = true)]
+    WriteSynthetic {
+        /// `PRODUCTS,DIM`.
+        size: String,
+        /// Store the vectors under this catalogue's active model, so a photo query on it loads
+        /// real weights.
+        #[arg(long)]
+        synthetic_model_of: Option<PathBuf>,
+    },
+}
+
+/// Runs `bench` or one of its modes on `db`.
+pub fn run(db: &Path, a: Args) -> Result<ExitCode> {
+    let (quick, json) = (a.quick, a.json);
+    match a.mode {
+        None => print(&benchmarks::run(db, quick, a.embed)?, json),
+        Some(Mode::OneShot) => print_one_shot(&benchmarks::oneshot::run(quick, db)?, json),
+        Some(Mode::Feed) => print_feed(&benchmarks::feed::run(quick)?, json),
+        Some(Mode::Serve {
+            connections,
+            products,
+            seconds,
+        }) => print_serve(&benchmarks::serve::run(db, products, connections, seconds)?, json),
+        Some(Mode::Http { connections, seconds }) => {
+            print_http(&benchmarks::http::run(quick, seconds, connections)?, json)
+        }
+        Some(Mode::Postgres { url, products, dim }) => {
+            print_postgres(&benchmarks::postgres::run(db, &url, products.map(|n| (n, dim)))?, json)
+        }
+        Some(Mode::AppChild) => {
+            benchmarks::app::app_child(db)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Mode::WriteSynthetic {
+            size,
+            synthetic_model_of,
+        }) => {
+            benchmarks::oneshot::write_child(db, &size, synthetic_model_of.as_deref())?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
 fn ms(x: f64) -> String {
     format!("{x:.2}")
 }
 
 /// Prints a `lookbook bench` report.
-pub fn print(r: &benchmarks::Report, json: bool) -> Result<ExitCode> {
+fn print(r: &benchmarks::Report, json: bool) -> Result<ExitCode> {
     if json {
         super::print_json(r)?;
         return Ok(ExitCode::SUCCESS);
@@ -111,8 +227,8 @@ pub fn print(r: &benchmarks::Report, json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Prints a `lookbook bench --serve` report.
-pub fn print_serve(r: &serve::Report, json: bool) -> Result<ExitCode> {
+/// Prints a `lookbook bench serve` report.
+fn print_serve(r: &serve::Report, json: bool) -> Result<ExitCode> {
     if json {
         super::print_json(r)?;
         return Ok(ExitCode::SUCCESS);
@@ -143,8 +259,8 @@ pub fn print_serve(r: &serve::Report, json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Prints a `lookbook bench --postgres` report.
-pub fn print_postgres(r: &postgres::Report, json: bool) -> Result<ExitCode> {
+/// Prints a `lookbook bench postgres` report.
+fn print_postgres(r: &postgres::Report, json: bool) -> Result<ExitCode> {
     if json {
         super::print_json(r)?;
         return Ok(ExitCode::SUCCESS);
@@ -180,8 +296,8 @@ pub fn print_postgres(r: &postgres::Report, json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Prints a `lookbook bench --one-shot` report.
-pub fn print_one_shot(r: &[benchmarks::oneshot::OneShot], json: bool) -> Result<ExitCode> {
+/// Prints a `lookbook bench one-shot` report.
+fn print_one_shot(r: &[benchmarks::oneshot::OneShot], json: bool) -> Result<ExitCode> {
     if json {
         super::print_json(&r)?;
         return Ok(ExitCode::SUCCESS);
@@ -214,8 +330,8 @@ pub fn print_one_shot(r: &[benchmarks::oneshot::OneShot], json: bool) -> Result<
     Ok(ExitCode::SUCCESS)
 }
 
-/// `bench --feed`.
-pub fn print_feed(r: &benchmarks::feed::FeedBench, json: bool) -> Result<ExitCode> {
+/// `bench feed`.
+fn print_feed(r: &benchmarks::feed::FeedBench, json: bool) -> Result<ExitCode> {
     if json {
         super::print_json(&r)?;
         return Ok(ExitCode::SUCCESS);
@@ -265,7 +381,7 @@ pub fn print_feed(r: &benchmarks::feed::FeedBench, json: bool) -> Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn print_http(r: &benchmarks::http::HttpBench, json: bool) -> Result<ExitCode> {
+fn print_http(r: &benchmarks::http::HttpBench, json: bool) -> Result<ExitCode> {
     if json {
         super::print_json(&r)?;
         return Ok(ExitCode::SUCCESS);

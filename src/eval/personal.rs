@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::Rng;
 use super::metrics::intra_list_diversity;
-use crate::catalog::Feedback;
+use crate::catalog::{Catalog, Feedback};
 use crate::recommend::{Engine, Profile, ProfileSettings, Request};
 use crate::{Progress, Result};
 
@@ -79,6 +79,31 @@ impl EvalUser {
         likes.sort_by_key(|f| (f.at, f.product_id));
         likes.into_iter().map(|f| f.product_id).collect()
     }
+}
+
+/// The stored users to measure on: up to `max` of those with two likes or more (a seeded
+/// sample, taken before any history is read: a shop's history has millions of users), then as
+/// [`stored_users`]. Also returns how many users had too few likes (counted only when every
+/// user was read) and how many users the catalogue has.
+pub fn sample_stored(cat: &Catalog, engine: &Engine, max: usize, seed: u64) -> Result<(Vec<EvalUser>, usize, usize)> {
+    let all = cat.users()?.len();
+    let (ids, uncounted) = sample_ids(cat.users_with_likes(2)?, all, max, seed);
+    let histories = ids.iter().map(|&u| cat.feedback(u)).collect::<Result<Vec<_>>>()?;
+    let (users, short) = stored_users(engine, histories, max, seed);
+    Ok((users, short + uncounted, all))
+}
+
+/// At most `max` of `ids` (the same ones for a seed), and how many of the catalogue's `all`
+/// users were left out for having under two likes: all of them when nothing was sampled, none
+/// when the sample means the rest was never read.
+fn sample_ids(mut ids: Vec<i64>, all: usize, max: usize, seed: u64) -> (Vec<i64>, usize) {
+    let fewer = all.saturating_sub(ids.len());
+    if ids.len() <= max {
+        return (ids, fewer);
+    }
+    Rng::new(seed).shuffle(&mut ids);
+    ids.truncate(max);
+    (ids, 0)
 }
 
 /// Users from stored histories: every user (or `max` of them, the same ones for a seed) with
@@ -312,6 +337,19 @@ mod tests {
 
     fn fb(product_id: i64, weight: f32, at: i64) -> Feedback {
         Feedback { product_id, weight, at }
+    }
+
+    #[test]
+    fn stored_users_are_sampled_before_reading_and_short_ones_counted_only_unsampled() {
+        // Everyone fits: the users without two likes count as too short.
+        let (ids, fewer) = sample_ids(vec![1, 2, 3], 10, 5, 7);
+        assert_eq!((ids, fewer), (vec![1, 2, 3], 7));
+        // Sampled: the same users for the same seed, and the unread rest is not counted.
+        let (a, fewer) = sample_ids((1..=100).collect(), 150, 10, 7);
+        assert_eq!((a.len(), fewer), (10, 0));
+        assert_eq!(sample_ids((1..=100).collect(), 150, 10, 7).0, a);
+        assert_ne!(sample_ids((1..=100).collect(), 150, 10, 8).0, a);
+        assert!(a.iter().all(|id| (1..=100).contains(id)));
     }
 
     #[test]

@@ -11,7 +11,8 @@
 //! `kernel` is the f32 product (packed panels, the AVX-512, AVX2 and portable micro-kernels);
 //! `bf16` holds what the bf16 products share (rounding, pair-packed panels, the epilogue);
 //! `amx` (tiles) and `bf16dot` (`vdpbf16ps`) are leaves over those two, and never import each
-//! other; `nhwc` and `winograd` call them as [`cpu`] chose.
+//! other; `nhwc` and `winograd` call them as [`cpu`] chose, and share the feature maps of
+//! `maps`, so that neither imports the other.
 
 mod amx;
 mod bf16;
@@ -19,6 +20,7 @@ mod bf16dot;
 pub mod cpu;
 mod embedder;
 mod kernel;
+mod maps;
 mod network_file;
 pub mod nhwc;
 mod preprocess;

@@ -22,7 +22,7 @@ use std::cell::RefCell;
 
 use super::cpu::Kernels;
 use super::kernel::{self, Epilogue, NR, Packed};
-use super::nhwc::{Act, Maps, OutPtr};
+use super::maps::{Act, Maps, OutPtr};
 
 /// Values of the largest transformed tile (F4's 6x6): each is one GEMM.
 const MAX_XI: usize = 36;

@@ -187,7 +187,7 @@ pub fn index_model(
         ),
         // m 32 and ef_construction 200 instead of pgvector's 16 and 64: on 10^6 synthetic
         // 256-d vectors (tight clusters, the hard case) the defaults reached recall@10 0.83 at
-        // ef_search 40 and 0.96 at 400; these reach 1.000 at 40 (`lookbook bench --postgres`).
+        // ef_search 40 and 0.96 at 400; these reach 1.000 at 40 (`lookbook bench postgres`).
         None => format!(
             "CREATE INDEX IF NOT EXISTS {} ON embeddings
              USING hnsw ({expr} {ops}) WITH (m = 32, ef_construction = 200) WHERE model_id = {model_id}",
