@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::tui::action::Action;
 use crate::tui::app::App;
 use crate::tui::jobs::Jobs;
-use crate::tui::view;
+use crate::tui::ui;
 
 /// Start-up and re-rank timings of the app, and its memory.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -87,13 +87,13 @@ fn bench_app(db: &Path) -> Result<StartupBench> {
     let mut app = App::new(db.to_path_buf(), "lookbook-bench", jobs, false)?;
     let mut term = Terminal::new(TestBackend::new(size.width, size.height))?;
     app.prepare(size);
-    term.draw(|f| view::draw(f, &app))?;
+    term.draw(|f| ui::draw(f, &app))?;
     let first_frame_ms = t.elapsed().as_secs_f64() * 1e3;
     app.settle(Duration::from_secs(120));
     app.prepare(size);
-    term.draw(|f| view::draw(f, &app))?;
+    term.draw(|f| ui::draw(f, &app))?;
     let look_alikes_ms = t.elapsed().as_secs_f64() * 1e3;
-    if app.rankings.strip.is_empty() {
+    if app.look_alike_count() == 0 {
         anyhow::bail!("the app benchmark drew no look-alikes on {}", db.display());
     }
     let rss_mib = lookbook::memory::rss_mib().unwrap_or(0.0);
@@ -108,7 +108,7 @@ fn bench_app(db: &Path) -> Result<StartupBench> {
             Action::AlphaUp
         });
         app.prepare(size);
-        term.draw(|f| view::draw(f, &app))?;
+        term.draw(|f| ui::draw(f, &app))?;
         times.push(t.elapsed().as_secs_f64() * 1e3);
     }
     Ok(StartupBench {

@@ -12,6 +12,10 @@ use super::ivf::{IVF_MIN_ROWS, IvfIndex};
 use crate::Result;
 use crate::catalog::{Product, ProductFilter};
 
+/// One engine for many readers (the sessions of `lookbook serve`): loaded once, replaced when
+/// the catalogue changes, read by every session's worker.
+pub type SharedEngine = std::sync::Arc<std::sync::RwLock<Option<std::sync::Arc<Engine>>>>;
+
 /// Products plus their vectors, ready to rank. Build once per process; cheap to query.
 pub struct Engine {
     /// Shared, so a front end can show the same list instead of keeping a second copy.

@@ -24,7 +24,7 @@ pub mod rerank;
 pub mod shop;
 pub mod shown;
 
-pub use engine::Engine;
+pub use engine::{Engine, SharedEngine};
 pub use index::{FlatIndex, VectorIndex, dot, normalize, top_k};
 pub use ivf::{IVF_MIN_ROWS, IvfIndex, TARGET_RECALL};
 pub use pg_index::PgIndex;

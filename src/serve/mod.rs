@@ -7,6 +7,7 @@
 //! shell request start the app, and nothing else gets in (exec, subsystems, forwarding, agent
 //! and X11 are refused). [`session`] runs one app; [`keys`] handles host and client keys.
 
+mod input;
 mod keys;
 mod session;
 
@@ -45,8 +46,8 @@ use std::time::{Duration, Instant};
 
 use lookbook::catalog::Catalog;
 
-use crate::tui::app::{ProductList, Remote, SharedCatalog};
-use crate::tui::jobs::SharedEngine;
+use crate::tui::app::{ProductList, SharedCatalog};
+use lookbook::recommend::SharedEngine;
 use session::Input;
 
 /// What `lookbook serve` was asked to do (its command-line flags).
@@ -239,6 +240,15 @@ pub(crate) struct Shared {
     /// Every running session's input, to tell it about catalogue changes and shutdown.
     sessions: Mutex<HashMap<u64, std::sync::mpsc::Sender<Input>>>,
     stopping: AtomicBool,
+}
+
+/// What a server session shares with every other: the products and the one catalogue
+/// connection (an app of its own per session is built from them).
+pub struct Remote {
+    /// The catalogue's products.
+    pub products: Arc<ProductList>,
+    /// The server's catalogue connection.
+    pub catalog: SharedCatalog,
 }
 
 impl Shared {

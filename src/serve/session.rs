@@ -12,10 +12,10 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration;
 
 use crate::tui::app::App;
-use crate::tui::input::InputParser;
 use crate::tui::jobs::Jobs;
-use crate::tui::{handle_event, view};
+use crate::tui::{handle_event, ui};
 
+use super::input::InputParser;
 use super::{Shared, log};
 
 /// What a session's thread is told.
@@ -205,9 +205,12 @@ fn session_loop(
     let images_on = picker.is_some();
     let start_app = |tab| -> anyhow::Result<App> {
         let jobs = Jobs::start_with(shared.db.clone(), picker.clone(), Some(Arc::clone(&shared.engine)));
-        let mut app = App::new_remote(user, guest, jobs, images_on, &shared.remote())?;
+        let mut app = {
+            let remote = shared.remote();
+            App::new_remote(user, guest, jobs, images_on, &remote.catalog, &remote.products)?
+        };
         if let Some(tab) = tab {
-            app.tab = tab;
+            app.set_tab(tab);
         }
         Ok(app)
     };
@@ -233,7 +236,7 @@ fn session_loop(
                     let mut step = Step::Go;
                     for ev in parser.feed(&b) {
                         dirty |= handle_event(&mut app, ev);
-                        if app.quit {
+                        if app.quitting() {
                             step = Step::Leave(String::new());
                             break;
                         }
@@ -247,7 +250,7 @@ fn session_loop(
                     Step::Go
                 }
                 Input::Reload => {
-                    app = start_app(Some(app.tab))?;
+                    app = start_app(Some(app.tab()))?;
                     dirty = true;
                     Step::Go
                 }
@@ -275,7 +278,7 @@ fn session_loop(
             }
             app.prepare(area(size));
             let mut next = Buffer::empty(area(size));
-            view::draw_into(&mut next, &app);
+            ui::draw_into(&mut next, &app);
             let _ = crossterm::queue!(backend, crossterm::terminal::BeginSynchronizedUpdate);
             backend.draw(shown.diff(&next).into_iter())?;
             let _ = crossterm::queue!(backend, crossterm::terminal::EndSynchronizedUpdate);

@@ -17,7 +17,7 @@ use std::thread;
 
 use lookbook::catalog::Catalog;
 use lookbook::embedding::PhotoEncoder;
-use lookbook::recommend::Engine;
+use lookbook::recommend::{Engine, SharedEngine};
 
 /// An image at a size in terminal cells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -62,10 +62,6 @@ enum Heavy {
     Embed,
     Photo(PathBuf),
 }
-
-/// One engine for many sessions (`lookbook serve`): loaded once, replaced when the catalogue
-/// changes, read by every session's worker.
-pub type SharedEngine = Arc<std::sync::RwLock<Option<Arc<Engine>>>>;
 
 /// Handles to the worker threads.
 pub struct Jobs {

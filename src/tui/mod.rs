@@ -2,16 +2,27 @@
 //!
 //! `run` sets the terminal up (image protocol detected once, before raw mode), installs a panic
 //! hook that restores it, and runs the loop: input -> [`action::Action`] -> [`app::App::update`];
-//! worker replies -> [`app::App::handle`]; then [`app::App::prepare`] and a pure [`view::draw`],
+//! worker replies -> [`app::App::handle`]; then [`app::App::prepare`] and a pure [`ui::draw`],
 //! wrapped in a synchronized update so frames never tear.
+//!
+//! Three layers, each importing only the ones below it:
+//!
+//! | module | job | imports |
+//! | --- | --- | --- |
+//! | [`layout`] | where each pane goes for a terminal size, hit-testing cells | ratatui's `Rect` |
+//! | [`app`] | the state and `update(Action)`, with each component's state half: [`app::ListPane`], [`app::Strip`], [`app::FilterPicker`], [`app::HelpOverlay`], [`app::prompt`] | `layout`, `action`, `keys`, `jobs`, the library |
+//! | [`ui`] | drawing an `&App`: the canvas and its safety pass, each component's draw half | `app`, `layout` |
+//!
+//! `action` and `keys` are the one key map; `jobs` the workers (engine, images, embedding).
+//! `serve` reuses `App`, `ui` and `handle_event` for its sessions; its byte-stream input
+//! parser and what sessions share live in `serve`.
 
 pub mod action;
 pub mod app;
-pub mod components;
-pub mod input;
 pub mod jobs;
 pub mod keys;
-pub mod view;
+pub mod layout;
+pub mod ui;
 
 #[cfg(test)]
 mod tests;
@@ -151,7 +162,7 @@ where
             let size = terminal.size()?;
             app.prepare(Rect::new(0, 0, size.width, size.height));
             let _ = execute!(std::io::stdout(), terminal::BeginSynchronizedUpdate);
-            terminal.draw(|f| view::draw(f, app))?;
+            terminal.draw(|f| ui::draw(f, app))?;
             let _ = execute!(std::io::stdout(), terminal::EndSynchronizedUpdate);
             let _ = std::io::stdout().flush();
             dirty = false;

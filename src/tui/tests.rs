@@ -13,7 +13,7 @@ use std::time::Duration;
 use super::action::Action;
 use super::app::{App, EngineState, Focus, Mode, Tab};
 use super::jobs::Jobs;
-use super::view;
+use super::{layout, ui};
 use lookbook::catalog::Catalog;
 use lookbook::recommend::Reason;
 
@@ -71,7 +71,7 @@ fn draw(app: &mut App, w: u16, h: u16) -> Terminal<TestBackend> {
     app.size = Rect::new(0, 0, w, h);
     app.settle(Duration::from_secs(60));
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
-    t.draw(|f| view::draw(f, app)).unwrap();
+    t.draw(|f| ui::draw(f, app)).unwrap();
     t
 }
 
@@ -266,11 +266,11 @@ fn mouse_click_selects_a_row() {
     let fx = fixture(true);
     let mut a = app(&fx, false);
     a.size = Rect::new(0, 0, 100, 30);
-    let l = view::layout(a.size);
+    let l = layout::layout(a.size);
     a.update(Action::ClickAt(l.list.x + 3, l.list.y + 4));
     assert_eq!(a.selected_row(), 3);
     a.settle(Duration::from_secs(60));
-    let cells = view::strip_cells(l.strip, a.rankings.strip.len());
+    let cells = layout::strip_cells(l.strip, a.rankings.strip.len());
     assert!(
         cells.len() >= 2,
         "the strip shows look-alikes at 100x30: {} cells for {} items",
@@ -451,7 +451,7 @@ fn input() -> impl proptest::strategy::Strategy<Value = Input> {
 }
 
 /// The app's input handling, fuzzed: random key, mouse and resize sequences (never `q`, so the
-/// app keeps going) against `handle_event` and `view::draw` on a TestBackend. No panic, and no
+/// app keeps going) against `handle_event` and `ui::draw` on a TestBackend. No panic, and no
 /// character a terminal would act on in any frame.
 #[test]
 fn random_input_sequences_never_panic_or_leak_escapes() {
@@ -499,7 +499,7 @@ fn random_input_sequences_never_panic_or_leak_escapes() {
             a.prepare(a.size);
             let mut t = Terminal::new(TestBackend::new(w, h))
                 .map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
-            t.draw(|f| view::draw(f, &a))
+            t.draw(|f| ui::draw(f, &a))
                 .map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
             proptest::prop_assert!(unsafe_cells(&t).is_empty(), "{:?}", unsafe_cells(&t));
         }
@@ -554,12 +554,10 @@ fn typed_text_is_driven_by_actions_too() {
 /// An app as `lookbook serve` makes it for a session (a guest when `guest`).
 fn remote_app(fx: &Fx, user: &str, guest: bool) -> App {
     let cat = Catalog::open(&fx.db).unwrap();
-    let shared = super::app::Remote {
-        products: std::sync::Arc::new(super::app::ProductList::new(cat.products().unwrap())),
-        catalog: std::sync::Arc::new(std::sync::Mutex::new(cat)),
-    };
+    let products = std::sync::Arc::new(super::app::ProductList::new(cat.products().unwrap()));
+    let catalog = std::sync::Arc::new(std::sync::Mutex::new(cat));
     let jobs = Jobs::start(fx.db.clone(), None);
-    let mut app = App::new_remote(user, guest, jobs, false, &shared).unwrap();
+    let mut app = App::new_remote(user, guest, jobs, false, &catalog, &products).unwrap();
     app.size = Rect::new(0, 0, 110, 34);
     app.settle(Duration::from_secs(60));
     app
@@ -726,7 +724,7 @@ fn a_shops_catalogue_filters_by_brand_price_and_stock_in_the_picker() {
     let Mode::Filters(p) = &a.mode else {
         panic!("filters did not open")
     };
-    use super::components::filters::Field;
+    use super::app::filters::Field;
     assert_eq!(
         p.fields,
         vec![

@@ -5,7 +5,7 @@ use ratatui::layout::Rect;
 use std::sync::Arc;
 
 use crate::tui::jobs::{ImageJob, ImageKey, Msg};
-use crate::tui::view;
+use crate::tui::layout;
 
 use super::*;
 
@@ -111,7 +111,7 @@ impl App {
     pub fn prepare(&mut self, size: Rect) {
         self.size = size;
         self.refresh_strip();
-        let l = view::layout(size);
+        let l = layout::layout(size);
         let visible = l.list.height.saturating_sub(2) as usize;
         if visible > 0 {
             self.list.scroll(self.tab, visible);
@@ -148,9 +148,9 @@ impl App {
             .rankings
             .strip
             .iter()
-            .zip(view::strip_cells(l.strip, self.rankings.strip.len()))
+            .zip(layout::strip_cells(l.strip, self.rankings.strip.len()))
         {
-            push(r.id, view::thumb_area(cell));
+            push(r.id, layout::thumb_area(cell));
         }
         if want != self.pictures.last_want {
             self.pictures.pending = want.iter().map(|j| j.key).collect();

@@ -8,28 +8,37 @@
 //! | [`ranking`] | re-ranking the feed, the Similar tab and the strip |
 //! | [`feedback`] | likes, dislikes, the user, prompts that act |
 //! | [`events`] | worker replies (vectors, images, embedding) and what a frame needs |
+//! | `list`, `strip`, [`filters`], `help`, [`prompt`] | each component's state, without drawing (`ui` draws them) |
+//!
+//! Nothing here imports `tui::ui`: state never sees a widget. Geometry comes from
+//! [`crate::tui::layout`].
 
 mod events;
 mod feedback;
+pub mod filters;
+mod help;
+mod list;
+pub mod prompt;
 mod ranking;
 mod state;
+mod strip;
 
+pub use filters::FilterPicker;
+pub use help::HelpOverlay;
+pub use list::ListPane;
 pub use state::*;
+pub use strip::Strip;
 
 use ratatui::layout::Rect;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::tui::action::Action;
-use crate::tui::components::filters::{self, FilterPicker};
-use crate::tui::components::help::HelpOverlay;
-use crate::tui::components::list::ListPane;
-use crate::tui::components::prompt::{self, Edit};
-use crate::tui::components::strip::Strip;
 use crate::tui::jobs::Jobs;
-use crate::tui::view;
+use crate::tui::layout;
 use lookbook::catalog::{Catalog, Event, Feedback, Product, ProductFilter, Shopper};
 use lookbook::recommend::{DEFAULT_DIVERSITY, Engine, Profile, Recommendation};
+use prompt::Edit;
 
 /// The whole app state.
 pub struct App {
@@ -39,65 +48,65 @@ pub struct App {
     /// missing from there is downloaded into (by the image worker).
     image_root: Option<(PathBuf, PathBuf)>,
     /// Every product, by id.
-    pub products: Arc<ProductList>,
+    pub(in crate::tui) products: Arc<ProductList>,
     /// The ranking engine once loaded; set in `handle` together with `engine_state`, which
     /// is what the view reads.
     engine: Option<Arc<Engine>>,
     /// Loading state of the engine.
-    pub engine_state: EngineState,
+    pub(in crate::tui) engine_state: EngineState,
     /// Active model's display name.
-    pub model_name: String,
+    pub(in crate::tui) model_name: String,
     /// Current user: catalogue id (none for a guest of `serve --open`) and name.
-    pub user: (Option<i64>, String),
+    pub(in crate::tui) user: (Option<i64>, String),
     /// The user's feedback, newest first.
-    pub feedback: Vec<Feedback>,
+    pub(in crate::tui) feedback: Vec<Feedback>,
     /// The user's purchases, carts and views from the shop's history, oldest first.
     events: Vec<Event>,
     /// The user's age and gender, where the shop knows them.
     shopper: Shopper,
     profile: Profile,
     /// Current tab.
-    pub tab: Tab,
+    pub(in crate::tui) tab: Tab,
     /// Current focus.
-    pub focus: Focus,
+    pub(in crate::tui) focus: Focus,
     /// Current input mode.
-    pub mode: Mode,
+    pub(in crate::tui) mode: Mode,
     /// Name search text.
-    pub search: String,
+    pub(in crate::tui) search: String,
     /// Active filters.
-    pub filter: ProductFilter,
+    pub(in crate::tui) filter: ProductFilter,
     /// The products shown in Browse.
-    pub browse: BrowseRows,
+    pub(in crate::tui) browse: BrowseRows,
     /// The Similar tab's anchor.
-    pub anchor: Option<Anchor>,
+    pub(in crate::tui) anchor: Option<Anchor>,
     /// What the engine ranked for this session.
-    pub rankings: Rankings,
+    pub(in crate::tui) rankings: Rankings,
     /// The product list (selection and scroll per tab).
-    pub list: ListPane,
+    pub(in crate::tui) list: ListPane,
     /// The look-alike strip (the picked thumbnail).
-    pub strip: Strip,
+    pub(in crate::tui) strip: Strip,
     /// The help overlay (the mode it goes back to).
-    pub help: HelpOverlay,
+    pub(in crate::tui) help: HelpOverlay,
     /// Query vs profile weight.
-    pub alpha: f32,
+    pub(in crate::tui) alpha: f32,
     /// MMR diversity.
-    pub diversity: f32,
+    pub(in crate::tui) diversity: f32,
     /// Last message for the status bar.
-    pub status: String,
+    pub(in crate::tui) status: String,
     /// Background work in progress.
-    pub work: Option<Work>,
+    pub(in crate::tui) work: Option<Work>,
     /// Whether images are drawn at all.
-    pub images_on: bool,
+    pub(in crate::tui) images_on: bool,
     /// A session of `lookbook serve`: no photo paths from the server's disk, no embedding runs.
-    pub remote: bool,
+    pub(in crate::tui) remote: bool,
     /// Photos encoded for the terminal, and those on their way.
-    pub pictures: Pictures,
+    pub(in crate::tui) pictures: Pictures,
     /// Set to leave the loop.
-    pub quit: bool,
+    pub(in crate::tui) quit: bool,
     /// The last feedback refresh failed: the catalogue's database is away.
     catalog_away: bool,
     /// Terminal size at the last `prepare`.
-    pub size: Rect,
+    pub(in crate::tui) size: Rect,
     jobs: Jobs,
 }
 
@@ -111,10 +120,17 @@ impl App {
     /// A session of `lookbook serve`: `products` is the server's one copy of the catalogue, and
     /// the app neither reads photo paths typed by its user nor starts embedding runs.
     /// A guest (`serve --open`) has no row in the catalogue: their likes live in this app only.
-    pub fn new_remote(user: &str, guest: bool, jobs: Jobs, images_on: bool, shared: &Remote) -> anyhow::Result<Self> {
+    pub fn new_remote(
+        user: &str,
+        guest: bool,
+        jobs: Jobs,
+        images_on: bool,
+        catalog: &SharedCatalog,
+        products: &Arc<ProductList>,
+    ) -> anyhow::Result<Self> {
         let mut app = Self::new_session(
-            Arc::clone(&shared.catalog),
-            Some(Arc::clone(&shared.products)),
+            Arc::clone(catalog),
+            Some(Arc::clone(products)),
             if guest { None } else { Some(user) },
             jobs,
             images_on,
@@ -203,6 +219,35 @@ impl App {
             ..Default::default()
         };
         Ok(app)
+    }
+
+    /// The tab titles as drawn, with their row counts ("Browse 2115"): the tab bar draws them
+    /// and a click is tested against the cells they take.
+    pub fn tab_titles(&self) -> Vec<String> {
+        Tab::ALL
+            .iter()
+            .map(|t| format!("{} {}", t.title(), self.row_count(*t)))
+            .collect()
+    }
+
+    /// The tab on screen (a server session keeps it across a catalogue reload).
+    pub fn tab(&self) -> Tab {
+        self.tab
+    }
+
+    /// Shows `tab`, as a fresh session that was on it before a reload.
+    pub fn set_tab(&mut self, tab: Tab) {
+        self.tab = tab;
+    }
+
+    /// Whether the user asked to leave.
+    pub fn quitting(&self) -> bool {
+        self.quit
+    }
+
+    /// How many look-alikes the strip shows for the selected product.
+    pub fn look_alike_count(&self) -> usize {
+        self.rankings.strip.len()
     }
 
     /// How many things the user bought, in the shop's history.
@@ -318,7 +363,7 @@ impl App {
     }
 
     fn page(&self) -> isize {
-        view::layout(self.size).list.height.saturating_sub(3).max(1) as isize
+        layout::layout(self.size).list.height.saturating_sub(3).max(1) as isize
     }
 
     /// Applies one action: the open help, filter picker, search or prompt takes it first.
@@ -535,11 +580,11 @@ impl App {
     }
 
     fn click(&mut self, x: u16, y: u16) {
-        let l = view::layout(self.size);
+        let l = layout::layout(self.size);
         let inside = |r: Rect| x >= r.x && x < r.x + r.width && y >= r.y && y < r.y + r.height;
         if inside(l.tabs) {
             // The same cells the tab bar is drawn in.
-            if let Some(i) = view::tab_cells(l.tabs, &view::tab_titles(self))
+            if let Some(i) = layout::tab_cells(l.tabs, &self.tab_titles())
                 .into_iter()
                 .position(inside)
             {
@@ -552,7 +597,7 @@ impl App {
                 self.select(row as isize);
             }
         } else if inside(l.strip) {
-            let cells = view::strip_cells(l.strip, self.rankings.strip.len());
+            let cells = layout::strip_cells(l.strip, self.rankings.strip.len());
             if let Some(i) = cells.iter().position(|c| inside(*c)) {
                 self.focus = Focus::Strip;
                 self.strip.sel = i;

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::tui::components::filters::FilterPicker;
+use super::filters::FilterPicker;
 use crate::tui::jobs::{ImageJob, ImageKey};
 use crate::tui::keys::KeyMode;
 use lookbook::catalog::{Catalog, Product};
@@ -125,8 +125,7 @@ pub struct Work {
 pub(super) const LIST_K: usize = 200;
 /// The diversity levels `v` steps through; 0.3 is the default ([`DEFAULT_DIVERSITY`]).
 pub const DIVERSITY_STEPS: [f32; 4] = [0.0, DEFAULT_DIVERSITY, 0.5, 0.7];
-/// Thumbnails in the look-alike strip.
-pub const STRIP_K: usize = 8;
+pub use crate::tui::layout::STRIP_K;
 /// Encoded images kept.
 pub(super) const IMAGE_CACHE: std::num::NonZeroUsize = std::num::NonZeroUsize::MIN.saturating_add(399);
 
@@ -216,14 +215,6 @@ impl BrowseRows {
 /// A catalogue connection: the app's own, or a server's one connection that every session
 /// shares (sessions' writes then queue on its lock instead of contending for SQLite's).
 pub type SharedCatalog = Arc<std::sync::Mutex<Catalog>>;
-
-/// What a server session shares with every other.
-pub struct Remote {
-    /// The catalogue's products.
-    pub products: Arc<ProductList>,
-    /// The server's catalogue connection.
-    pub catalog: SharedCatalog,
-}
 
 /// The session's ranked lists, recomputed on every like, alpha or filter change.
 #[derive(Default)]

@@ -1,14 +1,9 @@
-//! The filter picker: category (the tree), gender and colour, and for a shop's catalogue also
-//! brand, price and stock, each a column of choices.
-
-use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Color, Modifier, Style};
-use ratatui::widgets::{Block, BorderType, Borders, Clear, List, ListItem, ListState};
+//! The filter picker's state: category (the tree), gender and colour, and for a shop's catalogue
+//! also brand, price and stock, each a column of choices (drawn by `ui::filters`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::tui::action::Action;
-use crate::tui::view::{Canvas, centered};
 use lookbook::catalog::{Product, ProductFilter};
 
 /// What a column of the picker sets.
@@ -29,7 +24,8 @@ pub enum Field {
 }
 
 impl Field {
-    fn title(self) -> &'static str {
+    /// The column's heading.
+    pub fn title(self) -> &'static str {
         match self {
             Field::Category => "Category",
             Field::Gender => "Gender",
@@ -215,47 +211,87 @@ impl FilterPicker {
         }
         f
     }
+}
 
-    /// Draws the picker over `area`.
-    pub fn draw(&self, f: &mut Canvas, area: Rect) {
-        let r = centered(area, 90, area.height.saturating_sub(4).max(8));
-        f.render_widget(Clear, r);
-        let block = Block::bordered()
-            .title(" Filters · Tab/←→ column · j/k choose · Enter apply · x clear · Esc cancel ")
-            .border_type(BorderType::Rounded);
-        let inner = block.inner(r);
-        f.render_widget(block, r);
-        // The category tree gets half; the other columns share the rest.
-        let others = (self.fields.len().max(2) - 1) as u16;
-        let widths: Vec<Constraint> = (0..self.fields.len())
-            .map(|c| Constraint::Percentage(if c == 0 { 50 } else { 50 / others }))
-            .collect();
-        let cols = Layout::horizontal(widths).split(inner);
-        for (c, field) in self.fields.iter().enumerate() {
-            let title = field.title();
-            let focused = self.column == c;
-            let items: Vec<ListItem> = self.choices[c]
-                .iter()
-                .map(|(label, level)| ListItem::new(format!("{}{label}", "  ".repeat(*level))))
-                .collect();
-            let mut state = ListState::default().with_selected(Some(self.rows[c]));
-            let list = List::new(items)
-                .block(
-                    Block::new()
-                        .borders(Borders::TOP)
-                        .title(title)
-                        .border_style(if focused {
-                            Style::new().fg(Color::Cyan)
-                        } else {
-                            Style::new()
-                        }),
-                )
-                .highlight_style(if focused {
-                    Style::new().bg(Color::Cyan).fg(Color::Black)
-                } else {
-                    Style::new().add_modifier(Modifier::REVERSED)
-                });
-            f.render_stateful_widget(list, cols[c], &mut state);
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lookbook::synthetic::synthetic_products;
+
+    fn shop() -> Vec<Product> {
+        let mut ps = synthetic_products(12);
+        for (i, p) in ps.iter_mut().enumerate() {
+            p.brand = ["Acme", "Bolt", "Crest"][i % 3].into();
+            p.price = Some(10.0 * (i + 1) as f64);
+            p.availability = if i % 2 == 0 { "in_stock" } else { "out_of_stock" }.into();
         }
+        ps
+    }
+
+    #[test]
+    fn a_shops_catalogue_gets_brand_price_and_stock_columns_the_plain_one_does_not() {
+        let plain = FilterPicker::new(&synthetic_products(12), &ProductFilter::default());
+        assert_eq!(plain.fields, vec![Field::Category, Field::Gender, Field::Colour]);
+        let p = FilterPicker::new(&shop(), &ProductFilter::default());
+        assert_eq!(
+            p.fields,
+            vec![
+                Field::Category,
+                Field::Gender,
+                Field::Colour,
+                Field::Brand,
+                Field::Price,
+                Field::Stock
+            ]
+        );
+        assert!(
+            p.rows.iter().all(|r| *r == 0),
+            "nothing picked: every column on \"any\""
+        );
+        // The category column is the tree: master, sub, type, indented.
+        assert_eq!(p.choices[0][1], ("Apparel".to_string(), 0));
+        assert_eq!(p.choices[0][2], ("Topwear".to_string(), 1));
+    }
+
+    #[test]
+    fn picks_become_the_filter_and_unknown_fields_are_kept() {
+        let current = ProductFilter {
+            gender: Some("women".into()),
+            min_price: Some(1.0),
+            ..Default::default()
+        };
+        let mut p = FilterPicker::new(&synthetic_products(12), &current);
+        // The current filter is selected, matched without regard to case.
+        assert_eq!(p.choices[1][p.rows[1]].0, "Women");
+        p.handle(&Action::NextColumn);
+        p.handle(&Action::NextColumn);
+        p.handle(&Action::Down);
+        let Outcome::Apply(f) = p.handle(&Action::Submit) else {
+            panic!("Enter applies")
+        };
+        assert_eq!(f.gender.as_deref(), Some("Women"));
+        assert_eq!(f.colour.as_deref(), Some(p.choices[2][1].0.as_str()));
+        assert_eq!(f.min_price, Some(1.0), "no price column here: the price filter is kept");
+        p.handle(&Action::ClearChoices);
+        let Outcome::Apply(f) = p.handle(&Action::Submit) else {
+            panic!("Enter applies")
+        };
+        assert_eq!((f.gender, f.colour), (None, None));
+        assert_eq!(p.handle(&Action::Cancel), Outcome::Close);
+        assert_eq!(p.handle(&Action::Help), Outcome::Stay);
+    }
+
+    #[test]
+    fn moving_stays_inside_the_columns_and_their_choices() {
+        let mut p = FilterPicker::new(&shop(), &ProductFilter::default());
+        p.handle(&Action::PrevColumn);
+        assert_eq!(p.column, p.fields.len() - 1, "left of the first column is the last");
+        for _ in 0..10 {
+            p.handle(&Action::Down);
+        }
+        assert_eq!(p.rows[p.column], 1, "the stock column has two rows");
+        p.handle(&Action::Up);
+        p.handle(&Action::Up);
+        assert_eq!(p.rows[p.column], 0);
     }
 }

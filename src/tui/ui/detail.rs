@@ -5,9 +5,10 @@ use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 
+use super::canvas::{Canvas, Overlays, short};
 use crate::tui::app::{App, Focus};
 use crate::tui::jobs::ImageKey;
-use crate::tui::view::{Areas, Canvas, Overlays, short};
+use crate::tui::layout::Areas;
 use lookbook::recommend::Reason;
 use lookbook::text::sanitize;
 

@@ -1,11 +1,7 @@
-//! The line the user types into: the name search (`/`) and the prompts (a user name, a photo
-//! path), edited by the text actions of the key map.
-
-use ratatui::style::{Color, Style};
-use ratatui::text::{Line, Span};
+//! The line the user types into, as state: the name search (`/`) and the prompts (a user name,
+//! a photo path), edited by the text actions of the key map (drawn by `ui::prompt`).
 
 use crate::tui::action::Action;
-use crate::tui::app::{Mode, PromptKind};
 
 /// What an editing action did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,19 +34,4 @@ pub fn edit(text: &mut String, action: &Action, cap: usize) -> Edit {
         Action::Cancel => Edit::Cancel,
         _ => Edit::Other,
     }
-}
-
-/// The input line for a text mode (with a cursor), or `None` when nothing is being typed.
-pub fn line(mode: &Mode, search: &str) -> Option<Line<'static>> {
-    let (label, text) = match mode {
-        Mode::Search => ("/ ", search.to_string()),
-        Mode::Prompt(PromptKind::User, text) => ("user (new names are created): ", text.clone()),
-        Mode::Prompt(PromptKind::Photo, text) => ("photo file: ", text.clone()),
-        _ => return None,
-    };
-    Some(Line::from(vec![
-        Span::styled(label, Style::new().fg(Color::Cyan)),
-        Span::raw(text),
-        Span::raw("█"),
-    ]))
 }

@@ -1,138 +1,28 @@
-//! Drawing: a pure function of the app state. No I/O, no computation beyond formatting.
+//! Drawing: a pure function of the app state ([`App`], read only). No I/O, no computation beyond
+//! formatting; where things go comes from [`crate::tui::layout`]. Each component's drawing has a
+//! file here (`list`, `detail`, `strip`, `filters`, `help`, `prompt`); its state lives in
+//! [`crate::tui::app`], which never imports this module.
+
+mod canvas;
+pub mod detail;
+pub mod filters;
+pub mod help;
+pub mod list;
+pub mod prompt;
+pub mod strip;
 
 use ratatui::Frame;
 use ratatui::buffer::{Buffer, CellDiffOption};
-use ratatui::layout::{Alignment, Constraint, Direction, Layout, Rect};
+use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Gauge, Paragraph, StatefulWidget, Widget, Wrap};
+use ratatui::widgets::{Gauge, Paragraph, Wrap};
 use ratatui_image::Image;
 
-use super::app::{App, Mode, STRIP_K, Tab};
-use super::components::{detail, prompt};
-use super::jobs::ImageKey;
-use lookbook::text::{is_unsafe, sanitize, truncate};
-
-/// Smallest terminal the layout works in.
-pub const MIN_SIZE: (u16, u16) = (50, 14);
-
-/// Where each pane goes for a terminal size (shared by drawing and mouse hit-tests).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Areas {
-    /// Tab bar.
-    pub tabs: Rect,
-    /// Product list (with its border).
-    pub list: Rect,
-    /// Detail pane (with its border).
-    pub detail: Rect,
-    /// The large image inside the detail pane.
-    pub image: Rect,
-    /// Metadata text inside the detail pane.
-    pub info: Rect,
-    /// Look-alike strip (with its border).
-    pub strip: Rect,
-    /// Two status lines.
-    pub status: Rect,
-}
-
-/// Computes the layout.
-pub fn layout(area: Rect) -> Areas {
-    let rows = Layout::default()
-        .direction(Direction::Vertical)
-        .constraints([Constraint::Length(1), Constraint::Min(4), Constraint::Length(2)])
-        .split(area);
-    let body = Layout::default()
-        .direction(Direction::Horizontal)
-        .constraints([Constraint::Percentage(38), Constraint::Percentage(62)])
-        .split(rows[1]);
-    let strip_h = (body[1].height * 2 / 5).clamp(6.min(body[1].height), 14);
-    let right = Layout::default()
-        .direction(Direction::Vertical)
-        .constraints([Constraint::Min(3), Constraint::Length(strip_h)])
-        .split(body[1]);
-    let inner = Block::bordered().inner(right[0]);
-    // Photos are 3:4 portraits and a cell is about twice as tall as wide.
-    let img_w = (inner.height as u32 * 3 / 2).min(inner.width as u32 / 2) as u16;
-    let image = Rect { width: img_w, ..inner };
-    let info = Rect {
-        x: inner.x + img_w + u16::from(img_w > 0),
-        width: inner.width.saturating_sub(img_w + 1),
-        ..inner
-    };
-    Areas {
-        tabs: rows[0],
-        list: body[0],
-        detail: right[0],
-        image,
-        info,
-        strip: right[1],
-        status: rows[2],
-    }
-}
-
-/// The cells of the look-alike strip.
-pub fn strip_cells(strip: Rect, n: usize) -> Vec<Rect> {
-    let inner = Block::bordered().inner(strip);
-    if inner.width < 8 || inner.height < 3 || n == 0 {
-        return Vec::new();
-    }
-    let w = (inner.width / STRIP_K as u16).max(12);
-    let fit = (inner.width / w) as usize;
-    (0..n.min(fit))
-        .map(|i| Rect {
-            x: inner.x + i as u16 * w,
-            y: inner.y,
-            width: w - 1,
-            height: inner.height,
-        })
-        .collect()
-}
-
-/// The thumbnail part of a strip cell (the rest holds the caption).
-pub fn thumb_area(cell: Rect) -> Rect {
-    Rect {
-        height: cell.height.saturating_sub(2),
-        ..cell
-    }
-}
-
-/// Data text for a column: made safe (see `lookbook::text`), then shortened to `max` characters.
-pub fn short(s: &str, max: usize) -> String {
-    truncate(&sanitize(s), max)
-}
-
-/// What goes in once the text is in place and checked: photos (where, which encoded image)
-/// and hyperlinks (a one-row area whose text links to a URL that passed
-/// [`lookbook::text::link_target`]).
-#[derive(Debug, Default)]
-pub struct Overlays {
-    /// Photos.
-    pub images: Vec<(Rect, ImageKey)>,
-    /// Product pages.
-    pub links: Vec<(Rect, String)>,
-}
-
-/// Where the view draws: a terminal frame's buffer, or a server session's own (see
-/// `serve::session`, which keeps one buffer between frames where a `Terminal` keeps two).
-pub struct Canvas<'a>(pub &'a mut Buffer);
-
-impl Canvas<'_> {
-    /// The whole screen.
-    pub fn area(&self) -> Rect {
-        self.0.area
-    }
-    fn buffer_mut(&mut self) -> &mut Buffer {
-        self.0
-    }
-    /// Draws a widget.
-    pub fn render_widget<W: Widget>(&mut self, widget: W, area: Rect) {
-        widget.render(area, self.0);
-    }
-    /// Draws a widget with state (a list's selection).
-    pub fn render_stateful_widget<W: StatefulWidget>(&mut self, widget: W, area: Rect, state: &mut W::State) {
-        widget.render(area, self.0, state);
-    }
-}
+use super::app::{App, Mode, Tab};
+use super::layout::{MIN_SIZE, layout, tab_cells};
+pub use canvas::{Canvas, Overlays};
+use lookbook::text::is_unsafe;
 
 /// Draws the whole app into a terminal's frame.
 pub fn draw(f: &mut Frame, app: &App) {
@@ -210,48 +100,19 @@ fn draw_all(f: &mut Canvas, app: &App, overlays: &mut Overlays) {
     }
     let l = layout(area);
     draw_tabs(f, app, l.tabs);
-    app.list.draw(f, app, l.list);
+    list::draw(f, app, l.list);
     detail::draw(f, app, &l, overlays);
-    app.strip.draw(f, app, l.strip, overlays);
+    strip::draw(f, app, l.strip, overlays);
     draw_status(f, app, l.status);
     match &app.mode {
-        Mode::Help => app.help.draw(f, area, app.remote),
-        Mode::Filters(p) => p.draw(f, area),
+        Mode::Help => help::draw(&app.help, f, area, app.remote),
+        Mode::Filters(p) => filters::draw(p, f, area),
         _ => {}
     }
 }
 
-/// The tab titles as drawn, with their row counts ("Browse 2115").
-pub fn tab_titles(app: &App) -> Vec<String> {
-    Tab::ALL
-        .iter()
-        .map(|t| format!("{} {}", t.title(), app.row_count(*t)))
-        .collect()
-}
-
-/// Where each tab title sits in the tab bar: one space each side, a divider between. Drawing
-/// and mouse hit-testing both use this, so a click lands on the tab it is drawn over.
-pub fn tab_cells(area: Rect, titles: &[String]) -> Vec<Rect> {
-    let mut x = area.x;
-    let end = area.x + area.width;
-    titles
-        .iter()
-        .map(|t| {
-            let w = (t.chars().count() as u16 + 2).min(end.saturating_sub(x));
-            let r = Rect {
-                x,
-                y: area.y,
-                width: w,
-                height: 1.min(area.height),
-            };
-            x = (x + w + 1).min(end);
-            r
-        })
-        .collect()
-}
-
 fn draw_tabs(f: &mut Canvas, app: &App, area: Rect) {
-    let titles = tab_titles(app);
+    let titles = app.tab_titles();
     let sel = Tab::ALL.iter().position(|t| *t == app.tab).unwrap_or(0);
     let cells = tab_cells(area, &titles);
     for (i, (title, cell)) in titles.iter().zip(&cells).enumerate() {
@@ -316,28 +177,4 @@ fn draw_status(f: &mut Canvas, app: &App, area: Rect) {
     }
     let line = prompt::line(&app.mode, &app.search).unwrap_or_else(|| Line::from(Span::raw(app.status.clone())));
     f.render_widget(Paragraph::new(line), rows[1]);
-}
-
-/// A pane's frame: thick and cyan while it has the focus.
-pub fn pane<'a>(title: impl Into<ratatui::text::Line<'a>>, focused: bool) -> Block<'a> {
-    Block::bordered()
-        .title(title)
-        .border_type(if focused { BorderType::Thick } else { BorderType::Plain })
-        .border_style(if focused {
-            Style::new().fg(Color::Cyan)
-        } else {
-            Style::new()
-        })
-}
-
-/// A `w` x `h` box in the middle of `area` (popups).
-pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
-    let w = w.min(area.width);
-    let h = h.min(area.height);
-    Rect {
-        x: area.x + (area.width - w) / 2,
-        y: area.y + (area.height - h) / 2,
-        width: w,
-        height: h,
-    }
 }
