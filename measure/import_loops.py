@@ -59,7 +59,9 @@ def without_tests(text):
     """The file without its `#[cfg(test)]` modules (tests may use anything) and without
     re-exports (`pub use child::Item` is the module's facade, not a use of the child)."""
     text = re.split(r"#\[cfg\(test\)\]\s*mod\s+\w+\s*\{", text)[0]
-    return re.sub(r"\bpub(?:\([a-z]+\))?\s+use\s+[^;]+;", "", text)
+    text = re.sub(r"\bpub(?:\([a-z]+\))?\s+use\s+[^;]+;", "", text)
+    # `pub(in crate::tui)` is a visibility, not a use.
+    return re.sub(r"\bpub\(in\s+[\w:]+\)", "pub", text)
 
 
 def referenced(text):

@@ -23,9 +23,9 @@ use super::amx;
 use super::bf16::{self, PackedBf16};
 use super::cpu::Kernels;
 use super::kernel::{self, Epilogue, NR, Packed};
-use super::winograd::{Tiling, Winograd};
-pub use super::maps::{Act, Maps};
 pub(super) use super::maps::OutPtr;
+pub use super::maps::{Act, Maps};
+use super::winograd::{Tiling, Winograd};
 use crate::{Error, Result};
 
 /// Activation buffers kept between layers and batches: taking one of the right size writes
