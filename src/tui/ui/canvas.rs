@@ -24,6 +24,27 @@ pub struct Overlays {
     pub images: Vec<(Rect, ImageKey)>,
     /// Product pages.
     pub links: Vec<(Rect, String)>,
+    /// The popup over the screen (help, filter picker), which no photo may cover.
+    pub popup: Option<Rect>,
+}
+
+impl Overlays {
+    /// The photos to draw: those clear of the popup. A photo is an image escape sequence the
+    /// terminal paints over whatever text its cells hold, so one under the filter picker or
+    /// the help would hide them.
+    pub fn photos(&self) -> impl Iterator<Item = &(Rect, ImageKey)> {
+        self.images.iter().filter(|(area, _)| self.clear_of_popup(*area))
+    }
+
+    /// The product links to make: those clear of the popup (a link under it would wrap the
+    /// popup's own text).
+    pub fn links(&self) -> impl Iterator<Item = &(Rect, String)> {
+        self.links.iter().filter(|(area, _)| self.clear_of_popup(*area))
+    }
+
+    fn clear_of_popup(&self, area: Rect) -> bool {
+        self.popup.is_none_or(|p| !p.intersects(area))
+    }
 }
 
 /// Where the view draws: a terminal frame's buffer, or a server session's own (see
@@ -59,4 +80,32 @@ pub fn pane<'a>(title: impl Into<ratatui::text::Line<'a>>, focused: bool) -> Blo
         } else {
             Style::new()
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_photo_is_drawn_over_a_popup() {
+        let key = |id| ImageKey { id, cols: 10, rows: 5 };
+        let mut o = Overlays {
+            images: vec![(Rect::new(40, 2, 20, 10), key(1)), (Rect::new(40, 30, 10, 5), key(2))],
+            ..Overlays::default()
+        };
+        assert_eq!(o.photos().count(), 2, "no popup: every photo");
+        o.popup = Some(Rect::new(10, 1, 60, 20));
+        let ids: Vec<i64> = o.photos().map(|(_, k)| k.id).collect();
+        assert_eq!(
+            ids,
+            vec![2],
+            "the photo under the popup is left out, the one below it stays"
+        );
+        o.links = vec![(Rect::new(12, 5, 30, 1), "https://shop.example/a".into())];
+        assert_eq!(
+            o.links().count(),
+            0,
+            "a link under the popup would wrap the popup's text"
+        );
+    }
 }

@@ -8,8 +8,8 @@ use super::canvas::Canvas;
 use crate::tui::app::FilterPicker;
 use crate::tui::layout::centered;
 
-/// Draws the picker over `area`.
-pub fn draw(picker: &FilterPicker, f: &mut Canvas, area: Rect) {
+/// Draws the picker over `area`; returns the box it covers.
+pub fn draw(picker: &FilterPicker, f: &mut Canvas, area: Rect) -> Rect {
     let r = centered(area, 90, area.height.saturating_sub(4).max(8));
     f.render_widget(Clear, r);
     let block = Block::bordered()
@@ -49,4 +49,5 @@ pub fn draw(picker: &FilterPicker, f: &mut Canvas, area: Rect) {
             });
         f.render_stateful_widget(list, cols[c], &mut state);
     }
+    r
 }

@@ -10,8 +10,8 @@ use crate::tui::app::HelpOverlay;
 use crate::tui::keys;
 use crate::tui::layout::centered;
 
-/// Draws the keys of the mode the help was opened from.
-pub fn draw(help: &HelpOverlay, f: &mut Canvas, area: Rect, remote: bool) {
+/// Draws the keys of the mode the help was opened from; returns the box it covers.
+pub fn draw(help: &HelpOverlay, f: &mut Canvas, area: Rect, remote: bool) -> Rect {
     let mut rows: Vec<(String, &str)> = keys::available(help.back.key_mode(), remote)
         .map(|b| (keys::key_names(b), b.help))
         .collect();
@@ -37,4 +37,5 @@ pub fn draw(help: &HelpOverlay, f: &mut Canvas, area: Rect, remote: bool) {
             *half,
         );
     }
+    r
 }

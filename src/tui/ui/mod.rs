@@ -43,13 +43,13 @@ pub fn draw_into(buf: &mut Buffer, app: &App) {
     }
     // Photos go in after that pass: kitty, sixel and iTerm2 images are escape sequences by
     // design, encoded by ratatui-image from pixels, never from catalogue text.
-    for (area, key) in overlays.images {
-        if let Some(p) = app.pictures.ready.peek(&key) {
-            f.render_widget(Image::new(p), area);
+    for (area, key) in overlays.photos() {
+        if let Some(p) = app.pictures.ready.peek(key) {
+            f.render_widget(Image::new(p), *area);
         }
     }
-    for (area, url) in overlays.links {
-        hyperlink(f.buffer_mut(), area, &url);
+    for (area, url) in overlays.links() {
+        hyperlink(f.buffer_mut(), *area, url);
     }
 }
 
@@ -105,8 +105,8 @@ fn draw_all(f: &mut Canvas, app: &App, overlays: &mut Overlays) {
     strip::draw(f, app, l.strip, overlays);
     draw_status(f, app, l.status);
     match &app.mode {
-        Mode::Help => help::draw(&app.help, f, area, app.remote),
-        Mode::Filters(p) => filters::draw(p, f, area),
+        Mode::Help => overlays.popup = Some(help::draw(&app.help, f, area, app.remote)),
+        Mode::Filters(p) => overlays.popup = Some(filters::draw(p, f, area)),
         _ => {}
     }
 }
