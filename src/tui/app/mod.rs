@@ -1,5 +1,5 @@
 //! The app's state and how actions change it. No terminal I/O here: the event loop feeds
-//! actions in, [`super::view`] draws the state out. By job:
+//! actions in, [`super::ui`] draws the state out. By job:
 //!
 //! | module | job |
 //! | --- | --- |
