@@ -5,8 +5,9 @@
 Each file is a module (`src/tui/app/mod.rs` is `tui::app`, `src/cli/import.rs` is
 `cli::import`); an edge A -> B means A names something of B (`use super::...`,
 `use crate::...`, a `crate::`/`super::` path in the code, or in a parent a path through a
-child's name). `mod` declarations, re-exports (`pub use`, a module's facade) and test modules
-are not edges. A parent that uses its child's items while the child uses the parent's is a
+child's name). `mod` declarations and test modules are not edges. A re-export (`pub use
+child::Item`, a module's facade) is seen through: a path to `parent::Item` is an edge to the
+child that defines it, and the parent using `Item` itself is an edge parent -> child. A parent that uses its child's items while the child uses the parent's is a
 loop. It prints, per folder given, the largest files and every strongly connected group of two
 or more modules (a loop), or "no import loop"; `--edges` lists the edges too. Exit status 1
 when a loop is found. Plain text parsing, no compiler: good enough for `use` lines and paths,
@@ -64,6 +65,24 @@ def without_tests(text):
     return re.sub(r"\bpub\(in\s+[\w:]+\)", "pub", text)
 
 
+ITEM = re.compile(r"^(?:pub(?:\([^)]*\))?\s+)?(?:struct|enum|fn|const|static|type|trait|union)\s+(\w+)", re.M)
+
+
+def defined(text):
+    """The names of a file's top-level items (not its `impl` members, which are indented)."""
+    return set(ITEM.findall(text))
+
+
+def reexports(text):
+    """The paths a file re-exports (`pub use ...;`), outside its tests."""
+    text = re.split(r"#\[cfg\(test\)\]\s*mod\s+\w+\s*\{", text)[0]
+    text = re.sub(r"//[^\n]*", "", text)
+    out = []
+    for m in re.finditer(r"\bpub(?:\([a-z]+\))?\s+use\s+([^;]+);", text):
+        out.extend(expand(m.group(1)))
+    return [p.strip() for p in out if p.strip()]
+
+
 def referenced(text):
     """Every `crate::`, `super::` or `self::` path the file names."""
     text = re.sub(r"//[^\n]*", "", without_tests(text))
@@ -75,7 +94,8 @@ def referenced(text):
 
 
 def resolve(path, here, modules):
-    """The module (longest known prefix) a path points into, from module `here`."""
+    """The module (longest known prefix) a path points into, from module `here`, and the rest
+    of the path after it."""
     crate, mod = here
     parts = path.split("::")
     if parts[0] == "crate":
@@ -88,12 +108,20 @@ def resolve(path, here, modules):
                 base = base[:-1]
             rest = rest[1:]
     full = base + [p for p in rest if p != "{" and p]
-    best = None
     for n in range(len(full), -1, -1):
         if (crate, tuple(full[:n])) in modules:
-            best = (crate, tuple(full[:n]))
+            return (crate, tuple(full[:n])), full[n:]
+    return None, []
+
+
+def through(target, rest, facades):
+    """Where a path really points: through each facade to the module defining its item."""
+    for _ in range(8):  # facade chains are short; this bounds a re-export loop
+        nxt = facades.get(target, {}).get(rest[0]) if rest else None
+        if nxt is None or nxt == target:
             break
-    return best
+        target = nxt
+    return target
 
 
 def sccs(nodes, edges):
@@ -139,17 +167,39 @@ def main():
     for f in files:
         c, m = module_of(f)
         modules[(c, tuple(m))] = f
+    texts = {k: open(f).read() for k, f in modules.items()}
+    # Facades: for each module, the items it re-exports and the module each comes from.
+    facades = {}
+    for _ in range(3):  # a glob of a facade needs that facade first
+        for key, text in texts.items():
+            names = facades.setdefault(key, {})
+            for p in reexports(text):
+                target, rest = resolve(p, key, modules)
+                if target is None or target == key:
+                    continue
+                if rest == ["*"]:
+                    for n in defined(texts[target]):
+                        names[n] = target
+                    for n, t in facades.get(target, {}).items():
+                        names[n] = t
+                elif len(rest) == 1:
+                    names[rest[0]] = through(target, rest, facades)
     edges = {}
     for key, f in modules.items():
-        text = without_tests(open(f).read())
+        text = without_tests(texts[key])
+        code = re.sub(r"//[^\n]*", "", text)
+        # The module using an item it re-exports (`App { list: ListPane }` beside `pub use list::ListPane`).
+        for n, t in facades.get(key, {}).items():
+            if t != key and re.search(rf"\b{n}\b", code):
+                edges.setdefault(key, set()).add(t)
         # A path that starts with a child module's name (`feed::recommend` in cli/mod.rs).
         children = {k[1][-1] for k in modules if k[0] == key[0] and len(k[1]) == len(key[1]) + 1 and k[1][:-1] == key[1]}
-        code = re.sub(r"//[^\n]*", "", text)
         for c in children:
             if re.search(rf"(?<![\w:]){c}::", re.sub(r"\b(?:pub\s+)?mod\s+\w+;", "", code)):
                 edges.setdefault(key, set()).add((key[0], key[1] + (c,)))
         for p in referenced(text):
-            target = resolve(p, key, modules)
+            target, rest = resolve(p, key, modules)
+            target = target and through(target, rest, facades)
             if target and target != key:
                 edges.setdefault(key, set()).add(target)
     found = False
