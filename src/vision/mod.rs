@@ -26,13 +26,15 @@ pub mod nhwc;
 mod preprocess;
 mod resize;
 mod resnet;
+mod settings;
 mod slab;
 pub mod weights;
 mod winograd;
 
-pub use embedder::{EmbedReport, Embedder, Pooling, Precision};
+pub use embedder::{EmbedReport, Embedder};
 pub use preprocess::Preprocess;
 pub use resnet::{FEATURE_DIM, ResNet50, batch_tensor, l2_normalize, tensor_shapes, write_random_weights};
+pub use settings::{Pooling, Precision};
 
 use image::{ImageDecoder, ImageReader, Limits, RgbImage};
 use std::io::Cursor;
