@@ -83,6 +83,15 @@ impl Product {
     pub fn in_stock(&self) -> bool {
         self.availability == "in_stock"
     }
+
+    /// The sizes that can be bought now (variants in stock that name a size), in order.
+    pub fn sizes_in_stock(&self) -> Vec<&str> {
+        self.variants
+            .iter()
+            .filter(|v| v.availability == "in_stock" && !v.size.is_empty())
+            .map(|v| v.size.as_str())
+            .collect()
+    }
 }
 
 /// What the importer writes for one product.

@@ -77,12 +77,7 @@ pub fn run(db: &Path, a: Args, images: &str) -> Result<ExitCode> {
         .price
         .map(|x| format!("{x:.2} {}", p.currency).trim().to_string())
         .unwrap_or_default();
-    let sizes: Vec<&str> = p
-        .variants
-        .iter()
-        .filter(|v| v.availability == "in_stock" && !v.size.is_empty())
-        .map(|v| v.size.as_str())
-        .collect();
+    let sizes = p.sizes_in_stock();
     let sizes = if sizes.is_empty() {
         String::new()
     } else {

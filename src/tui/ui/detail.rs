@@ -186,12 +186,7 @@ fn shop_lines(app: &App, p: &lookbook::catalog::Product) -> Vec<Line<'static>> {
         )));
     }
     if !p.variants.is_empty() {
-        let sizes: Vec<&str> = p
-            .variants
-            .iter()
-            .filter(|v| v.availability == "in_stock" && !v.size.is_empty())
-            .map(|v| v.size.as_str())
-            .collect();
+        let sizes = p.sizes_in_stock();
         let text = if sizes.is_empty() {
             "sizes: none in stock".to_string()
         } else {
