@@ -174,7 +174,7 @@ fn shop_feed(
         print_json(&page)?;
     } else {
         if page.cold_start {
-            outln!("For {user}: nothing bought or liked yet, so what sells now ({model})");
+            outln!("For {user}: nothing bought or liked yet, so what sells now; {model}");
         } else {
             outln!(
                 "For {user} ({} purchases, {} likes; {model})",
