@@ -40,8 +40,9 @@ fn main() -> anyhow::Result<()> {
         e.embed_inputs(&inputs)?;
     }
     let s = t.elapsed().as_secs_f64();
+    let (on_bf16, convs) = e.bf16_products();
     println!(
-        "{h}x{w} batch {batch} {precision:?} on {}: {:.1} images/s",
+        "{h}x{w} batch {batch} {precision:?} on {} ({on_bf16} of {convs} convolutions on bf16 products): {:.1} images/s",
         kernels.name(),
         (rounds * batch) as f64 / s
     );

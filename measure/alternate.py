@@ -1,12 +1,19 @@
 """lookbook against PyTorch bf16, alternated, so a figure survives a noisy machine (issue 38).
 
     python3 measure/alternate.py [--pairs 5] [--levels avx512,avx512bf16] [--sizes 112x84,224x224]
-                                 [--forward] [--process] [--python PY] [--json OUT.json]
+                                 [--forward] [--process] [--uncapped] [--python PY] [--json OUT.json]
 
 A pair is one run of lookbook at every level and one of PyTorch, at every size; the order
 within a pair flips each time, so a slow minute hurts both sides alike. It prints, per size
 and level, the median images a second, the spread (lowest to highest run) and the median of
 the per-pair ratios against PyTorch bf16 channels-last (with their spread).
+
+Each level is compared with PyTorch capped to the matching oneDNN level (ONEDNN_MAX_CPU_ISA:
+avx2 AVX2, avx512 AVX512_CORE, avx512bf16 AVX512_CORE_BF16, amx AVX512_CORE_AMX), so the
+`avx512bf16` rows on an AMX Xeon compare both libraries on the instructions a Zen 4 has;
+--uncapped compares every level with PyTorch at its best instead. The level `avx512bf16-dot`
+is `avx512bf16` with every convolution on `vdpbf16ps` (LOOKBOOK_MEASURE=0), where plain
+`avx512bf16` runs each on whichever product measured faster (lookbook::vision::tune).
 
 --forward  the forward pass alone on random input, batch 8, two threads:
            `target/release/examples/forward` against PyTorch under autocast (bf16).
@@ -32,6 +39,9 @@ import sys
 import tempfile
 import time
 
+# oneDNN's level for each LOOKBOOK_CPU level ("portable" has none: PyTorch uncapped).
+ONEDNN_ISA = {"avx2": "AVX2", "avx512": "AVX512_CORE", "avx512bf16": "AVX512_CORE_BF16",
+              "avx512bf16-dot": "AVX512_CORE_BF16", "amx": "AVX512_CORE_AMX"}
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 WEIGHTS = os.path.join(ROOT, "models", "lookbook-fashion-resnet50.safetensors")
@@ -117,9 +127,18 @@ def weights_at(h, w, folder):
     return path
 
 
-def lookbook_forward(level, h, w):
-    out = subprocess.run([FORWARD, WEIGHTS, str(h), str(w), str(BATCH), str(ROUNDS[(h, w)])],
-                         env=dict(os.environ, LOOKBOOK_CPU=level), capture_output=True, text=True, check=True)
+def level_env(level, work):
+    """The environment a lookbook run at `level` gets: the cap, and a data folder of its own
+    (kept networks, measured for this run's sizes, outside the user's)."""
+    env = dict(os.environ, LOOKBOOK_CPU=level.removesuffix("-dot"), XDG_DATA_HOME=os.path.join(work, "data"))
+    if level.endswith("-dot"):
+        env["LOOKBOOK_MEASURE"] = "0"
+    return env
+
+
+def lookbook_forward(level, weights, h, w, work):
+    out = subprocess.run([FORWARD, weights, str(h), str(w), str(BATCH), str(ROUNDS[(h, w)])],
+                         env=level_env(level, work), capture_output=True, text=True, check=True)
     # The example prints "... N images/s ..."; take the number before "images/s" or "img/s".
     words = out.stdout.replace("img/s", "images/s").split()
     return float(words[words.index("images/s") - 1])
@@ -133,13 +152,16 @@ def lookbook_process(level, weights, work):
             os.remove(os.path.join(work, extra))
     t = time.perf_counter()
     subprocess.run([LOOKBOOK, "--db", db, "embed", "--batch", str(BATCH), "--weights", weights],
-                   env=dict(os.environ, LOOKBOOK_CPU=level), capture_output=True, check=True)
+                   env=level_env(level, work), capture_output=True, check=True)
     return PHOTOS / (time.perf_counter() - t)
 
 
-def torch_run(python, mode, h, w, arg):
+def torch_run(python, isa, mode, h, w, arg):
+    env = dict(os.environ)
+    if isa:
+        env["ONEDNN_MAX_CPU_ISA"] = isa
     out = subprocess.run([python, "-c", TORCH_CHILD, mode, str(h), str(w), str(arg)],
-                         capture_output=True, text=True, check=True)
+                         env=env, capture_output=True, text=True, check=True)
     return float(out.stdout.split()[-1])
 
 
@@ -154,11 +176,15 @@ def main():
     ap.add_argument("--sizes", default="112x84,224x224")
     ap.add_argument("--forward", action="store_true")
     ap.add_argument("--process", action="store_true")
+    ap.add_argument("--uncapped", action="store_true", help="PyTorch at its best against every level")
     ap.add_argument("--python", default=os.path.join(ROOT, ".bench-venv", "bin", "python"))
     ap.add_argument("--json", help="also write every run to this file")
     args = ap.parse_args()
     kinds = [k for k, on in (("forward", args.forward), ("process", args.process)) if on] or ["forward", "process"]
     levels = [l for l in args.levels.split(",") if l]
+    # PyTorch's side per level: the matching oneDNN cap, or one uncapped run shared by all.
+    torch_of = {l: ("pytorch" if args.uncapped or l not in ONEDNN_ISA else "pytorch@" + ONEDNN_ISA[l]) for l in levels}
+    torches = sorted(set(torch_of.values()))
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",") if s]
     for s in sizes:
         ROUNDS.setdefault(s, max(2, round(24 * 112 * 84 / (s[0] * s[1]))))
@@ -183,27 +209,34 @@ def main():
             listed = [os.path.join(ROOT, "demo", "images", f) for f in photos if f.split(".")[0] in wanted]
             with open(os.path.join(work, "photos.txt"), "w") as f:
                 f.write("\n".join(listed[:PHOTOS]))
-            # The first load of each weights file packs and keeps its network: not part of a run.
-            for s in sizes:
-                for level in levels:
+        # The first load of each weights file packs (and at avx512bf16 measures) and keeps its
+        # network: not part of a run.
+        for s in sizes:
+            for level in levels:
+                if "process" in kinds:
                     lookbook_process(level, weights[s], work)
+                else:
+                    lookbook_forward(level, weights[s], *s, work)
 
         def lookbook_side():
             for s in sizes:
                 for level in levels:
                     if "forward" in kinds:
-                        runs.setdefault(("forward", s, level), []).append(lookbook_forward(level, *s))
+                        runs.setdefault(("forward", s, level), []).append(
+                            lookbook_forward(level, weights[s], *s, work))
                     if "process" in kinds:
                         runs.setdefault(("process", s, level), []).append(lookbook_process(level, weights[s], work))
 
         def torch_side():
             for s in sizes:
-                if "forward" in kinds:
-                    runs.setdefault(("forward", s, "pytorch"), []).append(
-                        torch_run(args.python, "forward", *s, ROUNDS[s]))
-                if "process" in kinds:
-                    runs.setdefault(("process", s, "pytorch"), []).append(
-                        torch_run(args.python, "process", *s, os.path.join(work, "photos.txt")))
+                for who in torches:
+                    isa = who.partition("@")[2]
+                    if "forward" in kinds:
+                        runs.setdefault(("forward", s, who), []).append(
+                            torch_run(args.python, isa, "forward", *s, ROUNDS[s]))
+                    if "process" in kinds:
+                        runs.setdefault(("process", s, who), []).append(
+                            torch_run(args.python, isa, "process", *s, os.path.join(work, "photos.txt")))
 
         for i in range(args.pairs):
             for side in ((lookbook_side, torch_side) if i % 2 == 0 else (torch_side, lookbook_side)):
@@ -213,20 +246,22 @@ def main():
     rows = []
     for kind in kinds:
         for s in sizes:
-            base = runs[(kind, s, "pytorch")]
-            for who in levels + ["pytorch"]:
+            for who in levels + torches:
                 xs = runs[(kind, s, who)]
                 row = {"kind": kind, "size": f"{s[0]}x{s[1]}", "who": who, **summary(xs)}
-                ratios = [a / b for a, b in zip(xs, base)]
-                row["vs_pytorch"] = summary(ratios)
+                base = runs[(kind, s, torch_of.get(who, who))]
+                row["against"] = torch_of.get(who, who)
+                row["vs_pytorch"] = summary([a / b for a, b in zip(xs, base)])
                 if kind == "process" and ("forward", s, who) in runs:
                     row["vs_forward"] = summary([a / b for a, b in zip(xs, runs[("forward", s, who)])])
                 rows.append(row)
     print(f"{args.pairs} alternated pairs; images/s median (low-high); ratios are medians of per-pair ratios")
-    print(f"{'what':<8} {'size':<8} {'who':<11} {'images/s':>22} {'vs PyTorch bf16':>20} {'vs own forward':>20}")
+    print(f"{'what':<8} {'size':<8} {'who':<25} {'images/s':>22} {'vs PyTorch bf16':>20} {'vs own forward':>20}")
+    print("(each level against PyTorch capped to the matching oneDNN level)" if not args.uncapped
+          else "(every level against PyTorch uncapped)")
     for r in rows:
         vf = r.get("vs_forward")
-        print(f"{r['kind']:<8} {r['size']:<8} {r['who']:<11} "
+        print(f"{r['kind']:<8} {r['size']:<8} {r['who']:<25} "
               f"{r['median']:>8.1f} ({r['low']:.1f}-{r['high']:.1f})".ljust(52)
               + f"{r['vs_pytorch']['median']:>6.2f}x ({r['vs_pytorch']['low']:.2f}-{r['vs_pytorch']['high']:.2f})"
               + (f"   {vf['median']:.2f} ({vf['low']:.2f}-{vf['high']:.2f})" if vf else ""))

@@ -6,7 +6,7 @@
 //! | `portable` | plain Rust, no SIMD beyond the target's baseline | bf16-rounded operands, the same kernel |
 //! | `avx2` | lookbook's AVX2 and FMA kernel (the `gemm` crate's NEON on ARM) | rounded operands, the same |
 //! | `avx512` | lookbook's AVX-512 kernel | rounded operands, the same |
-//! | `avx512bf16` | lookbook's AVX-512 kernel | `vdpbf16ps` on bf16 operands |
+//! | `avx512bf16` | lookbook's AVX-512 kernel | per convolution, `vdpbf16ps` on bf16 operands or the `avx512` row's, whichever measured faster here (`super::tune`) |
 //! | `amx` | lookbook's AVX-512 kernel | AMX tiles on bf16 operands |
 //!
 //! On levels whose bf16 product is emulated (and in f32), 3x3 stride-1 convolutions of a batch
@@ -92,22 +92,6 @@ impl Kernels {
         Kernels::ALL.into_iter().filter(|k| *k <= top).collect()
     }
 
-    /// The level that runs fastest here: the best the CPU has, except on CPUs with AVX512_BF16
-    /// and no AMX that are not AMD's. There `vdpbf16ps` does no more per cycle than two f32
-    /// FMAs, so the AVX-512 kernel on bf16-rounded operands (the same products), with
-    /// Winograd for the 3x3 convolutions, is faster: on a 2-core Xeon (family 6, model 207)
-    /// `lookbook bench --embed` read 77.6 / 21.9 photos/s at 112x84 / 224x224 on it against
-    /// 59.9 / 12.8 on the dot products. On AMD's Zen 4 and 5 the dot products do twice the
-    /// work of an FMA and win.
-    pub fn preferred() -> Kernels {
-        let top = Kernels::detected();
-        if top == Kernels::Avx512Bf16 && !amd() {
-            Kernels::Avx512
-        } else {
-            top
-        }
-    }
-
     /// The levels a run may use: those the CPU has, up to `LOOKBOOK_CPU` when it is set.
     pub fn capped() -> Result<Kernels> {
         let top = Kernels::detected();
@@ -117,13 +101,13 @@ impl Kernels {
         }
     }
 
-    /// The level to run: `LOOKBOOK_CPU`'s (at most the CPU's) when it is set, else
-    /// [`Kernels::preferred`].
+    /// The level to run: `LOOKBOOK_CPU`'s (at most the CPU's) when it is set, else the best the
+    /// CPU has. (At `avx512bf16` each convolution of a bf16 network then runs whichever of the
+    /// dot products and the AVX-512 kernel on rounded operands measured faster on this CPU,
+    /// [`super::tune`]: that replaced a rule by vendor, dot products on AMD only, which issue
+    /// 38's measurements showed wrong there for whole layers.)
     pub fn chosen() -> Result<Kernels> {
-        match std::env::var(ENV_CAP) {
-            Ok(v) if !v.trim().is_empty() => Kernels::capped(),
-            _ => Ok(Kernels::preferred()),
-        }
+        Kernels::capped()
     }
 
     /// Whether this machine runs `self`; when it does not, a test that needs it says so on
@@ -159,16 +143,28 @@ impl Kernels {
     }
 }
 
-/// Whether the CPU is AMD's (its CPUID vendor string).
-fn amd() -> bool {
+/// The CPU's name from CPUID (its brand string, e.g. "AMD EPYC 9R14 96-Core Processor"), or
+/// "unknown": what a network's measured products are kept for.
+pub fn brand() -> String {
     #[cfg(target_arch = "x86_64")]
     {
-        let id = std::arch::x86_64::__cpuid(0);
-        // The vendor string is EBX, EDX, ECX: "Auth" "enti" "cAMD".
-        [id.ebx, id.edx, id.ecx] == [0x6874_7541, 0x6974_6e65, 0x444d_4163]
+        use std::arch::x86_64::__cpuid;
+        // Leaves 0x80000002..4 hold 48 bytes of name, when the CPU has them.
+        if __cpuid(0x8000_0000).eax >= 0x8000_0004 {
+            let bytes: Vec<u8> = (0x8000_0002u32..=0x8000_0004)
+                .flat_map(|leaf| {
+                    let r = __cpuid(leaf);
+                    [r.eax, r.ebx, r.ecx, r.edx].into_iter().flat_map(u32::to_le_bytes)
+                })
+                .collect();
+            let name = String::from_utf8_lossy(&bytes);
+            let name = name.trim_matches(|c: char| c == '\0' || c.is_whitespace());
+            if !name.is_empty() {
+                return name.split_whitespace().collect::<Vec<_>>().join(" ");
+            }
+        }
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    false
+    "unknown".into()
 }
 
 impl std::str::FromStr for Kernels {
@@ -230,17 +226,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_preferred_level_is_one_the_cpu_has_and_leaves_out_only_bf16_dot_products_off_amd() {
-        let (top, preferred) = (Kernels::detected(), Kernels::preferred());
-        assert!(preferred <= top);
-        if preferred != top {
-            assert_eq!((top, preferred, amd()), (Kernels::Avx512Bf16, Kernels::Avx512, false));
-        }
-        let vendor = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        if vendor.contains("vendor_id") {
+    fn the_brand_is_the_cpus_model_name() {
+        let name = brand();
+        assert!(!name.is_empty() && !name.contains('\0'), "{name:?}");
+        let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        if let Some(model) = info.lines().find_map(|l| l.strip_prefix("model name")) {
+            let model = model.trim_start_matches([' ', '\t', ':']);
             assert_eq!(
-                amd(),
-                vendor.contains("AuthenticAMD"),
+                name,
+                model.split_whitespace().collect::<Vec<_>>().join(" "),
                 "CPUID and /proc/cpuinfo disagree"
             );
         }

@@ -94,10 +94,6 @@ impl Embedder {
         let metadata = weights::WeightFile::metadata_of(path)?;
         // A one-shot command maps the network kept from an earlier load of the same weights
         // instead of converting, folding and packing them again.
-        let dir = super::network_file::dir();
-        let net = super::network_file::load_or_build(dir.as_deref(), &weights_sha256, precision, kernels, || {
-            ResNet50::load(path)?.to_nhwc(precision, kernels)
-        })?;
         let m = &metadata;
         let mut pre = Preprocess::imagenet();
         if let (Some(h), Some(w)) = (
@@ -126,6 +122,24 @@ impl Embedder {
             }
             pre.std = std;
         }
+        // At the `avx512bf16` level each convolution's product is measured at this input size
+        // (kept with the network, so only the first load measures).
+        let measured_at = super::tune::wanted(precision, kernels)?.then_some((pre.height, pre.width));
+        let dir = super::network_file::dir();
+        let net = super::network_file::load_or_build(
+            dir.as_deref(),
+            &weights_sha256,
+            precision,
+            kernels,
+            measured_at,
+            || {
+                let reference = ResNet50::load(path)?;
+                match measured_at {
+                    Some((h, w)) => Ok(super::tune::build(&reference, kernels, h, w)?.0),
+                    None => reference.to_nhwc(precision, kernels),
+                }
+            },
+        )?;
         let name = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
@@ -164,6 +178,13 @@ impl Embedder {
         }
         let x = super::nhwc::Maps::from_chw(inputs, self.preprocess.height, self.preprocess.width)?;
         Ok(self.net.features(&x, self.pooling))
+    }
+
+    /// How many of the network's convolutions multiply on bf16 weights (AMX tiles or
+    /// AVX512_BF16 dot products; the rest run the f32 kernel), and how many there are.
+    pub fn bf16_products(&self) -> (usize, usize) {
+        let convs = self.net.convs();
+        (convs.iter().filter(|c| c.bf16_products()).count(), convs.len())
     }
 
     /// Vectors for decoded images.

@@ -12,7 +12,8 @@
 //! `bf16` holds what the bf16 products share (rounding, pair-packed panels, the epilogue);
 //! `amx` (tiles) and `bf16dot` (`vdpbf16ps`) are leaves over those two, and never import each
 //! other; `nhwc` and `winograd` call them as [`cpu`] chose, and share the feature maps of
-//! `maps`, so that neither imports the other.
+//! `maps`, so that neither imports the other. At the `avx512bf16` level, [`tune`] measures
+//! which of the dot products and the f32 kernel on rounded operands runs each convolution.
 
 mod amx;
 mod bf16;
@@ -28,6 +29,7 @@ mod resize;
 mod resnet;
 mod settings;
 mod slab;
+pub mod tune;
 pub mod weights;
 mod winograd;
 

@@ -19,7 +19,7 @@ use super::Precision;
 use super::bf16::PackedBf16;
 use super::cpu::Kernels;
 use super::kernel::Packed;
-use super::nhwc::{Block, Conv, Net, Weights};
+use super::nhwc::{Conv, Net, Weights};
 use super::slab::Slab;
 use crate::error::Result;
 use crate::kept::CHECKSUM;
@@ -44,6 +44,10 @@ struct Header {
     convs: Vec<Entry>,
     /// Per block: whether it has a downsample.
     downs: Vec<bool>,
+    /// For a network whose products were measured ([`super::tune`]): the CPU they were
+    /// measured on (its CPUID brand string); another CPU measures again.
+    #[serde(default)]
+    measured_on: String,
 }
 
 /// One convolution's shape and where its arrays are.
@@ -66,13 +70,21 @@ struct Entry {
     bias_at: usize,
 }
 
-/// How the weights are laid out for `precision` on `kernels`: what [`Conv::into_bf16`] makes.
-fn layout(precision: Precision, kernels: Kernels) -> &'static str {
-    match precision {
-        Precision::F32 => "f32",
-        Precision::Bf16 if kernels >= Kernels::Avx512Bf16 => "bf16",
-        Precision::Bf16 => "bf16-in-f32",
+/// How the weights are laid out for `precision` on `kernels`: what [`Conv::into_bf16`] makes,
+/// or, for a network whose products were measured at an input size, each convolution's
+/// faster one (named with the size: another size measures again).
+fn layout(precision: Precision, kernels: Kernels, measured_at: Option<(usize, usize)>) -> String {
+    match (precision, measured_at) {
+        (Precision::F32, _) => "f32".into(),
+        (Precision::Bf16, Some((h, w))) if kernels >= Kernels::Avx512Bf16 => format!("bf16-measured-{h}x{w}"),
+        (Precision::Bf16, _) if kernels >= Kernels::Avx512Bf16 => "bf16".into(),
+        (Precision::Bf16, _) => "bf16-in-f32".into(),
     }
+}
+
+/// The `measured_on` a header needs: the CPU's brand for a measured network, else empty.
+fn measured_on(measured_at: Option<(usize, usize)>) -> String {
+    measured_at.map(|_| super::cpu::brand()).unwrap_or_default()
 }
 
 /// The folder of kept networks (`networks/` in the data folder), if there is a data folder.
@@ -80,32 +92,46 @@ pub fn dir() -> Option<PathBuf> {
     crate::paths::data_dir().map(|d| d.join("networks"))
 }
 
-/// The kept network for these weights, precision and kernels if `dir` has a sound one, else
-/// `build`'s, which is then kept there (best effort: a read-only folder costs speed, not
-/// answers).
+/// The kept network for these weights, precision and kernels (and, for a network whose
+/// products `build` measures, the input size it measured at, on this CPU) if `dir` has a sound
+/// one, else `build`'s, which is then kept there (best effort: a read-only folder costs speed,
+/// not answers).
 pub fn load_or_build(
     dir: Option<&Path>,
     sha256: &str,
     precision: Precision,
     kernels: Kernels,
+    measured_at: Option<(usize, usize)>,
     build: impl FnOnce() -> Result<Net>,
 ) -> Result<Net> {
     let Some(dir) = dir else { return build() };
     let kernels = kernels.min(Kernels::detected());
-    let path = dir.join(format!("{sha256}-{}.net", layout(precision, kernels)));
-    if let Some(net) = open(&path, sha256, precision, kernels) {
+    let kind = Kind {
+        sha256,
+        layout: layout(precision, kernels, measured_at),
+        measured_on: measured_on(measured_at),
+    };
+    let path = dir.join(format!("{sha256}-{}.net", kind.layout));
+    if let Some(net) = open(&path, &kind, kernels) {
         return Ok(net);
     }
     let net = build()?;
-    if save(&path, sha256, precision, kernels, &net).is_ok() {
+    if save(&path, &kind, &net).is_ok() {
         prune(dir, &path);
     }
     Ok(net)
 }
 
+/// What a kept network must have been made from and for.
+struct Kind<'a> {
+    sha256: &'a str,
+    layout: String,
+    measured_on: String,
+}
+
 /// The network in `path`, or `None` when it is missing, cut short, for other weights or
 /// another layout, or its shapes are not a ResNet50's.
-fn open(path: &Path, sha256: &str, precision: Precision, kernels: Kernels) -> Option<Net> {
+fn open(path: &Path, kind: &Kind, kernels: Kernels) -> Option<Net> {
     let file = std::fs::File::open(path).ok()?;
     // SAFETY: read-only. lookbook replaces these files by rename, never in place, so a map
     // keeps its own copy; another program truncating one while mapped could raise SIGBUS, the
@@ -116,28 +142,19 @@ fn open(path: &Path, sha256: &str, precision: Precision, kernels: Kernels) -> Op
     }
     let len = usize::try_from(u64::from_le_bytes(map[8..16].try_into().ok()?)).ok()?;
     let header: Header = serde_json::from_slice(map.get(16..16usize.checked_add(len)?)?).ok()?;
-    if header.weights_sha256 != sha256 || header.layout != layout(precision, kernels) {
+    if header.weights_sha256 != kind.sha256 || header.layout != kind.layout || header.measured_on != kind.measured_on {
         return None;
     }
     let (body, sum) = map[..map.len() - END.len()].split_at(map.len() - END.len() - CHECKSUM);
     if !crate::kept::verified(path, &note_path(path), body, sum) {
         return None;
     }
-    let mut convs = header.convs.iter().map(|e| conv(&map, e, kernels));
-    let stem = convs.next()??;
-    let mut blocks = Vec::with_capacity(header.downs.len());
-    for &down in &header.downs {
-        blocks.push(Block {
-            c1: convs.next()??,
-            c2: convs.next()??,
-            c3: convs.next()??,
-            down: if down { Some(convs.next()??) } else { None },
-        });
-    }
-    if convs.next().is_some() {
-        return None;
-    }
-    let net = Net::new(stem, blocks);
+    let convs = header
+        .convs
+        .iter()
+        .map(|e| conv(&map, e, kernels))
+        .collect::<Option<Vec<_>>>()?;
+    let net = Net::from_convs(convs, &header.downs)?;
     shapes_chain(&net).then_some(net)
 }
 
@@ -191,14 +208,8 @@ fn shapes_chain(net: &Net) -> bool {
 }
 
 /// Writes `net` to `path` (temporary file, sync, rename).
-fn save(path: &Path, sha256: &str, precision: Precision, kernels: Kernels, net: &Net) -> std::io::Result<()> {
-    let all: Vec<&Conv> = std::iter::once(&net.stem)
-        .chain(
-            net.blocks
-                .iter()
-                .flat_map(|b| [&b.c1, &b.c2, &b.c3].into_iter().chain(b.down.as_ref())),
-        )
-        .collect();
+fn save(path: &Path, kind: &Kind, net: &Net) -> std::io::Result<()> {
+    let all = net.convs();
     // Offsets are relative to the first array until the header's length is known.
     let mut at = 0usize;
     let mut place = |bytes: usize| {
@@ -230,10 +241,11 @@ fn save(path: &Path, sha256: &str, precision: Precision, kernels: Kernels, net: 
         .collect();
     let header = |convs: &[Entry]| {
         serde_json::to_vec(&Header {
-            weights_sha256: sha256.into(),
-            layout: layout(precision, kernels).into(),
+            weights_sha256: kind.sha256.into(),
+            layout: kind.layout.clone(),
             convs: convs.to_vec(),
             downs: net.blocks.iter().map(|b| b.down.is_some()).collect(),
+            measured_on: kind.measured_on.clone(),
         })
     };
     // The offsets' digits change the header's length: leave room for them to grow.
@@ -342,6 +354,15 @@ mod tests {
         (path, sha)
     }
 
+    /// What a kept network for these must have been made from and for.
+    fn kind<'a>(sha: &'a str, precision: Precision, kernels: Kernels, measured_at: Option<(usize, usize)>) -> Kind<'a> {
+        Kind {
+            sha256: sha,
+            layout: layout(precision, kernels, measured_at),
+            measured_on: measured_on(measured_at),
+        }
+    }
+
     fn photo() -> Maps {
         let (h, w) = (40, 32);
         let img: Vec<f32> = (0..3 * h * w).map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0).collect();
@@ -358,11 +379,11 @@ mod tests {
         for kernels in Kernels::here() {
             for precision in [Precision::F32, Precision::Bf16] {
                 let built = reference.to_nhwc(precision, kernels).unwrap();
-                let first = load_or_build(Some(&nets), &sha, precision, kernels, || {
+                let first = load_or_build(Some(&nets), &sha, precision, kernels, None, || {
                     reference.to_nhwc(precision, kernels)
                 })
                 .unwrap();
-                let kept = load_or_build(Some(&nets), &sha, precision, kernels, || {
+                let kept = load_or_build(Some(&nets), &sha, precision, kernels, None, || {
                     panic!("{kernels:?} {precision:?}: the kept network was not used")
                 })
                 .unwrap();
@@ -378,7 +399,7 @@ mod tests {
                     Weights::Bf16(w) => w.is_mapped(),
                 };
                 assert!(mapped(&kept.stem) && kept.blocks.iter().all(|b| mapped(&b.c2)));
-                if seen.insert(layout(precision, kernels)) {
+                if seen.insert(layout(precision, kernels, None)) {
                     assert!(!mapped(&first.stem), "the first load of a layout packs");
                 }
             }
@@ -416,7 +437,7 @@ mod tests {
         let (dir, sha, reference, want) = f32_on_portable();
         let nets = dir.path().join("networks");
         let (precision, kernels) = (Precision::F32, Kernels::Portable);
-        load_or_build(Some(&nets), &sha, precision, kernels, || {
+        load_or_build(Some(&nets), &sha, precision, kernels, None, || {
             reference.to_nhwc(precision, kernels)
         })
         .unwrap();
@@ -474,8 +495,11 @@ mod tests {
         ];
         for (what, bytes) in damaged {
             std::fs::write(&file, &bytes).unwrap();
-            assert!(open(&file, &sha, precision, kernels).is_none(), "{what}: used");
-            let net = load_or_build(Some(&nets), &sha, precision, kernels, || {
+            assert!(
+                open(&file, &kind(&sha, precision, kernels, None), kernels).is_none(),
+                "{what}: used"
+            );
+            let net = load_or_build(Some(&nets), &sha, precision, kernels, None, || {
                 reference.to_nhwc(precision, kernels)
             })
             .unwrap();
@@ -483,7 +507,67 @@ mod tests {
             assert_eq!(std::fs::read(&file).unwrap(), good, "{what}: not rewritten");
         }
         // Another precision or layout is another file, never this one read wrongly.
-        assert!(open(&file, &sha, Precision::Bf16, kernels).is_none());
+        assert!(open(&file, &kind(&sha, Precision::Bf16, kernels, None), kernels).is_none());
+    }
+
+    #[test]
+    fn a_measured_network_is_kept_with_its_choices_for_its_size_and_cpu_only() {
+        let kernels = Kernels::Avx512Bf16;
+        if !kernels.here_or_skip("a_measured_network_is_kept_with_its_choices_for_its_size_and_cpu_only") {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (path, sha) = weights(dir.path());
+        let nets = dir.path().join("networks");
+        let reference = ResNet50::load(&path).unwrap();
+        // A fixed choice (every third convolution on the f32 kernel), so the kept network can
+        // be compared bit for bit with a fresh one.
+        let mixed = || {
+            let dot = reference.to_nhwc(Precision::Bf16, kernels)?;
+            let timings: Vec<_> = (0..dot.convs().len())
+                .map(|i| crate::vision::tune::Timing {
+                    shape: String::new(),
+                    macs: 1,
+                    dot: std::time::Duration::from_millis(if i % 3 == 0 { 2 } else { 1 }),
+                    emulated: std::time::Duration::from_millis(if i % 3 == 0 { 1 } else { 2 }),
+                })
+                .collect();
+            crate::vision::tune::choose(dot, reference.to_nhwc_emulated(kernels)?, &timings)
+        };
+        let plan = |net: &Net| net.convs().iter().map(|c| c.bf16_products()).collect::<Vec<_>>();
+        let at = Some((40, 32));
+        let first = load_or_build(Some(&nets), &sha, Precision::Bf16, kernels, at, mixed).unwrap();
+        let kept = load_or_build(Some(&nets), &sha, Precision::Bf16, kernels, at, || {
+            panic!("the kept measured network was not used")
+        })
+        .unwrap();
+        let want = mixed().unwrap();
+        assert_eq!(plan(&kept), plan(&want));
+        assert!(plan(&want).contains(&false) && plan(&want).contains(&true));
+        assert_eq!(
+            kept.features(&photo(), Pooling::Avg),
+            want.features(&photo(), Pooling::Avg)
+        );
+        assert_eq!(
+            first.features(&photo(), Pooling::Avg),
+            want.features(&photo(), Pooling::Avg)
+        );
+        // Another input size, or the unmeasured layout, is another file.
+        let file = nets.join(format!("{sha}-bf16-measured-40x32.net"));
+        assert!(file.exists());
+        assert!(open(&file, &kind(&sha, Precision::Bf16, kernels, Some((48, 40))), kernels).is_none());
+        assert!(open(&file, &kind(&sha, Precision::Bf16, kernels, None), kernels).is_none());
+        // Measured on another CPU: measured again here, not used.
+        let good = std::fs::read(&file).unwrap();
+        let len = u64::from_le_bytes(good[8..16].try_into().unwrap()) as usize;
+        let head: serde_json::Value = serde_json::from_slice(&good[16..16 + len]).unwrap();
+        assert_eq!(head["measured_on"], crate::vision::cpu::brand().as_str());
+        let elsewhere = Kind {
+            measured_on: "Another CPU".into(),
+            ..kind(&sha, Precision::Bf16, kernels, at)
+        };
+        assert!(open(&file, &elsewhere, kernels).is_none());
+        assert!(open(&file, &kind(&sha, Precision::Bf16, kernels, at), kernels).is_some());
     }
 
     #[test]
@@ -494,7 +578,7 @@ mod tests {
         std::thread::scope(|s| {
             for _ in 0..4 {
                 s.spawn(|| {
-                    let net = load_or_build(Some(&nets), &sha, precision, kernels, || {
+                    let net = load_or_build(Some(&nets), &sha, precision, kernels, None, || {
                         reference.to_nhwc(precision, kernels)
                     })
                     .unwrap();
@@ -503,7 +587,7 @@ mod tests {
             }
         });
         let file = nets.join(format!("{sha}-f32.net"));
-        let kept = open(&file, &sha, precision, kernels).expect("a sound file");
+        let kept = open(&file, &kind(&sha, precision, kernels, None), kernels).expect("a sound file");
         assert_eq!(kept.features(&photo(), Pooling::Avg), want);
         let names: Vec<_> = std::fs::read_dir(&nets)
             .unwrap()

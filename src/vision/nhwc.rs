@@ -40,7 +40,7 @@ impl<T> Default for Buffers<T> {
 
 impl<T: Copy + Default> Buffers<T> {
     /// A buffer of `len` values, holding whatever it held before (callers overwrite it all).
-    fn take(&self, len: usize) -> Vec<T> {
+    pub(super) fn take(&self, len: usize) -> Vec<T> {
         let mut free = self.0.lock().unwrap_or_else(|p| p.into_inner());
         // One of exactly this length first (layers repeat their shapes every batch, and such
         // a buffer needs no write), then the smallest free one that is big enough (it writes
@@ -67,7 +67,7 @@ impl<T: Copy + Default> Buffers<T> {
     }
 
     /// Returns a buffer for later layers.
-    fn give(&self, v: Vec<T>) {
+    pub(super) fn give(&self, v: Vec<T>) {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).push(v);
     }
 }
@@ -109,7 +109,7 @@ impl Weights {
 
 /// What runs after a convolution's GEMM, on each block while it is in cache.
 #[derive(Clone, Copy)]
-enum Then<'a, T = f32> {
+pub(super) enum Then<'a, T = f32> {
     /// Bias only.
     Bias,
     /// Bias then ReLU.
@@ -173,19 +173,40 @@ impl Conv {
     /// AVX512_BF16 dot products where its kernels have them, else through the f32 kernel on
     /// rounded values.
     pub fn into_bf16(self) -> Self {
-        let Weights::F32(mut w) = self.w else { return self };
-        let w = if self.kernels >= Kernels::Avx512Bf16 {
-            Weights::Bf16(PackedBf16::from_packed(&w))
-        } else {
-            w.map(bf16::round_bf16);
-            Weights::F32(w)
-        };
+        let Weights::F32(w) = self.w else { return self };
+        if self.kernels < Kernels::Avx512Bf16 {
+            return Conv {
+                w: Weights::F32(w),
+                ..self
+            }
+            .into_bf16_emulated();
+        }
         Conv {
-            w,
+            w: Weights::Bf16(PackedBf16::from_packed(&w)),
             bf16: true,
             wino: Default::default(),
             ..self
         }
+    }
+
+    /// The same convolution with operands rounded to bf16 but multiplied by the f32 kernel (and
+    /// Winograd where it applies) even where the CPU has bf16 products: the other candidate
+    /// [`super::tune`] times against them.
+    pub(super) fn into_bf16_emulated(self) -> Self {
+        let Weights::F32(mut w) = self.w else { return self };
+        w.map(bf16::round_bf16);
+        Conv {
+            w: Weights::F32(w),
+            bf16: true,
+            wino: Default::default(),
+            ..self
+        }
+    }
+
+    /// Whether the bf16 products run on bf16 weights (AMX tiles or AVX512_BF16 dot products),
+    /// not through the f32 kernel.
+    pub(super) fn bf16_products(&self) -> bool {
+        matches!(self.w, Weights::Bf16(_))
     }
 
     /// The convolution plus bias alone, into a fresh buffer (benchmarks and tests); in bf16
@@ -351,7 +372,7 @@ impl Conv {
 
     /// The bf16 convolution: bf16 operands, f32 sums, the output rounded to bf16 after the
     /// epilogue. The input is bf16 (every layer after the stem) or f32 (the stem's photo).
-    fn forward_bf16<I: Act>(
+    pub(super) fn forward_bf16<I: Act>(
         &self,
         x: &Maps<I>,
         then: Then<u16>,
@@ -586,6 +607,45 @@ impl Net {
         }
     }
 
+    /// A network of `convs` in [`Net::convs`]' order, blocks with a downsample where `downs`
+    /// says; `None` when there are too few or too many.
+    pub(crate) fn from_convs(convs: impl IntoIterator<Item = Conv>, downs: &[bool]) -> Option<Self> {
+        let mut convs = convs.into_iter();
+        let stem = convs.next()?;
+        let mut blocks = Vec::with_capacity(downs.len());
+        for &down in downs {
+            blocks.push(Block {
+                c1: convs.next()?,
+                c2: convs.next()?,
+                c3: convs.next()?,
+                down: if down { Some(convs.next()?) } else { None },
+            });
+        }
+        convs.next().is_none().then(|| Net::new(stem, blocks))
+    }
+
+    /// Every convolution: the stem, then each block's `c1`, `c2`, `c3` and its downsample.
+    pub(crate) fn convs(&self) -> Vec<&Conv> {
+        std::iter::once(&self.stem)
+            .chain(
+                self.blocks
+                    .iter()
+                    .flat_map(|b| [&b.c1, &b.c2, &b.c3].into_iter().chain(b.down.as_ref())),
+            )
+            .collect()
+    }
+
+    /// [`Net::convs`] by value, and per block whether it has a downsample.
+    pub(crate) fn into_convs(self) -> (Vec<Conv>, Vec<bool>) {
+        let downs = self.blocks.iter().map(|b| b.down.is_some()).collect();
+        let mut convs = vec![self.stem];
+        for b in self.blocks {
+            convs.extend([b.c1, b.c2, b.c3]);
+            convs.extend(b.down);
+        }
+        (convs, downs)
+    }
+
     /// The last stage's feature maps for a batch of normalised NHWC inputs, in f32.
     pub fn feature_map(&self, x: &Maps) -> Maps {
         if self.stem.bf16 {
@@ -603,7 +663,7 @@ impl Net {
     }
 
     /// Max pooling, then every bottleneck block, on activations of one type.
-    fn blocks_from<T: Act + PartialOrd>(
+    pub(super) fn blocks_from<T: Act + PartialOrd>(
         &self,
         stem: Maps<T>,
         pool: &Buffers<T>,

@@ -185,14 +185,24 @@ impl ResNet50 {
     /// The same network for the NHWC path (its weights copied into GEMM layout), in
     /// `precision`, on `kernels` (at most what the CPU has).
     pub fn to_nhwc(&self, precision: super::Precision, kernels: super::cpu::Kernels) -> Result<super::nhwc::Net> {
-        let conv = |c: &ConvBn| -> Result<super::nhwc::Conv> {
+        self.nhwc_with(|c| {
             let c = c.to_nhwc()?.on(kernels);
             Ok(if precision == super::Precision::Bf16 {
                 c.into_bf16()
             } else {
                 c
             })
-        };
+        })
+    }
+
+    /// The same network in bf16 on `kernels`, every product through the f32 kernel on rounded
+    /// operands even where the CPU has bf16 products (what [`super::tune`] times them against).
+    pub(super) fn to_nhwc_emulated(&self, kernels: super::cpu::Kernels) -> Result<super::nhwc::Net> {
+        self.nhwc_with(|c| Ok(c.to_nhwc()?.on(kernels).into_bf16_emulated()))
+    }
+
+    /// The NHWC network of `conv` applied to each folded convolution.
+    fn nhwc_with(&self, conv: impl Fn(&ConvBn) -> Result<super::nhwc::Conv>) -> Result<super::nhwc::Net> {
         Ok(super::nhwc::Net::new(
             conv(&self.stem)?,
             self.blocks
@@ -202,7 +212,7 @@ impl ResNet50 {
                         c1: conv(&b.c1)?,
                         c2: conv(&b.c2)?,
                         c3: conv(&b.c3)?,
-                        down: b.down.as_ref().map(conv).transpose()?,
+                        down: b.down.as_ref().map(&conv).transpose()?,
                     })
                 })
                 .collect::<Result<_>>()?,
