@@ -110,8 +110,9 @@ pub struct PhotoQuery {
 pub struct Throughput {
     /// `bf16` or `f32`.
     pub precision: &'static str,
-    /// The kernel level (`LOOKBOOK_CPU`) it ran on.
-    pub kernels: &'static str,
+    /// The kernel level (`LOOKBOOK_CPU`) it ran on; at `avx512bf16`, with how many of the
+    /// convolutions measured faster on its dot products (`vision::tune`).
+    pub kernels: String,
     /// Input height and width.
     pub input: [usize; 2],
     /// Photos per forward pass.
@@ -364,6 +365,13 @@ fn measure_embedding(db: &Path, quick: bool, report: &mut Report) -> Result<()> 
     for (precision, kernels) in runs {
         let mut e = Embedder::load_on(&path, Pooling::Avg, precision, kernels)?;
         let name = if precision == Precision::F32 { "f32" } else { "bf16" };
+        let level = match (precision, kernels.min(Kernels::detected())) {
+            (Precision::Bf16, Kernels::Avx512Bf16) => {
+                let (dot, all) = e.bf16_products();
+                format!("{}, {dot} of {all} convolutions on its dot products", kernels.name())
+            }
+            _ => kernels.name().to_string(),
+        };
         for (h, w) in [own, (224, 224)] {
             e.preprocess.height = h;
             e.preprocess.width = w;
@@ -383,7 +391,7 @@ fn measure_embedding(db: &Path, quick: bool, report: &mut Report) -> Result<()> 
                 }
                 report.embedding.push(Throughput {
                     precision: name,
-                    kernels: kernels.name(),
+                    kernels: level.clone(),
                     input: [h, w],
                     batch,
                     images_per_s: take as f64 / t.elapsed().as_secs_f64(),
