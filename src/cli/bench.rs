@@ -93,9 +93,14 @@ pub enum Mode {
 
 /// Runs `bench` or one of its modes on `db`.
 pub fn run(db: &Path, a: Args) -> Result<ExitCode> {
-    let (quick, json) = (a.quick, a.json);
-    match a.mode {
-        None => print(&benchmarks::run(db, quick, a.embed)?, json),
+    let Args {
+        mode,
+        embed,
+        quick,
+        json,
+    } = a;
+    match mode {
+        None => print(&benchmarks::run(db, quick, embed)?, json),
         Some(Mode::OneShot) => print_one_shot(&benchmarks::oneshot::run(quick, db)?, json),
         Some(Mode::Feed) => print_feed(&benchmarks::feed::run(quick)?, json),
         Some(Mode::Serve {

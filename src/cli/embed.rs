@@ -33,34 +33,28 @@ pub struct Args {
 
 /// Runs `embed`.
 pub fn run(db: &Path, a: Args) -> Result<ExitCode> {
-    let (weights_arg, batch, pooling, precision, json) = (
-        a.weights.as_deref(),
-        a.batch,
-        a.pooling.as_str(),
-        a.precision.as_deref(),
-        a.json,
-    );
-    let pooling: Pooling = pooling.parse()?;
+    let pooling: Pooling = a.pooling.parse()?;
     let mut cat = Catalog::open_existing(db)?;
-    let precision = match precision {
+    let precision = match &a.precision {
         Some(p) => p.parse()?,
         None => lookbook::embedding::catalogue_precision(&cat)?,
     };
-    let path = weights::locate(weights_arg, &cat.dir())?;
+    let path = weights::locate(a.weights.as_deref(), &cat.dir())?;
     let embedder = lookbook::vision::Embedder::load_with(&path, pooling, precision)
         .with_context(|| format!("loading weights {}", path.display()))?;
-    if !json {
+    if !a.json {
         errln!(
-            "model {} ({}, {}x{} input, {} pooling), batch {batch}",
+            "model {} ({}, {}x{} input, {} pooling), batch {}",
             embedder.spec.name,
             path.display(),
             embedder.preprocess.height,
             embedder.preprocess.width,
-            pooling.name()
+            pooling.name(),
+            a.batch
         );
     }
-    let report = lookbook::embedding::embed_catalog(&mut cat, &embedder, batch, &KdamProgress::new())?;
-    if json {
+    let report = lookbook::embedding::embed_catalog(&mut cat, &embedder, a.batch, &KdamProgress::new())?;
+    if a.json {
         print_json(&report)?;
     } else {
         let rate = if report.seconds > 0.0 {

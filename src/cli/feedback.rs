@@ -57,9 +57,9 @@ pub fn run(db: &Path, a: FeedbackArgs, weight: Option<f32>) -> Result<ExitCode> 
 
 /// Runs `likes`.
 pub fn likes(db: &Path, a: LikesArgs) -> Result<ExitCode> {
-    let (user, json) = (a.user.as_str(), a.json);
+    let LikesArgs { user, json } = a;
     let cat = Catalog::open_existing(db)?;
-    let uid = cat.require_user(user)?;
+    let uid = cat.require_user(&user)?;
     let fb = cat.feedback(uid)?;
     #[derive(Serialize)]
     struct Row {

@@ -86,21 +86,15 @@ pub fn run(db: &Path, a: Args) -> Result<ExitCode> {
 
 /// `import --metadata FILE`: a catalogue file into products.
 fn catalogue(db: &Path, metadata: &Path, a: &Args) -> Result<ExitCode> {
-    let (images, format, map, allow_hosts, skipped_file, json) = (
-        a.images.as_deref(),
-        a.format.as_deref(),
-        &a.map,
-        &a.allow_hosts,
-        a.skipped.as_deref(),
-        a.json,
-    );
     let prune = match (a.prune, a.prune_force) {
         (_, true) => ingest::Prune::Force,
         (true, false) => ingest::Prune::Safe,
         (false, false) => ingest::Prune::Off,
     };
     let download_timeout = a.timeout.map(std::time::Duration::from_secs);
-    let format = format
+    let format = a
+        .format
+        .as_deref()
         .map(|f| {
             ingest::feed::Format::from_name(f).ok_or_else(|| {
                 anyhow::anyhow!(
@@ -110,7 +104,8 @@ fn catalogue(db: &Path, metadata: &Path, a: &Args) -> Result<ExitCode> {
             })
         })
         .transpose()?;
-    let map: Vec<(String, String)> = map
+    let map: Vec<(String, String)> = a
+        .map
         .iter()
         .map(|m| match m.split_once('=') {
             Some((field, column)) if !field.trim().is_empty() && !column.trim().is_empty() => {
@@ -125,12 +120,12 @@ fn catalogue(db: &Path, metadata: &Path, a: &Args) -> Result<ExitCode> {
     // again, not left behind empty (issue 37).
     let new_file = !db.exists() && !lookbook::catalog::postgres::is_url(&db.to_string_lossy());
     let mut cat = Catalog::open(db)?;
-    let allow_hosts = match allow_hosts.is_empty() {
+    let allow_hosts = match a.allow_hosts.is_empty() {
         true => None,
-        false => Some(ingest::hosts::HostPolicy::parse(allow_hosts).map_err(anyhow::Error::msg)?),
+        false => Some(ingest::hosts::HostPolicy::parse(&a.allow_hosts).map_err(anyhow::Error::msg)?),
     };
     let opts = ingest::ImportOptions {
-        images: images.map(Path::to_path_buf),
+        images: a.images.clone(),
         format,
         map,
         prune,
@@ -151,7 +146,7 @@ fn catalogue(db: &Path, metadata: &Path, a: &Args) -> Result<ExitCode> {
             return Err(e.into());
         }
     };
-    if let Some(f) = skipped_file {
+    if let Some(f) = &a.skipped {
         let text: String = report
             .skipped
             .iter()
@@ -159,7 +154,7 @@ fn catalogue(db: &Path, metadata: &Path, a: &Args) -> Result<ExitCode> {
             .collect();
         std::fs::write(f, text).with_context(|| format!("writing the skipped list to {}", f.display()))?;
     }
-    if json {
+    if a.json {
         print_json(&report)?;
     } else {
         outln!(
@@ -207,7 +202,7 @@ fn catalogue(db: &Path, metadata: &Path, a: &Args) -> Result<ExitCode> {
                 errln!("  {s}");
             }
             let more = report.skipped.len().saturating_sub(SHOW_SKIPPED);
-            match (more, skipped_file) {
+            match (more, &a.skipped) {
                 (0, _) => {}
                 (n, Some(f)) => errln!("  ... and {n} more, all listed in {}", f.display()),
                 (n, None) => errln!("  ... and {n} more; `--skipped FILE` writes them all to a file"),

@@ -46,16 +46,16 @@ pub struct Args {
 
 /// Runs `recommend`: the shop feed, or with `--item` the blend with its look-alikes.
 pub fn run(db: &Path, a: Args) -> Result<ExitCode> {
-    let (user, item, k, alpha, diversity, half_life, filter, json) = (
-        a.user.as_str(),
-        a.item,
-        a.k,
-        a.alpha,
-        a.diversity,
-        a.half_life,
-        &a.filter,
-        a.json,
-    );
+    let Args {
+        user,
+        item,
+        k,
+        alpha,
+        diversity,
+        half_life,
+        filter,
+        json,
+    } = a;
     if k == 0 {
         bail!("-k must be at least 1 (the number of products to show)");
     }
@@ -72,11 +72,11 @@ pub fn run(db: &Path, a: Args) -> Result<ExitCode> {
     }
     let filter = filter.to_filter();
     let Some(item) = item else {
-        return shop_feed(db, user, k, diversity, filter, json);
+        return shop_feed(db, &user, k, diversity, filter, json);
     };
     let diversity = diversity.unwrap_or(lookbook::recommend::DEFAULT_DIVERSITY);
     let cat = Catalog::open_existing(db)?;
-    let uid = cat.require_user(user)?;
+    let uid = cat.require_user(&user)?;
     let item = Some(cat.require_product_ref(&item)?.id);
     let mut engine = engine_for(&cat, &filter)?;
     let fb = cat.feedback(uid)?;

@@ -19,10 +19,9 @@ pub struct Args {
 
 /// Runs `show`; `images` is the global `--images` protocol.
 pub fn run(db: &Path, a: Args, images: &str) -> Result<ExitCode> {
-    let (id, width) = (a.id.as_str(), a.width);
     use std::io::IsTerminal;
     let cat = Catalog::open_existing(db)?;
-    let p = cat.require_product_ref(id)?;
+    let p = cat.require_product_ref(&a.id)?;
     let path = cat.image_path(&p)?;
     // Pictures only on a terminal: piped output gets text alone, and no terminal queries.
     let picture = match images {
@@ -37,7 +36,7 @@ pub fn run(db: &Path, a: Args, images: &str) -> Result<ExitCode> {
     if let Some((use_kitty, use_iterm)) = picture {
         let img = lookbook::vision::load(&path)?;
         let conf = viuer::Config {
-            width: Some(width.clamp(4, 400)),
+            width: Some(a.width.clamp(4, 400)),
             absolute_offset: false,
             transparent: false,
             use_kitty,

@@ -34,15 +34,21 @@ pub struct Args {
 
 /// Runs `similar`.
 pub fn run(db: &Path, a: Args) -> Result<ExitCode> {
-    let (id, image, k, filter, weights_arg, json) =
-        (a.id, a.image.as_deref(), a.k, &a.filter, a.weights.as_deref(), a.json);
+    let Args {
+        id,
+        image,
+        k,
+        filter,
+        weights,
+        json,
+    } = a;
     if k == 0 {
         bail!("-k must be at least 1 (the number of look-alikes to show)");
     }
     let cat = Catalog::open_existing(db)?;
     let filter = filter.to_filter();
     let mut engine = engine_for(&cat, &filter)?;
-    let (query_json, recs) = match (id, image) {
+    let (query_json, recs) = match (id, image.as_deref()) {
         (Some(reference), _) => {
             let p = cat.require_product_ref(&reference)?;
             let recs = engine.similar(p.id, &filter, k)?;
@@ -52,7 +58,7 @@ pub fn run(db: &Path, a: Args) -> Result<ExitCode> {
             (serde_json::to_value(&p)?, recs)
         }
         (None, Some(photo)) => {
-            let v = lookbook::embedding::photo_vector(&cat, photo, weights_arg)?;
+            let v = lookbook::embedding::photo_vector(&cat, photo, weights.as_deref())?;
             if !json {
                 outln!("Look-alikes of {}", photo.display());
             }
