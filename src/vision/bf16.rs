@@ -190,14 +190,15 @@ fn finish_plain(sums: &[f32], skip: Option<&[u16]>, relu: bool, out: &mut [u16])
 
 /// Writes `rows` rows of a 32 x 32 block of sums to bf16 `C` at row `row0`, column `col0`,
 /// through the epilogue (its residual in bf16), `width` columns of it: the sum, plus bias,
-/// plus residual, ReLU, then rounded to the nearest bf16 as [`bf16`] rounds.
+/// plus residual, ReLU, then rounded to the nearest bf16 as [`bf16`] rounds (by
+/// `vcvtne2ps2bf16`, which rounds the same way but flushes subnormals to zero).
 ///
 /// # Safety
-/// As [`super::amx::gemm`]'s contract, for those rows and columns; the CPU has AVX512F, BW and VL (every
-/// CPU with AVX512_BF16 or AMX does).
+/// As [`super::amx::gemm`]'s contract, for those rows and columns; the CPU has AVX512F, BW, VL
+/// and AVX512_BF16 (every CPU with AMX does too: `cpu::has_amx` checks).
 #[allow(clippy::too_many_arguments)]
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
 pub(super) unsafe fn store(
     block: &[f32; 32 * NR],
     rows: usize,
@@ -214,29 +215,47 @@ pub(super) unsafe fn store(
         if w == 16 { 0xFFFF } else { ((1u32 << w) - 1) as u16 }
     };
     let masks = [mask(0), mask(1)];
-    let (one, half) = (_mm512_set1_epi32(1), _mm512_set1_epi32(0x7FFF));
+    let both = u32::from(masks[0]) | (u32::from(masks[1]) << 16);
+    // The bias is the same for every row: loaded once, not per row. (No closures here: they
+    // would not inherit this function's target features, and their intrinsics would become
+    // calls.)
+    let zero = _mm512_setzero_ps();
+    let (bias0, bias1) = match epi.bias {
+        // SAFETY: masked to the block's columns of the bias.
+        Some(b) => unsafe {
+            (
+                _mm512_maskz_loadu_ps(masks[0], b.as_ptr().wrapping_add(col0)),
+                _mm512_maskz_loadu_ps(masks[1], b.as_ptr().wrapping_add(col0 + 16)),
+            )
+        },
+        None => (zero, zero),
+    };
     for (r, sums) in block.chunks_exact(NR).take(rows).enumerate() {
         let at = (row0 + r) * ldc + col0;
-        for (q, &m) in masks.iter().enumerate() {
-            // SAFETY: masked to the block's columns of C, bias and skip.
-            unsafe {
-                let mut v = _mm512_loadu_ps(sums.as_ptr().add(16 * q));
-                if let Some(bias) = epi.bias {
-                    v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, bias.as_ptr().wrapping_add(col0 + 16 * q)));
-                }
-                if let Some(skip) = epi.skip {
-                    let s = _mm256_maskz_loadu_epi16(m, skip.as_ptr().wrapping_add(at + 16 * q).cast());
-                    let s = _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(s)));
-                    v = _mm512_add_ps(v, s);
-                }
-                if epi.relu {
-                    v = _mm512_max_ps(v, _mm512_setzero_ps());
-                }
-                let bits = _mm512_castps_si512(v);
-                let lsb = _mm512_and_si512(_mm512_srli_epi32::<16>(bits), one);
-                let rounded = _mm512_srli_epi32::<16>(_mm512_add_epi32(_mm512_add_epi32(bits, half), lsb));
-                _mm256_mask_storeu_epi16(c.wrapping_add(at + 16 * q).cast(), m, _mm512_cvtepi32_epi16(rounded));
+        // SAFETY: masked to the block's columns of C and skip.
+        unsafe {
+            let mut v0 = _mm512_add_ps(_mm512_loadu_ps(sums.as_ptr()), bias0);
+            let mut v1 = _mm512_add_ps(_mm512_loadu_ps(sums.as_ptr().add(16)), bias1);
+            if let Some(skip) = epi.skip {
+                let s = skip.as_ptr().wrapping_add(at);
+                let s0 = _mm256_maskz_loadu_epi16(masks[0], s.cast());
+                let s1 = _mm256_maskz_loadu_epi16(masks[1], s.wrapping_add(16).cast());
+                v0 = _mm512_add_ps(
+                    v0,
+                    _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(s0))),
+                );
+                v1 = _mm512_add_ps(
+                    v1,
+                    _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(s1))),
+                );
             }
+            if epi.relu {
+                v0 = _mm512_max_ps(v0, zero);
+                v1 = _mm512_max_ps(v1, zero);
+            }
+            // One instruction rounds both halves to bf16, the first sixteen columns low.
+            let packed: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(v1, v0));
+            _mm512_mask_storeu_epi16(c.wrapping_add(at).cast(), both, packed);
         }
     }
 }

@@ -193,8 +193,8 @@ pub fn has_amx() -> bool {
             if (id.edx >> 22) & 1 == 0 || (id.edx >> 24) & 1 == 0 {
                 return false;
             }
-            // The epilogue writes bf16 with AVX-512 BW and VL (every AMX CPU has them).
-            if !std::arch::is_x86_feature_detected!("avx512bw") || !std::arch::is_x86_feature_detected!("avx512vl") {
+            // The epilogue writes bf16 with AVX-512 BW, VL and AVX512_BF16 (every AMX CPU has them).
+            if !has_avx512_bf16() {
                 return false;
             }
             const ARCH_REQ_XCOMP_PERM: libc::c_long = 0x1023;
