@@ -176,8 +176,8 @@ impl Embedder {
         if inputs.is_empty() {
             return Ok(Vec::new());
         }
-        let x = super::nhwc::Maps::from_chw(inputs, self.preprocess.height, self.preprocess.width)?;
-        Ok(self.net.features(&x, self.pooling))
+        self.net
+            .photo_features(inputs, self.preprocess.height, self.preprocess.width, self.pooling)
     }
 
     /// How many of the network's convolutions multiply on bf16 weights (AMX tiles or

@@ -69,21 +69,27 @@ impl Act for u16 {
 impl Maps {
     /// Rearranges `n` CHW images (`3 x h x w` each, the network input) into one NHWC batch.
     pub fn from_chw(items: &[Vec<f32>], h: usize, w: usize) -> Result<Self> {
+        Self::from_chw_into(items, h, w, Vec::new())
+    }
+
+    /// The same, written into `data` (resized; a buffer reused from an earlier batch costs no
+    /// fresh pages), one image per task.
+    pub fn from_chw_into(items: &[Vec<f32>], h: usize, w: usize, mut data: Vec<f32>) -> Result<Self> {
         let hw = h * w;
-        let mut data = vec![0.0f32; items.len() * hw * 3];
-        for (img, out) in items.iter().zip(data.chunks_exact_mut(hw * 3)) {
-            if img.len() != hw * 3 {
-                return Err(Error::Invalid(format!(
-                    "network input has {} values, expected 3 x {h} x {w}",
-                    img.len()
-                )));
-            }
+        if let Some(img) = items.iter().find(|img| img.len() != hw * 3) {
+            return Err(Error::Invalid(format!(
+                "network input has {} values, expected 3 x {h} x {w}",
+                img.len()
+            )));
+        }
+        data.resize(items.len() * hw * 3, 0.0);
+        data.par_chunks_mut(hw * 3).zip(items).for_each(|(out, img)| {
             for (p, px) in out.chunks_exact_mut(3).enumerate() {
                 px[0] = img[p];
                 px[1] = img[hw + p];
                 px[2] = img[2 * hw + p];
             }
-        }
+        });
         Ok(Maps {
             data,
             n: items.len(),
@@ -97,8 +103,17 @@ impl Maps {
 impl<T: Act> Maps<T> {
     /// The same maps in f32.
     pub fn to_f32(&self) -> Maps {
+        self.to_f32_into(Vec::new())
+    }
+
+    /// The same maps in f32, written into `data` (resized).
+    pub fn to_f32_into(&self, mut data: Vec<f32>) -> Maps {
+        data.resize(self.data.len(), 0.0);
+        data.par_chunks_mut(1 << 14)
+            .zip(self.data.par_chunks(1 << 14))
+            .for_each(|(d, s)| d.iter_mut().zip(s).for_each(|(d, s)| *d = s.to_f32()));
         Maps {
-            data: self.data.par_iter().map(|v| v.to_f32()).collect(),
+            data,
             n: self.n,
             h: self.h,
             w: self.w,

@@ -677,7 +677,7 @@ impl Net {
             let (pool, scratch) = (&self.pool16, &self.scratch16);
             let stem = self.stem.forward_bf16(x, Then::Relu, pool, scratch);
             let map = self.blocks_from(stem, pool, |c, x, then| c.forward_bf16(x, then, pool, scratch));
-            let out = map.to_f32();
+            let out = map.to_f32_into(self.pool.take(map.data.len()));
             pool.give(map.data);
             out
         } else {
@@ -748,11 +748,23 @@ impl Net {
                 v
             })
             .collect();
-        if !self.stem.bf16 {
-            // (The bf16 network's f32 copy is its own: nothing in it takes f32 buffers.)
-            self.pool.give(map.data);
-        }
+        self.pool.give(map.data);
         out
+    }
+
+    /// [`Net::features`] of CHW photos (`3 x h x w` values each), the batch built in a buffer
+    /// of the network's pool and handed back after, so a run of batches takes no fresh pages.
+    pub fn photo_features(
+        &self,
+        photos: &[Vec<f32>],
+        h: usize,
+        w: usize,
+        pooling: super::Pooling,
+    ) -> crate::Result<Vec<Vec<f32>>> {
+        let x = Maps::from_chw_into(photos, h, w, self.pool.take(photos.len() * h * w * 3))?;
+        let out = self.features(&x, pooling);
+        self.pool.give(x.data);
+        Ok(out)
     }
 }
 
