@@ -487,7 +487,7 @@ impl Conv {
                 }
             };
             // A 1x1 convolution of bf16 maps whose channels need no padding reads its rows in
-            // place, 32 at a time (the copy was a tenth of the AMX forward pass's time); only
+            // place, 32 at a time (copying them cost the AMX forward pass a few percent); only
             // the last rows, fewer than 32, are copied into a padded tile.
             let in_place = match I::as_bf16(&x.data) {
                 Some(xs) if direct && kk == wb.kp => {
