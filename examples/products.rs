@@ -1,9 +1,10 @@
 //! What `lookbook::vision::tune` measures, laid out per convolution:
 //! `cargo run --release --example products -- [WEIGHTS [HEIGHT WIDTH]]` (default: the shipped
 //! weights at their 112x84). For each convolution of the bf16 network at the `avx512bf16` level:
-//! its fastest run on `vdpbf16ps` and on the f32 kernel over bf16-rounded operands (Winograd for
-//! a batch's 3x3 stride-1 convolutions), in ms and in multiply-adds per second per core, and
-//! which one a measured network keeps. Then what one core's `vdpbf16ps` and f32 FMA reach with
+//! its fastest run on `vdpbf16ps`, on `vdpbf16ps` inside Winograd's F(2x2, 3x3) (3x3 stride-1
+//! convolutions only) and on the f32 kernel over bf16-rounded operands (Winograd for a batch's
+//! 3x3 stride-1 convolutions), in ms and in multiply-adds (of the direct convolution) per second
+//! per core, and which one a measured network keeps. Then what one core's `vdpbf16ps` and f32 FMA reach with
 //! everything in registers, so each kernel's share of its instruction's peak reads off directly
 //! (issue 38: is the dot kernel slow, or the instruction?). Needs a CPU with AVX512_BF16.
 
@@ -36,30 +37,37 @@ fn main() -> anyhow::Result<()> {
         rayon::current_num_threads()
     );
     println!(
-        "{:<32} {:>9} {:>7} {:>9} {:>7}  kept",
-        "convolution", "dot ms", "GMAC/s", "f32 ms", "GMAC/s"
+        "{:<32} {:>9} {:>7} {:>9} {:>7} {:>9} {:>7}  kept",
+        "convolution", "dot ms", "GMAC/s", "wino ms", "GMAC/s", "f32 ms", "GMAC/s"
     );
     let (mut dot, mut emulated, mut kept) = (0.0, 0.0, 0.0);
     for t in &timings {
         let (d, e) = (t.dot.as_secs_f64(), t.emulated.as_secs_f64());
-        (dot, emulated, kept) = (dot + d, emulated + e, kept + d.min(e));
+        let w = t.dot_winograd.map(|w| w.as_secs_f64());
+        (dot, emulated, kept) = (dot + d, emulated + e, kept + d.min(e).min(w.unwrap_or(f64::MAX)));
+        let winograd = match w {
+            Some(w) => format!("{:>9.2} {:>7.1}", w * 1e3, per_core(t.macs, w)),
+            None => format!("{:>9} {:>7}", "-", "-"),
+        };
         println!(
-            "{:<32} {:>9.2} {:>7.1} {:>9.2} {:>7.1}  {}",
+            "{:<32} {:>9.2} {:>7.1} {winograd} {:>9.2} {:>7.1}  {}",
             t.shape,
             d * 1e3,
             per_core(t.macs, d),
             e * 1e3,
             per_core(t.macs, e),
-            if t.dot_wins() { "dot" } else { "f32" }
+            t.chosen().name()
         );
     }
-    let dots = timings.iter().filter(|t| t.dot_wins()).count();
+    let count = |p: tune::Product| timings.iter().filter(|t| t.chosen() == p).count();
     println!(
-        "all convolutions: dot {:.1} ms, f32 {:.1} ms, as kept {:.1} ms ({dots} of {} on dot products)",
+        "all convolutions: dot {:.1} ms, f32 {:.1} ms, as kept {:.1} ms ({} of {} on dot products, {} on Winograd on dot products)",
         dot * 1e3,
         emulated * 1e3,
         kept * 1e3,
-        timings.len()
+        count(tune::Product::Dot),
+        timings.len(),
+        count(tune::Product::DotWinograd),
     );
     println!(
         "one core, registers only: vdpbf16ps {:.2} G/s ({:.1} GMAC/s), f32 FMA {:.2} G/s ({:.1} GMAC/s)",

@@ -37,6 +37,74 @@ pub unsafe fn gemm(
     ldc: usize,
     epi: Epilogue<u16>,
 ) {
+    // SAFETY: as this function's contract; each block is stored to its own rows and columns.
+    unsafe {
+        blocks(m, a, lda, b, j0, j1, None, |block, _, rows, r0, col0, width| {
+            super::bf16::store(block, rows, c, ldc, width, &epi, r0, col0)
+        })
+    }
+}
+
+/// `C[m rows, panels j0..j1] = A x B` as f32 sums, nothing added (Winograd's products, which
+/// its output transform finishes).
+///
+/// # Safety
+/// As [`gemm`], with `c` f32.
+#[allow(clippy::too_many_arguments)]
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bf16")]
+pub unsafe fn gemm_f32(
+    m: usize,
+    a: *const u16,
+    lda: usize,
+    b: &PackedBf16,
+    j0: usize,
+    j1: usize,
+    c: *mut f32,
+    ldc: usize,
+) {
+    // SAFETY: as this function's contract; each block is copied to its own rows and columns.
+    unsafe {
+        blocks(
+            m,
+            a,
+            lda,
+            b,
+            j0,
+            j1,
+            Some((c, ldc)),
+            |block, from, rows, r0, col0, width| {
+                for (r, sums) in block.chunks_exact(NR).enumerate().take(rows).skip(from) {
+                    std::ptr::copy_nonoverlapping(sums.as_ptr(), c.add((r0 + r) * ldc + col0), width);
+                }
+            },
+        )
+    }
+}
+
+/// The products of [`gemm`], each block of up to 32 rows by one panel handed to
+/// `put(block, from, rows, first row, first column, columns)` (block rows are `NR` apart).
+/// With `direct` (f32 `C` and its stride), whole groups of 8 rows by a whole panel are written
+/// there straight from the registers instead, and `put` gets only rows `from..rows`: a
+/// product with a short shared dimension (Winograd's, from 64 channels) otherwise spends a
+/// sixth of its time copying.
+///
+/// # Safety
+/// As [`gemm`] for `a` and `b`; `put` may write the block's rows and columns; `direct`, as
+/// [`gemm_f32`]'s `c`.
+#[allow(clippy::too_many_arguments)]
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bf16")]
+unsafe fn blocks(
+    m: usize,
+    a: *const u16,
+    lda: usize,
+    b: &PackedBf16,
+    j0: usize,
+    j1: usize,
+    direct: Option<(*mut f32, usize)>,
+    mut put: impl FnMut(&[f32; 32 * NR], usize, usize, usize, usize, usize),
+) {
     debug_assert!(lda.is_multiple_of(2), "rows are read in pairs");
     let mut block = [0.0f32; 32 * NR];
     let pairs = b.kp / 2;
@@ -58,28 +126,37 @@ pub unsafe fn gemm(
                 &[]
             };
             let share = next.len() / groups;
+            // Rows written straight to `C`: the whole groups, where the panel is whole.
+            let from = match direct {
+                Some(_) if width == NR => rows / MR * MR,
+                _ => 0,
+            };
             for g in 0..groups {
                 let ahead = Ahead {
                     at: next[g * share..].as_ptr(),
                     step: if share == 0 { 0 } else { 2 * NR / groups },
                 };
+                let (out, ldo) = match direct {
+                    Some((c, ldc)) if g * MR < from => (c.wrapping_add((r0 + g * MR) * ldc + j * NR), ldc),
+                    _ => (block.as_mut_ptr().wrapping_add(g * MR * NR), NR),
+                };
                 // SAFETY: rows r0 + g * MR .. + MR lie in the 32 padded rows from r0, of
-                // stride lda >= kp; the panel holds pairs pair-rows of 2 x 64 bytes; the block
-                // has 32 rows; `ahead` stays inside `next` (pairs steps of 64 / groups values
-                // from its share's start).
+                // stride lda >= kp; the panel holds pairs pair-rows of 2 x 64 bytes; `out` is
+                // eight rows of 32 floats: the block's, or C's below m and n; `ahead` stays
+                // inside `next` (pairs steps of 64 / groups values from its share's start).
                 unsafe {
                     eight_rows(
                         pairs,
                         a.add((r0 + g * MR) * lda).cast(),
                         lda / 2,
                         panel.as_ptr(),
-                        block.as_mut_ptr().add(g * MR * NR),
+                        out,
+                        ldo,
                         ahead,
                     );
                 }
             }
-            // SAFETY: the block's rows below m and columns below n are this call's.
-            unsafe { super::bf16::store(&block, rows, c, ldc, width, &epi, r0, j * NR) };
+            put(&block, from, rows, r0, j * NR, width);
         }
         r0 += 32;
     }
@@ -93,18 +170,26 @@ struct Ahead {
 }
 
 /// Eight rows of `A` (bf16 pairs read as `u32`, rows `stride` pairs apart) times one panel,
-/// into eight rows of `out` (stride 32). Each accumulator is its own variable, so all sixteen
-/// sums and both panel registers stay in registers; each row's pair is broadcast straight from
-/// its row, so `A` needs no regrouping first (that copy cost a quarter of the products'
-/// time where the output has 64 channels).
+/// into eight rows of 32 floats at `out`, `ldo` apart. Each accumulator is its own variable,
+/// so all sixteen sums and both panel registers stay in registers; each row's pair is
+/// broadcast straight from its row, so `A` needs no regrouping first (that copy cost a
+/// quarter of the products' time where the output has 64 channels).
 ///
 /// # Safety
 /// As [`gemm`]: eight rows of `pairs` pairs at `a`, `stride` apart, a panel of `pairs`
-/// pair-rows at `b`, eight rows of 32 floats at `out`; `ahead` stays inside one allocation
-/// for `pairs` steps.
+/// pair-rows at `b`, eight rows of 32 floats at `out`, `ldo` apart; `ahead` stays inside one
+/// allocation for `pairs` steps.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bf16")]
-unsafe fn eight_rows(pairs: usize, a: *const u32, stride: usize, b: *const u16, out: *mut f32, ahead: Ahead) {
+unsafe fn eight_rows(
+    pairs: usize,
+    a: *const u32,
+    stride: usize,
+    b: *const u16,
+    out: *mut f32,
+    ldo: usize,
+    ahead: Ahead,
+) {
     use std::arch::x86_64::*;
     macro_rules! rows {
         ($($r:literal: $lo:ident $hi:ident),+) => {{
@@ -132,8 +217,8 @@ unsafe fn eight_rows(pairs: usize, a: *const u32, stride: usize, b: *const u16, 
             $(
                 // SAFETY: row $r of out holds 32 floats.
                 unsafe {
-                    _mm512_storeu_ps(out.add($r * NR), $lo);
-                    _mm512_storeu_ps(out.add($r * NR + 16), $hi);
+                    _mm512_storeu_ps(out.add($r * ldo), $lo);
+                    _mm512_storeu_ps(out.add($r * ldo + 16), $hi);
                 }
             )+
         }};

@@ -6,12 +6,13 @@
 //! | `portable` | plain Rust, no SIMD beyond the target's baseline | bf16-rounded operands, the same kernel |
 //! | `avx2` | lookbook's AVX2 and FMA kernel (the `gemm` crate's NEON on ARM) | rounded operands, the same |
 //! | `avx512` | lookbook's AVX-512 kernel | rounded operands, the same |
-//! | `avx512bf16` | lookbook's AVX-512 kernel | per convolution, `vdpbf16ps` on bf16 operands or the `avx512` row's, whichever measured faster here (`super::tune`) |
+//! | `avx512bf16` | lookbook's AVX-512 kernel | per convolution, whichever measured fastest here (`super::tune`): `vdpbf16ps` on bf16 operands, for 3x3 stride-1 convolutions `vdpbf16ps` inside Winograd's F(2x2, 3x3), or the `avx512` row's |
 //! | `amx` | lookbook's AVX-512 kernel | AMX tiles on bf16 operands |
 //!
 //! On levels whose bf16 product is emulated (and in f32), 3x3 stride-1 convolutions of a batch
 //! run through Winograd's F(4x4, 3x3) or F(2x2, 3x3), which compute the same sums up to f32
-//! rounding.
+//! rounding; on dot products, through F(2x2, 3x3) where it measured fastest, its transformed
+//! operands rounded to bf16.
 //!
 //! Every level computes the same products up to summation order, so vectors agree across
 //! machines (cosine above 0.9999 per photo; tested on every level the machine has).

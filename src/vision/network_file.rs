@@ -25,7 +25,7 @@ use crate::error::Result;
 use crate::kept::CHECKSUM;
 
 /// First bytes of a kept network; the last byte is the format version.
-const MAGIC: &[u8; 8] = b"LBNET\0\0\x02";
+const MAGIC: &[u8; 8] = b"LBNET\0\0\x03";
 /// Last bytes: a file cut short never ends with them.
 const END: &[u8; 8] = b"LBNETEND";
 /// Every array starts at a multiple of this (a cache line; more than any value's alignment).
@@ -68,6 +68,9 @@ struct Entry {
     len: usize,
     /// Byte offset of the `cout` f32 biases.
     bias_at: usize,
+    /// Whether a batch runs it through Winograd on dot products ([`Conv::dot_winograd`]).
+    #[serde(default)]
+    dot_winograd: bool,
 }
 
 /// How the weights are laid out for `precision` on `kernels`: what [`Conv::into_bf16`] makes,
@@ -187,6 +190,12 @@ fn conv(map: &Arc<memmap2::Mmap>, e: &Entry, kernels: Kernels) -> Option<Conv> {
         stride: e.stride,
         pad: e.pad,
         wino: Default::default(),
+        dot_winograd: false,
+    })
+    // A convolution the file puts on Winograd must be one that runs there.
+    .and_then(|c| match e.dot_winograd {
+        true => Some(c.into_dot_winograd()).filter(|c| c.dot_winograd),
+        false => Some(c),
     })
 }
 
@@ -236,6 +245,7 @@ fn save(path: &Path, kind: &Kind, net: &Net) -> std::io::Result<()> {
                 at: place(bytes),
                 len,
                 bias_at: place(c.bias.len() * 4),
+                dot_winograd: c.dot_winograd,
             }
         })
         .collect();
@@ -520,21 +530,34 @@ mod tests {
         let (path, sha) = weights(dir.path());
         let nets = dir.path().join("networks");
         let reference = ResNet50::load(&path).unwrap();
-        // A fixed choice (every third convolution on the f32 kernel), so the kept network can
-        // be compared bit for bit with a fresh one.
+        // A fixed choice (every third convolution on the f32 kernel, every 3x3 stride-1 one
+        // otherwise through Winograd on dot products), so the kept network can be compared bit
+        // for bit with a fresh one.
         let mixed = || {
-            let dot = reference.to_nhwc(Precision::Bf16, kernels)?;
-            let timings: Vec<_> = (0..dot.convs().len())
-                .map(|i| crate::vision::tune::Timing {
+            use crate::vision::tune::{Candidates, Timing, choose};
+            let ms = std::time::Duration::from_millis;
+            let all = Candidates {
+                dot: reference.to_nhwc(Precision::Bf16, kernels)?,
+                winograd: reference.to_nhwc(Precision::Bf16, kernels)?.on_dot_winograd()?,
+                emulated: reference.to_nhwc_emulated(kernels)?,
+            };
+            let timings: Vec<_> = (all.winograd.convs().iter().enumerate())
+                .map(|(i, c)| Timing {
                     shape: String::new(),
                     macs: 1,
-                    dot: std::time::Duration::from_millis(if i % 3 == 0 { 2 } else { 1 }),
-                    emulated: std::time::Duration::from_millis(if i % 3 == 0 { 1 } else { 2 }),
+                    dot: ms(if i % 3 == 0 { 2 } else { 1 }),
+                    dot_winograd: c.dot_winograd.then_some(ms(if i % 3 == 0 { 3 } else { 0 })),
+                    emulated: ms(if i % 3 == 0 { 1 } else { 2 }),
                 })
                 .collect();
-            crate::vision::tune::choose(dot, reference.to_nhwc_emulated(kernels)?, &timings)
+            choose(all, &timings)
         };
-        let plan = |net: &Net| net.convs().iter().map(|c| c.bf16_products()).collect::<Vec<_>>();
+        let plan = |net: &Net| {
+            net.convs()
+                .iter()
+                .map(|c| (c.bf16_products(), c.dot_winograd))
+                .collect::<Vec<_>>()
+        };
         let at = Some((40, 32));
         let first = load_or_build(Some(&nets), &sha, Precision::Bf16, kernels, at, mixed).unwrap();
         let kept = load_or_build(Some(&nets), &sha, Precision::Bf16, kernels, at, || {
@@ -543,7 +566,9 @@ mod tests {
         .unwrap();
         let want = mixed().unwrap();
         assert_eq!(plan(&kept), plan(&want));
-        assert!(plan(&want).contains(&false) && plan(&want).contains(&true));
+        for kind in [(false, false), (true, false), (true, true)] {
+            assert!(plan(&want).contains(&kind), "{kind:?} in the plan");
+        }
         assert_eq!(
             kept.features(&photo(), Pooling::Avg),
             want.features(&photo(), Pooling::Avg)

@@ -89,6 +89,10 @@ pub struct Conv {
     /// The weights transformed for Winograd (F2 or F4, by the map), built on the first batch that
     /// runs it (see [`Conv::winograd`]).
     pub(super) wino: std::sync::OnceLock<Option<Winograd>>,
+    /// With bf16 weights and 3x3 stride-1: a batch runs through Winograd's F(2x2, 3x3) on
+    /// `vdpbf16ps`, its transformed operands rounded to bf16 (chosen per convolution by
+    /// [`super::tune`] where it measured fastest).
+    pub(super) dot_winograd: bool,
 }
 
 /// A convolution's packed weights: f32 (exact, or holding bf16-rounded values), or bf16 for
@@ -157,6 +161,7 @@ impl Conv {
             stride,
             pad: k / 2,
             wino: Default::default(),
+            dot_winograd: false,
         })
     }
 
@@ -198,6 +203,20 @@ impl Conv {
         Conv {
             w: Weights::F32(w),
             bf16: true,
+            wino: Default::default(),
+            ..self
+        }
+    }
+
+    /// The same bf16 convolution run through Winograd on dot products ([`Conv::dot_winograd`])
+    /// where that applies: bf16 weight panels, a 3x3 stride-1 convolution, and input channels
+    /// a multiple of 32 (each product reads whole rows of pairs); unchanged elsewhere.
+    pub(super) fn into_dot_winograd(self) -> Self {
+        let fits = matches!(self.w, Weights::Bf16(_))
+            && (self.k, self.stride, self.pad) == (3, 1, 1)
+            && self.cin.is_multiple_of(32);
+        Conv {
+            dot_winograd: fits,
             wino: Default::default(),
             ..self
         }
@@ -337,17 +356,28 @@ impl Conv {
     }
 
     /// Winograd's transformed weights when this convolution runs that way on `x`: a 3x3
-    /// stride-1 convolution with f32 weights (the f32 network, and bf16 emulated), on a batch
-    /// of more than one image. (A single photo, as `similar --image` embeds, would not earn
-    /// back building the transformed weights, 16/9 or 4 times the size of the kernel's.)
+    /// stride-1 convolution with f32 weights (the f32 network, and bf16 emulated), or with bf16
+    /// weights where [`Conv::dot_winograd`] says so, on a batch of more than one image. (A
+    /// single photo, as `similar --image` embeds, would not earn back building the transformed
+    /// weights, 16/9 or 4 times the size of the kernel's.)
     fn winograd<A>(&self, x: &Maps<A>) -> Option<&Winograd> {
-        let Weights::F32(w) = &self.w else { return None };
         if self.k != 3 || self.stride != 1 || self.pad != 1 || x.n < 2 {
             return None;
         }
-        self.wino
-            .get_or_init(|| Winograd::from_panels(w, self.cin, self.cout, Tiling::for_map(x.h, x.w)))
-            .as_ref()
+        match &self.w {
+            Weights::F32(w) => self
+                .wino
+                .get_or_init(|| Winograd::from_panels(w, self.cin, self.cout, Tiling::for_map(x.h, x.w)))
+                .as_ref(),
+            // F(2x2, 3x3) only: F4's transforms scale by up to 8, which bf16's rounding of
+            // the transformed operands would carry into the sums.
+            #[cfg(target_arch = "x86_64")]
+            Weights::Bf16(w) if self.dot_winograd => self
+                .wino
+                .get_or_init(|| Winograd::from_bf16_panels(w, self.cin, self.cout, Tiling::F2))
+                .as_ref(),
+            Weights::Bf16(_) => None,
+        }
     }
 
     /// The f32 convolution (the reference precision).
@@ -383,7 +413,8 @@ impl Conv {
         let (ho, wo) = self.out_size(x);
         let m = x.n * ho * wo;
         let mut out = pool.take(m * self.cout);
-        // Emulated bf16 on bf16 activations: the same rounded operands through Winograd.
+        // Through Winograd on bf16 activations: emulated bf16 (the same rounded operands), or
+        // dot products where they were chosen.
         if let (Some(wg), Some(_)) = (self.winograd(x), I::as_bf16(&x.data)) {
             let epi = self.epilogue(then, 0);
             let n = self.cout;
@@ -658,6 +689,14 @@ impl Net {
                     .flat_map(|b| [&b.c1, &b.c2, &b.c3].into_iter().chain(b.down.as_ref())),
             )
             .collect()
+    }
+
+    /// The same network with every convolution that can run through Winograd on dot products
+    /// doing so ([`Conv::into_dot_winograd`]).
+    pub(crate) fn on_dot_winograd(self) -> Result<Self> {
+        let (convs, downs) = self.into_convs();
+        Net::from_convs(convs.into_iter().map(Conv::into_dot_winograd), &downs)
+            .ok_or_else(|| Error::Invalid("a network lost a convolution".into()))
     }
 
     /// [`Net::convs`] by value, and per block whether it has a downsample.
@@ -1040,6 +1079,91 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Winograd on dot products (F(2x2, 3x3), both schedules) against a direct convolution of
+    /// the same bf16 operands: apart only by the rounding of the transformed operands to bf16,
+    /// on edges cut either way, one to several panels and 32 to 128 input channels; and
+    /// chosen only where it applies.
+    #[test]
+    fn winograd_on_dot_products_matches_a_direct_convolution_within_bf16_rounding() {
+        let kernels = Kernels::Avx512Bf16;
+        if !kernels.here_or_skip("winograd_on_dot_products_matches_a_direct_convolution_within_bf16_rounding") {
+            return;
+        }
+        for &(n, h, w, cin, cout) in &[(2, 9, 7, 32, 19), (2, 12, 11, 64, 130), (3, 5, 6, 128, 64)] {
+            let weight: Vec<f32> = noise(cout * cin * 9, 1).into_iter().map(bf16::round_bf16).collect();
+            let exact = Conv::new(&weight, noise(cout, 2), cin, 3, 1).unwrap();
+            let conv = Conv::new(&weight, noise(cout, 2), cin, 3, 1)
+                .unwrap()
+                .on(kernels)
+                .into_bf16()
+                .into_dot_winograd();
+            assert!(conv.dot_winograd);
+            let x = noise_maps(n, h, w, cin);
+            let xb = Maps {
+                data: x.data.iter().map(|v| bf16::bf16(*v)).collect::<Vec<u16>>(),
+                n,
+                h,
+                w,
+                c: cin,
+            };
+            let want = naive(&exact, &weight, &xb.to_f32());
+            let abs = |v: &[f32]| v.iter().map(|v| v.abs()).collect::<Vec<_>>();
+            let scale = naive(
+                &Conv::new(&abs(&weight), abs(&exact.bias), cin, 3, 1).unwrap(),
+                &abs(&weight),
+                &Maps {
+                    data: abs(&xb.to_f32().data),
+                    ..x.clone()
+                },
+            );
+            assert_eq!(conv.winograd(&xb).map(Winograd::tiling), Some(Tiling::F2));
+            let Weights::Bf16(packed) = &conv.w else {
+                unreachable!("bf16 weights")
+            };
+            for fused in [false, true] {
+                let wg = Winograd::from_bf16_panels(packed, cin, cout, Tiling::F2).expect("3x3 weights");
+                let mut got = vec![f32::NAN; want.len()];
+                wg.run_scheduled(
+                    kernels,
+                    &xb,
+                    &mut got,
+                    |p, sums, dst| {
+                        exact.epilogue(Then::Bias, 0).apply_row(sums, p, 0, cout);
+                        dst.copy_from_slice(sums);
+                    },
+                    fused,
+                );
+                let mut worst = 0.0f32;
+                for ((g, want), s) in got.iter().zip(&want).zip(&scale) {
+                    let err = (g - want).abs() / (1.0 + s);
+                    assert!(err < 1e-2, "fused {fused} {n}x{h}x{w}x{cin}->{cout}: {g} vs {want}");
+                    worst = worst.max(err);
+                }
+                // Rounding, not exact: the transformed operands were rounded to bf16.
+                assert!(worst > 1e-6, "fused {fused}: {worst}");
+            }
+            // The whole convolution, through the network's own path, gives the same bf16 maps.
+            let y = conv.forward_bf16(&xb, Then::Bias, &Buffers::default(), &Buffers::default());
+            for ((g, want), s) in y.to_f32().data.iter().zip(&want).zip(&scale) {
+                assert!(
+                    (g - want).abs() < 1e-2 * (1.0 + s) + want.abs() / 128.0,
+                    "{g} vs {want}"
+                );
+            }
+        }
+        // Not a 3x3 stride-1 convolution, or channels not a multiple of 32: left as it was.
+        for (cin, k, stride) in [(64, 3, 2), (64, 1, 1), (40, 3, 1)] {
+            let conv = Conv::new(&noise(64 * cin * k * k, 1), noise(64, 2), cin, k, stride).unwrap();
+            assert!(!conv.on(kernels).into_bf16().into_dot_winograd().dot_winograd);
+        }
+        assert!(
+            !Conv::new(&noise(64 * 64 * 9, 1), noise(64, 2), 64, 3, 1)
+                .unwrap()
+                .into_dot_winograd()
+                .dot_winograd
+        );
     }
 
     #[test]

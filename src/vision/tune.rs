@@ -1,15 +1,18 @@
 //! Which product each convolution of a bf16 network runs at the `avx512bf16` level, measured on
-//! this CPU: `vdpbf16ps` on bf16 weights ([`super::bf16dot`]), or the AVX-512 f32 kernel on
-//! bf16-rounded weights, which 3x3 stride-1 convolutions of a batch run through Winograd.
+//! this CPU: `vdpbf16ps` on bf16 weights ([`super::bf16dot`]); for a 3x3 stride-1 convolution,
+//! the same dot products inside Winograd's F(2x2, 3x3) on bf16-rounded transformed operands; or
+//! the AVX-512 f32 kernel on bf16-rounded weights, which 3x3 stride-1 convolutions of a batch
+//! run through Winograd.
 //!
-//! Both compute the same products up to summation order, so the choice changes speed, never
-//! answers beyond f32 rounding. Why measure, and per convolution: a dot product does twice an
-//! FMA's work per instruction on AMD's Zen 4 and about the same on Intel's CPUs, while Winograd
-//! does a 3x3 convolution with a quarter to four ninths of the multiplications; which wins
-//! depends on the CPU and on the layer's shape (issue 38 saw the emulated path ahead on a Zen 4
-//! at 224x224 and behind at 112x84, for the network as a whole). The measurement runs once per
-//! weights file, input size and CPU, on the batch `lookbook embed` runs, and is kept with the
-//! packed network (`super::network_file`), so later loads only map it.
+//! The first and last compute the same products up to summation order; Winograd on dot
+//! products rounds its transformed operands to bf16 as well, which moves a vector by about as
+//! much again as the bf16 network already differs from f32 (tested: cosine above 0.999 with the
+//! dot network's). Why measure, and per convolution: a dot product does twice an FMA's work per
+//! instruction on AMD's Zen 4 and about half on Intel's CPUs, while Winograd does a 3x3
+//! convolution with a quarter to four ninths of the multiplications but adds transforms; which
+//! wins depends on the CPU and on the layer's shape. The measurement runs once per weights file,
+//! input size and CPU, on the batch `lookbook embed` runs, and is kept with the packed network
+//! (`super::network_file`), so later loads only map it.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -62,29 +65,80 @@ pub struct Timing {
     pub macs: u64,
     /// The fastest run on dot products.
     pub dot: Duration,
+    /// The fastest run through Winograd on dot products, for the convolutions it applies to.
+    pub dot_winograd: Option<Duration>,
     /// The fastest run on the f32 kernel (and Winograd where it applies).
     pub emulated: Duration,
 }
 
+/// The product a convolution runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Product {
+    /// `vdpbf16ps` over im2col (or the activation itself).
+    Dot,
+    /// `vdpbf16ps` inside Winograd's F(2x2, 3x3).
+    DotWinograd,
+    /// The f32 kernel on bf16-rounded operands (Winograd for 3x3 stride-1).
+    Emulated,
+}
+
+impl Product {
+    /// A short name for tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Product::Dot => "dot",
+            Product::DotWinograd => "dot-winograd",
+            Product::Emulated => "f32",
+        }
+    }
+}
+
 impl Timing {
-    /// Whether the dot products won (a tie keeps them: they need half the weights' memory).
-    pub fn dot_wins(&self) -> bool {
-        self.dot <= self.emulated
+    /// The fastest product; a tie goes to dot products (half the weights' memory), plain
+    /// before Winograd (exact sums of the rounded operands).
+    pub fn chosen(&self) -> Product {
+        let winograd = self.dot_winograd.unwrap_or(Duration::MAX);
+        if self.dot <= self.emulated && self.dot <= winograd {
+            Product::Dot
+        } else if winograd <= self.emulated {
+            Product::DotWinograd
+        } else {
+            Product::Emulated
+        }
     }
 }
 
 /// `reference` as a bf16 network on `kernels` (the `avx512bf16` level), each convolution on the
 /// product that ran it faster at `height x width` on this CPU, with what was measured.
 pub fn build(reference: &ResNet50, kernels: Kernels, height: usize, width: usize) -> Result<(Net, Vec<Timing>)> {
-    let dot = reference.to_nhwc(Precision::Bf16, kernels)?;
-    let emulated = reference.to_nhwc_emulated(kernels)?;
-    let timings = measure(&dot, &emulated, height, width);
-    Ok((choose(dot, emulated, &timings)?, timings))
+    let candidates = Candidates {
+        dot: reference.to_nhwc(Precision::Bf16, kernels)?,
+        winograd: reference.to_nhwc(Precision::Bf16, kernels)?.on_dot_winograd()?,
+        emulated: reference.to_nhwc_emulated(kernels)?,
+    };
+    let timings = measure(&candidates, height, width);
+    Ok((choose(candidates, &timings)?, timings))
 }
 
-/// Each convolution of `dot` and its twin in `emulated` timed on the activations a batch of
-/// random photos gives it, the faster one's output passed on.
-fn measure(dot: &Net, emulated: &Net, height: usize, width: usize) -> Vec<Timing> {
+/// The same network three ways, convolution for convolution.
+pub(super) struct Candidates {
+    /// Every convolution on dot products.
+    pub dot: Net,
+    /// The 3x3 stride-1 convolutions through Winograd on dot products, the rest as `dot`
+    /// (never chosen from here).
+    pub winograd: Net,
+    /// Every convolution on the f32 kernel over rounded operands.
+    pub emulated: Net,
+}
+
+/// Each convolution of the candidates timed on the activations a batch of random photos gives
+/// it, the fastest one's output passed on.
+fn measure(candidates: &Candidates, height: usize, width: usize) -> Vec<Timing> {
+    let Candidates {
+        dot,
+        winograd,
+        emulated,
+    } = candidates;
     let mut seed = 7u32;
     let photos = Maps {
         data: (0..BATCH * height * width * 3)
@@ -99,6 +153,7 @@ fn measure(dot: &Net, emulated: &Net, height: usize, width: usize) -> Vec<Timing
         c: 3,
     };
     let twins = emulated.convs();
+    let wins = winograd.convs();
     let index: HashMap<*const Conv, usize> = dot
         .convs()
         .into_iter()
@@ -107,8 +162,10 @@ fn measure(dot: &Net, emulated: &Net, height: usize, width: usize) -> Vec<Timing
         .collect();
     let timings = Mutex::new(vec![None; twins.len()]);
     let (pool, scratch) = (Buffers::default(), Buffers::default());
-    // Times `run` on both twins, alternating which goes first, and returns the faster's output.
-    let pick = |i: usize, a: &Conv, b: &Conv, run: &dyn Fn(&Conv) -> Maps<u16>| -> Maps<u16> {
+    // Times `run` on each candidate (dot products, the f32 kernel, and Winograd on dot products
+    // where it applies), turn by turn in a rotating order, and returns the fastest's output.
+    let pick = |i: usize, a: &Conv, b: &Conv, c: &Conv, run: &dyn Fn(&Conv) -> Maps<u16>| -> Maps<u16> {
+        let all: &[&Conv] = if c.dot_winograd { &[a, b, c] } else { &[a, b] };
         // The first runs build Winograd's weights and fill the buffer pool: not timed.
         let y = run(a);
         let shape = format!(
@@ -122,12 +179,15 @@ fn measure(dot: &Net, emulated: &Net, height: usize, width: usize) -> Vec<Timing
         );
         let macs = (y.n * y.h * y.w * a.k * a.k * a.cin * a.cout) as u64;
         pool.give(y.data);
-        pool.give(run(b).data);
-        let mut best = [Duration::MAX; 2];
+        for conv in &all[1..] {
+            pool.give(run(conv).data);
+        }
+        let mut best = [Duration::MAX; 3];
         for r in 0..RUNS {
-            for k in if r % 2 == 0 { [0, 1] } else { [1, 0] } {
+            for turn in 0..all.len() {
+                let k = (r + turn) % all.len();
                 let start = Instant::now();
-                let y = run([a, b][k]);
+                let y = run(all[k]);
                 best[k] = best[k].min(start.elapsed());
                 pool.give(y.data);
             }
@@ -136,29 +196,35 @@ fn measure(dot: &Net, emulated: &Net, height: usize, width: usize) -> Vec<Timing
             shape,
             macs,
             dot: best[0],
+            dot_winograd: c.dot_winograd.then_some(best[2]),
             emulated: best[1],
         };
-        let winner = if t.dot_wins() { a } else { b };
+        let winner = match t.chosen() {
+            Product::Dot => a,
+            Product::DotWinograd => c,
+            Product::Emulated => b,
+        };
         timings.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(t);
         run(winner)
     };
-    let stem = pick(0, &dot.stem, twins[0], &|c| {
+    let stem = pick(0, &dot.stem, twins[0], wins[0], &|c| {
         c.forward_bf16(&photos, Then::Relu, &pool, &scratch)
     });
     let map = dot.blocks_from(stem, &pool, |c, x, then| {
         let i = index[&std::ptr::from_ref(c)];
-        pick(i, c, twins[i], &|c| c.forward_bf16(x, then, &pool, &scratch))
+        pick(i, c, twins[i], wins[i], &|c| c.forward_bf16(x, then, &pool, &scratch))
     });
     pool.give(map.data);
     let timings = timings.into_inner().unwrap_or_else(|p| p.into_inner());
     timings.into_iter().flatten().collect()
 }
 
-/// Per convolution, `dot`'s when its timing says the dot products won, else `emulated`'s.
-pub(super) fn choose(dot: Net, emulated: Net, timings: &[Timing]) -> Result<Net> {
-    let (dots, downs) = dot.into_convs();
-    let (twins, _) = emulated.into_convs();
-    if timings.len() != dots.len() || twins.len() != dots.len() {
+/// Per convolution, the candidate its timing chose.
+pub(super) fn choose(candidates: Candidates, timings: &[Timing]) -> Result<Net> {
+    let (dots, downs) = candidates.dot.into_convs();
+    let (twins, _) = candidates.emulated.into_convs();
+    let (wins, _) = candidates.winograd.into_convs();
+    if timings.len() != dots.len() || twins.len() != dots.len() || wins.len() != dots.len() {
         return Err(Error::Invalid(format!(
             "measured {} of {} convolutions",
             timings.len(),
@@ -168,8 +234,18 @@ pub(super) fn choose(dot: Net, emulated: Net, timings: &[Timing]) -> Result<Net>
     let convs = dots
         .into_iter()
         .zip(twins)
+        .zip(wins)
         .zip(timings)
-        .map(|((d, e), t)| if t.dot_wins() { d } else { e });
+        .map(|(((d, e), w), t)| match t.chosen() {
+            Product::Dot => Ok(d),
+            Product::Emulated => Ok(e),
+            Product::DotWinograd if w.dot_winograd => Ok(w),
+            Product::DotWinograd => Err(Error::Invalid(format!(
+                "{}: Winograd on dot products was chosen where it does not apply",
+                t.shape
+            ))),
+        })
+        .collect::<Result<Vec<_>>>()?;
     Net::from_convs(convs, &downs).ok_or_else(|| Error::Invalid("the measured network lost a convolution".into()))
 }
 
@@ -183,8 +259,40 @@ mod tests {
             shape: String::new(),
             macs: 1,
             dot: Duration::from_millis(dot_ms),
+            dot_winograd: None,
             emulated: Duration::from_millis(emulated_ms),
         }
+    }
+
+    fn with_winograd(t: Timing, ms: u64) -> Timing {
+        Timing {
+            dot_winograd: Some(Duration::from_millis(ms)),
+            ..t
+        }
+    }
+
+    fn candidates(reference: &ResNet50, kernels: Kernels) -> Candidates {
+        Candidates {
+            dot: reference.to_nhwc(Precision::Bf16, kernels).unwrap(),
+            winograd: reference
+                .to_nhwc(Precision::Bf16, kernels)
+                .unwrap()
+                .on_dot_winograd()
+                .unwrap(),
+            emulated: reference.to_nhwc_emulated(kernels).unwrap(),
+        }
+    }
+
+    /// Per convolution, the product it runs.
+    fn plan(net: &Net) -> Vec<Product> {
+        net.convs()
+            .iter()
+            .map(|c| match (c.bf16_products(), c.dot_winograd) {
+                (true, false) => Product::Dot,
+                (true, true) => Product::DotWinograd,
+                (false, _) => Product::Emulated,
+            })
+            .collect()
     }
 
     fn random_reference(dir: &std::path::Path) -> ResNet50 {
@@ -194,10 +302,14 @@ mod tests {
     }
 
     #[test]
-    fn the_faster_product_is_kept_and_a_tie_keeps_the_dot_products() {
-        assert!(timing(3, 4).dot_wins());
-        assert!(timing(4, 4).dot_wins());
-        assert!(!timing(5, 4).dot_wins());
+    fn the_fastest_product_is_kept_and_a_tie_keeps_the_dot_products() {
+        assert_eq!(timing(3, 4).chosen(), Product::Dot);
+        assert_eq!(timing(4, 4).chosen(), Product::Dot);
+        assert_eq!(timing(5, 4).chosen(), Product::Emulated);
+        assert_eq!(with_winograd(timing(5, 4), 3).chosen(), Product::DotWinograd);
+        assert_eq!(with_winograd(timing(5, 4), 4).chosen(), Product::DotWinograd);
+        assert_eq!(with_winograd(timing(3, 4), 3).chosen(), Product::Dot);
+        assert_eq!(with_winograd(timing(5, 3), 4).chosen(), Product::Emulated);
     }
 
     #[test]
@@ -208,24 +320,41 @@ mod tests {
         }
         let dir = tempfile::tempdir().unwrap();
         let reference = random_reference(dir.path());
-        let dot = reference.to_nhwc(Precision::Bf16, kernels).unwrap();
-        let n = dot.convs().len();
-        // Every third convolution on the f32 kernel.
-        let timings: Vec<Timing> = (0..n)
-            .map(|i| if i % 3 == 0 { timing(2, 1) } else { timing(1, 2) })
+        let all = candidates(&reference, kernels);
+        let winograd: Vec<bool> = all.winograd.convs().iter().map(|c| c.dot_winograd).collect();
+        // Every 3x3 stride-1 convolution with 32 or more input channels, nothing else.
+        let want_winograd: Vec<bool> = all
+            .dot
+            .convs()
+            .iter()
+            .map(|c| (c.k, c.stride) == (3, 1) && c.cin % 32 == 0)
             .collect();
-        let net = choose(dot, reference.to_nhwc_emulated(kernels).unwrap(), &timings).unwrap();
-        let got: Vec<bool> = net.convs().iter().map(|c| c.bf16_products()).collect();
-        let want: Vec<bool> = (0..n).map(|i| i % 3 != 0).collect();
-        assert_eq!(got, want);
-        assert!(
-            choose(
-                reference.to_nhwc(Precision::Bf16, kernels).unwrap(),
-                reference.to_nhwc_emulated(kernels).unwrap(),
-                &timings[1..]
-            )
-            .is_err()
-        );
+        assert_eq!(winograd, want_winograd);
+        assert!(winograd.contains(&true));
+        // Every third convolution on the f32 kernel, every other Winograd one on Winograd.
+        let timings: Vec<Timing> = winograd
+            .iter()
+            .enumerate()
+            .map(|(i, &w)| match (i % 3, w) {
+                (0, _) => timing(2, 1),
+                (1, true) => with_winograd(timing(2, 3), 1),
+                (_, true) => with_winograd(timing(1, 3), 2),
+                _ => timing(1, 2),
+            })
+            .collect();
+        let want: Vec<Product> = timings.iter().map(Timing::chosen).collect();
+        assert!(want.contains(&Product::DotWinograd) && want.contains(&Product::Emulated));
+        let net = choose(all, &timings).unwrap();
+        assert_eq!(plan(&net), want);
+        assert!(choose(candidates(&reference, kernels), &timings[1..]).is_err());
+        // Winograd chosen for a convolution it does not apply to is an error, not a guess.
+        let mut wrong = timings.clone();
+        wrong[0] = with_winograd(timing(2, 2), 1);
+        let Err(e) = choose(candidates(&reference, kernels), &wrong) else {
+            panic!("Winograd chosen where it does not apply")
+        };
+        let e = e.to_string();
+        assert!(e.contains("does not apply"), "{e}");
     }
 
     #[test]
@@ -244,9 +373,21 @@ mod tests {
                 .iter()
                 .all(|t| t.dot > Duration::ZERO && t.emulated > Duration::ZERO)
         );
-        let chosen: Vec<bool> = net.convs().iter().map(|c| c.bf16_products()).collect();
-        assert_eq!(chosen, timings.iter().map(Timing::dot_wins).collect::<Vec<_>>());
-        // Whatever was chosen, the vectors are the dot products' up to summation order.
+        // Winograd was timed for exactly the 3x3 stride-1 convolutions.
+        let winograd: Vec<bool> = timings.iter().map(|t| t.dot_winograd.is_some()).collect();
+        let want: Vec<bool> = timings
+            .iter()
+            .map(|t| t.shape.starts_with("3x3") && t.shape.contains(" /1 "))
+            .collect();
+        assert_eq!(winograd, want);
+        assert_eq!(plan(&net), timings.iter().map(Timing::chosen).collect::<Vec<_>>());
+        // Whatever was chosen, the vectors are the dot products' up to summation order, and
+        // the rounding of Winograd's transformed operands where it was chosen.
+        let bound = if plan(&net).contains(&Product::DotWinograd) {
+            0.999
+        } else {
+            0.9999
+        };
         let photos: Vec<Vec<f32>> = (0..3)
             .map(|p| {
                 (0..3 * h * w)
@@ -261,7 +402,45 @@ mod tests {
             .features(&x, Pooling::Avg);
         for (a, b) in net.features(&x, Pooling::Avg).iter().zip(&want) {
             let cos: f32 = a.iter().zip(b).map(|(a, b)| a * b).sum();
-            assert!(cos > 0.9999, "cosine {cos}");
+            assert!(cos > bound, "cosine {cos}");
+        }
+    }
+
+    #[test]
+    fn winograd_on_dot_products_moves_vectors_no_more_than_bf16_rounding_does() {
+        let kernels = Kernels::Avx512Bf16;
+        if !kernels.here_or_skip("winograd_on_dot_products_moves_vectors_no_more_than_bf16_rounding_does") {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let reference = random_reference(dir.path());
+        let all = candidates(&reference, kernels);
+        let (h, w) = (48, 40);
+        let photos: Vec<Vec<f32>> = (0..4)
+            .map(|p| {
+                (0..3 * h * w)
+                    .map(|i| ((i * 37 + p * 11) % 101) as f32 / 40.0 - 1.2)
+                    .collect()
+            })
+            .collect();
+        let x = Maps::from_chw(&photos, h, w).unwrap();
+        let exact = reference
+            .to_nhwc(Precision::F32, Kernels::Avx512)
+            .unwrap()
+            .features(&x, Pooling::Avg);
+        let dot = all.dot.features(&x, Pooling::Avg);
+        let winograd = all.winograd.features(&x, Pooling::Avg);
+        let cos = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(a, b)| a * b).sum::<f32>();
+        for ((e, d), w) in exact.iter().zip(&dot).zip(&winograd) {
+            // Both bf16 networks stay close to f32, and Winograd's extra rounding moves a
+            // vector from f32 no more than a few times what bf16 itself does.
+            let (dot_err, win_err) = (1.0 - cos(e, d), 1.0 - cos(e, w));
+            assert!(cos(d, w) > 0.999, "cosine {}", cos(d, w));
+            assert!(
+                win_err < 4.0 * dot_err.max(1e-5),
+                "f32 to dot {dot_err}, to Winograd {win_err}"
+            );
+            assert_ne!(d, w, "Winograd ran");
         }
     }
 

@@ -1,6 +1,8 @@
 //! Winograd's F(2x2, 3x3) and F(4x4, 3x3) for the 3x3 stride-1 convolutions whose weights are
 //! f32: the f32 network, and bf16 emulated on CPUs without bf16 products (AVX2, AVX-512 without
-//! AVX512_BF16).
+//! AVX512_BF16); and F(2x2, 3x3) on `vdpbf16ps` for the bf16 ones [`super::tune`] measured
+//! faster so, their transformed weights and input rounded to bf16 (F4's transforms scale by up
+//! to 8, too much for bf16's 8-bit mantissa).
 //!
 //! Each `m x m` block of output pixels (a tile, m = 2 or 4) comes from the `(m+2) x (m+2)` block
 //! of input around it: the input block and the 3x3 kernel are each transformed to that size,
@@ -20,6 +22,7 @@
 use rayon::prelude::*;
 use std::cell::RefCell;
 
+use super::bf16::PackedBf16;
 use super::cpu::Kernels;
 use super::kernel::{self, Epilogue, NR, Packed};
 use super::maps::{Act, Maps, OutPtr};
@@ -76,10 +79,18 @@ impl Tiling {
     }
 }
 
+/// `G g G^T` at each of the tiling's positions, a `cin x cout` matrix each.
+enum Transformed {
+    /// f32 panels for the f32 kernel.
+    F32(Vec<Packed>),
+    /// bf16 panels for `vdpbf16ps`, which the transformed input, rounded to bf16, meets.
+    #[cfg(target_arch = "x86_64")]
+    Bf16(Vec<PackedBf16>),
+}
+
 /// A 3x3 convolution's weights, transformed.
 pub(super) struct Winograd {
-    /// `G g G^T` at each of the tiling's positions, a `cin x cout` matrix each.
-    u: Vec<Packed>,
+    u: Transformed,
     tiling: Tiling,
     cin: usize,
     cout: usize,
@@ -91,6 +102,8 @@ thread_local! {
     static SCRATCH: RefCell<(Vec<f32>, Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new(), Vec::new())) };
     /// The calling thread's transformed input and products for the phased schedule.
     static PHASED: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    /// The transformed input rounded to bf16, for dot products (either schedule).
+    static ROUNDED: RefCell<Vec<u16>> = const { RefCell::new(Vec::new()) };
 }
 
 /// `v` at least `len` long, its old values kept (the callers overwrite what they use).
@@ -108,34 +121,30 @@ impl Winograd {
         if (w.k, w.n) != (9 * cin, cout) {
             return None;
         }
-        let (xis, side) = (tiling.xi(), tiling.side());
-        let panels = w.panels();
-        let len = panels * cin * NR;
-        let mut u: Vec<Vec<f32>> = (0..xis).map(|_| vec![0.0f32; len]).collect();
-        // Each panel's slice of all the matrices, so panels transform in parallel.
-        let mut per_panel: Vec<Vec<&mut [f32]>> = (0..panels).map(|_| Vec::with_capacity(xis)).collect();
-        for m in &mut u {
-            for (j, part) in m.chunks_mut(cin * NR).enumerate() {
-                per_panel[j].push(part);
-            }
+        let u = transform_weights(cin, cout, tiling, |k, col| w.panel_row(col / NR, k)[col % NR])?;
+        Some(Winograd {
+            u: Transformed::F32(u),
+            tiling,
+            cin,
+            cout,
+        })
+    }
+
+    /// The same from bf16 panels, for `vdpbf16ps`: transformed in f32, then rounded to bf16;
+    /// `None` when `w` is not shaped so or `cin` is not a multiple of 32 (each position's
+    /// product reads its rows in whole pairs of 16).
+    #[cfg(target_arch = "x86_64")]
+    pub(super) fn from_bf16_panels(w: &PackedBf16, cin: usize, cout: usize, tiling: Tiling) -> Option<Self> {
+        if (w.kp, w.n) != ((9 * cin).next_multiple_of(32), cout) || !cin.is_multiple_of(32) {
+            return None;
         }
-        per_panel.into_par_iter().enumerate().for_each(|(j, mut out)| {
-            for ci in 0..cin {
-                let tap = |ky: usize, kx: usize| w.panel_row(j, (ky * 3 + kx) * cin + ci);
-                for c in 0..NR.min(cout - j * NR) {
-                    let g: [[f32; 3]; 3] = std::array::from_fn(|ky| std::array::from_fn(|kx| tap(ky, kx)[c]));
-                    let t = kernel_transform(tiling, g);
-                    for (xi, m) in out.iter_mut().enumerate() {
-                        m[ci * NR + c] = t[xi / side][xi % side];
-                    }
-                }
-            }
-        });
-        let u = u
-            .into_iter()
-            .map(|m| Packed::from_slab(super::slab::Slab::Owned(m), cin, cout))
-            .collect::<Option<Vec<_>>>()?;
-        Some(Winograd { u, tiling, cin, cout })
+        let u = transform_weights(cin, cout, tiling, |k, col| w.value(k, col))?;
+        Some(Winograd {
+            u: Transformed::Bf16(u.par_iter().map(PackedBf16::from_packed).collect()),
+            tiling,
+            cin,
+            cout,
+        })
     }
 
     /// The convolution of `x` (stride 1, padding 1) into `out` (`n x h x w x cout`): for each
@@ -198,10 +207,15 @@ impl Winograd {
                     for (t, v) in v.chunks_exact_mut(xis * cin).enumerate() {
                         transform_input(kernels, x, &grid, t0 + t, v);
                     }
-                    for xi in 0..xis {
-                        // SAFETY: v and m hold `count` tiles; position xi's rows are inside.
-                        unsafe { self.product(kernels, xi, count, v.as_ptr(), m.as_mut_ptr()) };
-                    }
+                    ROUNDED.with(|r| {
+                        let mut rounded = r.borrow_mut();
+                        let input = self.input(v, &mut rounded, count);
+                        for xi in 0..xis {
+                            // SAFETY: the input and m hold `count` tiles (the rounded input
+                            // padded as `input` says); position xi's rows are inside.
+                            unsafe { self.product(kernels, xi, count, input, m.as_mut_ptr()) };
+                        }
+                    });
                     sums.resize(pixels * cout, 0.0);
                     for (t, m) in m.chunks_exact(xis * cout).enumerate() {
                         // SAFETY: tile t0 + t's pixels are written by this call alone.
@@ -225,11 +239,14 @@ impl Winograd {
             v.par_chunks_exact_mut(xis * cin)
                 .enumerate()
                 .for_each(|(t, v)| transform_input(kernels, x, &grid, t, v));
-            let (vp, mp) = (OutPtr(v.as_mut_ptr()), OutPtr(m.as_mut_ptr()));
+            let mut rounded = ROUNDED.with(|r| std::mem::take(&mut *r.borrow_mut()));
+            let input = self.input(v, &mut rounded, tiles);
+            let mp = OutPtr(m.as_mut_ptr());
             (0..xis).into_par_iter().for_each(|xi| {
                 // SAFETY: position xi's values of every tile are written by this task alone.
-                unsafe { self.product(kernels, xi, tiles, vp.get(), mp.get()) };
+                unsafe { self.product(kernels, xi, tiles, input, mp.get()) };
             });
+            ROUNDED.with(|r| *r.borrow_mut() = rounded);
             m.par_chunks_exact(xis * cout).enumerate().for_each_init(
                 || vec![0.0f32; pixels * cout],
                 |sums, (t, m)| {
@@ -241,32 +258,108 @@ impl Winograd {
         }
     }
 
+    /// The transformed input `v` of `count` tiles as the products read it: itself for f32
+    /// weights; for bf16 ones, rounded into `rounded`, with rows up to a multiple of 32 tiles
+    /// (the dot kernel reads its rows in blocks of 8; the padding's products are never stored).
+    fn input(&self, v: &[f32], rounded: &mut Vec<u16>, count: usize) -> Input {
+        match &self.u {
+            Transformed::F32(_) => Input::F32(OutPtr(v.as_ptr().cast_mut())),
+            #[cfg(target_arch = "x86_64")]
+            Transformed::Bf16(_) => {
+                let len = count.next_multiple_of(32) * self.tiling.xi() * self.cin;
+                if rounded.len() < len {
+                    rounded.resize(len, 0);
+                }
+                super::bf16::convert(v, rounded);
+                Input::Bf16(OutPtr(rounded.as_mut_ptr()))
+            }
+        }
+    }
+
     /// Position `xi`'s GEMM for `count` tiles.
     ///
     /// # Safety
-    /// `v` holds `count x xis x cin` values, `m` `count x xis x cout` (xis: the tiling's
-    /// positions), and position xi's values of `m` are written by no other thread meanwhile.
-    unsafe fn product(&self, kernels: Kernels, xi: usize, count: usize, v: *const f32, m: *mut f32) {
+    /// `v` holds `count x xis x cin` values (as [`Self::input`] gives them), `m`
+    /// `count x xis x cout` (xis: the tiling's positions), and position xi's values of `m` are
+    /// written by no other thread meanwhile.
+    unsafe fn product(&self, kernels: Kernels, xi: usize, count: usize, v: Input, m: *mut f32) {
         let (cin, cout, xis) = (self.cin, self.cout, self.tiling.xi());
-        let u = &self.u[xi];
-        // SAFETY: rows of stride xis x cin from xi x cin hold cin values each (and likewise for
-        // m); no bias or residual.
-        unsafe {
-            let (a, c) = (v.add(xi * cin), m.add(xi * cout));
-            kernel::gemm(
-                kernels,
-                count,
-                a,
-                xis * cin,
-                u,
-                0,
-                u.panels(),
-                c,
-                xis * cout,
-                Epilogue::default(),
-            );
+        let c = m.wrapping_add(xi * cout);
+        // SAFETY (both): rows of stride xis x cin from xi x cin hold cin values each (and
+        // likewise for m); no bias or residual.
+        match (&self.u, v) {
+            (Transformed::F32(u), Input::F32(v)) => unsafe {
+                let u = &u[xi];
+                let a = v.get().add(xi * cin);
+                kernel::gemm(
+                    kernels,
+                    count,
+                    a,
+                    xis * cin,
+                    u,
+                    0,
+                    u.panels(),
+                    c,
+                    xis * cout,
+                    Epilogue::default(),
+                );
+            },
+            // The level has AVX512_BF16 (bf16 panels are made only there).
+            #[cfg(target_arch = "x86_64")]
+            (Transformed::Bf16(u), Input::Bf16(v)) => unsafe {
+                let u = &u[xi];
+                let a = v.get().add(xi * cin);
+                super::bf16dot::gemm_f32(count, a, xis * cin, u, 0, u.panels(), c, xis * cout);
+            },
+            #[cfg(target_arch = "x86_64")]
+            _ => debug_assert!(false, "`input` makes the input its weights read"),
         }
     }
+}
+
+/// The transformed input a position's product reads.
+#[derive(Clone, Copy)]
+enum Input {
+    F32(OutPtr<f32>),
+    #[cfg(target_arch = "x86_64")]
+    Bf16(OutPtr<u16>),
+}
+
+/// `G g G^T` of every kernel of a 3x3 convolution whose im2col weights (`9 * cin` rows in
+/// (ky, kx, ci) order, `cout` columns) `tap(row, column)` reads: one f32 `cin x cout` matrix per
+/// position of `tiling`, built a panel at a time in parallel.
+fn transform_weights(
+    cin: usize,
+    cout: usize,
+    tiling: Tiling,
+    tap: impl Fn(usize, usize) -> f32 + Sync,
+) -> Option<Vec<Packed>> {
+    let (xis, side) = (tiling.xi(), tiling.side());
+    let panels = cout.div_ceil(NR);
+    let len = panels * cin * NR;
+    let mut u: Vec<Vec<f32>> = (0..xis).map(|_| vec![0.0f32; len]).collect();
+    // Each panel's slice of all the matrices, so panels transform in parallel.
+    let mut per_panel: Vec<Vec<&mut [f32]>> = (0..panels).map(|_| Vec::with_capacity(xis)).collect();
+    for m in &mut u {
+        for (j, part) in m.chunks_mut(cin * NR).enumerate() {
+            per_panel[j].push(part);
+        }
+    }
+    per_panel.into_par_iter().enumerate().for_each(|(j, mut out)| {
+        for ci in 0..cin {
+            for c in 0..NR.min(cout - j * NR) {
+                let g: [[f32; 3]; 3] =
+                    std::array::from_fn(|ky| std::array::from_fn(|kx| tap((ky * 3 + kx) * cin + ci, j * NR + c)));
+                let t = kernel_transform(tiling, g);
+                for (xi, m) in out.iter_mut().enumerate() {
+                    m[ci * NR + c] = t[xi / side][xi % side];
+                }
+            }
+        }
+    });
+    u.into_iter()
+        .map(|m| Packed::from_slab(super::slab::Slab::Owned(m), cin, cout))
+        .collect()
 }
 
 /// Tile `tile`'s products (`m`, `xis x cout`) back to its pixels, each finished into the
