@@ -83,12 +83,6 @@ impl PackedBf16 {
         self.n.div_ceil(NR)
     }
 
-    /// The value at row `k`, column `col`, as f32.
-    pub fn value(&self, k: usize, col: usize) -> f32 {
-        let at = (k / 2) * 2 * NR + 2 * (col % NR) + k % 2;
-        f32::from_bits(u32::from(self.panel(col / NR)[at]) << 16)
-    }
-
     /// Panel `j`: `kp / 2` pair-rows of `NR` columns.
     pub fn panel(&self, j: usize) -> &[u16] {
         &self.data[j * self.kp * NR..(j + 1) * self.kp * NR]

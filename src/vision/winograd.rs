@@ -121,7 +121,27 @@ impl Winograd {
         if (w.k, w.n) != (9 * cin, cout) {
             return None;
         }
-        let u = transform_weights(cin, cout, tiling, |k, col| w.panel_row(col / NR, k)[col % NR])?;
+        let (xis, side) = (tiling.xi(), tiling.side());
+        let mut u: Vec<Vec<f32>> = (0..xis).map(|_| vec![0.0f32; w.panels() * cin * NR]).collect();
+        by_panel(&mut u, cin * NR)
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(j, mut out)| {
+                for ci in 0..cin {
+                    let tap = |ky: usize, kx: usize| w.panel_row(j, (ky * 3 + kx) * cin + ci);
+                    for c in 0..NR.min(cout - j * NR) {
+                        let g: [[f32; 3]; 3] = std::array::from_fn(|ky| std::array::from_fn(|kx| tap(ky, kx)[c]));
+                        let t = kernel_transform(tiling, g);
+                        for (xi, m) in out.iter_mut().enumerate() {
+                            m[ci * NR + c] = t[xi / side][xi % side];
+                        }
+                    }
+                }
+            });
+        let u = u
+            .into_iter()
+            .map(|m| Packed::from_slab(super::slab::Slab::Owned(m), cin, cout))
+            .collect::<Option<Vec<_>>>()?;
         Some(Winograd {
             u: Transformed::F32(u),
             tiling,
@@ -138,9 +158,38 @@ impl Winograd {
         if (w.kp, w.n) != ((9 * cin).next_multiple_of(32), cout) || !cin.is_multiple_of(32) {
             return None;
         }
-        let u = transform_weights(cin, cout, tiling, |k, col| w.value(k, col))?;
+        use super::bf16::{NR as BR, bf16};
+        let (xis, side) = (tiling.xi(), tiling.side());
+        let mut u: Vec<Vec<u16>> = (0..xis).map(|_| vec![0u16; w.panels() * cin * BR]).collect();
+        // Panel to panel: row k of a bf16 panel holds pair-row k / 2's values at 2 c + k % 2,
+        // for its 32 columns c (padding columns hold zeros, which transform to zeros).
+        by_panel(&mut u, cin * BR)
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(j, mut out)| {
+                let panel = w.panel(j);
+                let row = |k: usize| -> [f32; BR] {
+                    let pairs = &panel[k / 2 * 2 * BR..][..2 * BR];
+                    std::array::from_fn(|c| f32::from_bits(u32::from(pairs[2 * c + k % 2]) << 16))
+                };
+                for ci in 0..cin {
+                    let taps: [[f32; BR]; 9] = std::array::from_fn(|t| row(t * cin + ci));
+                    let at = ci / 2 * 2 * BR + ci % 2;
+                    for c in 0..BR {
+                        let g: [[f32; 3]; 3] = std::array::from_fn(|ky| std::array::from_fn(|kx| taps[ky * 3 + kx][c]));
+                        let t = kernel_transform(tiling, g);
+                        for (xi, m) in out.iter_mut().enumerate() {
+                            m[at + 2 * c] = bf16(t[xi / side][xi % side]);
+                        }
+                    }
+                }
+            });
+        let u = u
+            .into_iter()
+            .map(|m| PackedBf16::from_slab(super::slab::Slab::Owned(m), cin, cout))
+            .collect::<Option<Vec<_>>>()?;
         Some(Winograd {
-            u: Transformed::Bf16(u.par_iter().map(PackedBf16::from_packed).collect()),
+            u: Transformed::Bf16(u),
             tiling,
             cin,
             cout,
@@ -325,41 +374,17 @@ enum Input {
     Bf16(OutPtr<u16>),
 }
 
-/// `G g G^T` of every kernel of a 3x3 convolution whose im2col weights (`9 * cin` rows in
-/// (ky, kx, ci) order, `cout` columns) `tap(row, column)` reads: one f32 `cin x cout` matrix per
-/// position of `tiling`, built a panel at a time in parallel.
-fn transform_weights(
-    cin: usize,
-    cout: usize,
-    tiling: Tiling,
-    tap: impl Fn(usize, usize) -> f32 + Sync,
-) -> Option<Vec<Packed>> {
-    let (xis, side) = (tiling.xi(), tiling.side());
-    let panels = cout.div_ceil(NR);
-    let len = panels * cin * NR;
-    let mut u: Vec<Vec<f32>> = (0..xis).map(|_| vec![0.0f32; len]).collect();
-    // Each panel's slice of all the matrices, so panels transform in parallel.
-    let mut per_panel: Vec<Vec<&mut [f32]>> = (0..panels).map(|_| Vec::with_capacity(xis)).collect();
-    for m in &mut u {
-        for (j, part) in m.chunks_mut(cin * NR).enumerate() {
-            per_panel[j].push(part);
+/// Each matrix of `u` cut into its panels (`part` values each), gathered per panel: what one
+/// panel's transform writes, so panels transform in parallel.
+fn by_panel<T>(u: &mut [Vec<T>], part: usize) -> Vec<Vec<&mut [T]>> {
+    let panels = u.first().map_or(0, |m| m.len() / part);
+    let mut per_panel: Vec<Vec<&mut [T]>> = (0..panels).map(|_| Vec::with_capacity(u.len())).collect();
+    for m in u {
+        for (j, slice) in m.chunks_mut(part).enumerate() {
+            per_panel[j].push(slice);
         }
     }
-    per_panel.into_par_iter().enumerate().for_each(|(j, mut out)| {
-        for ci in 0..cin {
-            for c in 0..NR.min(cout - j * NR) {
-                let g: [[f32; 3]; 3] =
-                    std::array::from_fn(|ky| std::array::from_fn(|kx| tap((ky * 3 + kx) * cin + ci, j * NR + c)));
-                let t = kernel_transform(tiling, g);
-                for (xi, m) in out.iter_mut().enumerate() {
-                    m[ci * NR + c] = t[xi / side][xi % side];
-                }
-            }
-        }
-    });
-    u.into_iter()
-        .map(|m| Packed::from_slab(super::slab::Slab::Owned(m), cin, cout))
-        .collect()
+    per_panel
 }
 
 /// Tile `tile`'s products (`m`, `xis x cout`) back to its pixels, each finished into the
