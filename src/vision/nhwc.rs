@@ -875,6 +875,22 @@ mod tests {
     use crate::vision::kernel::noise;
 
     /// A batch of `n` random `h x w x c` maps.
+    /// `wg` run on `x` in one schedule, plus `conv`'s bias, in f32.
+    fn winograd_with_bias<I: Act>(wg: &Winograd, kernels: Kernels, x: &Maps<I>, conv: &Conv, fused: bool) -> Vec<f32> {
+        let mut got = vec![f32::NAN; x.n * x.h * x.w * conv.cout];
+        wg.run_scheduled(
+            kernels,
+            x,
+            &mut got,
+            |p, sums, dst| {
+                conv.epilogue(Then::Bias, 0).apply_row(sums, p, 0, conv.cout);
+                dst.copy_from_slice(sums);
+            },
+            fused,
+        );
+        got
+    }
+
     fn noise_maps(n: usize, h: usize, w: usize, c: usize) -> Maps {
         Maps {
             data: noise(n * h * w * c, 3),
@@ -1059,17 +1075,7 @@ mod tests {
                     .flat_map(|t| [(t, false), (t, true)])
                 {
                     let wg = Winograd::from_panels(packed, cin, cout, tiling).expect("3x3 weights");
-                    let mut got = vec![f32::NAN; want.len()];
-                    wg.run_scheduled(
-                        kernels,
-                        &x,
-                        &mut got,
-                        |p, sums, dst| {
-                            conv.epilogue(Then::Bias, 0).apply_row(sums, p, 0, cout);
-                            dst.copy_from_slice(sums);
-                        },
-                        fused,
-                    );
+                    let got = winograd_with_bias(&wg, kernels, &x, &conv, fused);
                     for ((g, want), s) in got.iter().zip(&want).zip(&scale) {
                         assert!(
                             (g - want).abs() < 1e-5 * (1.0 + s),
@@ -1124,17 +1130,7 @@ mod tests {
             };
             for fused in [false, true] {
                 let wg = Winograd::from_bf16_panels(packed, cin, cout, Tiling::F2).expect("3x3 weights");
-                let mut got = vec![f32::NAN; want.len()];
-                wg.run_scheduled(
-                    kernels,
-                    &xb,
-                    &mut got,
-                    |p, sums, dst| {
-                        exact.epilogue(Then::Bias, 0).apply_row(sums, p, 0, cout);
-                        dst.copy_from_slice(sums);
-                    },
-                    fused,
-                );
+                let got = winograd_with_bias(&wg, kernels, &xb, &exact, fused);
                 let mut worst = 0.0f32;
                 for ((g, want), s) in got.iter().zip(&want).zip(&scale) {
                     let err = (g - want).abs() / (1.0 + s);
