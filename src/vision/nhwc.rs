@@ -1092,6 +1092,7 @@ mod tests {
     /// on edges cut either way, one to several panels and 32 to 128 input channels; and
     /// chosen only where it applies.
     #[test]
+    #[cfg(target_arch = "x86_64")]
     fn winograd_on_dot_products_matches_a_direct_convolution_within_bf16_rounding() {
         let kernels = Kernels::Avx512Bf16;
         if !kernels.here_or_skip("winograd_on_dot_products_matches_a_direct_convolution_within_bf16_rounding") {
