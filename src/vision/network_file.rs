@@ -254,7 +254,7 @@ fn save(path: &Path, kind: &Kind, net: &Net) -> std::io::Result<()> {
             weights_sha256: kind.sha256.into(),
             layout: kind.layout.clone(),
             convs: convs.to_vec(),
-            downs: net.blocks.iter().map(|b| b.down.is_some()).collect(),
+            downs: net.downs(),
             measured_on: kind.measured_on.clone(),
         })
     };

@@ -222,6 +222,30 @@ impl Conv {
         }
     }
 
+    /// A copy of this convolution, its weights copied into memory: a candidate that differs
+    /// only in how it runs costs a copy, not packing the weights again. `None` only if the
+    /// copied weights did not fit their shape, which they always do.
+    fn duplicate(&self) -> Option<Conv> {
+        let w = match &self.w {
+            Weights::F32(w) => Weights::F32(Packed::from_slab(
+                super::slab::Slab::Owned(w.values().to_vec()),
+                w.k,
+                w.n,
+            )?),
+            Weights::Bf16(w) => Weights::Bf16(PackedBf16::from_slab(
+                super::slab::Slab::Owned(w.values().to_vec()),
+                w.kp,
+                w.n,
+            )?),
+        };
+        Some(Conv {
+            w,
+            bias: self.bias.clone(),
+            wino: Default::default(),
+            ..*self
+        })
+    }
+
     /// Whether the bf16 products run on bf16 weights (AMX tiles or AVX512_BF16 dot products),
     /// not through the f32 kernel.
     pub(super) fn bf16_products(&self) -> bool {
@@ -691,6 +715,24 @@ impl Net {
             .collect()
     }
 
+    /// Per block, whether it has a downsample.
+    pub(crate) fn downs(&self) -> Vec<bool> {
+        self.blocks.iter().map(|b| b.down.is_some()).collect()
+    }
+
+    /// A copy of this network, weights copied rather than packed again.
+    pub(crate) fn duplicate(&self) -> Result<Self> {
+        let downs: Vec<bool> = self.blocks.iter().map(|b| b.down.is_some()).collect();
+        let convs = self
+            .convs()
+            .into_iter()
+            .map(Conv::duplicate)
+            .collect::<Option<Vec<_>>>();
+        convs
+            .and_then(|c| Net::from_convs(c, &downs))
+            .ok_or_else(|| Error::Invalid("a copied network lost a convolution".into()))
+    }
+
     /// The same network with every convolution that can run through Winograd on dot products
     /// doing so ([`Conv::into_dot_winograd`]).
     pub(crate) fn on_dot_winograd(self) -> Result<Self> {
@@ -701,7 +743,7 @@ impl Net {
 
     /// [`Net::convs`] by value, and per block whether it has a downsample.
     pub(crate) fn into_convs(self) -> (Vec<Conv>, Vec<bool>) {
-        let downs = self.blocks.iter().map(|b| b.down.is_some()).collect();
+        let downs = self.downs();
         let mut convs = vec![self.stem];
         for b in self.blocks {
             convs.extend([b.c1, b.c2, b.c3]);
