@@ -87,7 +87,8 @@ pub struct Conv {
     pub(super) stride: usize,
     pub(super) pad: usize,
     /// The weights transformed for Winograd (F2 or F4, by the map), built on the first batch that
-    /// runs it (see [`Conv::winograd`]).
+    /// runs it (see [`Conv::winograd`]), or, for Winograd on dot products, mapped from a kept
+    /// network.
     pub(super) wino: std::sync::OnceLock<Option<Winograd>>,
     /// With bf16 weights and 3x3 stride-1: a batch runs through Winograd's F(2x2, 3x3) on
     /// `vdpbf16ps`, its transformed operands rounded to bf16 (chosen per convolution by
@@ -395,12 +396,30 @@ impl Conv {
                 .as_ref(),
             // F(2x2, 3x3) only: F4's transforms scale by up to 8, which bf16's rounding of
             // the transformed operands would carry into the sums.
-            #[cfg(target_arch = "x86_64")]
-            Weights::Bf16(w) if self.dot_winograd => self
+            Weights::Bf16(_) => self.dot_winograd_weights(),
+        }
+    }
+
+    /// Winograd on dot products' transformed weights where [`Conv::dot_winograd`] says so:
+    /// mapped from a kept network, else built now (the first batch, or the save that keeps
+    /// them).
+    pub(super) fn dot_winograd_weights(&self) -> Option<&Winograd> {
+        #[cfg(target_arch = "x86_64")]
+        if let (Weights::Bf16(w), true) = (&self.w, self.dot_winograd) {
+            return self
                 .wino
                 .get_or_init(|| Winograd::from_bf16_panels(w, self.cin, self.cout, Tiling::F2))
-                .as_ref(),
-            Weights::Bf16(_) => None,
+                .as_ref();
+        }
+        None
+    }
+
+    /// This convolution on Winograd on dot products with its transformed weights given (mapped
+    /// from a kept network), so no batch builds them.
+    pub(super) fn with_dot_winograd_weights(self, wg: Winograd) -> Self {
+        Conv {
+            wino: std::sync::OnceLock::from(Some(wg)),
+            ..self
         }
     }
 
