@@ -5,8 +5,9 @@
 //! out; anything else is rebuilt from the weights, never an error.
 //!
 //! Layout: `MAGIC`, the header's length (u64, little-endian), the header (JSON), then each
-//! convolution's packed weights and bias at the 64-byte-aligned offsets the header names, the
-//! SHA-256 of all that, and `END` as the last bytes. The checksum is verified once per file
+//! convolution's packed weights and bias (and, on Winograd on dot products, its 16 transformed
+//! bf16 matrices) at the 64-byte-aligned offsets the header names, the SHA-256 of all that, and
+//! `END` as the last bytes. The checksum is verified once per file
 //! ([`crate::kept`]; the note sits beside it as `*.net.ok`): damaged weights are rebuilt, never
 //! used (they spread wrong vectors into the catalogue before, issue 37).
 
@@ -73,9 +74,9 @@ struct Entry {
     #[serde(default)]
     dot_winograd: bool,
     /// With `dot_winograd`: byte offset of its 16 transformed bf16 matrices (`cin x cout`
-    /// each, one after another), mapped so a process does not transform them on its first
-    /// batch (about 40 MB of writes at the measured 112x84 network, 6% of embedding 200 photos
-    /// on a Zen 4).
+    /// each, one after another), mapped so a process does not build them on its first batch
+    /// (29 MB of fresh pages at the measured 112x84 network, 4-6% of embedding 200 photos on a
+    /// Zen 4).
     #[serde(default)]
     winograd_at: Option<usize>,
 }
@@ -279,6 +280,13 @@ fn save(path: &Path, kind: &Kind, net: &Net) -> std::io::Result<()> {
             }
         })
         .collect();
+    // `open` refuses a convolution on Winograd on dot products without its matrices: a file
+    // with one would be rebuilt, and measured again, by every process.
+    if convs.iter().any(|e| e.dot_winograd && e.winograd_at.is_none()) {
+        return Err(std::io::Error::other(
+            "a Winograd convolution without its transformed weights",
+        ));
+    }
     let header = |convs: &[Entry]| {
         serde_json::to_vec(&Header {
             weights_sha256: kind.sha256.into(),
@@ -649,6 +657,30 @@ mod tests {
         };
         assert!(open(&file, &elsewhere, kernels).is_none());
         assert!(open(&file, &kind(&sha, Precision::Bf16, kernels, at), kernels).is_some());
+        // A sound file (checksum and all) whose Winograd convolution lacks its matrices is
+        // refused, not run by building them: the same file re-sealed with them opens.
+        let resealed = |drop_matrices: bool| {
+            let mut h = head.clone();
+            let convs = h["convs"].as_array_mut().unwrap();
+            let e = convs.iter_mut().find(|e| e["dot_winograd"] == true).unwrap();
+            if drop_matrices {
+                e.as_object_mut().unwrap().remove("winograd_at");
+            }
+            let h = serde_json::to_vec(&h).unwrap();
+            assert!(h.len() <= len);
+            let mut b = good.clone();
+            b[8..16].copy_from_slice(&(h.len() as u64).to_le_bytes());
+            b[16..16 + h.len()].copy_from_slice(&h);
+            let body = b.len() - END.len() - CHECKSUM;
+            let mut sum = crate::kept::Hasher::default();
+            sum.update(&b[..body]);
+            b[body..body + CHECKSUM].copy_from_slice(&sum.finish());
+            let _ = std::fs::remove_file(note_path(&file));
+            std::fs::write(&file, b).unwrap();
+            open(&file, &kind(&sha, Precision::Bf16, kernels, at), kernels).is_some()
+        };
+        assert!(resealed(false));
+        assert!(!resealed(true));
     }
 
     #[test]

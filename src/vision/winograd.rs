@@ -16,10 +16,11 @@
 //!
 //! The transformed weights are 16/9 (F2) or 4 (F4) times the size of the kernel's, so the f32
 //! ones are built from the packed panels on the first batch that uses them, not stored in the
-//! kept network. The bf16 ones of Winograd on dot products (F2 only, at half the bytes) are kept
-//! beside the panels and mapped: building them took 40 MB of fresh pages and half of a short
-//! `embed`'s fixed cost on a Zen 4 (8 photos: 0.12 s -> 0.075 s). F4 reads 36 weight matrices per layer against F2's 16, for fewer tiles, so it runs
-//! on the large maps only ([`Tiling::for_map`]).
+//! kept network. The bf16 ones of Winograd on dot products (F2 only, at half the bytes: at most
+//! 29 MB for ResNet50) are kept beside the panels and mapped: building them in fresh pages was
+//! most of a short `embed`'s fixed cost on a Zen 4 (8 photos: 0.12 s -> 0.075 s wall). F4 reads
+//! 36 weight matrices per layer against F2's 16, for fewer tiles, so it runs on the large maps
+//! only ([`Tiling::for_map`]).
 
 use rayon::prelude::*;
 use std::cell::RefCell;
