@@ -197,21 +197,28 @@ unsafe fn eight_rows(
                 let mut $lo = _mm512_setzero_ps();
                 let mut $hi = _mm512_setzero_ps();
             )+
-            let mut bp = b;
+            // Addresses advance by `wrapping_add` from row bases taken once, and values are read
+            // as byte arrays: the same loads as `add` and `read_unaligned`, without the
+            // precondition checks a dev build (`cargo run`) puts on each of those. They halved
+            // this loop there (and only this product), so `tune` kept the f32 kernel for most
+            // convolutions.
+            let rows: [*const u32; MR] = std::array::from_fn(|r| a.wrapping_add(r * stride));
+            let (mut bp, mut pf) = (b, ahead.at);
             for k2 in 0..pairs {
                 // SAFETY: one step: pair k2 of each of the eight rows, a pair-row of 64 bf16
                 // values at bp.
                 unsafe {
-                    _mm_prefetch::<_MM_HINT_T1>(ahead.at.add(k2 * ahead.step).cast());
-                    let b0: __m512bh = std::mem::transmute(_mm512_loadu_si512(bp.cast()));
-                    let b1: __m512bh = std::mem::transmute(_mm512_loadu_si512(bp.add(NR).cast()));
+                    _mm_prefetch::<_MM_HINT_T1>(pf.cast());
+                    let b0: __m512bh = std::mem::transmute(*bp.cast::<[u8; 64]>());
+                    let b1: __m512bh = std::mem::transmute(*bp.wrapping_add(NR).cast::<[u8; 64]>());
                     $(
-                        let x: __m512bh =
-                            std::mem::transmute(_mm512_set1_epi32(a.add($r * stride + k2).read_unaligned() as i32));
+                        let pair = i32::from_ne_bytes(*rows[$r].wrapping_add(k2).cast::<[u8; 4]>());
+                        let x: __m512bh = std::mem::transmute(_mm512_set1_epi32(pair));
                         $lo = _mm512_dpbf16_ps($lo, x, b0);
                         $hi = _mm512_dpbf16_ps($hi, x, b1);
                     )+
-                    bp = bp.add(2 * NR);
+                    bp = bp.wrapping_add(2 * NR);
+                    pf = pf.wrapping_add(ahead.step);
                 }
             }
             $(
