@@ -741,7 +741,7 @@ impl Net {
 
     /// A copy of this network, weights copied rather than packed again.
     pub(crate) fn duplicate(&self) -> Result<Self> {
-        let downs: Vec<bool> = self.blocks.iter().map(|b| b.down.is_some()).collect();
+        let downs = self.downs();
         let convs = self
             .convs()
             .into_iter()
@@ -935,7 +935,6 @@ mod tests {
 
     use crate::vision::kernel::noise;
 
-    /// A batch of `n` random `h x w x c` maps.
     /// `wg` run on `x` in one schedule, plus `conv`'s bias, in f32.
     fn winograd_with_bias<I: Act>(wg: &Winograd, kernels: Kernels, x: &Maps<I>, conv: &Conv, fused: bool) -> Vec<f32> {
         let mut got = vec![f32::NAN; x.n * x.h * x.w * conv.cout];
@@ -952,6 +951,7 @@ mod tests {
         got
     }
 
+    /// A batch of `n` random `h x w x c` maps.
     fn noise_maps(n: usize, h: usize, w: usize, c: usize) -> Maps {
         Maps {
             data: noise(n * h * w * c, 3),
